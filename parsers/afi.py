@@ -1,0 +1,67 @@
+"""Address families, subsequent address families and prefix formatting."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import IntEnum
+
+
+class Afi(IntEnum):
+    IPV4 = 1
+    IPV6 = 2
+    L2VPN = 25
+
+
+class Safi(IntEnum):
+    UNICAST = 1
+    MULTICAST = 2
+    LABELED_UNICAST = 4
+    EVPN = 70
+    VPN = 128
+
+
+AFI_NAMES = {1: "ipv4", 2: "ipv6", 25: "l2vpn"}
+SAFI_NAMES = {1: "unicast", 2: "multicast", 4: "labeled_unicast", 70: "evpn", 128: "vpn"}
+
+#: Address length in bytes per AFI, for prefix NLRI.
+ADDRESS_BYTES = {1: 4, 2: 16}
+
+
+def afi_name(afi: int) -> str:
+    return AFI_NAMES.get(afi, f"afi_{afi}")
+
+
+def safi_name(safi: int) -> str:
+    return SAFI_NAMES.get(safi, f"safi_{safi}")
+
+
+def format_address(raw: bytes) -> str:
+    """An IPv4 (4 bytes) or IPv6 (16 bytes) address as text."""
+    if len(raw) == 4:
+        return str(ipaddress.IPv4Address(raw))
+    if len(raw) == 16:
+        return str(ipaddress.IPv6Address(raw))
+    return raw.hex()
+
+
+def format_prefix(afi: int, length: int, octets: bytes) -> str:
+    """``octets`` holds ceil(length/8) bytes of the prefix, as on the wire."""
+    size = ADDRESS_BYTES.get(afi)
+    if size is None:
+        return f"{octets.hex()}/{length}"
+    padded = octets + bytes(size - len(octets))
+    return f"{format_address(padded)}/{length}"
+
+
+def format_rd(rd: bytes) -> str:
+    """A route distinguisher (RFC 4364 §4.2) as ``asn:value`` or ``ip:value``."""
+    if len(rd) != 8:
+        return rd.hex()
+    kind = int.from_bytes(rd[0:2], "big")
+    if kind == 0:
+        return f"{int.from_bytes(rd[2:4], 'big')}:{int.from_bytes(rd[4:8], 'big')}"
+    if kind == 1:
+        return f"{format_address(rd[2:6])}:{int.from_bytes(rd[6:8], 'big')}"
+    if kind == 2:
+        return f"{int.from_bytes(rd[2:6], 'big')}:{int.from_bytes(rd[6:8], 'big')}"
+    return rd.hex()
