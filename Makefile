@@ -3,12 +3,13 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+PYTEST_ARGS ?=
 
-.PHONY: run test install install-test lint typecheck unit bench clean
+.PHONY: run test install install-test lint typecheck unit lab bench clean
 
 $(PY):
-	@command -v python3 >/dev/null || (apt-get update && apt-get install -y python3)
-	python3 -m venv $(VENV) || (apt-get update && apt-get install -y python3-venv && python3 -m venv $(VENV))
+	@command -v python3 >/dev/null || (apt-get update -q && apt-get install -y -q python3)
+	@python3 -m venv $(VENV) 2>/dev/null || (apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(VENV))
 	$(PY) -m pip install -q --upgrade pip
 
 install: $(PY)
@@ -18,9 +19,16 @@ install: $(PY)
 run: install
 	$(BIN)/bmp-agent run
 
-install-test: $(PY)
+# System packages + BIRD 3 (scripts/install-test-deps.sh), then the venv with the
+# test extras (re-installed only when pyproject.toml changes), then helm.
+install-test:
 	bash scripts/install-test-deps.sh
+	@$(MAKE) --no-print-directory $(VENV)/.test-deps
+	bash scripts/get-helm.sh $(BIN)/helm
+
+$(VENV)/.test-deps: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
 
 lint:
 	$(BIN)/ruff check .
@@ -31,7 +39,15 @@ typecheck:
 
 ## Install everything the tests need (apt packages, Python packages, tools) and run the whole suite.
 test: install-test lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## Only the fast tests (no real BGP speakers).
+unit:
+	$(BIN)/pytest -q -p no:cacheprovider -m 'not lab' $(PYTEST_ARGS)
+
+## Only the lab tests (real FRR, GoBGP, BIRD 3, ExaBGP in network namespaces; root).
+lab:
+	$(BIN)/pytest -q -p no:cacheprovider -m lab $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/decode.py
