@@ -1,0 +1,1 @@
+"""Independent oracles the golden-capture tests compare the decoders against."""
