@@ -1,0 +1,102 @@
+"""structlog set-up.
+
+Logs go to stdout, one event per line: JSON when stdout is not a TTY (or
+``log.format: json``), coloured key=value when it is (or ``log.format:
+console``). The level can be changed at run time (``set_level``, used by
+SIGHUP reload) without re-creating the loggers that connections have bound.
+Never log per route: per-connection loggers bind ``router``, and
+``peer``/``msg_type`` per event.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from typing import Any, TextIO
+
+import structlog
+from structlog.typing import EventDict, WrappedLogger
+
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+_state = {"level": LEVELS["info"]}
+
+
+def _filter_level(_logger: WrappedLogger, method: str, event: EventDict) -> EventDict:
+    if LEVELS.get(method, 20) < _state["level"]:
+        raise structlog.DropEvent
+    return event
+
+
+def set_level(level: str) -> None:
+    _state["level"] = LEVELS[level.lower()]
+    logging.getLogger().setLevel(max(LEVELS[level.lower()], logging.WARNING))
+
+
+def get_level() -> str:
+    for name, value in LEVELS.items():
+        if value == _state["level"]:
+            return name
+    return "info"
+
+
+def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
+    """Configure structlog (and route stdlib ``logging`` warnings through it)."""
+    out = stream if stream is not None else sys.stdout
+    if fmt == "auto":
+        isatty = getattr(out, "isatty", None)
+        fmt = "console" if isatty is not None and isatty() else "json"
+    renderer: Any
+    if fmt == "console":
+        renderer = structlog.dev.ConsoleRenderer()
+    else:
+        renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[
+            _filter_level,
+            *shared,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
+        logger_factory=structlog.PrintLoggerFactory(out),
+        cache_logger_on_first_use=False,
+    )
+    # asyncio/aiohttp complaints (stdlib logging) end up in the same stream.
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
+            foreign_pre_chain=[
+                structlog.stdlib.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        if getattr(old, "_bmp_agent", False):
+            root.removeHandler(old)
+    handler._bmp_agent = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    set_level(level)
+
+
+def get_logger(**bind: Any) -> Any:
+    """A structlog logger with ``bind`` values."""
+    return structlog.get_logger("bmp-agent").bind(**bind)
+
+
+def flush() -> None:
+    for s in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            s.flush()
