@@ -1,0 +1,219 @@
+"""Per-peer RIB tables and the attribute interner.
+
+A ``RibTable`` holds the routes of one (peer, view, AFI, SAFI). Its key is the
+wire prefix bytes (``NlriSet.prefixes`` element) for routes without a path ID
+and ``(path_id, prefix bytes)`` for ADD-PATH routes; its value is the interned
+``PathAttributes``. Nothing else is kept per route: the dict entry is the
+route. Counters (routes, prefixes, updates, flaps) are maintained
+incrementally so exporters never walk the table.
+
+``routes`` = paths (dict entries); ``prefixes`` = distinct prefixes. While a
+table has only plain keys both are ``len(routes)``; the first ADD-PATH key
+switches the table to keep a prefix refcount dict (``refs``), built once from
+the keys already present.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from parsers.bgp.attributes import PathAttributes
+
+RouteKey = bytes | tuple[int, bytes]
+
+#: Shared value for routes announced without attributes (only possible for
+#: malformed input the decoders let through).
+EMPTY_ATTRIBUTES = PathAttributes()
+
+_MISSING = object()
+
+
+def key_prefix(key: RouteKey) -> bytes:
+    """The prefix bytes of a route key."""
+    return key[1] if isinstance(key, tuple) else key
+
+
+def key_path_id(key: RouteKey) -> int | None:
+    return key[0] if isinstance(key, tuple) else None
+
+
+class RibTable:
+    """Routes of one peer, view and AFI/SAFI, with incremental counters."""
+
+    __slots__ = (
+        "_prune_at",
+        "afi",
+        "announces",
+        "eor",
+        "flaps",
+        "recent",
+        "refs",
+        "routes",
+        "safi",
+        "unknown_withdraws",
+        "view",
+        "withdraws",
+    )
+
+    def __init__(self, view: str, afi: int, safi: int) -> None:
+        self.view = view
+        self.afi = afi
+        self.safi = safi
+        self.routes: dict[RouteKey, PathAttributes] = {}
+        #: Prefix refcount, only once an ADD-PATH key has been seen.
+        self.refs: dict[bytes, int] | None = None
+        #: Recently withdrawn keys with the withdraw time (for prefix flaps).
+        self.recent: dict[RouteKey, float] = {}
+        self._prune_at = 1024
+        # Counters: persist across Peer Down and session close.
+        self.announces = 0
+        self.withdraws = 0
+        self.unknown_withdraws = 0
+        self.flaps = 0
+        #: End-of-RIB received since the peer (session) came up.
+        self.eor = False
+
+    @property
+    def route_count(self) -> int:
+        return len(self.routes)
+
+    @property
+    def prefix_count(self) -> int:
+        refs = self.refs
+        return len(self.routes) if refs is None else len(refs)
+
+    def _build_refs(self) -> dict[bytes, int]:
+        refs: dict[bytes, int] = {}
+        for key in self.routes:
+            p = key[1] if isinstance(key, tuple) else key
+            refs[p] = refs.get(p, 0) + 1
+        self.refs = refs
+        return refs
+
+    def announce(
+        self,
+        prefixes: tuple[bytes, ...],
+        path_ids: tuple[int, ...] | None,
+        attrs: PathAttributes,
+        now: float,
+        window: float,
+        flapped: list[bytes],
+    ) -> None:
+        """Add or replace routes. Prefixes that flapped are appended to ``flapped``."""
+        routes = self.routes
+        recent = self.recent
+        refs = self.refs
+        self.announces += len(prefixes)
+        if path_ids is None:
+            if refs is None and not recent:
+                for p in prefixes:
+                    routes[p] = attrs
+                return
+            for p in prefixes:
+                if refs is not None and p not in routes:
+                    refs[p] = refs.get(p, 0) + 1
+                routes[p] = attrs
+                if recent:
+                    t = recent.pop(p, None)
+                    if t is not None and now - t <= window:
+                        self.flaps += 1
+                        flapped.append(p)
+            return
+        if refs is None:
+            refs = self._build_refs()
+        for pid, p in zip(path_ids, prefixes, strict=False):
+            k = (pid, p)
+            if k not in routes:
+                refs[p] = refs.get(p, 0) + 1
+            routes[k] = attrs
+            if recent:
+                t = recent.pop(k, None)
+                if t is not None and now - t <= window:
+                    self.flaps += 1
+                    flapped.append(p)
+
+    def withdraw(
+        self,
+        prefixes: tuple[bytes, ...],
+        path_ids: tuple[int, ...] | None,
+        now: float,
+        window: float,
+    ) -> int:
+        """Remove routes; returns how many were not in the table."""
+        routes = self.routes
+        recent = self.recent
+        refs = self.refs
+        self.withdraws += len(prefixes)
+        unknown = 0
+        keys: tuple[RouteKey, ...] | zip[tuple[int, bytes]]
+        keys = prefixes if path_ids is None else zip(path_ids, prefixes, strict=False)
+        for k in keys:
+            if routes.pop(k, _MISSING) is _MISSING:
+                unknown += 1
+                continue
+            if refs is not None:
+                p = k[1] if isinstance(k, tuple) else k
+                n = refs[p] - 1
+                if n:
+                    refs[p] = n
+                else:
+                    del refs[p]
+            recent[k] = now
+        if len(recent) > self._prune_at:
+            self.prune(now, window)
+        self.unknown_withdraws += unknown
+        return unknown
+
+    def prune(self, now: float, window: float) -> None:
+        """Forget withdrawals older than the flap window."""
+        limit = now - window
+        self.recent = {k: t for k, t in self.recent.items() if t >= limit}
+        self._prune_at = max(1024, 2 * len(self.recent))
+
+    def clear(self) -> None:
+        """Drop every route (Peer Down, session close); counters stay."""
+        self.routes = {}
+        self.refs = None
+        self.recent = {}
+        self._prune_at = 1024
+        self.eor = False
+
+
+class AttributeInterner:
+    """One shared ``PathAttributes`` object per distinct value.
+
+    Entries no route uses any more are swept when the table has doubled since
+    the last sweep (a refcount check, amortised O(1) per insert).
+    """
+
+    __slots__ = ("_sweep_at", "_table")
+
+    def __init__(self) -> None:
+        self._table: dict[PathAttributes, PathAttributes] = {}
+        self._sweep_at = 4096
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+    def intern(self, attrs: PathAttributes | None) -> PathAttributes:
+        if attrs is None:
+            return EMPTY_ATTRIBUTES
+        table = self._table
+        got = table.get(attrs)
+        if got is not None:
+            return got
+        if len(table) >= self._sweep_at:
+            self.sweep()
+        table[attrs] = attrs
+        return attrs
+
+    def sweep(self) -> int:
+        """Drop values referenced only by this table; returns how many."""
+        table = self._table
+        # References held while checking: dict key, dict value, the loop
+        # variable and getrefcount's argument.
+        dead = [a for a in table if sys.getrefcount(a) <= 4]
+        for a in dead:
+            del table[a]
+        self._sweep_at = max(4096, 2 * len(table))
+        return len(dead)

@@ -1,0 +1,289 @@
+"""A monitored router (one BMP speaker connection slot) and the session that feeds it."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from parsers.bgp.attributes import PathAttributes
+from parsers.bmp.header import MESSAGE_TYPE_NAMES, PerPeerHeader
+from parsers.bmp.initiation import Initiation, Termination
+from parsers.bmp.peer_down import PeerDown
+from parsers.bmp.peer_up import PeerUp
+from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bmp.session import Decoded, DecodeFailed, Event
+from parsers.bmp.stats import StatisticsReport
+from parsers.context import PeerKey
+from parsers.errors import Action, ParseError
+
+from .flaps import FlapCounts
+from .peer import DOWN, IMPLICIT, UP, Peer
+
+if TYPE_CHECKING:
+    from .core import Core
+
+# Quirk names counted by the core (the decoders add their own through
+# ``RouterSession.absorb_quirks``).
+Q_RM_WITHOUT_PEER_UP = "route_monitoring_without_peer_up"
+Q_WITHDRAW_UNKNOWN = "withdraw_unknown_route"
+Q_PEER_DOWN_NEVER_UP = "peer_down_without_peer_up"
+Q_PEER_UP_WHILE_UP = "peer_up_while_up"
+Q_STATS_UNDECODED = "stats_value_undecoded"
+
+
+def _load_stat_name() -> Callable[[int], str]:
+    try:
+        mod = importlib.import_module("parsers.bmp.stat_types")
+        fn: Callable[[int], str] = mod.stat_name
+    except (ImportError, AttributeError):
+
+        def fn(stat_type: int) -> str:
+            return f"type_{stat_type}"
+
+    return fn
+
+
+stat_name = _load_stat_name()
+
+
+def _text(value: str | list[str] | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "\n".join(value)
+    return value
+
+
+class Router:
+    """One router entry: keyed by its label (source address, ``addr#2`` ...).
+
+    Counters persist for the life of the process across reconnects; RIB state
+    lives only while a session is connected.
+    """
+
+    __slots__ = (
+        "address",
+        "close_reason",
+        "connected_since",
+        "connections",
+        "decode_errors",
+        "flap_counts",
+        "info",
+        "label",
+        "last_close",
+        "last_message",
+        "messages",
+        "mode",
+        "peers",
+        "port",
+        "quirks",
+        "session",
+        "sys_descr",
+        "sys_name",
+        "termination_reason",
+        "up",
+    )
+
+    def __init__(self, label: str, address: str, flap_capacity: int) -> None:
+        self.label = label
+        self.address = address
+        self.port = 0
+        self.mode = "passive"
+        self.up = False
+        self.session: RouterSession | None = None
+        self.sys_name = ""
+        self.sys_descr = ""
+        self.info: dict[str, str | list[str]] = {}
+        self.connections = 0
+        self.messages: Counter[str] = Counter()
+        self.decode_errors: Counter[str] = Counter()
+        self.quirks: Counter[str] = Counter()
+        self.peers: dict[PeerKey, Peer] = {}
+        self.flap_counts = FlapCounts(flap_capacity)
+        self.last_message: float | None = None
+        self.connected_since: float | None = None
+        self.last_close: float | None = None
+        self.close_reason: str | None = None
+        self.termination_reason: str | None = None
+
+    def drop_rib(self, now: float) -> None:
+        """Session closed: every route goes, every peer is marked down (no Peer Down counted)."""
+        for peer in self.peers.values():
+            peer.clear_routes()
+            if peer.state != DOWN:
+                peer.state = DOWN
+                peer.last_change = now
+                peer.up_since = None
+
+
+class RouterSession:
+    """Applies the events of one BMP connection to its ``Router``, in stream order.
+
+    Quirks found by the decoders live in the session's ``DecodeContext``; the
+    IO shell hands them over with ``absorb_quirks(bmp_session.ctx.quirks)``
+    (after each ``feed`` or at least before close). It is delta-based, so
+    calling it repeatedly with the same cumulative counter is safe.
+    """
+
+    __slots__ = ("_absorbed", "_core", "active", "remote_address", "remote_port", "router")
+
+    def __init__(self, core: Core, router: Router, remote_address: str, remote_port: int) -> None:
+        self._core = core
+        self.router = router
+        self.remote_address = remote_address
+        self.remote_port = remote_port
+        self.active = True
+        self._absorbed: Counter[str] = Counter()
+
+    # -- entry points -------------------------------------------------------
+
+    def handle(self, event: Event) -> None:
+        router = self.router
+        now = self._core.settings.clock()
+        router.last_message = now
+        if isinstance(event, Decoded):
+            msg = event.message
+            if isinstance(msg, RouteMonitoring):
+                router.messages["route_monitoring"] += 1
+                self._route_monitoring(msg, now)
+            elif isinstance(msg, StatisticsReport):
+                router.messages["statistics_report"] += 1
+                self._stats(msg)
+            elif isinstance(msg, PeerUp):
+                router.messages["peer_up"] += 1
+                self._peer_up(msg, now)
+            elif isinstance(msg, PeerDown):
+                router.messages["peer_down"] += 1
+                self._peer_down(msg, now)
+            elif isinstance(msg, Initiation):
+                router.messages["initiation"] += 1
+                info = msg.info()
+                router.info = info
+                router.sys_name = _text(info.get("sys_name"))
+                router.sys_descr = _text(info.get("sys_descr"))
+            elif isinstance(msg, Termination):
+                router.messages["termination"] += 1
+                router.termination_reason = msg.reason_name or "unspecified"
+            else:
+                t = getattr(msg, "type", None)
+                name = "route_mirroring" if t is None else MESSAGE_TYPE_NAMES.get(t, f"type_{t}")
+                router.messages[name] += 1
+            return
+        # DecodeFailed
+        self._failed(event, now)
+
+    def framing_error(self, error: ParseError) -> None:
+        """The stream lost its framing; counted. The IO shell closes the connection."""
+        self.router.decode_errors[error.kind] += 1
+
+    def absorb_quirks(self, quirks: Counter[str]) -> None:
+        """Merge the decoder quirks of this session (a cumulative counter)."""
+        seen = self._absorbed
+        target = self.router.quirks
+        for name, n in quirks.items():
+            delta = n - seen[name]
+            if delta > 0:
+                target[name] += delta
+                seen[name] = n
+
+    # -- message handlers ---------------------------------------------------
+
+    def _failed(self, event: DecodeFailed, now: float) -> None:
+        router = self.router
+        t = event.msg_type
+        router.messages["unknown" if t is None else MESSAGE_TYPE_NAMES.get(t, f"type_{t}")] += 1
+        err = event.error
+        router.decode_errors[err.kind] += 1
+        partial = err.partial
+        if err.action in (Action.TREAT_AS_WITHDRAW, Action.DISCARD_ATTRIBUTE) and isinstance(
+            partial, RouteMonitoring
+        ):
+            self._route_monitoring(partial, now)
+
+    def _peer(self, header: PerPeerHeader) -> Peer:
+        peers = self.router.peers
+        key = header.key
+        peer = peers.get(key)
+        if peer is None:
+            peer = peers[key] = Peer(header)
+        return peer
+
+    def _peer_up(self, msg: PeerUp, now: float) -> None:
+        header = msg.peer
+        peer = self._peer(header)
+        if peer.state == UP:
+            self.router.quirks[Q_PEER_UP_WHILE_UP] += 1
+        # A Peer Up starts a new BGP session: whatever was held is stale.
+        peer.clear_routes()
+        peer.state = UP
+        peer.ever_up = True
+        peer.asn = header.asn
+        peer.bgp_id = header.bgp_id
+        peer.local_asn = msg.sent_open.asn
+        peer.local_address = msg.local_address
+        peer.local_port = msg.local_port
+        peer.remote_port = msg.remote_port
+        peer.last_change = now
+        peer.up_since = now
+
+    def _peer_down(self, msg: PeerDown, now: float) -> None:
+        peer = self._peer(msg.peer)
+        reason = msg.reason_name
+        peer.downs[reason] += 1
+        peer.last_down_reason = reason
+        if not peer.ever_up and peer.state == DOWN:
+            self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
+        peer.clear_routes()
+        if peer.state != DOWN:
+            peer.state = DOWN
+            peer.last_change = now
+            peer.up_since = None
+
+    def _stats(self, msg: StatisticsReport) -> None:
+        peer = self._peer(msg.peer)
+        stats = peer.stats
+        for entry in msg.stats:
+            if entry.value is None:
+                self.router.quirks[Q_STATS_UNDECODED] += 1
+                continue
+            stats[(stat_name(entry.type), entry.afi, entry.safi)] = entry.value
+
+    def _route_monitoring(self, msg: RouteMonitoring, now: float) -> None:
+        header = msg.peer
+        router = self.router
+        peer = router.peers.get(header.key)
+        if peer is None:
+            peer = router.peers[header.key] = Peer(header)
+        if peer.state == DOWN:
+            router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
+            peer.state = IMPLICIT
+            peer.last_change = now
+            peer.up_since = now
+        update = msg.update
+        view = header.view
+        eor = update.end_of_rib
+        if eor is not None:
+            peer.table(view, eor[0], eor[1]).eor = True
+            return
+        settings = self._core.settings
+        window = settings.flap_window
+        unknown = 0
+        for nset in update.withdrawn:
+            unknown += peer.table(view, nset.afi, nset.safi).withdraw(
+                nset.prefixes, nset.path_ids, now, window
+            )
+        if unknown:
+            router.quirks[Q_WITHDRAW_UNKNOWN] += unknown
+        if update.announced:
+            attrs: PathAttributes = self._core.interner.intern(update.attributes)
+            for nset in update.announced:
+                flapped: list[bytes] = []
+                peer.table(view, nset.afi, nset.safi).announce(
+                    nset.prefixes, nset.path_ids, attrs, now, window, flapped
+                )
+                if flapped:
+                    counts = router.flap_counts
+                    for p in flapped:
+                        counts.add((peer.key, view, nset.afi, nset.safi, p))
