@@ -1,0 +1,428 @@
+"""The parsers' dataclasses as JSON-ready dicts (the ``bmp-agent decode`` schema).
+
+Pure functions, sans-IO: every function takes a decoded value and returns
+plain ``dict``/``list``/``str``/``int``/``float``/``bool``/``None`` values that
+``json.dumps`` accepts as they are. The schema is documented in
+``docs/decode-schema.md``; keep the two in step.
+
+Conventions: names are lower-case snake_case strings (``"ipv4"``, ``"igp"``,
+``"adj_in_post"``), raw bytes are lower-case hex strings, addresses are text,
+path attributes that the UPDATE does not carry are left out (not ``null``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .afi import Safi, afi_name, safi_name
+from .bgp.attributes import (
+    AS_TRANS,
+    ORIGIN_NAMES,
+    Aggregator,
+    AsPathSegment,
+    PathAttributes,
+    format_community,
+    format_extended_community,
+)
+from .bgp.message import BgpMessage, Keepalive, RouteRefresh, UnknownBgpMessage
+from .bgp.nlri import NlriSet, describe
+from .bgp.notification import Notification
+from .bgp.open import (
+    ADD_PATH_BOTH,
+    ADD_PATH_RECEIVE,
+    ADD_PATH_SEND,
+    ROLE_NAMES,
+    AddPathCapability,
+    Capability,
+    ExtendedNextHopCapability,
+    FourOctetAsCapability,
+    FqdnCapability,
+    GracefulRestartCapability,
+    LlgrCapability,
+    MultiprotocolCapability,
+    OpenMessage,
+    RoleCapability,
+)
+from .bgp.update import Update
+from .bmp.header import MESSAGE_TYPE_NAMES, PerPeerHeader
+from .bmp.initiation import Initiation, Termination
+from .bmp.peer_down import PeerDown
+from .bmp.peer_up import PeerUp
+from .bmp.route_mirroring import MIRROR_BGP_MESSAGE, MirrorTlv, RouteMirroring
+from .bmp.route_monitoring import RouteMonitoring
+from .bmp.session import BmpMessage, Decoded, DecodeFailed, Event, UnknownBmpMessage
+from .bmp.stat_types import stat_name
+from .bmp.stats import StatEntry, StatisticsReport
+from .bmp.tlv import InformationTlv, information_dict
+from .errors import ParseError
+
+JsonDict = dict[str, Any]
+
+#: The ``type`` string of each message dataclass.
+TYPE_NAMES: dict[type, str] = {
+    Initiation: "initiation",
+    Termination: "termination",
+    PeerUp: "peer_up",
+    PeerDown: "peer_down",
+    StatisticsReport: "statistics_report",
+    RouteMonitoring: "route_monitoring",
+    RouteMirroring: "route_mirroring",
+    UnknownBmpMessage: "unknown",
+}
+
+_MESSAGE_CLASSES = (
+    Initiation,
+    Termination,
+    PeerUp,
+    PeerDown,
+    StatisticsReport,
+    RouteMonitoring,
+    RouteMirroring,
+    UnknownBmpMessage,
+)
+
+#: BMP message type codes, by dataclass (UnknownBmpMessage carries its own).
+TYPE_CODES: dict[type, int] = {
+    RouteMonitoring: 0,
+    StatisticsReport: 1,
+    PeerDown: 2,
+    PeerUp: 3,
+    Initiation: 4,
+    Termination: 5,
+    RouteMirroring: 6,
+}
+
+ADD_PATH_MODE_NAMES = {ADD_PATH_RECEIVE: "receive", ADD_PATH_SEND: "send", ADD_PATH_BOTH: "both"}
+
+#: SAFIs whose routes carry an MPLS label stack (rendered as ``labels``).
+LABELED_SAFIS = frozenset({Safi.LABELED_UNICAST, Safi.VPN})
+
+
+def message_type_name(code: int | None) -> str:
+    if code is None:
+        return "unknown"
+    return MESSAGE_TYPE_NAMES.get(code, "unknown")
+
+
+# --------------------------------------------------------------------------- events
+
+
+def render_event(event: Event, *, file: str | None = None) -> JsonDict | None:
+    """One JSON Lines object for a ``BmpSession`` event.
+
+    A ``Decoded`` event renders its message. A ``DecodeFailed`` renders the
+    partial message the error carries (TREAT_AS_WITHDRAW: the Route Monitoring
+    with its announcements moved to the withdrawals) with an ``error`` key, and
+    ``None`` when there is nothing to show (the message is skipped).
+    """
+    if isinstance(event, Decoded):
+        out = render_message(event.message, offset=event.offset, size=event.size)
+    else:
+        partial = event.error.partial
+        if not isinstance(partial, _MESSAGE_CLASSES):
+            return None
+        out = render_message(partial, offset=event.offset, size=event.size)
+        out["error"] = render_error(event.error)
+    if file is not None:
+        out = {"file": file, **out}
+    return out
+
+
+def render_failure(event: DecodeFailed) -> JsonDict:
+    """A skipped message as an object (for logs; ``decode`` prints it on stderr)."""
+    return {
+        "type": message_type_name(event.msg_type),
+        "type_code": event.msg_type,
+        "offset": event.offset,
+        "size": event.size,
+        "error": render_error(event.error),
+    }
+
+
+def render_error(err: ParseError) -> JsonDict:
+    return {
+        "kind": err.kind,
+        "message": err.message,
+        "offset": err.offset,
+        "action": err.action.value,
+    }
+
+
+# --------------------------------------------------------------------------- BMP messages
+
+
+def render_message(
+    msg: BmpMessage, *, offset: int | None = None, size: int | None = None
+) -> JsonDict:
+    """A BMP message: ``type``, ``type_code``, ``offset``, ``size``, then the type's keys."""
+    code = msg.type if isinstance(msg, UnknownBmpMessage) else TYPE_CODES[type(msg)]
+    out: JsonDict = {"type": TYPE_NAMES[type(msg)], "type_code": code}
+    if offset is not None:
+        out["offset"] = offset
+    if size is not None:
+        out["size"] = size
+    peer = getattr(msg, "peer", None)
+    if isinstance(peer, PerPeerHeader):
+        out["peer"] = render_peer(peer)
+        out["view"] = peer.view
+    if isinstance(msg, RouteMonitoring):
+        out["update"] = render_update(msg.update)
+    elif isinstance(msg, PeerUp):
+        out.update(render_peer_up(msg))
+    elif isinstance(msg, PeerDown):
+        out.update(render_peer_down(msg))
+    elif isinstance(msg, StatisticsReport):
+        out["stats"] = [render_stat(s) for s in msg.stats]
+    elif isinstance(msg, Initiation):
+        out["information"] = render_information(msg.information)
+    elif isinstance(msg, Termination):
+        out["information"] = render_information(msg.information)
+        out["reason"] = msg.reason_name
+        out["reason_code"] = msg.reason
+    elif isinstance(msg, RouteMirroring):
+        out["entries"] = [render_mirror_tlv(e) for e in msg.entries]
+    elif isinstance(msg, UnknownBmpMessage):
+        out["body"] = msg.body.hex()
+    return out
+
+
+def render_peer(peer: PerPeerHeader) -> JsonDict:
+    return {
+        "type": peer.peer_type_name,
+        "rd": peer.rd,
+        "address": peer.address,
+        "asn": peer.asn,
+        "bgp_id": peer.bgp_id,
+        "flags": peer.flag_dict(),
+        "timestamp": peer.timestamp,
+        "view": peer.view,
+    }
+
+
+def render_information(tlvs: tuple[InformationTlv, ...]) -> dict[str, str | list[str]]:
+    return information_dict(tlvs)
+
+
+def render_peer_up(msg: PeerUp) -> JsonDict:
+    return {
+        "local_address": msg.local_address,
+        "local_port": msg.local_port,
+        "remote_port": msg.remote_port,
+        "sent_open": render_open(msg.sent_open),
+        "received_open": render_open(msg.received_open),
+        "information": render_information(msg.information),
+    }
+
+
+def render_peer_down(msg: PeerDown) -> JsonDict:
+    out: JsonDict = {"reason": msg.reason_name, "reason_code": msg.reason}
+    if msg.notification is not None:
+        out["notification"] = render_notification(msg.notification)
+    if msg.fsm_event is not None:
+        out["fsm_event"] = msg.fsm_event
+        out["fsm_event_name"] = msg.fsm_event_name
+    if msg.data:
+        out["data"] = msg.data.hex()
+    return out
+
+
+def render_stat(entry: StatEntry) -> JsonDict:
+    out: JsonDict = {
+        "type": entry.type,
+        "name": stat_name(entry.type),
+        "value": entry.value,
+        "afi": None if entry.afi is None else afi_name(entry.afi),
+        "safi": None if entry.safi is None else safi_name(entry.safi),
+    }
+    if entry.value is None:
+        out["raw"] = entry.raw.hex()
+    return out
+
+
+def render_mirror_tlv(entry: MirrorTlv) -> JsonDict:
+    out: JsonDict = {"type": entry.type}
+    if entry.type == MIRROR_BGP_MESSAGE:
+        out["name"] = "bgp_message"
+        out["message"] = None if entry.message is None else render_bgp_message(entry.message)
+    else:
+        out["name"] = "information" if entry.code is not None else f"type_{entry.type}"
+        out["code"] = entry.code
+        out["code_name"] = entry.code_name
+    out["raw"] = entry.raw.hex()
+    return out
+
+
+# --------------------------------------------------------------------------- BGP messages
+
+
+def render_bgp_message(msg: BgpMessage) -> JsonDict:
+    """A whole BGP message (Route Mirroring): ``bgp_type`` plus the message's keys."""
+    if isinstance(msg, Update):
+        return {"bgp_type": "update", **render_update(msg)}
+    if isinstance(msg, OpenMessage):
+        return {"bgp_type": "open", **render_open(msg)}
+    if isinstance(msg, Notification):
+        return {"bgp_type": "notification", **render_notification(msg)}
+    if isinstance(msg, Keepalive):
+        return {"bgp_type": "keepalive"}
+    if isinstance(msg, RouteRefresh):
+        return {
+            "bgp_type": "route_refresh",
+            "afi": afi_name(msg.afi),
+            "safi": safi_name(msg.safi),
+            "subtype": msg.subtype,
+        }
+    assert isinstance(msg, UnknownBgpMessage)
+    return {"bgp_type": f"type_{msg.type}", "type_code": msg.type, "body": msg.body.hex()}
+
+
+def render_open(msg: OpenMessage) -> JsonDict:
+    return {
+        "version": msg.version,
+        "my_as": msg.my_as,
+        "asn": msg.asn,
+        "hold_time": msg.hold_time,
+        "bgp_id": msg.bgp_id,
+        "capabilities": [render_capability(c) for c in msg.capabilities],
+        "other_parameters": [{"type": t, "value": v.hex()} for t, v in msg.other_parameters],
+    }
+
+
+def _family(afi: int, safi: int) -> JsonDict:
+    return {"afi": afi_name(afi), "safi": safi_name(safi)}
+
+
+def render_capability(cap: Capability) -> JsonDict:
+    out: JsonDict = {"code": cap.code, "name": cap.name}
+    if isinstance(cap, MultiprotocolCapability):
+        out.update(_family(cap.afi, cap.safi))
+    elif isinstance(cap, AddPathCapability):
+        out["families"] = [
+            {**_family(a, s), "send_receive": ADD_PATH_MODE_NAMES.get(m, f"mode_{m}")}
+            for a, s, m in cap.families
+        ]
+    elif isinstance(cap, FourOctetAsCapability):
+        out["asn"] = cap.asn
+    elif isinstance(cap, GracefulRestartCapability):
+        out["restart_flags"] = cap.restart_flags
+        out["restart_time"] = cap.restart_time
+        out["families"] = [{**_family(a, s), "flags": f} for a, s, f in cap.families]
+    elif isinstance(cap, ExtendedNextHopCapability):
+        out["entries"] = [{**_family(a, s), "next_hop_afi": afi_name(n)} for a, s, n in cap.entries]
+    elif isinstance(cap, LlgrCapability):
+        out["families"] = [
+            {**_family(a, s), "flags": f, "stale_time": t} for a, s, f, t in cap.families
+        ]
+    elif isinstance(cap, FqdnCapability):
+        out["hostname"] = cap.hostname
+        out["domain"] = cap.domain
+    elif isinstance(cap, RoleCapability):
+        out["role"] = ROLE_NAMES.get(cap.role, f"role_{cap.role}")
+        out["role_code"] = cap.role
+    elif cap.value:
+        out["value"] = cap.value.hex()
+    return out
+
+
+def render_notification(msg: Notification) -> JsonDict:
+    out: JsonDict = {
+        "code": msg.code,
+        "subcode": msg.subcode,
+        "code_name": msg.code_name,
+        "subcode_name": msg.subcode_name,
+        "data": msg.data.hex(),
+    }
+    shutdown = msg.shutdown_message()
+    if shutdown is not None:
+        out["shutdown_message"] = shutdown
+    return out
+
+
+def render_update(update: Update) -> JsonDict:
+    return {
+        "announced": render_routes(update.announced),
+        "withdrawn": render_routes(update.withdrawn),
+        "attributes": {} if update.attributes is None else render_attributes(update.attributes),
+        "end_of_rib": None if update.end_of_rib is None else _family(*update.end_of_rib),
+    }
+
+
+def render_routes(sets: tuple[NlriSet, ...]) -> list[JsonDict]:
+    """Every route of the NLRI sets, flattened in order."""
+    out: list[JsonDict] = []
+    for nlri in sets:
+        afi, safi = nlri.afi, nlri.safi
+        fam_afi, fam_safi = afi_name(afi), safi_name(safi)
+        path_ids = nlri.path_ids
+        labels = nlri.labels
+        for i, key in enumerate(nlri.prefixes):
+            route: JsonDict = {
+                "prefix": describe(afi, safi, key),
+                "afi": fam_afi,
+                "safi": fam_safi,
+                "path_id": None if path_ids is None else path_ids[i],
+            }
+            if labels is not None:
+                route["labels"] = list(labels[i])
+            elif safi in LABELED_SAFIS:
+                route["labels"] = []
+            out.append(route)
+    return out
+
+
+def render_as_path(segments: tuple[AsPathSegment, ...]) -> list[JsonDict]:
+    return [{"type": s.type_name, "asns": list(s.asns)} for s in segments]
+
+
+def _aggregator(agg: Aggregator) -> JsonDict:
+    return {"asn": agg.asn, "address": agg.address}
+
+
+def render_attributes(attrs: PathAttributes) -> JsonDict:
+    """Path attributes by readable name; attributes the UPDATE lacks are left out."""
+    out: JsonDict = {}
+    if attrs.origin is not None:
+        out["origin"] = ORIGIN_NAMES.get(attrs.origin, f"origin_{attrs.origin}")
+    as_path = attrs.effective_as_path
+    if as_path is not None:
+        out["as_path"] = render_as_path(as_path)
+    if attrs.as4_path is not None:
+        out["as4_path"] = render_as_path(attrs.as4_path)
+    next_hop = attrs.effective_next_hop
+    if next_hop is not None:
+        out["next_hop"] = next_hop
+    if attrs.mp_next_hop:
+        out["mp_next_hop"] = list(attrs.mp_next_hop)
+    if attrs.med is not None:
+        out["med"] = attrs.med
+    if attrs.local_pref is not None:
+        out["local_pref"] = attrs.local_pref
+    if attrs.atomic_aggregate:
+        out["atomic_aggregate"] = True
+    aggregator = attrs.aggregator
+    # RFC 6793 §4.2.3: AS4_AGGREGATOR counts only when AGGREGATOR holds AS_TRANS.
+    if attrs.as4_aggregator is not None and (aggregator is None or aggregator.asn == AS_TRANS):
+        aggregator = attrs.as4_aggregator
+    if aggregator is not None:
+        out["aggregator"] = _aggregator(aggregator)
+    if attrs.communities:
+        out["communities"] = [format_community(c) for c in attrs.communities]
+    if attrs.large_communities:
+        out["large_communities"] = [f"{a}:{b}:{c}" for a, b, c in attrs.large_communities]
+    if attrs.extended_communities:
+        out["extended_communities"] = [
+            format_extended_community(e) for e in attrs.extended_communities
+        ]
+    if attrs.originator_id is not None:
+        out["originator_id"] = attrs.originator_id
+    if attrs.cluster_list:
+        out["cluster_list"] = list(attrs.cluster_list)
+    if attrs.otc is not None:
+        out["otc"] = attrs.otc
+    if attrs.unknown:
+        out["unknown"] = [
+            {"type": u.type, "flags": u.flags, "hex": u.value.hex()} for u in attrs.unknown
+        ]
+    if attrs.discarded:
+        out["discarded"] = list(attrs.discarded)
+    return out
