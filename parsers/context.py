@@ -132,8 +132,8 @@ class DecodeContext:
         sends path IDs in Route Monitoring, GoBGP 3.10 omits them in its dump
         and post-policy. When the blobs parse cleanly only in the other mode,
         the segment switches (sticky) and a quirk is counted. Blobs that parse
-        both ways follow the segment's current mode once an unambiguous
-        message has confirmed it; before that, a reading with implausible path
+        both ways follow the segment's current mode once a message that reads
+        better in it has confirmed it; before that, a reading with implausible path
         IDs (``19 c0 00 02 00`` read as path ID 432013314 and 0.0.0.0/0) loses
         to the plain reading (192.0.2.0/25).
         """
@@ -146,7 +146,7 @@ class DecodeContext:
             return mode
         here = min(score(b, afi, safi, mode) for b in blobs)
         there = min(score(b, afi, safi, not mode) for b in blobs)
-        if there == 0:
+        if there == 0 or here > there:
             if here:
                 self.confirmed.add(seg)
             return mode
