@@ -14,6 +14,7 @@ queue to grow: TCP flow control is the back-pressure.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
@@ -37,6 +38,8 @@ class RouterSessionLike(Protocol):
     def handle(self, event: Event) -> Any: ...
 
     def framing_error(self, err: ParseError) -> Any: ...
+
+    def absorb_quirks(self, quirks: Counter[str]) -> Any: ...
 
 
 class CoreLike(Protocol):
@@ -175,6 +178,7 @@ class BmpProtocol(asyncio.Protocol):
         self.messages += len(events)
         if self._on_message is not None:
             self._on_message()
+        drop = False
         for event in events:
             try:
                 rs.handle(event)
@@ -185,10 +189,13 @@ class BmpProtocol(asyncio.Protocol):
             if isinstance(event, DecodeFailed):
                 self._log_decode_failed(event)
                 if event.error.action is Action.DROP_SESSION:
-                    self.close("decode_error")
-                    return
+                    drop = True
+                    break
             else:
                 self._log_decoded(event)
+        rs.absorb_quirks(session.ctx.quirks)
+        if drop:
+            self.close("decode_error")
 
     def _log_decode_failed(self, event: DecodeFailed) -> None:
         err = event.error

@@ -1,0 +1,353 @@
+"""``bmp-agent``: the command line.
+
+Subcommands: ``run`` (the daemon), ``peers`` and ``routes`` (read the JSON
+API of a running agent), ``replay`` (``agent.replay``), ``decode``
+(``agent.decode_cmd``). A subcommand living in its own module provides
+``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
+list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
+when the parser is built, and one that cannot be imported is left out.
+
+Exit status: 0 ok, 1 runtime failure (cannot bind, API unreachable), 2 usage
+or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__
+
+DEFAULT_API = "http://127.0.0.1:9324"
+
+#: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
+#: Later: "agent.fib_cmd" (fib-diff), "agent.doctor_cmd" (doctor).
+SUBCOMMAND_MODULES = ("agent.decode_cmd", "agent.replay")
+
+VIEW_ORDER = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
+VIEW_SHORT = {
+    "adj_in_pre": "pre",
+    "adj_in_post": "post",
+    "adj_out_pre": "out-pre",
+    "adj_out_post": "out-post",
+    "loc_rib": "loc-rib",
+}
+
+
+# ----------------------------------------------------------------------------- run
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="YAML config file")
+    parser.add_argument(
+        "--bmp-listen",
+        action="append",
+        metavar="HOST:PORT",
+        help="accept BMP from routers here (repeatable; default 127.0.0.1:11019)",
+    )
+    parser.add_argument(
+        "--connect",
+        action="append",
+        metavar="HOST:PORT",
+        help="connect to a router's BMP listener (active mode; repeatable)",
+    )
+    parser.add_argument(
+        "--allow",
+        action="append",
+        metavar="CIDR",
+        help="accept BMP connections only from these networks (repeatable; default any)",
+    )
+    parser.add_argument(
+        "--http-listen", metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:9324)"
+    )
+    parser.add_argument(
+        "--log-level", metavar="LEVEL", help="debug, info, warning or error (default info)"
+    )
+    parser.add_argument(
+        "--log-format", metavar="FORMAT", help="auto, json or console (default auto)"
+    )
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    from .config import FLAG_KEYS
+
+    return {k: getattr(args, k, None) for k in FLAG_KEYS}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import config as cfgmod
+    from . import log
+
+    def loader() -> cfgmod.Config:
+        return cfgmod.load(path=args.config, flags=_flags(args))
+
+    try:
+        config = loader()
+    except cfgmod.ConfigError as exc:
+        print(f"bmp-agent: configuration error: {exc}", file=sys.stderr)
+        return 2
+    log.configure(config.log.level, config.log.format)
+    from .daemon import StartupError, serve
+
+    try:
+        return asyncio.run(serve(config, loader=loader))
+    except StartupError as exc:
+        log.flush()
+        print(f"bmp-agent: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# ----------------------------------------------------------------------------- API client
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
+    url = api.rstrip("/") + path
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        raise ApiError(f"{url}: HTTP {exc.code}{': ' + detail if detail else ''}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
+    except ValueError as exc:
+        raise ApiError(f"{url}: bad JSON ({exc})") from None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    s = int(seconds)
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    if d:
+        return f"{d}d{h}h"
+    if h:
+        return f"{h}h{m}m"
+    if m:
+        return f"{m}m{s}s"
+    return f"{s}s"
+
+
+def _uptime(since: Any, now: float) -> str:
+    if not isinstance(since, (int, float)):
+        return "-"
+    return human_duration(now - since)
+
+
+def _list(data: Any, key: str) -> list[dict[str, Any]]:
+    if isinstance(data, dict):
+        data = data.get(key, [])
+    if not isinstance(data, list):
+        raise ApiError(f"unexpected API answer for {key}")
+    return [d for d in data if isinstance(d, dict)]
+
+
+def _prefix_counts(peer: dict[str, Any]) -> dict[str, int]:
+    """Prefix counts keyed "view/afi" from a peer's ``tables``."""
+    out: dict[str, int] = {}
+    for t in peer.get("tables", []) or []:
+        if not isinstance(t, dict):
+            continue
+        view = VIEW_SHORT.get(str(t.get("view")), str(t.get("view")))
+        afi = str(t.get("family") or t.get("afi_name") or t.get("afi"))
+        n = t.get("prefixes", t.get("routes", 0))
+        out[f"{view}/{afi}"] = out.get(f"{view}/{afi}", 0) + (n if isinstance(n, int) else 0)
+    return out
+
+
+def render_peers(routers: list[dict[str, Any]], peers: list[dict[str, Any]], now: float) -> str:
+    lines: list[str] = []
+    rrows = [
+        [
+            r.get("router"),
+            r.get("state"),
+            _uptime(r.get("connected_since"), now) if r.get("state") == "up" else "-",
+            r.get("sys_name"),
+            r.get("sys_descr"),
+            r.get("peers_up", "-"),
+        ]
+        for r in routers
+    ]
+    lines.append(table(["ROUTER", "STATE", "UPTIME", "SYS NAME", "SYS DESCR", "PEERS UP"], rrows))
+    columns: list[str] = []
+    counts = [_prefix_counts(p) for p in peers]
+    seen = {c for pc in counts for c in pc}
+    for view in VIEW_ORDER:
+        for afi in ("ipv4", "ipv6"):
+            col = f"{VIEW_SHORT[view]}/{afi}"
+            if col in seen:
+                columns.append(col)
+    columns += sorted(seen - set(columns))
+    prows = []
+    for p, pc in zip(peers, counts, strict=True):
+        up = p.get("state") in ("up", "implicit")
+        prows.append(
+            [
+                p.get("router"),
+                p.get("peer"),
+                p.get("asn"),
+                p.get("state"),
+                _uptime(p.get("up_since"), now) if up else "-",
+                *[pc.get(c, 0) for c in columns],
+            ]
+        )
+    lines.append("")
+    lines.append(table(["ROUTER", "PEER", "AS", "STATE", "UPTIME", *columns], prows))
+    return "\n".join(lines)
+
+
+def cmd_peers(args: argparse.Namespace) -> int:
+    try:
+        routers = _list(get_json(args.api, "/api/v1/routers"), "routers")
+        peers = _list(get_json(args.api, "/api/v1/peers"), "peers")
+    except ApiError as exc:
+        print(f"bmp-agent peers: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps({"routers": routers, "peers": peers}, indent=2))
+        return 0
+    print(render_peers(routers, peers, time.time()))
+    return 0
+
+
+def _attr_text(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def render_routes(routes: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in routes:
+        attrs = r.get("attributes") if isinstance(r.get("attributes"), dict) else r
+        assert isinstance(attrs, dict)
+        rows.append(
+            [
+                r.get("router"),
+                r.get("peer"),
+                VIEW_SHORT.get(str(r.get("view")), r.get("view")),
+                r.get("prefix"),
+                r.get("path_id"),
+                _attr_text(attrs.get("next_hop")),
+                _attr_text(attrs.get("as_path")),
+                _attr_text(attrs.get("med")),
+                _attr_text(attrs.get("communities")),
+            ]
+        )
+    return table(
+        [
+            "ROUTER",
+            "PEER",
+            "VIEW",
+            "PREFIX",
+            "PATH ID",
+            "NEXT HOP",
+            "AS PATH",
+            "MED",
+            "COMMUNITIES",
+        ],
+        rows,
+    )
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    params = {"router": args.router, "peer": args.peer, "view": args.view, "prefix": args.prefix}
+    try:
+        routes = _list(get_json(args.api, "/api/v1/routes", params), "routes")
+    except ApiError as exc:
+        print(f"bmp-agent routes: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(routes, indent=2))
+        return 0
+    print(render_routes(routes))
+    print(f"{len(routes)} routes")
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bmp-agent", description="BGP telemetry agent: BMP collector, RIB views, metrics"
+    )
+    parser.add_argument("--version", action="version", version=f"bmp-agent {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the agent (BMP collector, HTTP API, metrics)")
+    add_config_flags(p)
+    p.set_defaults(func=cmd_run)
+
+    for name, fn, helptext in (
+        ("peers", cmd_peers, "routers and BGP peers of a running agent"),
+        ("routes", cmd_routes, "RIB of a running agent as a table"),
+    ):
+        p = sub.add_parser(name, help=helptext)
+        p.add_argument("--api", default=DEFAULT_API, help=f"agent API URL (default {DEFAULT_API})")
+        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        if name == "routes":
+            p.add_argument("--router", help="router label (its address)")
+            p.add_argument("--peer", help="peer address")
+            p.add_argument("--view", choices=VIEW_ORDER, help="RIB view")
+            p.add_argument("--prefix", help="prefix (or address) to look up")
+        p.set_defaults(func=fn)
+
+    for module_name in SUBCOMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            # TODO: drop the guard once every listed module has landed.
+            continue
+        sp = module.add_parser(sub)
+        if sp.get_default("func") is None:
+            sp.set_defaults(func=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return 2
+    result = func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
