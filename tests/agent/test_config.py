@@ -1,0 +1,282 @@
+"""Config: defaults → file → env → flags, and every error path with its exact message."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from agent.config import Config, ConfigError, Endpoint, env_name, load, parse_endpoint, to_dict
+from parsers.bmp.header import MAX_MESSAGE_SIZE
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "agent.yaml"
+    p.write_text(text)
+    return p
+
+
+def error(**kw: object) -> str:
+    with pytest.raises(ConfigError) as info:
+        load(**kw)  # type: ignore[arg-type]
+    return str(info.value)
+
+
+def test_defaults() -> None:
+    cfg = load(environ={})
+    assert cfg == Config()
+    assert to_dict(cfg) == {
+        "bmp": {
+            "listen": ["127.0.0.1:11019"],
+            "connect": [],
+            "allow": ["0.0.0.0/0", "::/0"],
+            "max_routers": 64,
+            "idle_timeout": 90.0,
+            "max_message_size": MAX_MESSAGE_SIZE,
+            "reconnect_min": 1.0,
+            "reconnect_max": 60.0,
+        },
+        "http": {"listen": "127.0.0.1:9324"},
+        "log": {"level": "info", "format": "auto"},
+        "rib": {"flap_window": 60.0, "top_flaps": 10},
+    }
+
+
+def test_precedence_file_env_flags(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+bmp:
+  listen: ["10.0.0.1:1000", "[fd00::1]:1001"]
+  connect: 192.0.2.1:5000
+  max_routers: 5
+  idle_timeout: 30
+http:
+  listen: 127.0.0.1:1
+log:
+  level: warning
+rib:
+  flap_window: 120
+  top_flaps: 3
+""",
+    )
+    # file only
+    cfg = load(path=path, environ={})
+    assert cfg.bmp.listen == (Endpoint("10.0.0.1", 1000), Endpoint("fd00::1", 1001))
+    assert cfg.bmp.connect == (Endpoint("192.0.2.1", 5000),)
+    assert cfg.bmp.max_routers == 5
+    assert cfg.bmp.idle_timeout == 30.0
+    assert cfg.http.listen == Endpoint("127.0.0.1", 1)
+    assert cfg.log.level == "warning"
+    assert (cfg.rib.flap_window, cfg.rib.top_flaps) == (120.0, 3)
+
+    # env over file
+    env = {
+        "BMP_AGENT_BMP_LISTEN": "127.0.0.2:2000, [::1]:2001",
+        "BMP_AGENT_HTTP_LISTEN": "127.0.0.1:2",
+        "BMP_AGENT_LOG_LEVEL": "DEBUG",
+        "BMP_AGENT_BMP_MAX_ROUTERS": "7",
+    }
+    cfg = load(path=path, environ=env)
+    assert cfg.bmp.listen == (Endpoint("127.0.0.2", 2000), Endpoint("::1", 2001))
+    assert cfg.http.listen == Endpoint("127.0.0.1", 2)
+    assert cfg.log.level == "debug"
+    assert cfg.bmp.max_routers == 7
+    assert cfg.bmp.idle_timeout == 30.0  # still from the file
+
+    # flags over env
+    flags = {
+        "bmp_listen": ["127.0.0.3:3000", "127.0.0.3:3001"],
+        "http_listen": "127.0.0.1:3",
+        "log_level": "error",
+        "allow": ["10.0.0.0/8", "2001:db8::/32"],
+        "connect": ["[2001:db8::1]:5000"],
+    }
+    cfg = load(path=path, environ=env, flags=flags)
+    assert cfg.bmp.listen == (Endpoint("127.0.0.3", 3000), Endpoint("127.0.0.3", 3001))
+    assert cfg.http.listen == Endpoint("127.0.0.1", 3)
+    assert cfg.log.level == "error"
+    assert cfg.bmp.allow == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("2001:db8::/32"),
+    )
+    assert cfg.bmp.connect == (Endpoint("2001:db8::1", 5000),)
+    assert cfg.bmp.max_routers == 7  # env, no flag for it
+
+
+def test_config_file_from_env(tmp_path: Path) -> None:
+    path = write(tmp_path, "rib:\n  top_flaps: 4\n")
+    assert load(environ={"BMP_AGENT_CONFIG": str(path)}).rib.top_flaps == 4
+
+
+def test_env_names_follow_the_rule() -> None:
+    assert env_name("bmp.listen") == "BMP_AGENT_BMP_LISTEN"
+    assert env_name("bmp.reconnect_min") == "BMP_AGENT_BMP_RECONNECT_MIN"
+    assert env_name("rib.flap_window") == "BMP_AGENT_RIB_FLAP_WINDOW"
+
+
+def test_empty_env_list_means_none() -> None:
+    assert load(environ={"BMP_AGENT_BMP_CONNECT": ""}).bmp.connect == ()
+
+
+def test_empty_file_and_empty_section(tmp_path: Path) -> None:
+    assert load(path=write(tmp_path, ""), environ={}) == Config()
+    assert load(path=write(tmp_path, "bmp:\n"), environ={}) == Config()
+
+
+def test_allowed_addresses() -> None:
+    cfg = load(environ={}, flags={"allow": ["10.0.0.0/8", "fd00::/8"]})
+    assert cfg.bmp.allowed("10.1.2.3")
+    assert cfg.bmp.allowed("::ffff:10.1.2.3")  # IPv4-mapped, from a dual-stack socket
+    assert cfg.bmp.allowed("fd00::1")
+    assert not cfg.bmp.allowed("127.0.0.1")
+    assert not cfg.bmp.allowed("::1")
+    assert not cfg.bmp.allowed("not-an-address")
+    default = load(environ={})
+    assert default.bmp.allowed("192.0.2.1") and default.bmp.allowed("2001:db8::1")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:11019", Endpoint("127.0.0.1", 11019)),
+        ("[::1]:11019", Endpoint("::1", 11019)),
+        ("localhost:80", Endpoint("localhost", 80)),
+        ("0.0.0.0:0", Endpoint("0.0.0.0", 0)),
+    ],
+)
+def test_parse_endpoint(text: str, expected: Endpoint) -> None:
+    assert parse_endpoint(text) == expected
+    assert str(expected) == text
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_bad_listen_entry_names_index_and_source() -> None:
+    assert error(environ={}, flags={"bmp_listen": ["127.0.0.1:1", "foo"]}) == (
+        "bmp.listen[1]: 'foo' is not HOST:PORT (from flag --bmp-listen)"
+    )
+    assert error(environ={"BMP_AGENT_BMP_LISTEN": "127.0.0.1:1,foo"}) == (
+        "bmp.listen[1]: 'foo' is not HOST:PORT (from environment variable BMP_AGENT_BMP_LISTEN)"
+    )
+
+
+def test_unbracketed_ipv6(tmp_path: Path) -> None:
+    path = write(tmp_path, "http:\n  listen: '::1:9324'\n")
+    assert error(path=path, environ={}) == (
+        f"http.listen: '::1:9324' is not HOST:PORT (write IPv6 as [ADDR]:PORT) "
+        f"(from config file {path})"
+    )
+
+
+def test_bad_bracketed_ipv6() -> None:
+    assert error(environ={}, flags={"http_listen": "[fe80::zz]:80"}) == (
+        "http.listen: '[fe80::zz]:80': 'fe80::zz' is not an IPv6 address (from flag --http-listen)"
+    )
+
+
+def test_port_out_of_range() -> None:
+    assert error(environ={}, flags={"bmp_listen": ["127.0.0.1:65536"]}) == (
+        "bmp.listen[0]: '127.0.0.1:65536': port 65536 is out of range 0-65535 (from flag --bmp-listen)"
+    )
+    assert error(environ={}, flags={"connect": ["127.0.0.1:0"]}) == (
+        "bmp.connect[0]: '127.0.0.1:0': port 0 is out of range 1-65535 (from flag --connect)"
+    )
+
+
+def test_bad_host() -> None:
+    assert error(environ={}, flags={"bmp_listen": ["300.1.1.1:5"]}) == (
+        "bmp.listen[0]: '300.1.1.1:5': '300.1.1.1' is not an address or host name "
+        "(from flag --bmp-listen)"
+    )
+
+
+def test_bad_cidr() -> None:
+    assert error(environ={}, flags={"allow": ["10.0.0.0/8", "10.0.0.1/8"]}) == (
+        "bmp.allow[1]: '10.0.0.1/8' is not a CIDR (10.0.0.1/8 has host bits set) (from flag --allow)"
+    )
+    assert error(environ={"BMP_AGENT_BMP_ALLOW": "banana"}) == (
+        "bmp.allow[0]: 'banana' is not a CIDR ('banana' does not appear to be an IPv4 or IPv6 "
+        "network) (from environment variable BMP_AGENT_BMP_ALLOW)"
+    )
+
+
+def test_unknown_key_in_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "bmp:\n  listen_on: 127.0.0.1:1\n")
+    assert error(path=path, environ={}) == f"bmp.listen_on: unknown key (from config file {path})"
+
+
+def test_unknown_section_in_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "bgp:\n  x: 1\n")
+    assert error(path=path, environ={}) == f"bgp: unknown section (from config file {path})"
+
+
+def test_unknown_env_var() -> None:
+    assert error(environ={"BMP_AGENT_BMP_LISTN": "x"}) == (
+        "BMP_AGENT_BMP_LISTN: unknown setting (from environment)"
+    )
+
+
+def test_wrong_types(tmp_path: Path) -> None:
+    path = write(tmp_path, "bmp:\n  max_routers: many\n")
+    assert error(path=path, environ={}) == (
+        f"bmp.max_routers: expected an integer, got str 'many' (from config file {path})"
+    )
+    path = write(tmp_path, "bmp:\n  max_routers: true\n")
+    assert error(path=path, environ={}) == (
+        f"bmp.max_routers: expected an integer, got bool True (from config file {path})"
+    )
+    path = write(tmp_path, "bmp:\n  listen: {a: 1}\n")
+    assert error(path=path, environ={}) == (
+        f"bmp.listen: expected a list, got dict {{'a': 1}} (from config file {path})"
+    )
+    path = write(tmp_path, "bmp:\n  listen: [5]\n")
+    assert error(path=path, environ={}) == (
+        f"bmp.listen[0]: expected a string, got int 5 (from config file {path})"
+    )
+    assert error(environ={"BMP_AGENT_BMP_IDLE_TIMEOUT": "soon"}) == (
+        "bmp.idle_timeout: 'soon' is not a number "
+        "(from environment variable BMP_AGENT_BMP_IDLE_TIMEOUT)"
+    )
+
+
+def test_out_of_range_and_choices() -> None:
+    assert error(environ={"BMP_AGENT_BMP_MAX_ROUTERS": "0"}) == (
+        "bmp.max_routers: 0 is out of range (must be between 1 and 100000) "
+        "(from environment variable BMP_AGENT_BMP_MAX_ROUTERS)"
+    )
+    assert error(environ={}, flags={"log_level": "loud"}) == (
+        "log.level: 'loud' is not one of debug, info, warning, error (from flag --log-level)"
+    )
+    assert error(environ={"BMP_AGENT_LOG_FORMAT": "xml"}) == (
+        "log.format: 'xml' is not one of auto, json, console "
+        "(from environment variable BMP_AGENT_LOG_FORMAT)"
+    )
+
+
+def test_reconnect_bounds_cross_check() -> None:
+    assert error(environ={"BMP_AGENT_BMP_RECONNECT_MIN": "100"}) == (
+        "bmp.reconnect_min: 100.0 is above bmp.reconnect_max (60.0) "
+        "(from environment variable BMP_AGENT_BMP_RECONNECT_MIN)"
+    )
+
+
+def test_top_level_not_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, "- a\n- b\n")
+    assert error(path=path, environ={}) == (
+        f"top level must be a mapping of sections (config file {path})"
+    )
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "bmp:\n  listen: [\n")
+    assert error(path=path, environ={}) == f"invalid YAML at line 3, column 1 (config file {path})"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    assert error(path=path, environ={}) == (
+        f"cannot read: No such file or directory (config file {path})"
+    )
