@@ -1,0 +1,532 @@
+"""Construct specification of every BMP message (RFC 7854, RFC 8671, RFC 9069).
+
+The structures below are the declarative wire format: each one parses and
+builds (the test builders use them to make messages). ``decode_bmp_message``
+walks one whole BMP message with them and returns the dataclasses of this
+package. Sequences (TLVs, the OPENs of a Peer Up) are walked in Python so
+every error carries the exact offset of what failed, relative to the start of
+the BMP message.
+
+No input makes ``decode_bmp_message`` raise anything but a ``ParseError``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from construct import (
+    Bytes,
+    ConstructError,
+    Int8ub,
+    Int16ub,
+    Int32ub,
+    Int64ub,
+    Rebuild,
+    Struct,
+    len_,
+    this,
+)
+
+from ..context import DecodeContext
+from ..errors import (
+    Action,
+    MalformedError,
+    ParseError,
+    TruncatedError,
+    UnsupportedError,
+)
+from .header import (
+    COMMON_HEADER_SIZE,
+    PER_PEER_HEADER_SIZE,
+    VERSION,
+    MessageType,
+    PerPeerHeader,
+)
+from .initiation import Initiation, Termination
+from .peer_down import (
+    REASON_LOCAL_NO_NOTIFICATION,
+    REASON_LOCAL_NOTIFICATION,
+    REASON_REMOTE_NOTIFICATION,
+    PeerDown,
+)
+from .peer_up import PeerUp
+from .route_mirroring import MIRROR_BGP_MESSAGE, MIRROR_INFORMATION, MirrorTlv, RouteMirroring
+from .route_monitoring import RouteMonitoring
+from .stat_types import AFI_SAFI_SIZE, COUNTER, EXPERIMENTAL_TYPES, GAUGE, STAT_TYPES
+from .stats import StatEntry, StatisticsReport
+from .tlv import TERMINATION_REASON, InformationTlv
+
+if TYPE_CHECKING:
+    from ..bgp.open import OpenMessage
+    from .session import BmpMessage
+
+# --------------------------------------------------------------------------
+# Wire structures
+# --------------------------------------------------------------------------
+
+#: RFC 7854 §4.1. ``length`` covers the whole message, header included.
+COMMON_HEADER = Struct(
+    "version" / Int8ub,
+    "length" / Int32ub,
+    "type" / Int8ub,
+)
+
+#: A whole BMP message: the common header with its length rebuilt from the body.
+BMP_MESSAGE = Struct(
+    "version" / Int8ub,
+    "length" / Rebuild(Int32ub, len_(this.body) + COMMON_HEADER_SIZE),
+    "type" / Int8ub,
+    "body" / Bytes(this.length - COMMON_HEADER_SIZE),
+)
+
+#: RFC 7854 §4.2, RFC 8671 §4, RFC 9069 §4.1: 42 bytes.
+PER_PEER_HEADER = Struct(
+    "peer_type" / Int8ub,
+    "flags" / Int8ub,
+    "distinguisher" / Bytes(8),
+    #: IPv6, or IPv4 in the last 4 bytes when the V flag is clear.
+    "address" / Bytes(16),
+    "asn" / Int32ub,
+    "bgp_id" / Bytes(4),
+    "timestamp_sec" / Int32ub,
+    "timestamp_usec" / Int32ub,
+)
+
+#: Information TLVs (RFC 7854 §4.4), Termination TLVs (§4.5), Route
+#: Mirroring TLVs (§4.7), Peer Up TLVs (RFC 9069 §5.3) and Stats TLVs (§4.8):
+#: type (2), length (2), value.
+TLV = Struct(
+    "type" / Int16ub,
+    "length" / Rebuild(Int16ub, len_(this.value)),
+    "value" / Bytes(this.length),
+)
+TLV_HEADER = Struct("type" / Int16ub, "length" / Int16ub)
+TLV_HEADER_SIZE = 4
+
+#: RFC 7854 §4.10: what follows the per-peer header of a Peer Up, before the OPENs.
+PEER_UP_FIXED = Struct(
+    "local_address" / Bytes(16),
+    "local_port" / Int16ub,
+    "remote_port" / Int16ub,
+)
+PEER_UP_FIXED_SIZE = 20
+
+#: RFC 7854 §4.9: the reason byte, then reason-specific data.
+PEER_DOWN_REASON = Int8ub
+#: Reason 2: the FSM event code (RFC 4271 §8.1).
+FSM_EVENT = Int16ub
+
+#: RFC 7854 §4.8: Stats Count, then that many Stats TLVs.
+STATS_COUNT = Int32ub
+STAT_COUNTER = Int32ub
+STAT_GAUGE = Int64ub
+#: RFC 7854 §4.8 types 9 and 10 and their successors: AFI, SAFI, 64-bit gauge.
+STAT_AFI_SAFI_GAUGE = Struct(
+    "afi" / Int16ub,
+    "safi" / Int8ub,
+    "value" / Int64ub,
+)
+
+#: Termination reason (TLV type 1) and Route Mirroring information code (TLV type 1).
+TERMINATION_REASON_CODE = Int16ub
+MIRROR_INFORMATION_CODE = Int16ub
+
+#: RFC 4271 §4.1: the BGP header, enough to find where a BGP message ends.
+BGP_HEADER = Struct(
+    "marker" / Bytes(16),
+    "length" / Int16ub,
+    "type" / Int8ub,
+)
+BGP_HEADER_SIZE = 19
+
+#: Message types that carry a per-peer header.
+_PER_PEER_TYPES = frozenset(
+    {
+        MessageType.ROUTE_MONITORING,
+        MessageType.STATISTICS_REPORT,
+        MessageType.PEER_DOWN,
+        MessageType.PEER_UP,
+        MessageType.ROUTE_MIRRORING,
+    }
+)
+
+
+# --------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------
+
+
+def decode_bmp_message(data: bytes, ctx: DecodeContext) -> BmpMessage:
+    """Decode one whole BMP message (common header included).
+
+    Offsets in errors are relative to the start of ``data``. A malformed body
+    gives action SKIP_MESSAGE (the framing is intact); a bad version or a
+    length that disagrees with ``len(data)`` gives DROP_SESSION.
+    """
+    try:
+        return _decode(bytes(data), ctx)
+    except (ParseError, ImportError):
+        raise
+    except ConstructError as exc:  # a length check missed above: still a ParseError
+        raise MalformedError(f"BMP message does not decode: {exc}", offset=0) from exc
+    except Exception as exc:  # never let anything else out (house rule)
+        raise MalformedError(
+            f"BMP message does not decode: {type(exc).__name__}: {exc}", offset=0
+        ) from exc
+
+
+def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
+    from .session import UnknownBmpMessage
+
+    if len(data) < COMMON_HEADER_SIZE:
+        raise TruncatedError(
+            f"BMP message of {len(data)} bytes is shorter than the common header",
+            offset=0,
+            action=Action.DROP_SESSION,
+        )
+    hdr = COMMON_HEADER.parse(data[:COMMON_HEADER_SIZE])
+    if hdr.version != VERSION:
+        raise _version_error(hdr.version)
+    if hdr.length != len(data):
+        raise MalformedError(
+            f"BMP message length {hdr.length} does not match the {len(data)} bytes given",
+            offset=1,
+            action=Action.DROP_SESSION,
+        )
+    msg_type = hdr.type
+    if msg_type == MessageType.INITIATION:
+        return Initiation(information=_information_tlvs(data, COMMON_HEADER_SIZE, len(data)))
+    if msg_type == MessageType.TERMINATION:
+        return _termination(data)
+    if msg_type not in _PER_PEER_TYPES:
+        ctx.quirks["unknown_message_type"] += 1
+        return UnknownBmpMessage(msg_type, data[COMMON_HEADER_SIZE:])
+
+    peer = decode_per_peer_header(data, COMMON_HEADER_SIZE, ctx)
+    pos = COMMON_HEADER_SIZE + PER_PEER_HEADER_SIZE
+    if msg_type == MessageType.ROUTE_MONITORING:
+        return _route_monitoring(data, pos, peer, ctx)
+    if msg_type == MessageType.STATISTICS_REPORT:
+        return _statistics(data, pos, peer, ctx)
+    if msg_type == MessageType.PEER_DOWN:
+        return _peer_down(data, pos, peer)
+    if msg_type == MessageType.PEER_UP:
+        return _peer_up(data, pos, peer)
+    return _route_mirroring(data, pos, peer, ctx)
+
+
+def _version_error(version: int) -> UnsupportedError:
+    if version == 4:
+        text = "BMP version 4 (draft-ietf-grow-bmp-tlv) is not supported"
+    elif version in (1, 2):
+        text = f"BMP version {version} (pre-RFC 7854 drafts) is not supported"
+    else:
+        text = f"bad BMP version {version}, expected 3"
+    return UnsupportedError(text, offset=0, action=Action.DROP_SESSION)
+
+
+def format_ipv4(raw: bytes) -> str:
+    return str(ipaddress.IPv4Address(raw))
+
+
+def format_peer_address(raw16: bytes, ipv6: bool) -> str:
+    """A 16-byte BMP address field: IPv6, or IPv4 in the last 4 bytes."""
+    if ipv6:
+        return str(ipaddress.IPv6Address(raw16))
+    return format_ipv4(raw16[12:16])
+
+
+def decode_per_peer_header(
+    data: bytes, pos: int, ctx: DecodeContext | None = None
+) -> PerPeerHeader:
+    """The 42-byte per-peer header at ``data[pos:]``."""
+    if len(data) - pos < PER_PEER_HEADER_SIZE:
+        raise TruncatedError(
+            f"per-peer header needs {PER_PEER_HEADER_SIZE} bytes, {max(len(data) - pos, 0)} left",
+            offset=pos,
+        )
+    p = PER_PEER_HEADER.parse(data[pos : pos + PER_PEER_HEADER_SIZE])
+    peer_type: int = p.peer_type
+    if peer_type > 3 and ctx is not None:
+        ctx.quirks["unknown_peer_type"] += 1
+    # Loc-RIB (RFC 9069 §4.1): no V flag (bit 0 is F); the address is zero.
+    ipv6 = peer_type != 3 and bool(p.flags & 0x80)
+    return PerPeerHeader(
+        peer_type=peer_type,
+        flags=p.flags,
+        distinguisher=p.distinguisher,
+        address=format_peer_address(p.address, ipv6),
+        asn=p.asn,
+        bgp_id=format_ipv4(p.bgp_id),
+        timestamp_sec=p.timestamp_sec,
+        timestamp_usec=p.timestamp_usec,
+    )
+
+
+def _tlvs(data: bytes, pos: int, end: int, what: str) -> list[tuple[int, int, bytes]]:
+    """TLVs in ``data[pos:end]`` as (type, offset of the TLV, value)."""
+    out: list[tuple[int, int, bytes]] = []
+    while pos < end:
+        if end - pos < TLV_HEADER_SIZE:
+            raise TruncatedError(
+                f"{what} TLV header needs {TLV_HEADER_SIZE} bytes, {end - pos} left", offset=pos
+            )
+        h = TLV_HEADER.parse(data[pos : pos + TLV_HEADER_SIZE])
+        vstart = pos + TLV_HEADER_SIZE
+        if vstart + h.length > end:
+            raise TruncatedError(
+                f"{what} TLV type {h.type} of length {h.length} runs past the end "
+                f"({end - vstart} bytes left)",
+                offset=pos,
+            )
+        out.append((h.type, pos, data[vstart : vstart + h.length]))
+        pos = vstart + h.length
+    return out
+
+
+def _information_tlvs(data: bytes, pos: int, end: int) -> tuple[InformationTlv, ...]:
+    return tuple(InformationTlv(t, v) for t, _, v in _tlvs(data, pos, end, "information"))
+
+
+def _termination(data: bytes) -> Termination:
+    info: list[InformationTlv] = []
+    reason: int | None = None
+    for t, off, v in _tlvs(data, COMMON_HEADER_SIZE, len(data), "termination"):
+        if t == TERMINATION_REASON:
+            if len(v) != 2:
+                raise MalformedError(
+                    f"termination reason TLV has length {len(v)}, expected 2", offset=off
+                )
+            reason = TERMINATION_REASON_CODE.parse(v)
+        else:
+            info.append(InformationTlv(t, v))
+    return Termination(information=tuple(info), reason=reason)
+
+
+def _bgp_slice(data: bytes, pos: int, end: int, what: str) -> tuple[bytes, int]:
+    """The whole BGP message at ``data[pos:end]``, by its header's length."""
+    if end - pos < BGP_HEADER_SIZE:
+        raise TruncatedError(
+            f"{what}: BGP header needs {BGP_HEADER_SIZE} bytes, {max(end - pos, 0)} left",
+            offset=pos,
+        )
+    h = BGP_HEADER.parse(data[pos : pos + BGP_HEADER_SIZE])
+    if h.length < BGP_HEADER_SIZE:
+        raise MalformedError(
+            f"{what}: BGP message length {h.length} is shorter than its header", offset=pos + 16
+        )
+    if pos + h.length > end:
+        raise TruncatedError(
+            f"{what}: BGP message of length {h.length} runs past the end ({end - pos} bytes left)",
+            offset=pos + 16,
+        )
+    return data[pos : pos + h.length], pos + h.length
+
+
+def _rebased(err: ParseError, base: int, *, action: Action | None = None) -> ParseError:
+    err.with_base(base)
+    if action is not None:
+        err.action = action
+    elif err.action is Action.DROP_SESSION:
+        # A BGP-level "reset the session" is one bad BMP message here.
+        err.action = Action.SKIP_MESSAGE
+    return err
+
+
+def _decode_open(data: bytes, pos: int, end: int, what: str) -> tuple[OpenMessage, int]:
+    from ..bgp import spec as bgp_spec
+
+    raw, nxt = _bgp_slice(data, pos, end, what)
+    try:
+        return bgp_spec.decode_open(raw), nxt
+    except ParseError as err:
+        raise _rebased(err, pos, action=Action.SKIP_MESSAGE) from None
+
+
+def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
+    end = len(data)
+    if end - pos < PEER_UP_FIXED_SIZE:
+        raise TruncatedError(
+            f"Peer Up needs {PEER_UP_FIXED_SIZE} bytes of addresses and ports, {end - pos} left",
+            offset=pos,
+        )
+    fixed = PEER_UP_FIXED.parse(data[pos : pos + PEER_UP_FIXED_SIZE])
+    pos += PEER_UP_FIXED_SIZE
+    sent, pos = _decode_open(data, pos, end, "Peer Up sent OPEN")
+    received, pos = _decode_open(data, pos, end, "Peer Up received OPEN")
+    return PeerUp(
+        peer=peer,
+        local_address=format_peer_address(fixed.local_address, peer.ipv6),
+        local_port=fixed.local_port,
+        remote_port=fixed.remote_port,
+        sent_open=sent,
+        received_open=received,
+        information=_information_tlvs(data, pos, end),
+    )
+
+
+def _peer_down(data: bytes, pos: int, peer: PerPeerHeader) -> PeerDown:
+    from ..bgp import spec as bgp_spec
+
+    end = len(data)
+    if pos >= end:
+        raise TruncatedError("Peer Down has no reason code", offset=pos)
+    reason = PEER_DOWN_REASON.parse(data[pos : pos + 1])
+    pos += 1
+    if reason in (REASON_LOCAL_NOTIFICATION, REASON_REMOTE_NOTIFICATION):
+        raw, nxt = _bgp_slice(data, pos, end, f"Peer Down reason {reason} NOTIFICATION")
+        try:
+            note = bgp_spec.decode_notification(raw)
+        except ParseError as err:
+            raise _rebased(err, pos, action=Action.SKIP_MESSAGE) from None
+        return PeerDown(peer=peer, reason=reason, notification=note, data=data[nxt:end])
+    if reason == REASON_LOCAL_NO_NOTIFICATION:
+        if end - pos < 2:
+            raise TruncatedError(
+                f"Peer Down reason 2 needs a 2-byte FSM event code, {end - pos} bytes left",
+                offset=pos,
+            )
+        event = FSM_EVENT.parse(data[pos : pos + 2])
+        return PeerDown(peer=peer, reason=reason, fsm_event=event, data=data[pos + 2 : end])
+    # 4 and 5 carry nothing, 6 (RFC 9069) carries TLVs, unknown reasons: keep the bytes.
+    return PeerDown(peer=peer, reason=reason, data=data[pos:end])
+
+
+def decode_stat(stat_type: int, value: bytes) -> StatEntry:
+    """One Stats TLV's data, by the registry in ``stat_types``."""
+    reg = STAT_TYPES.get(stat_type)
+    if reg is not None:
+        if len(value) != reg.length:
+            return StatEntry(stat_type, None, raw=value)
+        if reg.per_afi:
+            g = STAT_AFI_SAFI_GAUGE.parse(value)
+            return StatEntry(stat_type, g.value, afi=g.afi, safi=g.safi)
+        return StatEntry(stat_type, int.from_bytes(value, "big"))
+    if stat_type in EXPERIMENTAL_TYPES and len(value) in (COUNTER, GAUGE):
+        return StatEntry(stat_type, int.from_bytes(value, "big"))
+    return StatEntry(stat_type, None, raw=value)
+
+
+def encode_stat(entry: StatEntry) -> bytes:
+    """The Stats TLV for ``entry`` (its ``raw`` bytes when it has no value)."""
+    if entry.value is None:
+        data = entry.raw
+    else:
+        reg = STAT_TYPES.get(entry.type)
+        if reg is not None and reg.per_afi:
+            data = STAT_AFI_SAFI_GAUGE.build(
+                {"afi": entry.afi or 0, "safi": entry.safi or 0, "value": entry.value}
+            )
+        elif reg is not None:
+            data = (STAT_COUNTER if reg.size == COUNTER else STAT_GAUGE).build(entry.value)
+        elif entry.raw:
+            data = entry.raw
+        else:
+            data = (STAT_COUNTER if entry.value < 2**32 else STAT_GAUGE).build(entry.value)
+    return bytes(TLV.build({"type": entry.type, "value": data}))
+
+
+def _statistics(data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) -> StatisticsReport:
+    end = len(data)
+    if end - pos < 4:
+        raise TruncatedError(
+            f"Statistics Report needs a 4-byte count, {end - pos} bytes left", offset=pos
+        )
+    count = STATS_COUNT.parse(data[pos : pos + 4])
+    tlvs = _tlvs(data, pos + 4, end, "statistics")
+    if len(tlvs) != count:
+        ctx.quirks["stats_count_mismatch"] += 1
+    return StatisticsReport(peer=peer, stats=tuple(decode_stat(t, v) for t, _, v in tlvs))
+
+
+def _route_monitoring(
+    data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
+) -> RouteMonitoring:
+    from ..bgp import spec as bgp_spec
+
+    raw, nxt = _bgp_slice(data, pos, len(data), "Route Monitoring UPDATE")
+    if nxt != len(data):
+        raise MalformedError(
+            f"Route Monitoring has {len(data) - nxt} bytes after its UPDATE", offset=nxt
+        )
+    key = peer.key
+    if key not in ctx.caps:
+        ctx.quirks["route_monitoring_without_peer_up"] += 1
+    view = peer.view
+    score = bgp_spec.nlri_score
+
+    def resolver(afi: int, safi: int, blobs: tuple[bytes, ...]) -> bool:
+        return ctx.resolve_add_path(key, view, afi, safi, blobs, score)
+
+    try:
+        update = bgp_spec.decode_update(
+            raw, four_octet_as=not peer.legacy_as_path, add_path=resolver
+        )
+    except ParseError as err:
+        _rebased(err, pos)
+        if err.partial is not None and not isinstance(err.partial, RouteMonitoring):
+            err.partial = RouteMonitoring(peer, err.partial)
+        raise err from None
+    return RouteMonitoring(peer=peer, update=update)
+
+
+def _route_mirroring(
+    data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
+) -> RouteMirroring:
+    from ..bgp import spec as bgp_spec
+
+    caps = ctx.caps_for(peer.key)
+
+    def add_path(afi: int, safi: int, blobs: tuple[bytes, ...]) -> bool:
+        # Mirrored PDUs are what the peer sent: the Adj-RIB-In direction.
+        return caps.add_path("adj_in_pre", afi, safi)
+
+    entries: list[MirrorTlv] = []
+    for t, off, v in _tlvs(data, pos, len(data), "route mirroring"):
+        if t == MIRROR_BGP_MESSAGE:
+            message: Any = None
+            try:
+                message = bgp_spec.decode_bgp_message(
+                    v, four_octet_as=caps.four_octet_as, add_path=add_path
+                )
+            except ParseError:
+                message = None  # an errored PDU is what mirroring is for
+            entries.append(MirrorTlv(t, message=message, raw=v))
+        elif t == MIRROR_INFORMATION:
+            if len(v) != 2:
+                raise MalformedError(
+                    f"route mirroring information TLV has length {len(v)}, expected 2",
+                    offset=off,
+                )
+            entries.append(MirrorTlv(t, code=MIRROR_INFORMATION_CODE.parse(v)))
+        else:
+            entries.append(MirrorTlv(t, raw=v))
+    return RouteMirroring(peer=peer, entries=tuple(entries))
+
+
+#: For callers that want one resolver type name.
+AddPathResolver = Callable[[int, int, tuple[bytes, ...]], bool]
+
+__all__ = [
+    "AFI_SAFI_SIZE",
+    "BGP_HEADER",
+    "BMP_MESSAGE",
+    "COMMON_HEADER",
+    "FSM_EVENT",
+    "MIRROR_INFORMATION_CODE",
+    "PEER_DOWN_REASON",
+    "PEER_UP_FIXED",
+    "PER_PEER_HEADER",
+    "STATS_COUNT",
+    "STAT_AFI_SAFI_GAUGE",
+    "STAT_COUNTER",
+    "STAT_GAUGE",
+    "TERMINATION_REASON_CODE",
+    "TLV",
+    "decode_bmp_message",
+    "decode_per_peer_header",
+    "decode_stat",
+    "encode_stat",
+]

@@ -1,0 +1,299 @@
+"""Build BMP messages (and the few BGP messages they carry) for tests.
+
+Every builder uses the construct structures of ``parsers.bmp.spec``, so what
+is built is exactly what the decoder parses. Per-peer header fields are
+keyword arguments shared by every per-peer builder::
+
+    build_route_monitoring(update_bytes, address="10.0.0.2", asn=65001, flags=FLAG_L)
+
+A peer address that is IPv6 sets the V flag automatically (except for
+Loc-RIB, peer type 3, whose flags mean something else); pass ``peer=`` with
+the 42 bytes of ``build_per_peer_header`` to control every bit.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Sequence
+
+from parsers.bmp import spec
+from parsers.bmp.header import FLAG_V, MessageType
+from parsers.bmp.route_mirroring import MirrorTlv
+from parsers.bmp.stats import StatEntry
+
+__all__ = [
+    "add_path_cap",
+    "build_bgp_message",
+    "build_initiation",
+    "build_keepalive",
+    "build_message",
+    "build_mirroring",
+    "build_notification",
+    "build_open",
+    "build_peer_down",
+    "build_peer_up",
+    "build_per_peer_header",
+    "build_route_monitoring",
+    "build_stats",
+    "build_termination",
+    "build_tlv",
+    "build_update",
+    "capability",
+    "four_octet_as_cap",
+    "ipv4_prefix",
+    "mp_cap",
+]
+
+Tlvs = Iterable[tuple[int, bytes | str]]
+
+
+def _b(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def build_message(msg_type: int, body: bytes, *, version: int = 3) -> bytes:
+    """A whole BMP message: common header (length computed) + ``body``."""
+    return bytes(spec.BMP_MESSAGE.build({"version": version, "type": msg_type, "body": body}))
+
+
+def build_tlv(tlv_type: int, value: bytes | str) -> bytes:
+    return bytes(spec.TLV.build({"type": tlv_type, "value": _b(value)}))
+
+
+def _tlvs(tlvs: Tlvs) -> bytes:
+    return b"".join(build_tlv(t, v) for t, v in tlvs)
+
+
+def address_field(address: str) -> bytes:
+    """16-byte BMP address field: IPv6, or IPv4 in the last 4 bytes."""
+    ip = ipaddress.ip_address(address)
+    return ip.packed if ip.version == 6 else bytes(12) + ip.packed
+
+
+def build_per_peer_header(
+    *,
+    peer_type: int = 0,
+    flags: int = 0,
+    distinguisher: bytes = bytes(8),
+    address: str = "192.0.2.1",
+    asn: int = 65001,
+    bgp_id: str = "192.0.2.1",
+    timestamp_sec: int = 0,
+    timestamp_usec: int = 0,
+) -> bytes:
+    if ipaddress.ip_address(address).version == 6 and peer_type != 3:
+        flags |= FLAG_V
+    return bytes(
+        spec.PER_PEER_HEADER.build(
+            {
+                "peer_type": peer_type,
+                "flags": flags,
+                "distinguisher": distinguisher,
+                "address": address_field(address),
+                "asn": asn,
+                "bgp_id": ipaddress.IPv4Address(bgp_id).packed,
+                "timestamp_sec": timestamp_sec,
+                "timestamp_usec": timestamp_usec,
+            }
+        )
+    )
+
+
+def _peer(peer: bytes | None, fields: dict[str, object]) -> bytes:
+    if peer is not None:
+        return peer
+    return build_per_peer_header(**fields)  # type: ignore[arg-type]
+
+
+# -- BGP messages -----------------------------------------------------------
+
+
+def build_bgp_message(msg_type: int, body: bytes) -> bytes:
+    """A whole BGP message: marker, length (computed), type, body."""
+    header = spec.BGP_HEADER.build(
+        {"marker": b"\xff" * 16, "length": spec.BGP_HEADER_SIZE + len(body), "type": msg_type}
+    )
+    return bytes(header) + body
+
+
+def capability(code: int, value: bytes = b"") -> bytes:
+    return bytes([code, len(value)]) + value
+
+
+def mp_cap(afi: int, safi: int) -> bytes:
+    return capability(1, afi.to_bytes(2, "big") + b"\x00" + bytes([safi]))
+
+
+def four_octet_as_cap(asn: int) -> bytes:
+    return capability(65, asn.to_bytes(4, "big"))
+
+
+def add_path_cap(*families: tuple[int, int, int]) -> bytes:
+    """ADD-PATH capability: (afi, safi, send/receive) per family."""
+    return capability(69, b"".join(a.to_bytes(2, "big") + bytes([s, m]) for a, s, m in families))
+
+
+def build_open(
+    *,
+    asn: int = 65001,
+    hold_time: int = 90,
+    bgp_id: str = "192.0.2.1",
+    capabilities: Sequence[bytes] | None = None,
+) -> bytes:
+    """An OPEN with the capabilities in one optional parameter (type 2).
+
+    By default: IPv4 and IPv6 unicast and the 4-octet AS capability.
+    """
+    if capabilities is None:
+        capabilities = (mp_cap(1, 1), mp_cap(2, 1), four_octet_as_cap(asn))
+    caps = b"".join(capabilities)
+    params = bytes([2, len(caps)]) + caps if caps else b""
+    my_as = asn if asn < 65536 else 23456
+    body = (
+        bytes([4])
+        + my_as.to_bytes(2, "big")
+        + hold_time.to_bytes(2, "big")
+        + ipaddress.IPv4Address(bgp_id).packed
+        + bytes([len(params)])
+        + params
+    )
+    return build_bgp_message(1, body)
+
+
+def build_notification(code: int, subcode: int, data: bytes = b"") -> bytes:
+    return build_bgp_message(3, bytes([code, subcode]) + data)
+
+
+def build_keepalive() -> bytes:
+    return build_bgp_message(4, b"")
+
+
+def ipv4_prefix(prefix: str) -> bytes:
+    """IPv4 NLRI wire form: length byte + the significant octets."""
+    net = ipaddress.IPv4Network(prefix)
+    n = (net.prefixlen + 7) // 8
+    return bytes([net.prefixlen]) + net.network_address.packed[:n]
+
+
+def build_update(*, withdrawn: bytes = b"", attributes: bytes = b"", nlri: bytes = b"") -> bytes:
+    """An UPDATE from raw withdrawn-routes, path-attribute and NLRI bytes."""
+    body = (
+        len(withdrawn).to_bytes(2, "big")
+        + withdrawn
+        + len(attributes).to_bytes(2, "big")
+        + attributes
+        + nlri
+    )
+    return build_bgp_message(2, body)
+
+
+# -- BMP messages -----------------------------------------------------------
+
+
+def build_initiation(
+    sys_descr: str | None = "test router",
+    sys_name: str | None = "rtr1",
+    *,
+    strings: Sequence[str] = (),
+    tlvs: Tlvs = (),
+) -> bytes:
+    """Initiation: sysDescr (1), sysName (2), String TLVs (0), then ``tlvs``."""
+    items: list[tuple[int, bytes | str]] = []
+    if sys_descr is not None:
+        items.append((1, sys_descr))
+    if sys_name is not None:
+        items.append((2, sys_name))
+    items.extend((0, s) for s in strings)
+    items.extend(tlvs)
+    return build_message(MessageType.INITIATION, _tlvs(items))
+
+
+def build_termination(
+    reason: int | None = 0, *, strings: Sequence[str] = (), tlvs: Tlvs = ()
+) -> bytes:
+    """Termination: String TLVs (0), the reason TLV (1) unless None, then ``tlvs``."""
+    items: list[tuple[int, bytes | str]] = [(0, s) for s in strings]
+    if reason is not None:
+        items.append((1, spec.TERMINATION_REASON_CODE.build(reason)))
+    items.extend(tlvs)
+    return build_message(MessageType.TERMINATION, _tlvs(items))
+
+
+def build_peer_up(
+    *,
+    local_address: str = "192.0.2.254",
+    local_port: int = 179,
+    remote_port: int = 40000,
+    sent_open: bytes | None = None,
+    received_open: bytes | None = None,
+    information: Tlvs = (),
+    peer: bytes | None = None,
+    **peer_fields: object,
+) -> bytes:
+    """Peer Up; the OPENs default to ``build_open`` for AS 65000 (sent) and the peer's AS."""
+    if sent_open is None:
+        sent_open = build_open(asn=65000, bgp_id="192.0.2.254")
+    if received_open is None:
+        asn = peer_fields.get("asn", 65001)
+        assert isinstance(asn, int)
+        received_open = build_open(asn=asn)
+    fixed = spec.PEER_UP_FIXED.build(
+        {
+            "local_address": address_field(local_address),
+            "local_port": local_port,
+            "remote_port": remote_port,
+        }
+    )
+    body = _peer(peer, peer_fields) + fixed + sent_open + received_open + _tlvs(information)
+    return build_message(MessageType.PEER_UP, body)
+
+
+def build_peer_down(
+    reason: int,
+    *,
+    notification: bytes | None = None,
+    fsm_event: int | None = None,
+    data: bytes = b"",
+    peer: bytes | None = None,
+    **peer_fields: object,
+) -> bytes:
+    """Peer Down: reason, then the NOTIFICATION (1, 3), FSM event (2) and/or ``data``."""
+    body = _peer(peer, peer_fields) + spec.PEER_DOWN_REASON.build(reason)
+    if notification is not None:
+        body += notification
+    if fsm_event is not None:
+        body += spec.FSM_EVENT.build(fsm_event)
+    return build_message(MessageType.PEER_DOWN, body + data)
+
+
+def build_route_monitoring(
+    update: bytes, *, peer: bytes | None = None, **peer_fields: object
+) -> bytes:
+    """Route Monitoring: per-peer header + one whole BGP UPDATE message."""
+    return build_message(MessageType.ROUTE_MONITORING, _peer(peer, peer_fields) + update)
+
+
+def build_stats(
+    entries: Sequence[StatEntry],
+    *,
+    count: int | None = None,
+    peer: bytes | None = None,
+    **peer_fields: object,
+) -> bytes:
+    """Statistics Report; each entry encoded by the registry (``raw`` when value is None)."""
+    n = len(entries) if count is None else count
+    body = spec.STATS_COUNT.build(n) + b"".join(spec.encode_stat(e) for e in entries)
+    return build_message(MessageType.STATISTICS_REPORT, _peer(peer, peer_fields) + body)
+
+
+def build_mirroring(
+    entries: Sequence[MirrorTlv], *, peer: bytes | None = None, **peer_fields: object
+) -> bytes:
+    """Route Mirroring: type 1 entries from ``code``, all others from ``raw``."""
+    tlvs: list[tuple[int, bytes | str]] = []
+    for e in entries:
+        if e.type == 1 and e.code is not None:
+            tlvs.append((1, spec.MIRROR_INFORMATION_CODE.build(e.code)))
+        else:
+            tlvs.append((e.type, e.raw))
+    return build_message(MessageType.ROUTE_MIRRORING, _peer(peer, peer_fields) + _tlvs(tlvs))
