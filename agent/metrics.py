@@ -1,0 +1,215 @@
+"""Prometheus exposition of the state core: a custom collector.
+
+Families are built at scrape time from the core's incremental counters; no
+RIB is walked (cost per scrape: O(routers + peers + tables + top-N)). Names,
+types and labels are a contract with dashboards and alerts:
+
+==========================================  =======  ==============================================
+metric                                      type     labels
+==========================================  =======  ==============================================
+bmp_router_up                               gauge    router
+bmp_router_info                             gauge    router, sys_name, sys_descr, source
+bmp_router_connections_total                counter  router
+bmp_router_last_message_timestamp_seconds   gauge    router
+bmp_messages_total                          counter  router, type
+bmp_decode_errors_total                     counter  router, error
+bmp_quirks_total                            counter  router, quirk
+bmp_peer_up                                 gauge    router, peer, peer_asn, peer_type
+bmp_peer_info                               gauge    router, peer, peer_asn, peer_bgp_id, peer_type,
+                                                     rd, local_asn, local_address
+bmp_peer_downs_total                        counter  router, peer, reason
+bmp_peer_last_change_timestamp_seconds      gauge    router, peer
+bmp_rib_routes                              gauge    router, peer, view, afi, safi
+bmp_rib_prefixes                            gauge    router, peer, view, afi, safi
+bmp_route_updates_total                     counter  router, peer, view, afi, safi, action
+bmp_prefix_flaps_total                      counter  router, peer, view, afi, safi
+bmp_eor_received                            gauge    router, peer, view, afi, safi
+bmp_peer_stats                              gauge    router, peer, stat, afi, safi
+bmp_top_flapping_prefix_flaps               gauge    router, peer, view, prefix
+==========================================  =======  ==============================================
+
+``router`` is the router label (source address, ``addr#2`` for a second
+concurrent session); ``peer`` the peer address (``addr%rd`` for peers with a
+distinguisher); ``afi``/``safi`` lowercase names; ``action`` announce or
+withdraw; ``stat`` the IANA snake_case name, with ``afi``/``safi`` empty for
+stats that are not per AFI/SAFI. ``bmp_top_flapping_prefix_flaps`` holds at
+most ``CoreSettings.top_flaps`` series. Peers never seen up (FRR's Peer Down
+for unconfigured/never-established neighbors) report ``bmp_peer_up 0``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector, CollectorRegistry
+
+from parsers.afi import afi_name, safi_name
+from parsers.bgp.nlri import describe
+
+from .core import Core
+
+ROUTER = ["router"]
+PEER = ["router", "peer"]
+TABLE = ["router", "peer", "view", "afi", "safi"]
+
+
+Family = GaugeMetricFamily | CounterMetricFamily
+
+
+def _families() -> dict[str, Family]:
+    g = GaugeMetricFamily
+    c = CounterMetricFamily
+    return {
+        "router_up": g("bmp_router_up", "1 while the router's BMP session is connected.", labels=ROUTER),
+        "router_info": g(
+            "bmp_router_info",
+            "Router information from the BMP Initiation message.",
+            labels=["router", "sys_name", "sys_descr", "source"],
+        ),
+        "connections": c(
+            "bmp_router_connections", "BMP sessions opened for this router.", labels=ROUTER
+        ),
+        "last_message": g(
+            "bmp_router_last_message_timestamp_seconds",
+            "Time the last BMP message from this router was processed.",
+            labels=ROUTER,
+        ),
+        "messages": c("bmp_messages", "BMP messages received, by type.", labels=["router", "type"]),
+        "decode_errors": c(
+            "bmp_decode_errors", "BMP messages that failed to decode, by error kind.",
+            labels=["router", "error"],
+        ),
+        "quirks": c(
+            "bmp_quirks", "Deviations from the RFCs seen from this router, by name.",
+            labels=["router", "quirk"],
+        ),
+        "peer_up": g(
+            "bmp_peer_up", "1 while the BGP peer is up.",
+            labels=["router", "peer", "peer_asn", "peer_type"],
+        ),
+        "peer_info": g(
+            "bmp_peer_info",
+            "BGP peer information from Peer Up (or the per-peer header).",
+            labels=[
+                "router", "peer", "peer_asn", "peer_bgp_id", "peer_type", "rd", "local_asn",
+                "local_address",
+            ],
+        ),
+        "peer_downs": c(
+            "bmp_peer_downs", "Peer Down notifications, by reason.",
+            labels=["router", "peer", "reason"],
+        ),
+        "peer_last_change": g(
+            "bmp_peer_last_change_timestamp_seconds",
+            "Time the peer last went up or down.",
+            labels=PEER,
+        ),
+        "rib_routes": g("bmp_rib_routes", "Paths in the RIB view.", labels=TABLE),
+        "rib_prefixes": g("bmp_rib_prefixes", "Distinct prefixes in the RIB view.", labels=TABLE),
+        "updates": c(
+            "bmp_route_updates", "Routes announced or withdrawn in Route Monitoring.",
+            labels=[*TABLE, "action"],
+        ),
+        "flaps": c(
+            "bmp_prefix_flaps",
+            "Routes withdrawn and re-announced within the flap window.",
+            labels=TABLE,
+        ),
+        "eor": g("bmp_eor_received", "1 once End-of-RIB was received.", labels=TABLE),
+        "stats": g(
+            "bmp_peer_stats", "Last value of each BMP Statistics Report type.",
+            labels=["router", "peer", "stat", "afi", "safi"],
+        ),
+        "top_flaps": g(
+            "bmp_top_flapping_prefix_flaps",
+            "Flap counts of the most flapping prefixes (bounded top-N).",
+            labels=["router", "peer", "view", "prefix"],
+        ),
+    }  # fmt: skip
+
+
+class CoreCollector(Collector):
+    """Builds every ``bmp_*`` family from ``Core`` at scrape time."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(_families().values())
+
+    def collect(self) -> Iterator[Metric]:
+        f = _families()
+        core = self.core
+        for router in list(core.routers.values()):
+            r = router.label
+            f["router_up"].add_metric([r], 1.0 if router.up else 0.0)
+            f["router_info"].add_metric([r, router.sys_name, router.sys_descr, "bmp"], 1.0)
+            f["connections"].add_metric([r], router.connections)
+            if router.last_message is not None:
+                f["last_message"].add_metric([r], router.last_message)
+            for name, n in sorted(router.messages.items()):
+                f["messages"].add_metric([r, name], n)
+            for name, n in sorted(router.decode_errors.items()):
+                f["decode_errors"].add_metric([r, name], n)
+            for name, n in sorted(router.quirks.items()):
+                f["quirks"].add_metric([r, name], n)
+            for peer in list(router.peers.values()):
+                p = peer.label
+                asn = str(peer.asn)
+                ptype = peer.peer_type_name
+                f["peer_up"].add_metric([r, p, asn, ptype], 1.0 if peer.up else 0.0)
+                f["peer_info"].add_metric(
+                    [
+                        r,
+                        p,
+                        asn,
+                        peer.bgp_id,
+                        ptype,
+                        peer.rd or "",
+                        "" if peer.local_asn is None else str(peer.local_asn),
+                        peer.local_address or "",
+                    ],
+                    1.0,
+                )
+                for reason, n in sorted(peer.downs.items()):
+                    f["peer_downs"].add_metric([r, p, reason], n)
+                if peer.last_change is not None:
+                    f["peer_last_change"].add_metric([r, p], peer.last_change)
+                for (view, afi, safi), t in list(peer.tables.items()):
+                    labels = [r, p, view, afi_name(afi), safi_name(safi)]
+                    f["rib_routes"].add_metric(labels, t.route_count)
+                    f["rib_prefixes"].add_metric(labels, t.prefix_count)
+                    f["updates"].add_metric([*labels, "announce"], t.announces)
+                    f["updates"].add_metric([*labels, "withdraw"], t.withdraws)
+                    f["flaps"].add_metric(labels, t.flaps)
+                    f["eor"].add_metric(labels, 1.0 if t.eor else 0.0)
+                for (stat, s_afi, s_safi), value in sorted(
+                    peer.stats.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2] or 0)
+                ):
+                    f["stats"].add_metric(
+                        [
+                            r,
+                            p,
+                            stat,
+                            "" if s_afi is None else afi_name(s_afi),
+                            "" if s_safi is None else safi_name(s_safi),
+                        ],
+                        value,
+                    )
+        # Top-N: the same prefix text in two SAFIs of one view (unicast and
+        # multicast) would collide on these labels; such rows are summed.
+        top: dict[tuple[str, str, str, str], int] = {}
+        for flap in core.top_flaps():
+            k = (flap.router, flap.peer, flap.view, describe(flap.afi, flap.safi, flap.prefix))
+            top[k] = top.get(k, 0) + flap.flaps
+        for k, n in top.items():
+            f["top_flaps"].add_metric(list(k), n)
+        yield from f.values()
+
+
+def register(core: Core, registry: CollectorRegistry) -> CoreCollector:
+    """Register the core's collector on ``registry`` (e.g. ``prometheus_client.REGISTRY``)."""
+    collector = CoreCollector(core)
+    registry.register(collector)
+    return collector
