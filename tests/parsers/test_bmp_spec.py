@@ -859,3 +859,46 @@ def test_peer_up_opens_in_captures() -> None:
         assert u.received_open.asn == (65001 if u.peer.address == "10.0.1.2" else 65002)
         assert u.remote_port == 179 or u.local_port == 179
         assert u.information == ()
+
+
+def _path_id_summary(name: str) -> dict[tuple[object, ...], int]:
+    msgs, _, _ = capture(name)
+    out: collections.Counter[tuple[object, ...]] = collections.Counter()
+    for m in msgs:
+        if isinstance(m, RouteMonitoring):
+            for s in m.update.announced + m.update.withdrawn:
+                out[(m.peer.view, s.path_ids is not None)] += len(s.prefixes)
+                for pid in s.path_ids or ():
+                    out[("id", pid)] += 1
+    return dict(out)
+
+
+def test_add_path_resolver_follows_what_speakers_send() -> None:
+    # NOTES "Observed speaker behaviour": BIRD sends its own path IDs 5, 6, 7;
+    # GoBGP only in live pre-policy (ExaBGP's 1, 2, 3); FRR 8.4 never.
+    assert _path_id_summary("bird-addpath") == {
+        ("adj_in_pre", True): 20,
+        ("adj_in_post", True): 15,
+        ("id", 5): 16,
+        ("id", 6): 16,
+        ("id", 7): 3,
+    }
+    assert _path_id_summary("gobgp-addpath") == {
+        ("adj_in_pre", False): 16,
+        ("adj_in_pre", True): 4,
+        ("adj_in_post", False): 16,
+        ("loc_rib", False): 19,
+        ("id", 1): 1,
+        ("id", 2): 1,
+        ("id", 3): 2,
+    }
+    assert _path_id_summary("frr-addpath") == {
+        ("adj_in_pre", False): 12,
+        ("adj_in_post", False): 10,
+    }
+    assert capture("frr-addpath")[1].quirks == {"add_path_absent": 4}
+    assert capture("gobgp-addpath")[1].quirks == {
+        "route_monitoring_without_peer_up": 19,
+        "add_path_absent": 4,
+        "add_path_present": 2,
+    }
