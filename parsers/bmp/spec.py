@@ -141,6 +141,23 @@ BGP_HEADER = Struct(
 )
 BGP_HEADER_SIZE = 19
 
+
+def _compiled(subcon: Any) -> Any:
+    """The compiled form of ``subcon`` for parsing (4x faster), or itself."""
+    try:
+        return subcon.compile()
+    except Exception:  # pragma: no cover - construct could not compile it
+        return subcon
+
+
+_COMMON_HEADER_P = _compiled(COMMON_HEADER)
+_PER_PEER_HEADER_P = _compiled(PER_PEER_HEADER)
+_TLV_HEADER_P = _compiled(TLV_HEADER)
+_PEER_UP_FIXED_P = _compiled(PEER_UP_FIXED)
+_BGP_HEADER_P = _compiled(BGP_HEADER)
+_STAT_AFI_SAFI_GAUGE_P = _compiled(STAT_AFI_SAFI_GAUGE)
+
+
 #: Message types that carry a per-peer header.
 _PER_PEER_TYPES = frozenset(
     {
@@ -186,7 +203,7 @@ def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
             offset=0,
             action=Action.DROP_SESSION,
         )
-    hdr = COMMON_HEADER.parse(data[:COMMON_HEADER_SIZE])
+    hdr = _COMMON_HEADER_P.parse(data[:COMMON_HEADER_SIZE])
     if hdr.version != VERSION:
         raise _version_error(hdr.version)
     if hdr.length != len(data):
@@ -247,7 +264,7 @@ def decode_per_peer_header(
             f"per-peer header needs {PER_PEER_HEADER_SIZE} bytes, {max(len(data) - pos, 0)} left",
             offset=pos,
         )
-    p = PER_PEER_HEADER.parse(data[pos : pos + PER_PEER_HEADER_SIZE])
+    p = _PER_PEER_HEADER_P.parse(data[pos : pos + PER_PEER_HEADER_SIZE])
     peer_type: int = p.peer_type
     if peer_type > 3 and ctx is not None:
         ctx.quirks["unknown_peer_type"] += 1
@@ -273,7 +290,7 @@ def _tlvs(data: bytes, pos: int, end: int, what: str) -> list[tuple[int, int, by
             raise TruncatedError(
                 f"{what} TLV header needs {TLV_HEADER_SIZE} bytes, {end - pos} left", offset=pos
             )
-        h = TLV_HEADER.parse(data[pos : pos + TLV_HEADER_SIZE])
+        h = _TLV_HEADER_P.parse(data[pos : pos + TLV_HEADER_SIZE])
         vstart = pos + TLV_HEADER_SIZE
         if vstart + h.length > end:
             raise TruncatedError(
@@ -312,7 +329,7 @@ def _bgp_slice(data: bytes, pos: int, end: int, what: str) -> tuple[bytes, int]:
             f"{what}: BGP header needs {BGP_HEADER_SIZE} bytes, {max(end - pos, 0)} left",
             offset=pos,
         )
-    h = BGP_HEADER.parse(data[pos : pos + BGP_HEADER_SIZE])
+    h = _BGP_HEADER_P.parse(data[pos : pos + BGP_HEADER_SIZE])
     if h.length < BGP_HEADER_SIZE:
         raise MalformedError(
             f"{what}: BGP message length {h.length} is shorter than its header", offset=pos + 16
@@ -352,7 +369,7 @@ def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
             f"Peer Up needs {PEER_UP_FIXED_SIZE} bytes of addresses and ports, {end - pos} left",
             offset=pos,
         )
-    fixed = PEER_UP_FIXED.parse(data[pos : pos + PEER_UP_FIXED_SIZE])
+    fixed = _PEER_UP_FIXED_P.parse(data[pos : pos + PEER_UP_FIXED_SIZE])
     pos += PEER_UP_FIXED_SIZE
     sent, pos = _decode_open(data, pos, end, "Peer Up sent OPEN")
     received, pos = _decode_open(data, pos, end, "Peer Up received OPEN")
@@ -401,7 +418,7 @@ def decode_stat(stat_type: int, value: bytes) -> StatEntry:
         if len(value) != reg.length:
             return StatEntry(stat_type, None, raw=value)
         if reg.per_afi:
-            g = STAT_AFI_SAFI_GAUGE.parse(value)
+            g = _STAT_AFI_SAFI_GAUGE_P.parse(value)
             return StatEntry(stat_type, g.value, afi=g.afi, safi=g.safi)
         return StatEntry(stat_type, int.from_bytes(value, "big"))
     if stat_type in EXPERIMENTAL_TYPES and len(value) in (COUNTER, GAUGE):
