@@ -106,6 +106,7 @@ def replay(
     hold: bool = False,
     progress: Progress | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
     connect_timeout: float = 5.0,
 ) -> tuple[int, int]:
     """Send the capture; return (messages, bytes) sent. Raises ``OSError``,
@@ -117,11 +118,11 @@ def replay(
         socket.create_connection((target.host, target.port), timeout=connect_timeout) as sock,
     ):
         sock.settimeout(None)
-        start = time.monotonic()
+        start = clock()
         for msg in iter_messages(stream):
             if interval:
                 due = start + sent * interval
-                delay = due - time.monotonic()
+                delay = due - clock()
                 if delay > 0:
                     sleep(delay)
             sock.sendall(msg)

@@ -1,0 +1,206 @@
+"""The command line: version, config errors, API client errors, replay."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from agent import __version__
+from agent.cli import build_parser, human_duration, main, table
+from agent.config import Endpoint
+from agent.replay import count_messages, replay
+
+CAPTURES = Path(__file__).resolve().parents[2] / "tests" / "data" / "captures"
+WAIT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Sink:
+    """A one-connection BMP station on loopback that records every byte."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(WAIT)
+        self.port = int(self.sock.getsockname()[1])
+        self.data = bytearray()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.settimeout(WAIT)
+            while chunk := conn.recv(65536):
+                self.data += chunk
+
+    def join(self) -> bytes:
+        self.thread.join(WAIT)
+        self.sock.close()
+        assert not self.thread.is_alive()
+        return bytes(self.data)
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out == f"bmp-agent {__version__}\n"
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_run_config_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["run", "--bmp-listen", "127.0.0.1:1", "--bmp-listen", "foo"])
+    assert rc == 2
+    assert capsys.readouterr().err == (
+        "bmp-agent: configuration error: bmp.listen[1]: 'foo' is not HOST:PORT "
+        "(from flag --bmp-listen)\n"
+    )
+
+
+def test_run_config_error_from_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "a.yaml"
+    path.write_text("bmp:\n  allow: [10.0.0.0/33]\n")
+    assert main(["run", "--config", str(path)]) == 2
+    assert capsys.readouterr().err == (
+        "bmp-agent: configuration error: bmp.allow[0]: '10.0.0.0/33' is not a CIDR "
+        f"('10.0.0.0/33' does not appear to be an IPv4 or IPv6 network) (from config file {path})\n"
+    )
+
+
+def test_run_config_error_from_env(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BMP_AGENT_HTTP_LISTEN", "127.0.0.1:99999")
+    assert main(["run"]) == 2
+    assert capsys.readouterr().err == (
+        "bmp-agent: configuration error: http.listen: '127.0.0.1:99999': port 99999 is out of "
+        "range 0-65535 (from environment variable BMP_AGENT_HTTP_LISTEN)\n"
+    )
+
+
+def test_peers_api_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    assert main(["peers", "--api", f"http://127.0.0.1:{port}"]) == 1
+    assert capsys.readouterr().err == (
+        f"bmp-agent peers: cannot reach the agent API at http://127.0.0.1:{port}: "
+        "[Errno 111] Connection refused\n"
+    )
+
+
+def test_subcommands_registered() -> None:
+    parser = build_parser()
+    import agent.decode_cmd
+    import agent.replay
+
+    assert parser.parse_args(["decode", "x.bmp"]).func is agent.decode_cmd.run
+    args = parser.parse_args(["replay", "x.bmp", "--to", "[::1]:11019", "--rate", "5", "--hold"])
+    assert args.func is agent.replay.run
+    assert (args.to, args.rate, args.hold) == (Endpoint("::1", 11019), 5.0, True)
+
+
+def test_table_and_duration() -> None:
+    assert table(["A", "BB"], [["x", None], ["long", 3]]) == "A     BB\nx     -\nlong  3"
+    assert [human_duration(s) for s in (5, 65, 3700, 90000, None)] == [
+        "5s",
+        "1m5s",
+        "1h1m",
+        "1d1h",
+        "-",
+    ]
+
+
+# ------------------------------------------------------------------ replay
+
+
+def test_replay_sends_the_capture_byte_for_byte(capsys: pytest.CaptureFixture[str]) -> None:
+    sink = Sink()
+    rc = main(["replay", str(CAPTURES / "frr-basic.bmp"), "--to", f"127.0.0.1:{sink.port}"])
+    assert rc == 0
+    assert sink.join() == (CAPTURES / "frr-basic.bmp").read_bytes()
+    assert capsys.readouterr().out == (
+        f"replayed 276 messages (31315 bytes) to 127.0.0.1:{sink.port}\n"
+    )
+
+
+def test_replay_gzip(tmp_path: Path) -> None:
+    raw = (CAPTURES / "frr-addpath.bmp").read_bytes()
+    gz = tmp_path / "frr-addpath.bmp.gz"
+    gz.write_bytes(gzip.compress(raw))
+    assert count_messages(str(gz)) == 44  # 1 + 2 + 30 + 10 + 1 (capture README)
+    sink = Sink()
+    assert replay(str(gz), Endpoint("127.0.0.1", sink.port)) == (44, 4941)
+    assert sink.join() == raw
+
+
+def test_replay_rate_limit_paces_messages() -> None:
+    now = [100.0]
+    sleeps: list[float] = []
+
+    def sleep(d: float) -> None:
+        sleeps.append(round(d, 6))
+        now[0] += d
+
+    sink = Sink()
+    sent = replay(
+        str(CAPTURES / "bird-addpath.bmp"),
+        Endpoint("127.0.0.1", sink.port),
+        rate=20.0,
+        sleep=sleep,
+        clock=lambda: now[0],
+    )
+    assert sent == (47, 5577)  # 1 + 2 + 43 + 1
+    assert sleeps == [0.05] * 46  # message 0 goes at once, then one every 1/20 s
+    sink.join()
+
+
+def test_replay_truncated_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    raw = (CAPTURES / "frr-addpath.bmp").read_bytes()
+    bad = tmp_path / "cut.bmp"
+    bad.write_bytes(raw[:-10])
+    sink = Sink()
+    rc = main(["replay", str(bad), "--to", f"127.0.0.1:{sink.port}"])
+    assert rc == 1
+    sink.join()
+    err = capsys.readouterr().err
+    # The last message (108 bytes at offset 4833) lost its last 10 bytes.
+    assert err == (
+        f"bmp-agent replay: {bad}: capture ends inside a message (98 bytes left) "
+        "at offset 4833 (action: skip_message)\n"
+    )
+
+
+def test_replay_connection_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    port = free_port()
+    rc = main(["replay", str(CAPTURES / "frr-addpath.bmp"), "--to", f"127.0.0.1:{port}"])
+    assert rc == 1
+    assert capsys.readouterr().err == f"bmp-agent replay: 127.0.0.1:{port}: Connection refused\n"
+
+
+def test_replay_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.bmp"
+    assert main(["replay", str(missing), "--to", "127.0.0.1:1"]) == 2
+    assert capsys.readouterr().err == (
+        f"bmp-agent replay: cannot read {missing}: No such file or directory\n"
+    )
+
+
+def test_replay_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["replay", "x.bmp", "--to", "nowhere"])
+    assert info.value.code == 2
+    assert "argument --to: 'nowhere' is not HOST:PORT" in capsys.readouterr().err
