@@ -180,7 +180,9 @@ def _prefix_counts(peer: dict[str, Any]) -> dict[str, int]:
         if not isinstance(t, dict):
             continue
         view = VIEW_SHORT.get(str(t.get("view")), str(t.get("view")))
-        afi = str(t.get("family") or t.get("afi_name") or t.get("afi"))
+        afi = str(t.get("afi"))
+        if t.get("safi") not in (None, "unicast"):
+            afi = f"{afi}-{t.get('safi')}"
         n = t.get("prefixes", t.get("routes", 0))
         out[f"{view}/{afi}"] = out.get(f"{view}/{afi}", 0) + (n if isinstance(n, int) else 0)
     return out
@@ -284,17 +286,25 @@ def render_routes(routes: list[dict[str, Any]]) -> str:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    params = {"router": args.router, "peer": args.peer, "view": args.view, "prefix": args.prefix}
+    params = {
+        "router": args.router,
+        "peer": args.peer,
+        "view": args.view,
+        "prefix": args.prefix,
+        "limit": None if args.limit is None else str(args.limit),
+    }
     try:
-        routes = _list(get_json(args.api, "/api/v1/routes", params), "routes")
+        data = get_json(args.api, "/api/v1/routes", params)
+        routes = _list(data, "routes")
     except ApiError as exc:
         print(f"bmp-agent routes: {exc}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(routes, indent=2))
+        print(json.dumps(data, indent=2))
         return 0
     print(render_routes(routes))
-    print(f"{len(routes)} routes")
+    more = " (truncated)" if isinstance(data, dict) and data.get("truncated") else ""
+    print(f"{len(routes)} routes{more}")
     return 0
 
 
@@ -323,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--router", help="router label (its address)")
             p.add_argument("--peer", help="peer address")
             p.add_argument("--view", choices=VIEW_ORDER, help="RIB view")
-            p.add_argument("--prefix", help="prefix (or address) to look up")
+            p.add_argument("--prefix", help="prefix or address (exact, else longest match)")
+            p.add_argument("--limit", type=int, help="at most this many routes")
         p.set_defaults(func=fn)
 
     for module_name in SUBCOMMAND_MODULES:

@@ -27,11 +27,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from parsers.bmp.header import VIEWS
 
 from .config import Endpoint
+from .listener import os_reason
 from .log import get_logger
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-ROUTE_PARAMS = ("router", "peer", "view", "prefix")
+ROUTE_PARAMS = ("router", "peer", "view", "prefix", "limit")
+MAX_LIMIT = 1_000_000
 
 
 class BadRequest(ValueError):
@@ -67,7 +69,9 @@ def check_params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, st
     return out
 
 
-def route_filters(request: web.Request) -> dict[str, str | None]:
+def route_filters(request: web.Request) -> dict[str, Any]:
+    """``router``, ``peer`` (label or address), ``view`` (one of ``VIEWS``),
+    ``prefix`` (prefix or address: exact, else longest match), ``limit``."""
     params = check_params(request, ROUTE_PARAMS)
     view = params.get("view")
     if view is not None and view not in VIEWS:
@@ -75,11 +79,21 @@ def route_filters(request: web.Request) -> dict[str, str | None]:
     prefix = params.get("prefix")
     if prefix is not None:
         try:
-            prefix = str(ipaddress.ip_network(prefix, strict=True))
-        except ValueError as exc:
-            raise BadRequest(f"prefix {prefix!r} is not a prefix or address ({exc})") from None
-    peer = params.get("peer")
-    return {"router": params.get("router"), "peer": peer, "view": view, "prefix": prefix}
+            ipaddress.ip_network(prefix, strict=False)
+        except ValueError:
+            raise BadRequest(f"prefix {prefix!r} is not a prefix or an address") from None
+    out: dict[str, Any] = {
+        "router": params.get("router"),
+        "peer": params.get("peer"),
+        "view": view,
+        "prefix": prefix,
+    }
+    limit = params.get("limit")
+    if limit is not None:
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
+            raise BadRequest(f"limit {limit!r} is not an integer between 1 and {MAX_LIMIT}")
+        out["limit"] = int(limit)
+    return out
 
 
 def json_handler(
@@ -128,7 +142,12 @@ class HttpServer:
         self.add_get("/healthz", self._healthz)
         self.add_get("/readyz", self._readyz)
         self.add_get("/api/v1/routers", json_handler(lambda r: v.routers(self.core)))
-        self.add_get("/api/v1/peers", json_handler(lambda r: v.peers(self.core)))
+        self.add_get(
+            "/api/v1/peers",
+            json_handler(
+                lambda r: v.peers(self.core, router=r.query.get("router")), params=("router",)
+            ),
+        )
         self.add_get(
             "/api/v1/routes",
             json_handler(lambda r: v.routes(self.core, **route_filters(r)), params=None),
@@ -155,18 +174,18 @@ class HttpServer:
 
     async def start(self, endpoint: Endpoint) -> list[Endpoint]:
         """Bind and serve; raise ``OSError`` naming the address when it cannot bind."""
-        self.runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
-        await self.runner.setup()
-        site = web.TCPSite(
-            self.runner, endpoint.host, endpoint.port, shutdown_timeout=1.0, reuse_address=True
+        self.runner = web.AppRunner(
+            self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, endpoint.host, endpoint.port, reuse_address=True)
         try:
             await site.start()
         except OSError as exc:
             await self.runner.cleanup()
             self.runner = None
             raise OSError(
-                exc.errno, f"cannot listen for HTTP on {endpoint}: {exc.strerror or exc}"
+                exc.errno, f"cannot listen for HTTP on {endpoint}: {os_reason(exc)}"
             ) from exc
         server = site._server
         sockets = getattr(server, "sockets", None) or []

@@ -14,6 +14,7 @@ queue to grow: TCP flow control is the back-pressure.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
@@ -318,7 +319,7 @@ async def start_listeners(
                 )
             except OSError as exc:
                 raise OSError(
-                    exc.errno, f"cannot listen for BMP on {ep}: {exc.strerror or exc}"
+                    exc.errno, f"cannot listen for BMP on {ep}: {os_reason(exc)}"
                 ) from exc
             servers.append(server)
     except BaseException:
@@ -326,6 +327,13 @@ async def start_listeners(
             s.close()
         raise
     return servers
+
+
+def os_reason(exc: OSError) -> str:
+    """``Address already in use`` rather than asyncio's long wrapped text."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
 
 
 def bound_addresses(server: asyncio.base_events.Server) -> list[Endpoint]:

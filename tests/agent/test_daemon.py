@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
 
 from agent.cli import main
 from agent.config import Endpoint, load
@@ -41,12 +42,13 @@ def local_config(**bmp: Any) -> Any:
 
 @pytest.fixture
 async def daemon() -> AsyncIterator[Daemon]:
-    d = Daemon(local_config())
-    await d.start()
-    try:
-        yield d
-    finally:
-        await d.stop()
+    with capture_logs():  # keep stdout for the CLI output under test
+        d = Daemon(local_config())
+        await d.start()
+        try:
+            yield d
+        finally:
+            await d.stop()
 
 
 def api(d: Daemon) -> str:
@@ -172,7 +174,7 @@ async def test_replay_frr_basic_into_running_agent(
         ["routes", "--api", api(daemon), "--peer", "10.0.1.2", "--view", "adj_in_post", "--json"],
     )
     routes_json = json.loads(capsys.readouterr().out)
-    assert rc == 0 and len(routes_json) == 23
+    assert rc == 0 and routes_json["count"] == 23 and len(routes_json["routes"]) == 23
 
     # Shutdown closes the router's connection: the replayer's hold ends.
     await daemon.stop()
