@@ -31,6 +31,10 @@ Q_WITHDRAW_UNKNOWN = "withdraw_unknown_route"
 Q_PEER_DOWN_NEVER_UP = "peer_down_without_peer_up"
 Q_PEER_UP_WHILE_UP = "peer_up_while_up"
 Q_STATS_UNDECODED = "stats_value_undecoded"
+#: Quirks the decoders count too (per message, same meaning): the core's own
+#: count is authoritative and ``absorb_quirks`` skips them, so nothing is
+#: counted twice.
+CORE_QUIRKS = frozenset({Q_RM_WITHOUT_PEER_UP})
 
 
 def _load_stat_name() -> Callable[[int], str]:
@@ -124,7 +128,8 @@ class RouterSession:
     Quirks found by the decoders live in the session's ``DecodeContext``; the
     IO shell hands them over with ``absorb_quirks(bmp_session.ctx.quirks)``
     (after each ``feed`` or at least before close). It is delta-based, so
-    calling it repeatedly with the same cumulative counter is safe.
+    calling it repeatedly with the same cumulative counter is safe. Quirks
+    the core counts itself (``CORE_QUIRKS``) are skipped.
     """
 
     __slots__ = ("_absorbed", "_core", "active", "remote_address", "remote_port", "router")
@@ -183,6 +188,8 @@ class RouterSession:
         seen = self._absorbed
         target = self.router.quirks
         for name, n in quirks.items():
+            if name in CORE_QUIRKS:
+                continue
             delta = n - seen[name]
             if delta > 0:
                 target[name] += delta
@@ -256,11 +263,12 @@ class RouterSession:
         peer = router.peers.get(header.key)
         if peer is None:
             peer = router.peers[header.key] = Peer(header)
-        if peer.state == DOWN:
+        if peer.state != UP:
             router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
-            peer.state = IMPLICIT
-            peer.last_change = now
-            peer.up_since = now
+            if peer.state == DOWN:
+                peer.state = IMPLICIT
+                peer.last_change = now
+                peer.up_since = now
         update = msg.update
         view = header.view
         eor = update.end_of_rib

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from test_core_support import (
     POST,
     attrs,
@@ -136,7 +138,7 @@ def test_withdraw_unknown_route_quirk() -> None:
     assert r.peers[PEER_A].tables[("adj_in_pre", 1, 1)].route_count == 0
 
 
-def test_route_monitoring_without_peer_up_applies_and_counts_once() -> None:
+def test_route_monitoring_without_peer_up_applies_and_counts_per_message() -> None:
     core, _ = make_core()
     s = core.open_session("10.0.9.1", 1)
     loc = hdr("0.0.0.0", 65000, 0, bgp_id="10.0.1.1", peer_type=3)
@@ -145,13 +147,20 @@ def test_route_monitoring_without_peer_up_applies_and_counts_once() -> None:
     peer = r.peers[loc.key]
     assert peer.state == IMPLICIT and peer.up is True
     assert peer.tables[("loc_rib", 1, 1)].route_count == 6
-    assert r.quirks["route_monitoring_without_peer_up"] == 1
+    assert r.quirks["route_monitoring_without_peer_up"] == 2
     # GoBGP's shutdown: AS 0 / BGP ID 0.0.0.0 in the header, same peer key
     odd = hdr("0.0.0.0", 0, 0, bgp_id="0.0.0.0", peer_type=3)
     feed(s, rm(odd, None, v4(2)))
     assert len(r.peers) == 1
     assert peer.tables[("loc_rib", 1, 1)].route_count == 4
     assert (peer.asn, peer.bgp_id) == (65000, "10.0.1.1")
+    assert r.quirks["route_monitoring_without_peer_up"] == 3
+    # the decoders count the same quirk per message: not counted twice
+    s.absorb_quirks(Counter({"route_monitoring_without_peer_up": 3, "add_path_absent": 1}))
+    assert dict(r.quirks) == {"route_monitoring_without_peer_up": 3, "add_path_absent": 1}
+    # after a Peer Up the peer is up and no more quirks are counted
+    feed(s, peer_up(loc), rm(loc, v4(1)))
+    assert peer.state == UP and r.quirks["route_monitoring_without_peer_up"] == 3
 
 
 def test_peer_down_clears_views_and_counts_reason() -> None:
@@ -352,8 +361,6 @@ def test_decode_failed_counts_and_treat_as_withdraw() -> None:
 
 
 def test_framing_error_and_absorb_quirks() -> None:
-    from collections import Counter
-
     core, _ = make_core()
     s = core.open_session("10.0.9.1", 1)
     s.framing_error(MalformedError("bad length", offset=0, action=Action.DROP_SESSION))
