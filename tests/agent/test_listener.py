@@ -7,7 +7,7 @@ import contextlib
 import dataclasses
 import ipaddress
 import struct
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -43,7 +43,7 @@ def settings(**kw: Any) -> BmpConfig:
 
 
 class Harness:
-    def __init__(self, routers: Routers, port: int, logs: list[dict[str, Any]]) -> None:
+    def __init__(self, routers: Routers, port: int, logs: list[MutableMapping[str, Any]]) -> None:
         self.routers = routers
         self.core: Core = routers.core  # type: ignore[assignment]
         self.port = port
@@ -52,7 +52,7 @@ class Harness:
     async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         return await asyncio.open_connection("127.0.0.1", self.port)
 
-    def events(self, name: str) -> list[dict[str, Any]]:
+    def events(self, name: str) -> list[MutableMapping[str, Any]]:
         return [e for e in self.logs if e["event"] == name]
 
     async def until(self, cond: Any) -> None:
@@ -235,7 +235,7 @@ async def test_connector_dials_and_reconnects() -> None:
     """Active mode: a fake router listening for BMP stations; it drops us twice."""
     accepted: list[int] = []
 
-    async def router(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def fake_router(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         accepted.append(1)
         writer.write(initiation(f"listener{len(accepted)}"))
         await writer.drain()
@@ -245,7 +245,7 @@ async def test_connector_dials_and_reconnects() -> None:
         await reader.read()  # stay until the collector closes
         writer.close()
 
-    server = await asyncio.start_server(router, "127.0.0.1", 0)
+    server = await asyncio.start_server(fake_router, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     with capture_logs() as logs:
         core = Core(CoreSettings())
@@ -263,7 +263,8 @@ async def test_connector_dials_and_reconnects() -> None:
         assert router.connections == 3 and router.mode == "active" and router.up
         assert conn.sessions == 3
         await asyncio.wait_for(conn.stop(), WAIT)
-        assert not router.up and router.close_reason == "shutdown"
+        closed = core.routers["127.0.0.1"]
+        assert (closed.up, closed.close_reason) == (False, "shutdown")
     server.close()
     await server.wait_closed()
     connected = [e for e in logs if e["event"] == "router connected"]
