@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
+from parsers.bmp.header import VIEWS
 from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import ParseError
@@ -54,6 +55,9 @@ SUMMARY_TYPES = (
     "termination",
     "unknown",
 )
+
+
+VIEW_ORDER = {view: i for i, view in enumerate(VIEWS)}
 
 
 class Readable(Protocol):
@@ -146,11 +150,12 @@ class FileResult:
     trailing: int = 0
 
 
-def _report(name: str, offset: int | None, err: ParseError, msg_type: int | None) -> None:
+def _report(name: str, offset: int | None, err: ParseError, what: str) -> None:
+    """One stderr line: file, message offset, what, error kind, text, error offset, action."""
     where = "?" if offset is None else str(offset)
-    what = message_type_name(msg_type) if msg_type is not None else "message"
+    at = "" if err.offset is None or err.offset == offset else f" at offset {err.offset}"
     print(
-        f"bmp-agent decode: {name}: offset {where}: {err.kind}: {what}: {err.message} "
+        f"bmp-agent decode: {name}: offset {where}: {what}: {err.kind}: {err.message}{at} "
         f"(action: {err.action.value})",
         file=sys.stderr,
     )
@@ -175,10 +180,11 @@ def decode_stream(
                 event = session.decode(offset, raw)
                 if isinstance(event, DecodeFailed):
                     result.malformed += 1
-                    _report(name, event.offset, event.error, event.msg_type)
+                    what = message_type_name(event.msg_type) + " message"
+                    _report(name, event.offset, event.error, what)
                 yield event, result
         except ParseError as err:
-            _report(name, err.offset, err, None)
+            _report(name, err.offset, err, "framing lost, rest of the file not decoded")
             result.malformed += 1
             result.stopped = True
             break
@@ -237,9 +243,11 @@ class Summary:
         _table(rows, out)
         out.write("\n")
         rows = [("file", "peer", "view", "announced", "withdrawn", "end_of_rib")]
-        keys = sorted(set(self.announced) | set(self.withdrawn) | set(self.end_of_rib))
         order = {name: i for i, name in enumerate(self.files)}
-        keys.sort(key=lambda k: order.get(k[0], 0))
+        keys = sorted(
+            set(self.announced) | set(self.withdrawn) | set(self.end_of_rib),
+            key=lambda k: (order.get(k[0], 0), k[1], VIEW_ORDER.get(k[2], len(VIEW_ORDER)), k[2]),
+        )
         for key in keys:
             rows.append(
                 (
