@@ -800,3 +800,13 @@ def test_render_events() -> None:
     }
     skipped = MalformedError("worse", offset=6)
     assert render_event(DecodeFailed(5, skipped, 0, 60)) is None
+
+
+def test_bmp_agent_cli_wiring(capsys: pytest.CaptureFixture[str]) -> None:
+    """``bmp-agent decode`` (agent.cli) reaches this command."""
+    from agent.cli import main
+
+    assert main(["decode", "--summary", capture("bird-addpath-latesink.bmp")]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines()]
+    assert [capture("bird-addpath-latesink.bmp"), "total", "2"] in rows
