@@ -212,6 +212,7 @@ class BmpProtocol(asyncio.Protocol):
             error=err.message,
             kind=err.kind,
             offset=err.offset,
+            msg_offset=event.offset,
             action=err.action.value,
             size=event.size,
         )

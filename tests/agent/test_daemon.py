@@ -42,8 +42,9 @@ def local_config(**bmp: Any) -> Any:
 
 @pytest.fixture
 async def daemon() -> AsyncIterator[Daemon]:
-    with capture_logs():  # keep stdout for the CLI output under test
+    with capture_logs() as logs:  # keep stdout for the CLI output under test
         d = Daemon(local_config())
+        d.captured_logs = logs  # type: ignore[attr-defined]
         await d.start()
         try:
             yield d
@@ -139,6 +140,9 @@ async def test_replay_frr_basic_into_running_agent(
     }
     assert routes == FRR_BASIC_ROUTES
     assert any(n.startswith("process_") for n in _names(text))  # default collectors too
+    logged = [e["event"] for e in daemon.captured_logs]  # type: ignore[attr-defined]
+    assert (logged.count("peer up"), logged.count("peer down")) == (4, 7)
+    assert logged.count("router connected") == 1
 
     # bmp-agent peers against the live API (a thread: urllib blocks).
     rc = await asyncio.to_thread(main, ["peers", "--api", api(daemon)])
@@ -259,10 +263,8 @@ def agent_proc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str
             "127.0.0.1:0",
             "--http-listen",
             "127.0.0.1:0",
-            "--log-format",
-            "json",
         ],
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE,  # not a TTY: log.format auto gives JSON lines
         stderr=subprocess.PIPE,
         text=True,
         env=_env(),

@@ -197,6 +197,27 @@ async def test_framing_error_closes_only_that_session(harness: Harness) -> None:
     wb.close()
 
 
+async def test_decode_errors_logged_and_session_kept(harness: Harness) -> None:
+    _reader, writer = await harness.connect()
+    bad_peer_up = bmp(3, b"\x00" * 10)  # per-peer header cut short
+    writer.write(initiation() + bad_peer_up + bmp(0, b"\x00" * 50) + termination())
+    await writer.drain()
+    await harness.until(lambda: "127.0.0.1" in harness.core.routers)
+    router = harness.core.routers["127.0.0.1"]
+    await harness.until(lambda: router.messages["termination"] == 1)
+    assert router.up and router.decode_errors["truncated"] == 2
+    errors = harness.events("bmp message decode error")
+    first = len(initiation())
+    # offset: where in the stream decoding failed; msg_offset: the message's start.
+    assert [(e["msg_type"], e["msg_offset"], e["offset"], e["action"]) for e in errors] == [
+        ("peer_up", first, first + 6, "skip_message"),
+        ("route_monitoring", first + 16, first + 16 + 6 + 42, "skip_message"),
+    ]
+    assert errors[0]["error"] == "per-peer header needs 42 bytes, 10 left"
+    assert {e["log_level"] for e in errors} == {"warning"}
+    writer.close()
+
+
 async def test_bad_version_closes(harness: Harness) -> None:
     reader, writer = await harness.connect()
     writer.write(b"\x04" + initiation()[1:])
