@@ -44,12 +44,13 @@ def get_level() -> str:
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
     """Configure structlog (and route stdlib ``logging`` warnings through it)."""
     out = stream if stream is not None else sys.stdout
+    isatty = getattr(out, "isatty", None)
+    tty = bool(isatty is not None and isatty())
     if fmt == "auto":
-        isatty = getattr(out, "isatty", None)
-        fmt = "console" if isatty is not None and isatty() else "json"
+        fmt = "console" if tty else "json"
     renderer: Any
     if fmt == "console":
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(colors=tty)
     else:
         renderer = structlog.processors.JSONRenderer(sort_keys=False)
     shared: list[Any] = [

@@ -204,3 +204,55 @@ def test_replay_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
         main(["replay", "x.bmp", "--to", "nowhere"])
     assert info.value.code == 2
     assert "argument --to: 'nowhere' is not HOST:PORT" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ logging
+
+
+def test_log_json_when_not_a_tty_and_runtime_level() -> None:
+    import io
+    import json
+
+    import structlog
+
+    from agent import log
+
+    out = io.StringIO()  # isatty() is False: "auto" means JSON
+    try:
+        log.configure("info", "auto", stream=out)
+        logger = log.get_logger(router="192.0.2.1:179")
+        logger.debug("hidden")
+        logger.info("router connected", mode="passive")
+        log.set_level("debug")  # what SIGHUP does; the bound logger follows
+        logger.debug("now visible")
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert [(e["event"], e["level"], e["router"]) for e in lines] == [
+            ("router connected", "info", "192.0.2.1:179"),
+            ("now visible", "debug", "192.0.2.1:179"),
+        ]
+        assert lines[0]["mode"] == "passive" and lines[0]["timestamp"].endswith("Z")
+    finally:
+        log.set_level("info")
+        structlog.reset_defaults()
+
+
+def test_log_console_format() -> None:
+    import io
+
+    import structlog
+
+    from agent import log
+
+    out = io.StringIO()
+    try:
+        log.configure("warning", "console", stream=out)
+        log.get_logger().info("dropped")
+        log.get_logger(peer="10.0.1.2").warning("peer down", reason="remote_no_notification")
+        text = out.getvalue()
+        assert "dropped" not in text
+        assert text.count("\n") == 1
+        assert "[warning  ] peer down" in text
+        assert text.rstrip("\n").endswith("peer=10.0.1.2 reason=remote_no_notification")
+    finally:
+        log.set_level("info")
+        structlog.reset_defaults()
