@@ -20,6 +20,7 @@ import functools
 import gzip
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,7 +133,7 @@ def policy_column(peer: PerPeerHeader) -> int:
     return 1 if peer.post_policy else 0
 
 
-def prefix_counts(events: tuple[Event, ...] | list[Event]) -> tuple[list[int], list[int]]:
+def prefix_counts(events: Sequence[Event]) -> tuple[list[int], list[int]]:
     announced, withdrawn = [0, 0, 0], [0, 0, 0]
     for event in events:
         assert isinstance(event, Decoded)
@@ -228,6 +229,56 @@ def test_captures_present() -> None:
     assert sorted(readme()) == sorted([*ORACLE_CAPTURES, *SCALE_CAPTURES])
     for stem in SCALE_CAPTURES:
         assert (CAPTURES / f"{stem}.bmp.gz").exists()
+
+
+#: Shape of each tshark decode: TCP frames, frames holding several BMP messages,
+#: frames completing a reassembled (multi-segment) message, frames tshark
+#: flags ``_ws.malformed``, and the most BMP messages in one frame.
+TSHARK_SHAPE = {
+    "bird-addpath-latesink": (2, 0, 0, 0, 1),
+    "bird-addpath": (5, 3, 0, 0, 28),
+    "bird-basic": (27, 25, 3, 0, 48),
+    "frr-addpath": (7, 7, 0, 5, 26),
+    "frr-basic-nosoftreconf": (41, 39, 0, 13, 60),
+    "frr-basic": (46, 42, 0, 13, 60),
+    "frr-mistakes": (14, 8, 0, 5, 100),
+    "gobgp-addpath": (68, 0, 0, 0, 1),
+    "gobgp-basic": (387, 0, 0, 0, 1),
+}
+
+
+@pytest.mark.parametrize("stem", ORACLE_CAPTURES)
+def test_tshark_json_shape(stem: str) -> None:
+    """What the reader has to cope with, pinned down per capture.
+
+    * One frame holds up to 100 BMP messages as repeated ``bmp`` keys (plain
+      ``json.load`` would keep only the last one); GoBGP writes one message
+      per TCP segment, FRR and BIRD batch them.
+    * A message split over TCP segments appears once, in the frame that
+      completes it, next to a ``tcp.segments`` layer (bird-basic, 3 times).
+    * ``_ws.malformed``: tshark 4.0.17 does not know FRR's experimental stat
+      type 65531 and flags every frame with such a Statistics Report as
+      malformed (one per Stats message), yet still lists the stat types.
+    """
+    frames = tshark.load_json(tshark_file(stem))
+    layers = [f.first("_source").first("layers") for f in frames]
+    counts = [len(lay.all("bmp")) for lay in layers]
+    shape = (
+        len(frames),
+        sum(1 for n in counts if n > 1),
+        sum(1 for lay in layers if lay.has("tcp.segments")),
+        sum(1 for lay in layers if lay.has("_ws.malformed")),
+        max(counts),
+    )
+    assert shape == TSHARK_SHAPE[stem]
+    assert sum(counts) == len(tshark_messages(stem))
+    for lay in layers:
+        if lay.has("_ws.malformed"):
+            stat_types = [int(t) for bmp in lay.all("bmp") for t in bmp.all("bmp.stats.type")]
+            assert 65531 in stat_types
+            assert len(lay.all("_ws.malformed")) == sum(
+                1 for bmp in lay.all("bmp") if bmp.first("bmp.type") == "1"
+            )
 
 
 @pytest.mark.parametrize("stem", ORACLE_CAPTURES)
