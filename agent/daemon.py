@@ -162,6 +162,9 @@ class Daemon:
         if self.loader is None:
             self.log.warning("reload requested but there is no config source to re-read")
             return []
+        if not self.ready:
+            self.log.warning("reload ignored: the agent is starting or stopping")
+            return []
         try:
             new = self.loader()
         except ConfigError as exc:
@@ -247,11 +250,8 @@ async def serve(
     daemon = Daemon(config, loader=loader)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    try:
-        await daemon.start()
-    except StartupError as exc:
-        daemon.log.error("cannot start", error=str(exc))
-        raise
+    # Handlers go in before start(): a signal right after "ready" is logged
+    # must not hit the default action (SIGHUP would kill the process).
     installed: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -260,6 +260,13 @@ async def serve(
     with contextlib.suppress(NotImplementedError, RuntimeError):
         loop.add_signal_handler(signal.SIGHUP, daemon.reload)
         installed.append(signal.SIGHUP)
+    try:
+        await daemon.start()
+    except StartupError as exc:
+        daemon.log.error("cannot start", error=str(exc))
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+        raise
     if on_ready is not None:
         on_ready(daemon)
     try:
