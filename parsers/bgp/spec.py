@@ -154,8 +154,9 @@ unsupported family -> ``UnsupportedError`` SKIP_MESSAGE.
 
 Result. ``Update.announced``: classic NLRI set (if non-empty), then the
 MP_REACH set; ``withdrawn``: classic withdrawn set, then the MP_UNREACH set;
-empty sets never appear. ``attributes`` is None iff the attribute block is
-empty. End-of-RIB: an UPDATE of 23 bytes is ``end_of_rib=(1, 1)``; one with
+empty sets never appear. ``attributes`` is None iff the attribute block
+holds no attribute other than MP_UNREACH_NLRI (empty, or a pure MP
+withdrawal), else a ``PathAttributes``. End-of-RIB: an UPDATE of 23 bytes is ``end_of_rib=(1, 1)``; one with
 no withdrawn routes, no NLRI and exactly one attribute, an MP_UNREACH_NLRI
 with an empty NLRI, is ``end_of_rib=(afi, safi)``; both have no sets and
 ``attributes=None``.
@@ -844,6 +845,8 @@ class _AttrResult:
     mp: list[_Mp] = field(default_factory=list)
     problems: list[ParseError] = field(default_factory=list)
     count: int = 0
+    #: Attributes other than MP_UNREACH_NLRI in the block.
+    others: int = 0
 
 
 def _segments(container: Any) -> tuple[AsPathSegment, ...]:
@@ -875,6 +878,7 @@ def _attributes(raw: bytes, base: int, four_octet_as: bool) -> _AttrResult:
     problems: list[ParseError] = []
     seen: set[int] = set()
     count = 0
+    others = 0
     as_path = AsPath4 if four_octet_as else AsPath2
     aggregator = Aggregator4Value if four_octet_as else Aggregator2Value
 
@@ -885,6 +889,7 @@ def _attributes(raw: bytes, base: int, four_octet_as: bool) -> _AttrResult:
         for off, a in _entries(PathAttribute, raw, base, "malformed attribute list"):
             count += 1
             flags, code, value = int(a.flags), int(a.type), bytes(a.value)
+            others += code != AttrType.MP_UNREACH_NLRI
             name = attr_name(code)
             if code in seen:
                 if code in (AttrType.MP_REACH_NLRI, AttrType.MP_UNREACH_NLRI):
@@ -979,7 +984,7 @@ def _attributes(raw: bytes, base: int, four_octet_as: bool) -> _AttrResult:
     except _Bad as bad:
         taw(bad.message, bad.offset)
     attrs = PathAttributes(**values, unknown=tuple(unknown), discarded=tuple(discarded))
-    return _AttrResult(attrs, mp, problems, count)
+    return _AttrResult(attrs, mp, problems, count, others)
 
 
 def _first_problem(problems: list[ParseError]) -> ParseError | None:
@@ -1092,7 +1097,7 @@ def _decode_update_body(
     return Update(
         withdrawn=withdrawn,
         announced=announced,
-        attributes=res.attributes if attrs_raw else None,
+        attributes=res.attributes if res.others else None,
     )
 
 

@@ -199,7 +199,7 @@ def updates(
     expected = Update(
         withdrawn=tuple(s for s in (w_set, u_set) if s is not None),
         announced=tuple(s for s in (n_set, r_set) if s is not None),
-        attributes=PathAttributes(**fields) if block else None,
+        attributes=PathAttributes(**fields) if attrs or reach is not None else None,
     )
     return data, expected
 

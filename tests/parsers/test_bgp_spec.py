@@ -1003,3 +1003,39 @@ def test_golden_captures(name: str, announced: int, withdrawn: int, eor: int) ->
                 rest = rest[n:]
     assert counts == [announced, withdrawn, eor]
     assert opens_seen == 8
+
+
+@pytest.mark.parametrize(
+    ("name", "announced", "withdrawn", "eor"),
+    [
+        ("frr-addpath.bmp", 20, 2, 8),
+        ("gobgp-addpath.bmp", 46, 9, 6),
+        ("bird-addpath.bmp", 33, 2, 8),
+    ],
+)
+def test_golden_add_path_captures(name: str, announced: int, withdrawn: int, eor: int) -> None:
+    """ADD-PATH captures, with the resolver bound to a DecodeContext fed by the
+    Peer Up OPENs (decoded here): prefix counts match captures/README.md."""
+    from parsers.context import DecodeContext, PeerCaps
+
+    ctx = DecodeContext()
+    counts = [0, 0, 0]
+    for mtype, body in _bmp_messages(CAPTURES / name):
+        ptype, flags = body[0], body[1]
+        key = (ptype, body[2:10], body[10:26].hex())
+        if mtype == 3:
+            rest = body[42 + 20 :]
+            n = spec.message_length(rest)
+            sent, received = spec.decode_open(rest[:n]), spec.decode_open(rest[n:])
+            ctx.peer_up(key, PeerCaps.from_opens(sent, received))
+        elif mtype == 0:
+            view = "loc_rib" if ptype == 3 else ("adj_in_post" if flags & 0x40 else "adj_in_pre")
+
+            def resolver(afi: int, safi: int, blobs: tuple[bytes, ...]) -> bool:
+                return ctx.resolve_add_path(key, view, afi, safi, blobs, spec.nlri_score)  # noqa: B023
+
+            update = spec.decode_update(body[42:], add_path=resolver)
+            counts[0] += update.announced_count()
+            counts[1] += update.withdrawn_count()
+            counts[2] += update.end_of_rib is not None
+    assert counts == [announced, withdrawn, eor]
