@@ -311,6 +311,11 @@ def test_byte_by_byte_identical(stem: str, fast: bool) -> None:
 
 
 @pytest.mark.parametrize("stem", ORACLE_CAPTURES)
+def test_fast_and_reference_decoders_identical(stem: str) -> None:
+    assert decode_whole(stem, True) == decode_whole(stem, False)
+
+
+@pytest.mark.parametrize("stem", ORACLE_CAPTURES)
 def test_message_counts(stem: str, fast: bool) -> None:
     ours = Counter(TYPE_CODE[type(d.message)] for d in messages(stem, fast))
     assert ours == Counter(m.type for m in tshark_messages(stem))
