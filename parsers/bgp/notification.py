@@ -13,6 +13,7 @@ CODE_NAMES: dict[int, str] = {
     5: "fsm_error",
     6: "cease",
     7: "route_refresh_message_error",
+    8: "send_hold_timer_expired",
 }
 
 #: Subcodes per error code (IANA registries).
@@ -23,6 +24,7 @@ SUBCODE_NAMES: dict[int, dict[int, str]] = {
         2: "bad_peer_as",
         3: "bad_bgp_identifier",
         4: "unsupported_optional_parameter",
+        5: "deprecated",
         6: "unacceptable_hold_time",
         7: "unsupported_capability",
         8: "deprecated",
@@ -37,6 +39,7 @@ SUBCODE_NAMES: dict[int, dict[int, str]] = {
         4: "attribute_flags_error",
         5: "attribute_length_error",
         6: "invalid_origin_attribute",
+        7: "deprecated",
         8: "invalid_next_hop_attribute",
         9: "optional_attribute_error",
         10: "invalid_network_field",

@@ -23,8 +23,12 @@ class CapabilityCode(IntEnum):
 CAPABILITY_NAMES = {
     1: "multiprotocol",
     2: "route_refresh",
+    3: "outbound_route_filtering",
+    4: "multiple_routes",
     5: "extended_next_hop",
     6: "extended_message",
+    7: "bgpsec",
+    8: "multiple_labels",
     9: "role",
     64: "graceful_restart",
     65: "four_octet_as",

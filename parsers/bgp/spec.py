@@ -98,7 +98,8 @@ AS4_AGGREGATOR         exactly 8 bytes                                 DISCARD_A
 LARGE_COMMUNITY        non-zero multiple of 12                         TREAT_AS_WITHDRAW
 OTC                    exactly 4 bytes                                 TREAT_AS_WITHDRAW
 MP_REACH_NLRI          AFI 2, SAFI 1, next hop length 1 + next hop,    see NLRI errors
-                       reserved 1, NLRI; next hop length per below
+                       reserved 1 (value ignored), NLRI; next hop
+                       length per below
 MP_UNREACH_NLRI        AFI 2, SAFI 1, NLRI                             see NLRI errors
 other types            kept as ``RawAttribute(flags, type, value)``
 =====================  ==============================================  ==================

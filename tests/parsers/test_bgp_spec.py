@@ -146,6 +146,7 @@ def test_route_refresh(body: str, expected: RouteRefresh) -> None:
         (6, 4, "cease", "administrative_reset"),
         (6, 9, "cease", "hard_reset"),
         (7, 1, "route_refresh_message_error", "invalid_message_length"),
+        (8, 0, "send_hold_timer_expired", "unspecific"),
         (42, 9, "code_42", "subcode_9"),
     ],
 )
@@ -264,6 +265,8 @@ def test_every_capability() -> None:
         "route_refresh",
         "extended_next_hop",
     ]
+    assert Capability(8).name == "multiple_labels"
+    assert Capability(7).name == "bgpsec"
 
 
 def test_open_rfc9072_extended_parameters() -> None:
