@@ -69,7 +69,7 @@ class PerPeerHeader:
 
     @property
     def is_loc_rib(self) -> bool:
-        return self.peer_type == PeerType.LOC_RIB
+        return self.peer_type == 3  # PeerType.LOC_RIB; enum lookups are slow on the hot path
 
     @property
     def ipv6(self) -> bool:

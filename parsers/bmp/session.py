@@ -20,6 +20,8 @@ from .route_mirroring import RouteMirroring
 from .route_monitoring import RouteMonitoring
 from .stats import StatisticsReport
 
+# Imported at the end of this module: both import names defined above.
+
 
 @dataclass(frozen=True, slots=True)
 class UnknownBmpMessage:
@@ -69,14 +71,11 @@ Event = Decoded | DecodeFailed
 
 
 def decode_message(data: bytes, ctx: DecodeContext, *, fast: bool = True) -> BmpMessage:
-    """Decode one whole BMP message (common header included)."""
-    from . import spec
-
-    if fast and len(data) > 5 and data[5] == MessageType.ROUTE_MONITORING:
-        from ..fast import decode_route_monitoring
-
+    """Decode one whole BMP message (common header included): Route
+    Monitoring through the fast path when ``fast``, all else through the spec."""
+    if fast and len(data) > 5 and data[5] == 0:  # MessageType.ROUTE_MONITORING
         return decode_route_monitoring(data, ctx)
-    return spec.decode_bmp_message(data, ctx)
+    return decode_bmp_message(data, ctx)
 
 
 class BmpSession:
@@ -112,3 +111,7 @@ class BmpSession:
         elif isinstance(decoded, PeerDown):
             self.ctx.peer_down(decoded.peer.key)
         return Decoded(offset, decoded, len(msg))
+
+
+from ..fast import decode_route_monitoring  # noqa: E402
+from .spec import decode_bmp_message  # noqa: E402
