@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from socket import AF_INET, AF_INET6, inet_ntop
 from enum import IntEnum
+from socket import AF_INET, AF_INET6, inet_ntop
 
 
 class Afi(IntEnum):

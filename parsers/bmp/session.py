@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ..context import DecodeContext, PeerCaps
 from ..errors import ParseError
-from .header import MAX_MESSAGE_SIZE, MessageType
+from .header import MAX_MESSAGE_SIZE
 from .initiation import Initiation, Termination
 from .peer_down import PeerDown
 from .peer_up import PeerUp
