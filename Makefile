@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 $(PY):
 	@command -v python3 >/dev/null || (apt-get update -q && apt-get install -y -q python3)
 	@python3 -m venv $(VENV) 2>/dev/null || (apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(VENV))
-	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -qq --upgrade pip
 
 install: $(PY)
 	$(PY) -m pip install -q -e .
@@ -23,11 +23,11 @@ run: install
 # test extras (re-installed only when pyproject.toml changes), then helm.
 install-test:
 	bash scripts/install-test-deps.sh
-	@$(MAKE) --no-print-directory $(VENV)/.test-deps
+	@$(MAKE) -s --no-print-directory $(VENV)/.test-deps
 	bash scripts/get-helm.sh $(BIN)/helm
 
 $(VENV)/.test-deps: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -qq -e '.[test]'
 	@touch $@
 
 lint:
