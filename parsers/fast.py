@@ -15,7 +15,7 @@ once.
 
 from __future__ import annotations
 
-from struct import Struct
+from struct import Struct, unpack, unpack_from
 
 from .afi import format_address
 from .bgp.attributes import Aggregator, AsPathSegment, PathAttributes
@@ -38,29 +38,44 @@ class _Fallback(Exception):
 
 # ---------------------------------------------------------------- per-peer header
 
-_HEADER_CACHE: dict[bytes, PerPeerHeader] = {}
+#: Per-peer header bytes -> (header, peer key, view, 4-byte AS paths?).
+_HeaderEntry = tuple[PerPeerHeader, PeerKey, str, bool]
+_HEADER_CACHE: dict[bytes, _HeaderEntry] = {}
 _HEADER_CACHE_MAX = 4096
 
 
-def _peer_header(raw: bytes) -> PerPeerHeader:
-    hdr = _HEADER_CACHE.get(raw)
-    if hdr is not None:
-        return hdr
+def _peer_header(raw: bytes) -> _HeaderEntry:
+    entry = _HEADER_CACHE.get(raw)
+    if entry is not None:
+        return entry
     ptype, flags, rd, addr, asn, bgp_id, sec, usec = _PEER.unpack(raw)
     if ptype > 3:
         raise _Fallback  # unknown peer type: the spec path counts the quirk
     # IPv4 peers (V clear) and Loc-RIB (RFC 9069: zero) sit in the last 4 bytes
     address = format_address(addr) if ptype != 3 and flags & 0x80 else format_address(addr[12:])
     hdr = PerPeerHeader(ptype, flags, rd, address, asn, format_address(bgp_id), sec, usec)
+    entry = (hdr, hdr.key, hdr.view, not hdr.legacy_as_path)
     if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
         _HEADER_CACHE.clear()
-    _HEADER_CACHE[raw] = hdr
-    return hdr
+    _HEADER_CACHE[raw] = entry
+    return entry
 
 
 # ---------------------------------------------------------------- NLRI
 
 _MAX_BITS = {1: 32, 2: 128}
+_TOO_LONG = 1 << 30
+
+
+def _sizes(maxbits: int) -> tuple[int, ...]:
+    """Per length octet: the size of length octet + prefix, or an overrun for
+    lengths past the family's maximum (so one bounds check catches both)."""
+    return tuple(1 + ((b + 7) >> 3) if b <= maxbits else _TOO_LONG for b in range(256))
+
+
+_SIZES = {1: _sizes(32), 2: _sizes(128)}
+#: Per length octet: the mask of the host bits in the last prefix octet.
+_HOST_MASK = tuple((0xFF >> (b & 7)) if b & 7 else 0 for b in range(256))
 
 
 def parse_prefixes(
@@ -71,9 +86,10 @@ def parse_prefixes(
     Returns (keys, path IDs or None, score) where score follows
     ``parsers.context.Validator``: 0 when the blob does not parse cleanly
     (overrun, prefix too long, host bits set), 1 when a path ID is >= 2**24,
-    2 when clean.
+    2 when clean. Keys are empty when the score is 0 for an overrun.
     """
-    maxbits = _MAX_BITS[afi]
+    sizes = _SIZES[afi]
+    host = _HOST_MASK
     n = len(blob)
     i = 0
     score = 2
@@ -82,10 +98,10 @@ def parse_prefixes(
         append = keys.append
         while i < n:
             bits = blob[i]
-            j = i + 1 + ((bits + 7) >> 3)
-            if bits > maxbits or j > n:
+            j = i + sizes[bits]
+            if j > n:
                 return (), None, 0
-            if bits & 7 and blob[j - 1] & (0xFF >> (bits & 7)):
+            if host[bits] & blob[j - 1]:
                 score = 0
             append(blob[i:j])
             i = j
@@ -95,13 +111,13 @@ def parse_prefixes(
         if i + 5 > n:
             return (), None, 0
         pid = _U32.unpack_from(blob, i)[0]
-        if pid >> 24:
-            score = min(score, 1)
+        if pid >> 24 and score:
+            score = 1
         bits = blob[i + 4]
-        j = i + 5 + ((bits + 7) >> 3)
-        if bits > maxbits or j > n:
+        j = i + 4 + sizes[bits]
+        if j > n:
             return (), None, 0
-        if bits & 7 and blob[j - 1] & (0xFF >> (bits & 7)):
+        if host[bits] & blob[j - 1]:
             score = 0
         keys.append(blob[i + 4 : j])
         pids.append(pid)
@@ -137,6 +153,9 @@ _FLAGS = {
     32: 0xC0,  # LARGE_COMMUNITY
 }
 
+#: The same as a 256-entry table (-1: not handled here), for the walk.
+_FLAG_TABLE = tuple(_FLAGS.get(t, -1) for t in range(256))
+
 _AttrCache = dict[bytes, PathAttributes]
 #: Blocks without MP attributes, by their raw bytes; per AS width.
 _ATTR_CACHE: tuple[_AttrCache, _AttrCache] = ({}, {})
@@ -160,12 +179,8 @@ def _as_path(value: bytes, four: bool) -> tuple[AsPathSegment, ...]:
         j = i + 2 + count * width
         if stype not in (1, 2, 3, 4) or count == 0 or j > n:
             raise _Fallback
-        body = value[i + 2 : j]
-        if four:
-            asns = tuple(int.from_bytes(body[k : k + 4], "big") for k in range(0, len(body), 4))
-        else:
-            asns = tuple(int.from_bytes(body[k : k + 2], "big") for k in range(0, len(body), 2))
-        segs.append(AsPathSegment(stype, asns))
+        fmt = f"!{count}I" if four else f"!{count}H"
+        segs.append(AsPathSegment(stype, unpack_from(fmt, value, i + 2)))
         i = j
     return tuple(segs)
 
@@ -211,7 +226,7 @@ def _decode_attributes(
         elif atype == 8:
             if n % 4 or not n:
                 raise _Fallback
-            communities = tuple(_U32.unpack_from(value, k)[0] for k in range(0, n, 4))
+            communities = unpack(f"!{n // 4}I", value)
         elif atype == 9:
             if n != 4:
                 raise _Fallback
@@ -227,14 +242,8 @@ def _decode_attributes(
         elif atype == 32:
             if n % 12 or not n:
                 raise _Fallback
-            large = tuple(
-                (
-                    _U32.unpack_from(value, k)[0],
-                    _U32.unpack_from(value, k + 4)[0],
-                    _U32.unpack_from(value, k + 8)[0],
-                )
-                for k in range(0, n, 12)
-            )
+            flat = unpack(f"!{n // 4}I", value)
+            large = tuple(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
         else:
             raise _Fallback
     mp_next_hop: tuple[str, ...] = ()
@@ -246,19 +255,22 @@ def _decode_attributes(
         else:
             raise _Fallback
     return PathAttributes(
-        origin=origin,
-        as_path=as_path,
-        next_hop=next_hop,
-        med=med,
-        local_pref=local_pref,
-        atomic_aggregate=atomic,
-        aggregator=aggregator,
-        communities=communities,
-        originator_id=originator,
-        cluster_list=cluster,
-        extended_communities=ext,
-        large_communities=large,
-        mp_next_hop=mp_next_hop,
+        origin,
+        as_path,
+        next_hop,
+        med,
+        local_pref,
+        atomic,
+        aggregator,
+        communities,
+        originator,
+        cluster,
+        ext,
+        None,
+        None,
+        large,
+        None,
+        mp_next_hop,
     )
 
 
@@ -299,6 +311,7 @@ def decode_update_body(
     if attributes is not None:
         p = attr_end
     # Walk the attributes: find MP_REACH/MP_UNREACH, collect the rest.
+    flag_table = _FLAG_TABLE
     while p < attr_end:
         if p + 3 > attr_end:
             raise _Fallback
@@ -313,8 +326,7 @@ def decode_update_body(
             alen1 = data[p + 2]
             vstart = p + 3
         vend = vstart + alen1
-        want = _FLAGS.get(atype)
-        if vend > attr_end or want is None or flags & 0xEF != want or seen >> atype & 1:
+        if vend > attr_end or flags & 0xEF != flag_table[atype] or seen >> atype & 1:
             raise _Fallback
         seen |= 1 << atype
         if atype == 14:
@@ -399,11 +411,20 @@ def _parse_items(
 ) -> list[_Parsed]:
     """Parse every NLRI blob, taking the ADD-PATH decision once per family
     over all of its blobs, exactly as ``DecodeContext.resolve_add_path`` does."""
+    epoch = ctx.epochs.get(peer_key, 0)
+    if len(items) == 1:
+        # The common case: one family, a confirmed segment, a clean blob.
+        afi, safi, blob, _ = items[0]
+        seg = (peer_key, epoch, view, afi, safi)
+        mode = ctx.add_path_mode.get(seg)
+        if mode is not None and seg in ctx.confirmed:
+            result = parse_prefixes(blob, afi, mode)
+            if result[2] == 2:
+                return [result]
     out: list[_Parsed | None] = [None] * len(items)
     groups: dict[tuple[int, int], list[int]] = {}
     for index, item in enumerate(items):
         groups.setdefault((item[0], item[1]), []).append(index)
-    epoch = ctx.epochs.get(peer_key, 0)
     for (afi, safi), indexes in groups.items():
         seg = (peer_key, epoch, view, afi, safi)
         mode = ctx.add_path_mode.get(seg)
@@ -441,13 +462,26 @@ def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     n = len(data)
     if n < 48 + 23 or data[0] != 3 or int.from_bytes(data[1:5], "big") != n:
         raise _Fallback
-    peer = _peer_header(data[6:48])
+    peer, key, view, four = _peer_header(data[6:48])
     if data[48:64] != _MARKER or data[66] != 2 or (data[64] << 8 | data[65]) != n - 48:
         raise _Fallback
-    key = peer.key
     known = key in ctx.caps
-    four = not peer.flags & 0x20 or peer.peer_type == 3
-    update = decode_update_body(data, 48, four, ctx, key, peer.view)
+    if not (data[67] or data[68]):
+        # The hottest case, inlined: IPv4 announcements only, an attribute
+        # set seen before, a confirmed ADD-PATH segment and a clean NLRI blob.
+        attr_end = 71 + (data[69] << 8 | data[70])
+        if attr_end < n:
+            attributes = _ATTR_CACHE[four].get(data[71:attr_end])
+            if attributes is not None:
+                seg = (key, ctx.epochs.get(key, 0), view, 1, 1)
+                if seg in ctx.confirmed:
+                    keys, pids, score = parse_prefixes(data[attr_end:], 1, ctx.add_path_mode[seg])
+                    if score == 2:
+                        if not known:
+                            ctx.quirks["route_monitoring_without_peer_up"] += 1
+                        nlri = NlriSet(1, 1, keys, pids)
+                        return RouteMonitoring(peer, Update((), (nlri,), attributes, None))
+    update = decode_update_body(data, 48, four, ctx, key, view)
     if not known:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
     return RouteMonitoring(peer, update)
