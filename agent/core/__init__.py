@@ -3,7 +3,7 @@
 See ``agent.core.core`` for the model (router identity, lifecycle, quirks).
 """
 
-from .core import Core, CoreSettings, TopFlap
+from .core import Core, CoreSettings, RouteObserver, TopFlap
 from .peer import DOWN, IMPLICIT, UP, Peer
 from .rib import AttributeInterner, RibTable, RouteKey
 from .router import Router, RouterSession, stat_name
@@ -18,6 +18,7 @@ __all__ = [
     "Peer",
     "RibTable",
     "RouteKey",
+    "RouteObserver",
     "Router",
     "RouterSession",
     "TopFlap",

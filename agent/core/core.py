@@ -38,10 +38,31 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Protocol
+
+from parsers.bgp.attributes import PathAttributes
+from parsers.bgp.nlri import NlriSet
 
 from .flaps import FlapKey
-from .rib import AttributeInterner
+from .peer import Peer
+from .rib import AttributeInterner, RibTable
 from .router import Router, RouterSession
+
+
+class RouteObserver(Protocol):
+    """Sees every route change just before it is applied to a ``RibTable``.
+
+    Called once per ``NlriSet`` of a Route Monitoring, in stream order, so
+    ``table.routes`` still holds the state before the change. Per-table
+    state belongs in ``table.ext`` (dropped with the routes by
+    ``RibTable.clear``). Must be cheap: it runs on the ingest path.
+    """
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None: ...
+
+    def announce(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +92,8 @@ class Core:
         self.interner = AttributeInterner()
         self._routers: dict[str, Router] = {}
         self.routers: Mapping[str, Router] = MappingProxyType(self._routers)
+        #: ``RouteObserver``s (e.g. ``agent.health``), called on every route change.
+        self.observers: list[RouteObserver] = []
 
     def open_session(
         self, remote_address: str, remote_port: int, *, mode: str = "passive"

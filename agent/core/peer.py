@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from parsers.bgp.open import OpenMessage
 from parsers.bmp.header import PEER_TYPE_NAMES, PerPeerHeader
 from parsers.context import PeerKey
 
@@ -42,7 +43,9 @@ class Peer:
         "local_port",
         "peer_type",
         "rd",
+        "received_open",
         "remote_port",
+        "sent_open",
         "state",
         "stats",
         "tables",
@@ -62,6 +65,9 @@ class Peer:
         self.local_address: str | None = None
         self.local_port: int | None = None
         self.remote_port: int | None = None
+        #: The OPENs of the last Peer Up (sent / received by the monitored router).
+        self.sent_open: OpenMessage | None = None
+        self.received_open: OpenMessage | None = None
         self.state = DOWN
         self.ever_up = False
         #: Wall-clock time (``CoreSettings.clock``) of the last state change.

@@ -45,6 +45,7 @@ class RibTable:
         "afi",
         "announces",
         "eor",
+        "ext",
         "flaps",
         "recent",
         "refs",
@@ -72,6 +73,9 @@ class RibTable:
         self.flaps = 0
         #: End-of-RIB received since the peer (session) came up.
         self.eor = False
+        #: Per-table state of ``Core.observers`` (name -> state), dropped by
+        #: ``clear`` together with the routes.
+        self.ext: dict[str, object] | None = None
 
     @property
     def route_count(self) -> int:
@@ -177,6 +181,7 @@ class RibTable:
         self.recent = {}
         self._prune_at = 1024
         self.eor = False
+        self.ext = None
 
 
 class AttributeInterner:

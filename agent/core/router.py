@@ -229,6 +229,8 @@ class RouterSession:
         peer.asn = header.asn
         peer.bgp_id = header.bgp_id
         peer.local_asn = msg.sent_open.asn
+        peer.sent_open = msg.sent_open
+        peer.received_open = msg.received_open
         peer.local_address = msg.local_address
         peer.local_port = msg.local_port
         peer.remote_port = msg.remote_port
@@ -278,19 +280,22 @@ class RouterSession:
         settings = self._core.settings
         window = settings.flap_window
         unknown = 0
+        observers = self._core.observers
         for nset in update.withdrawn:
-            unknown += peer.table(view, nset.afi, nset.safi).withdraw(
-                nset.prefixes, nset.path_ids, now, window
-            )
+            table = peer.table(view, nset.afi, nset.safi)
+            for obs in observers:
+                obs.withdraw(peer, table, nset)
+            unknown += table.withdraw(nset.prefixes, nset.path_ids, now, window)
         if unknown:
             router.quirks[Q_WITHDRAW_UNKNOWN] += unknown
         if update.announced:
             attrs: PathAttributes = self._core.interner.intern(update.attributes)
             for nset in update.announced:
                 flapped: list[bytes] = []
-                peer.table(view, nset.afi, nset.safi).announce(
-                    nset.prefixes, nset.path_ids, attrs, now, window, flapped
-                )
+                table = peer.table(view, nset.afi, nset.safi)
+                for obs in observers:
+                    obs.announce(peer, table, nset, attrs)
+                table.announce(nset.prefixes, nset.path_ids, attrs, now, window, flapped)
                 if flapped:
                     counts = router.flap_counts
                     for p in flapped:
