@@ -207,12 +207,64 @@ class RibConfig:
     top_flaps: int = field(default=10, metadata=_meta(_range(0, 10000)))
 
 
+HEALTH_CHECKS = (
+    "default_route_received",
+    "public_asn",
+    "no_graceful_restart",
+    "host_route_flood",
+    "ibgp_full_mesh_at_scale",
+    "single_route_reflector",
+    "expected_prefix_missing",
+)
+_VIEW_NAMES = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
+
+
+def _expected_prefix(value: str) -> str:
+    """``PREFIX`` or ``PREFIX@VIEW``, normalised."""
+    prefix, sep, view = value.strip().partition("@")
+    try:
+        net = ipaddress.ip_network(prefix.strip(), strict=True)
+    except ValueError as exc:
+        raise ValueError(f"{value!r}: not a prefix ({exc})") from None
+    if sep and view.strip() not in _VIEW_NAMES:
+        raise ValueError(f"{value!r}: view {view.strip()!r} is not one of {', '.join(_VIEW_NAMES)}")
+    return f"{net}@{view.strip()}" if sep else str(net)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """``health:``, the BGP health checks (``agent.health``); all applied on reload."""
+
+    enabled: bool = field(default=True, metadata=_meta())
+    #: Checks to turn off (names as in ``HEALTH_CHECKS``).
+    disabled: tuple[str, ...] = field(default=(), metadata=_meta(_choice(HEALTH_CHECKS)))
+    #: Views the per-peer route checks (default route, host routes) look at.
+    route_views: tuple[str, ...] = field(
+        default=("adj_in_pre",), metadata=_meta(_choice(_VIEW_NAMES))
+    )
+    #: Peers (by address) allowed to send a default route.
+    default_route_allow: tuple[Network, ...] = field(default=(), metadata=_meta(_cidr))
+    #: Public ASNs that are fine to use (public_asn does not fire for them).
+    asn_allow: tuple[int, ...] = field(default=(), metadata=_meta(_range(0, 4294967295)))
+    #: host_route_flood fires above this many /32 or /128 from one peer.
+    host_routes_max: int = field(default=100, metadata=_meta(_range(0)))
+    #: ibgp_full_mesh_at_scale fires above this many iBGP peers without reflection.
+    ibgp_peers_max: int = field(default=100, metadata=_meta(_range(0)))
+    #: single_route_reflector fires with at least one but fewer reflectors than this.
+    reflectors_min: int = field(default=2, metadata=_meta(_range(2, 1000)))
+    #: ``PREFIX`` or ``PREFIX@VIEW`` that every router must have (in the view).
+    expected_prefixes: tuple[str, ...] = field(default=(), metadata=_meta(_expected_prefix))
+    #: View of the expected prefixes written without ``@VIEW``.
+    expected_view: str = field(default="adj_in_post", metadata=_meta(_choice(_VIEW_NAMES)))
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     bmp: BmpConfig = BmpConfig()
     http: HttpConfig = HttpConfig()
     log: LogConfig = LogConfig()
     rib: RibConfig = RibConfig()
+    health: HealthConfig = HealthConfig()
     # Later sections (sources:, fib:) go here as further frozen dataclasses.
 
 
