@@ -19,12 +19,11 @@ Defaults worth knowing:
 - ``bmp.allow`` defaults to *any* address (``0.0.0.0/0`` and ``::/0``):
   ``bmp.listen`` defaults to loopback, so only local routers can reach it
   anyway. Set it when listening on a routable address.
-- ``bmp.idle_timeout`` (90 s) is how long a connection may go without
-  completing a BMP message before it is closed (slowloris protection). It must
-  stay above the routers' statistics interval (FRR ``bmp stats interval``,
-  GoBGP ``statistics-timeout`` — 15 s in the lab), because an idle but healthy
-  router sends nothing else. BIRD sends no statistics at all: with BIRD, set
-  it high or to 0 (0 disables the timeout).
+- ``bmp.idle_timeout`` (90 s) is how long a connection may hold an
+  incomplete BMP message, or stay open without sending its first message,
+  before it is closed (slowloris protection). A router that is silent between
+  whole messages is healthy and stays connected (BIRD sends nothing while
+  nothing changes); dead connections are found by TCP keepalive. 0 disables it.
 
 New sections (``sources:``, ``fib:``) are added by declaring another frozen
 dataclass and a field of ``Config`` with it; the loader is driven by the

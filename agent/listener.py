@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
@@ -140,6 +141,7 @@ class BmpProtocol(asyncio.Protocol):
             )
             self._refuse("max_routers")
             return
+        _keepalive(transport)
         self.session = BmpSession(fast=True, max_message_size=settings.max_message_size)
         self.rs = self.routers.core.open_session(host, port, mode=self.mode)
         self.routers.connections.add(self)
@@ -256,8 +258,16 @@ class BmpProtocol(asyncio.Protocol):
         if timeout <= 0:
             return
         idle = loop.time() - self._last_progress
+        buffered = self.session.reader.buffered if self.session is not None else 0
+        if not buffered and self.messages:
+            # Silent between whole messages is healthy (BIRD sends nothing
+            # while nothing changes); only a message left half-sent, or a
+            # connection that never sent one, counts. Dead peers are found
+            # by TCP keepalive.
+            self._last_progress = loop.time()
+            self._idle_handle = loop.call_later(timeout, self._check_idle)
+            return
         if idle >= timeout:
-            buffered = self.session.reader.buffered if self.session is not None else 0
             self.log.warning(
                 "router idle: no complete bmp message, closing connection",
                 idle_timeout=timeout,
@@ -339,3 +349,18 @@ def os_reason(exc: OSError) -> str:
 
 def bound_addresses(server: asyncio.base_events.Server) -> list[Endpoint]:
     return [Endpoint(str(s.getsockname()[0]), int(s.getsockname()[1])) for s in server.sockets]
+
+
+def _keepalive(transport: asyncio.Transport) -> None:
+    """TCP keepalive finds routers that vanished without a FIN (power loss,
+    a cut link), since a healthy BMP session may be silent for hours."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 6)
+    except OSError:
+        pass  # not a TCP socket (tests may use others)

@@ -163,6 +163,24 @@ async def test_idle_timeout_closes_slowloris() -> None:
         assert idle[0]["buffered_bytes"] == 4 and idle[0]["idle_timeout"] == 0.3
 
 
+async def test_idle_timeout_spares_a_silent_router_between_messages() -> None:
+    # BIRD sends nothing while nothing changes: silence after whole messages
+    # is healthy. A connection that never sends its first message is not.
+    async with start(idle_timeout=0.3) as harness:
+        _quiet_reader, quiet = await harness.connect()
+        quiet.write(initiation("quiet"))
+        await quiet.drain()
+        silent_reader, silent = await harness.connect()
+        assert await read_eof(silent_reader) == b""
+        silent.close()
+        await asyncio.sleep(1.0)  # more than three timeouts
+        router = harness.core.routers["127.0.0.1"]
+        assert router.up and router.close_reason is None
+        assert router.messages["initiation"] == 1
+        assert harness.core.routers["127.0.0.1#2"].close_reason == "idle_timeout"
+        quiet.close()
+
+
 async def test_framing_error_closes_only_that_session(harness: Harness) -> None:
     ra, wa = await harness.connect()
     wa.write(initiation("a"))
