@@ -85,6 +85,7 @@ class Daemon:
         self.config = config
         self.loader = loader
         self.core = core if core is not None else make_core(config)
+        own_registry = registry is None
         if registry is None:
             registry = new_registry()
             register_metrics(self.core, registry)
@@ -99,6 +100,10 @@ class Daemon:
         self.ready = False
         self.stopped = asyncio.Event()
         self.log = log.get_logger(component="daemon")
+        # BGP health checks: /api/v1/health, bmp_health_check, a reloadable component.
+        from .health import attach as attach_health
+
+        self.health = attach_health(self, metrics=own_registry)
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)

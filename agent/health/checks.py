@@ -1,0 +1,661 @@
+"""The seven BGP health checks, evaluated from the state core.
+
+Each check looks at one *subject*: a peer of a router (per-peer checks) or a
+router (router checks). A subject is evaluated only when the check can say
+something about it:
+
+* per-peer route checks (``default_route_received``, ``host_route_flood``):
+  peers that are up or implicit (routes without Peer Up), never Loc-RIB
+  peers (peer type 3);
+* per-peer session checks (``public_asn``, ``no_graceful_restart``): peers up
+  with a Peer Up (the ASNs and OPENs come from it);
+* router checks (``ibgp_full_mesh_at_scale``, ``single_route_reflector``,
+  ``expected_prefix_missing``): routers with a connected BMP session
+  (``expected_prefix_missing`` only when ``health.expected_prefixes`` is set).
+
+So a peer FRR reports as down without ever having been up, or a router whose
+BMP session closed, is never flagged.
+
+Cost
+----
+Nothing walks a RIB on evaluation. ``HealthObserver`` (a
+``agent.core.RouteObserver``) keeps per ``RibTable`` (in ``table.ext``,
+dropped with the routes on Peer Down / Peer Up / session close):
+
+* ``hosts``: /32 and /128 prefix → path count, for unicast tables of the
+  ``health.route_views`` views. Ingest cost: one length-byte test per
+  announced or withdrawn prefix of those tables, plus a dict update per host
+  route; memory O(host routes).
+* ``reflected``: first CLUSTER_LIST entry (``""`` with ORIGINATOR_ID only) →
+  route count, for the adj_in_pre/adj_in_post unicast tables of iBGP peers.
+  Ingest cost: nothing while a table holds no reflected route and the update
+  carries neither attribute; otherwise one dict lookup per prefix (the
+  replaced route's attributes).
+
+Evaluation is then O(routers + peers + tables + expected prefixes x peers),
+all dict lookups (the default route and expected prefixes are looked up by
+their wire key). ``HealthObserver.rebuild`` walks the tables once, when the
+observer is attached to a core that already holds routes or when
+``health.route_views`` changes on reload.
+
+iBGP: the peer AS equals the local AS of the Peer Up sent OPEN. GR
+negotiated: both Peer Up OPENs carry the graceful-restart capability.
+A *reflector* is an iBGP peer that delivered at least one route carrying
+ORIGINATOR_ID or CLUSTER_LIST (in adj_in_pre or adj_in_post); two reflectors
+of one cluster (same cluster ID) still count as two.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from parsers.bgp.attributes import PathAttributes
+from parsers.bgp.nlri import NlriSet
+
+from ..config import HEALTH_CHECKS, HealthConfig
+from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+
+EXT_KEY = "health"
+LOC_RIB_PEER = 3
+UNICAST = 1
+#: afi -> host prefix length
+HOST_LEN = {1: 32, 2: 128}
+ADJ_IN = ("adj_in_pre", "adj_in_post")
+DEFAULT_KEY = b"\x00"
+
+#: RFC 6996 private ranges.
+PRIVATE_ASN_RANGES = ((64512, 65534), (4200000000, 4294967294))
+
+CRITICAL = "critical"
+WARNING = "warning"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInfo:
+    name: str
+    severity: str
+    #: per-peer or router check
+    scope: str
+    title: str
+    advice: str
+
+
+CHECKS: dict[str, CheckInfo] = {
+    c.name: c
+    for c in (
+        CheckInfo(
+            "default_route_received",
+            CRITICAL,
+            "peer",
+            "A peer advertises a default route (0.0.0.0/0 or ::/0)",
+            "A node that advertises a default route attracts the traffic of the whole rack. "
+            "Filter 0.0.0.0/0 and ::/0 inbound on the router (prefix list / route map) and stop "
+            "the node from exporting it (the export filter of Calico, MetalLB, Cilium, "
+            "kube-router). If this peer is a legitimate upstream, add its address to "
+            "health.default_route_allow.",
+        ),
+        CheckInfo(
+            "public_asn",
+            WARNING,
+            "peer",
+            "A public ASN is used (outside the RFC 6996 private ranges)",
+            "Use private ASNs inside the fabric (RFC 6996: 64512-65534 and "
+            "4200000000-4294967294). A public ASN you do not own makes its real owner's "
+            "routes look like loops and can leak. If the ASN is yours, add it to "
+            "health.asn_allow.",
+        ),
+        CheckInfo(
+            "no_graceful_restart",
+            WARNING,
+            "peer",
+            "Graceful restart is not negotiated",
+            "Enable graceful restart on both sides (FRR: bgp graceful-restart; BIRD: graceful "
+            "restart on; GoBGP: graceful-restart enabled; the BGP settings of Calico, MetalLB, "
+            "Cilium) so that restarting the BGP daemon on a node (upgrade, pod restart) does "
+            "not withdraw all its routes and drop its traffic.",
+        ),
+        CheckInfo(
+            "host_route_flood",
+            WARNING,
+            "peer",
+            "A peer advertises many host routes (/32 or /128)",
+            "Advertise per-node aggregates (an IPv4 /24-/26 block per node, an IPv6 /64-/120) "
+            "instead of one /32 or /128 per pod or service: host routes fill every RIB and "
+            "FIB of the fabric and churn with every pod. Threshold: health.host_routes_max.",
+        ),
+        CheckInfo(
+            "ibgp_full_mesh_at_scale",
+            WARNING,
+            "router",
+            "Many iBGP peers without route reflection",
+            "A full iBGP mesh grows with the square of the nodes and stops scaling at about "
+            "100 nodes. Use route reflectors (two or more, e.g. on the ToRs or on dedicated "
+            "nodes) or eBGP per rack or per node. Threshold: health.ibgp_peers_max.",
+        ),
+        CheckInfo(
+            "single_route_reflector",
+            WARNING,
+            "router",
+            "All reflected iBGP routes come through one route reflector",
+            "The reflector is a single point of failure: when it restarts, this router loses "
+            "every iBGP route. Peer each client with at least two reflectors "
+            "(health.reflectors_min).",
+        ),
+        CheckInfo(
+            "expected_prefix_missing",
+            CRITICAL,
+            "router",
+            "An expected prefix is absent from its view",
+            "A prefix that must be reachable (pod CIDR, service CIDR such as 10.96.0.0/12) is "
+            "not in the view: check that the nodes advertise it (service / pod CIDR "
+            "advertisement of Calico, MetalLB, Cilium, kube-router) and that the router's "
+            "import policy accepts it. Configured with health.expected_prefixes.",
+        ),
+    )
+}
+assert tuple(CHECKS) == HEALTH_CHECKS
+
+
+def is_private_asn(asn: int) -> bool:
+    return any(low <= asn <= high for low, high in PRIVATE_ASN_RANGES)
+
+
+def is_ibgp(peer: Peer) -> bool:
+    return (
+        peer.peer_type != LOC_RIB_PEER and peer.local_asn is not None and peer.asn == peer.local_asn
+    )
+
+
+def prefix_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> tuple[int, bytes]:
+    """(afi, wire key) of a unicast prefix."""
+    plen = net.prefixlen
+    afi = 1 if net.version == 4 else 2
+    return afi, bytes([plen]) + net.network_address.packed[: math.ceil(plen / 8)]
+
+
+def _has_prefix(table: RibTable, key: bytes) -> bool:
+    refs = table.refs
+    return key in (table.routes if refs is None else refs)
+
+
+def _reflector_id(attrs: PathAttributes) -> str | None:
+    """The route's first CLUSTER_LIST entry, ``""`` with only ORIGINATOR_ID, None if neither."""
+    cl = attrs.cluster_list
+    if cl:
+        return cl[0]
+    if attrs.originator_id is not None:
+        return ""
+    return None
+
+
+# ----------------------------------------------------------------------------- observer
+
+
+class TableState:
+    __slots__ = ("hosts", "reflected")
+
+    def __init__(self) -> None:
+        #: host prefix (wire key) -> paths
+        self.hosts: dict[bytes, int] = {}
+        #: reflector id (first cluster id, "" originator only) -> routes
+        self.reflected: dict[str, int] = {}
+
+
+def table_state(table: RibTable) -> TableState | None:
+    ext = table.ext
+    if ext is None:
+        return None
+    st = ext.get(EXT_KEY)
+    return st if isinstance(st, TableState) else None
+
+
+def _new_state(table: RibTable) -> TableState:
+    ext = table.ext
+    if ext is None:
+        ext = table.ext = {}
+    st = ext.get(EXT_KEY)
+    if not isinstance(st, TableState):
+        st = ext[EXT_KEY] = TableState()
+    return st
+
+
+class HealthObserver:
+    """Incremental per-table counters for the checks (see the module docstring)."""
+
+    def __init__(self, route_views: Iterable[str] = ("adj_in_pre",)) -> None:
+        self.route_views = frozenset(route_views)
+
+    # -- RouteObserver ------------------------------------------------------------
+
+    def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
+        if table.safi != UNICAST:
+            return
+        view = table.view
+        if view in self.route_views:
+            self._hosts(table, nset, add=True)
+        if view in ADJ_IN and is_ibgp(peer):
+            self._reflected(table, nset, attrs)
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
+        if table.safi != UNICAST:
+            return
+        view = table.view
+        if view in self.route_views:
+            self._hosts(table, nset, add=False)
+        if view in ADJ_IN and is_ibgp(peer):
+            self._reflected(table, nset, None)
+
+    # -- counters -----------------------------------------------------------------
+
+    def _hosts(self, table: RibTable, nset: NlriSet, *, add: bool) -> None:
+        hl = HOST_LEN.get(table.afi)
+        if hl is None:
+            return
+        routes = table.routes
+        path_ids = nset.path_ids
+        changed: set[bytes | tuple[int, bytes]] | None = None
+        for i, p in enumerate(nset.prefixes):
+            if not p or p[0] != hl:
+                continue
+            k: bytes | tuple[int, bytes] = p if path_ids is None else (path_ids[i], p)
+            if (k not in routes) if add else (k in routes):
+                if changed is None:
+                    changed = set()
+                changed.add(k)
+        if not changed:
+            return
+        hosts = _new_state(table).hosts
+        for k in changed:
+            p = k[1] if isinstance(k, tuple) else k
+            if add:
+                hosts[p] = hosts.get(p, 0) + 1
+            else:
+                n = hosts.get(p, 0) - 1
+                if n > 0:
+                    hosts[p] = n
+                else:
+                    hosts.pop(p, None)
+
+    def _reflected(self, table: RibTable, nset: NlriSet, attrs: PathAttributes | None) -> None:
+        new_id = None if attrs is None else _reflector_id(attrs)
+        st = table_state(table)
+        if new_id is None and (st is None or not st.reflected):
+            return  # nothing reflected before, nothing reflected now
+        if st is None:
+            st = _new_state(table)
+        refl = st.reflected
+        routes = table.routes
+        path_ids = nset.path_ids
+        keys: dict[RouteKey, None]
+        if path_ids is None:
+            keys = dict.fromkeys(nset.prefixes)
+        else:
+            keys = dict.fromkeys(zip(path_ids, nset.prefixes, strict=False))
+        for k in keys:
+            old = routes.get(k)
+            if old is attrs:
+                continue
+            if old is not None:
+                old_id = _reflector_id(old)
+                if old_id is not None:
+                    n = refl[old_id] - 1
+                    if n:
+                        refl[old_id] = n
+                    else:
+                        del refl[old_id]
+            if new_id is not None:
+                refl[new_id] = refl.get(new_id, 0) + 1
+
+    def rebuild(self, core: Core) -> None:
+        """Recompute every table's counters from its routes (O(routes), once)."""
+        for router in list(core.routers.values()):
+            for peer in list(router.peers.values()):
+                ibgp = is_ibgp(peer)
+                for table in list(peer.tables.values()):
+                    if table.ext is not None:
+                        table.ext.pop(EXT_KEY, None)
+                    if table.safi != UNICAST:
+                        continue
+                    hl = HOST_LEN.get(table.afi)
+                    st: TableState | None = None
+                    if hl is not None and table.view in self.route_views:
+                        for key in table.routes:
+                            p = key[1] if isinstance(key, tuple) else key
+                            if p and p[0] == hl:
+                                st = st or _new_state(table)
+                                st.hosts[p] = st.hosts.get(p, 0) + 1
+                    if ibgp and table.view in ADJ_IN:
+                        for attrs in table.routes.values():
+                            rid = _reflector_id(attrs)
+                            if rid is not None:
+                                st = st or _new_state(table)
+                                st.reflected[rid] = st.reflected.get(rid, 0) + 1
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    check: str
+    router: str
+    #: "" for router checks
+    peer: str
+    #: what was found, one line
+    found: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CheckResult:
+    info: CheckInfo
+    enabled: bool
+    #: (router, peer, firing) per evaluated subject, in core order
+    subjects: list[tuple[str, str, bool]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def firing(self) -> int:
+        return len(self.findings)
+
+    def add(self, router: str, peer: str, finding: Finding | None) -> None:
+        self.subjects.append((router, peer, finding is not None))
+        if finding is not None:
+            self.findings.append(finding)
+
+
+@dataclass(slots=True)
+class Report:
+    results: dict[str, CheckResult]
+
+    @property
+    def firing(self) -> int:
+        return sum(r.firing for r in self.results.values())
+
+
+def _tables(peer: Peer, views: Iterable[str]) -> list[RibTable]:
+    vs = frozenset(views)
+    return [
+        t
+        for (view, afi, safi), t in list(peer.tables.items())
+        if view in vs and safi == UNICAST and afi in HOST_LEN
+    ]
+
+
+def _peer_allowed(address: str, allow: tuple[Any, ...]) -> bool:
+    if not allow:
+        return False
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    return any(ip.version == net.version and ip in net for net in allow)
+
+
+def _afi_text(afi: int) -> str:
+    return "ipv4" if afi == 1 else "ipv6"
+
+
+def check_default_route(cfg: HealthConfig, router: Router, peer: Peer) -> Finding | None:
+    if _peer_allowed(peer.address, cfg.default_route_allow):
+        return None
+    where: list[str] = []
+    for t in _tables(peer, cfg.route_views):
+        if _has_prefix(t, DEFAULT_KEY):
+            where.append(f"{'0.0.0.0/0' if t.afi == 1 else '::/0'} in {t.view}")
+    if not where:
+        return None
+    return Finding(
+        "default_route_received",
+        router.label,
+        peer.label,
+        f"peer AS {peer.asn} sends a default route: " + ", ".join(sorted(where)),
+        {"routes": sorted(where), "peer_asn": peer.asn},
+    )
+
+
+def check_public_asn(cfg: HealthConfig, router: Router, peer: Peer) -> Finding | None:
+    bad: list[str] = []
+    details: dict[str, Any] = {}
+    for role, asn in (("peer", peer.asn), ("local", peer.local_asn)):
+        if asn is None or is_private_asn(asn) or asn in cfg.asn_allow:
+            continue
+        bad.append(f"{role} AS {asn} is public")
+        details[f"{role}_asn"] = asn
+    if not bad:
+        return None
+    return Finding("public_asn", router.label, peer.label, "; ".join(bad), details)
+
+
+def check_graceful_restart(cfg: HealthConfig, router: Router, peer: Peer) -> Finding | None:
+    sent, received = peer.sent_open, peer.received_open
+    if sent is None or received is None:
+        return None
+    local_gr = sent.graceful_restart is not None
+    remote_gr = received.graceful_restart is not None
+    if local_gr and remote_gr:
+        return None
+    if not local_gr and not remote_gr:
+        found = "neither side advertises the graceful-restart capability"
+    elif local_gr:
+        found = f"the peer (AS {peer.asn}) does not advertise the graceful-restart capability"
+    else:
+        found = "the router does not advertise the graceful-restart capability"
+    return Finding(
+        "no_graceful_restart",
+        router.label,
+        peer.label,
+        found,
+        {"router_advertises": local_gr, "peer_advertises": remote_gr},
+    )
+
+
+def check_host_routes(cfg: HealthConfig, router: Router, peer: Peer) -> Finding | None:
+    per_view: dict[str, dict[str, int]] = {}
+    for t in _tables(peer, cfg.route_views):
+        st = table_state(t)
+        n = 0 if st is None else len(st.hosts)
+        if n:
+            per_view.setdefault(t.view, {})[_afi_text(t.afi)] = n
+    worst = max((sum(c.values()) for c in per_view.values()), default=0)
+    if worst <= cfg.host_routes_max:
+        return None
+    return Finding(
+        "host_route_flood",
+        router.label,
+        peer.label,
+        f"{worst} host routes (/32, /128) from peer AS {peer.asn}, more than {cfg.host_routes_max}",
+        {"host_routes": worst, "threshold": cfg.host_routes_max, "per_view": per_view},
+    )
+
+
+def _reflection(router: Router) -> tuple[list[Peer], dict[str, set[str]]]:
+    """Up iBGP peers, and reflector peer label -> cluster ids seen."""
+    ibgp: list[Peer] = []
+    reflectors: dict[str, set[str]] = {}
+    for peer in list(router.peers.values()):
+        if peer.state != UP or not is_ibgp(peer):
+            continue
+        ibgp.append(peer)
+        for t in _tables(peer, ADJ_IN):
+            st = table_state(t)
+            if st is not None and st.reflected:
+                reflectors.setdefault(peer.label, set()).update(c for c in st.reflected if c)
+    return ibgp, reflectors
+
+
+def check_full_mesh(
+    cfg: HealthConfig, router: Router, ibgp: list[Peer], reflectors: dict[str, set[str]]
+) -> Finding | None:
+    if len(ibgp) <= cfg.ibgp_peers_max or reflectors:
+        return None
+    return Finding(
+        "ibgp_full_mesh_at_scale",
+        router.label,
+        "",
+        f"{len(ibgp)} iBGP peers (more than {cfg.ibgp_peers_max}) and no route carries "
+        "ORIGINATOR_ID or CLUSTER_LIST",
+        {"ibgp_peers": len(ibgp), "threshold": cfg.ibgp_peers_max},
+    )
+
+
+def check_single_reflector(
+    cfg: HealthConfig, router: Router, reflectors: dict[str, set[str]]
+) -> Finding | None:
+    if not reflectors or len(reflectors) >= cfg.reflectors_min:
+        return None
+    clusters = sorted({c for cs in reflectors.values() for c in cs})
+    names = sorted(reflectors)
+    return Finding(
+        "single_route_reflector",
+        router.label,
+        "",
+        f"reflected iBGP routes come only through {', '.join(names)}"
+        + (f" (cluster {', '.join(clusters)})" if clusters else ""),
+        {
+            "reflectors": names,
+            "cluster_ids": clusters,
+            "minimum": cfg.reflectors_min,
+        },
+    )
+
+
+def expected_prefixes(cfg: HealthConfig) -> list[tuple[str, str, int, bytes]]:
+    """(prefix text, view, afi, wire key) of ``health.expected_prefixes``."""
+    out = []
+    for entry in cfg.expected_prefixes:
+        text, _, view = entry.partition("@")
+        net = ipaddress.ip_network(text, strict=True)
+        afi, key = prefix_key(net)
+        out.append((str(net), view or cfg.expected_view, afi, key))
+    return out
+
+
+def check_expected(
+    cfg: HealthConfig, router: Router, wanted: list[tuple[str, str, int, bytes]]
+) -> Finding | None:
+    missing: list[str] = []
+    views_seen: set[str] = set()
+    for peer in list(router.peers.values()):
+        views_seen.update(v for v, _, _ in peer.tables)
+    for text, view, afi, key in wanted:
+        present = False
+        for peer in list(router.peers.values()):
+            t = peer.tables.get((view, afi, UNICAST))
+            if t is not None and _has_prefix(t, key):
+                present = True
+                break
+        if not present:
+            missing.append(f"{text}@{view}")
+    if not missing:
+        return None
+    unmonitored = sorted({m.split("@")[1] for m in missing} - views_seen)
+    found = "missing: " + ", ".join(missing)
+    if unmonitored:
+        found += f" (the router sends no {', '.join(unmonitored)} routes)"
+    return Finding(
+        "expected_prefix_missing",
+        router.label,
+        "",
+        found,
+        {"missing": missing, "views_not_sent": unmonitored},
+    )
+
+
+def evaluate(core: Core, cfg: HealthConfig, *, router: str | None = None) -> Report:
+    """Run every check over ``core`` (see the module docstring for the cost)."""
+    results = {
+        name: CheckResult(info, cfg.enabled and name not in cfg.disabled)
+        for name, info in CHECKS.items()
+    }
+    wanted = expected_prefixes(cfg)
+    on = {name for name, r in results.items() if r.enabled}
+    if not on:
+        return Report(results)
+    for rtr in list(core.routers.values()):
+        if router is not None and rtr.label != router:
+            continue
+        if not rtr.up:
+            continue
+        r = rtr.label
+        for peer in list(rtr.peers.values()):
+            if peer.peer_type == LOC_RIB_PEER:
+                continue
+            p = peer.label
+            if peer.state in (UP, IMPLICIT):
+                if "default_route_received" in on:
+                    results["default_route_received"].add(r, p, check_default_route(cfg, rtr, peer))
+                if "host_route_flood" in on:
+                    results["host_route_flood"].add(r, p, check_host_routes(cfg, rtr, peer))
+            if peer.state == UP and peer.sent_open is not None:
+                if "public_asn" in on:
+                    results["public_asn"].add(r, p, check_public_asn(cfg, rtr, peer))
+                if "no_graceful_restart" in on:
+                    results["no_graceful_restart"].add(r, p, check_graceful_restart(cfg, rtr, peer))
+        ibgp, reflectors = _reflection(rtr)
+        if "ibgp_full_mesh_at_scale" in on:
+            results["ibgp_full_mesh_at_scale"].add(
+                r, "", check_full_mesh(cfg, rtr, ibgp, reflectors)
+            )
+        if "single_route_reflector" in on:
+            results["single_route_reflector"].add(
+                r, "", check_single_reflector(cfg, rtr, reflectors)
+            )
+        if wanted and "expected_prefix_missing" in on:
+            results["expected_prefix_missing"].add(r, "", check_expected(cfg, rtr, wanted))
+    return Report(results)
+
+
+def report_json(report: Report, cfg: HealthConfig) -> dict[str, Any]:
+    """The ``/api/v1/health`` document."""
+    checks = []
+    for name, res in report.results.items():
+        info = res.info
+        status = "disabled" if not res.enabled else ("firing" if res.findings else "ok")
+        checks.append(
+            {
+                "check": name,
+                "severity": info.severity,
+                "scope": info.scope,
+                "title": info.title,
+                "status": status,
+                "evaluated": len(res.subjects),
+                "firing": res.firing,
+                "advice": info.advice,
+                "findings": [
+                    {"router": f.router, "peer": f.peer, "found": f.found, "details": f.details}
+                    for f in res.findings
+                ],
+            }
+        )
+    return {
+        "status": "firing" if report.firing else "ok",
+        "firing": report.firing,
+        "checks": checks,
+        "settings": {
+            "host_routes_max": cfg.host_routes_max,
+            "ibgp_peers_max": cfg.ibgp_peers_max,
+            "reflectors_min": cfg.reflectors_min,
+            "route_views": list(cfg.route_views),
+            "asn_allow": list(cfg.asn_allow),
+            "default_route_allow": [str(n) for n in cfg.default_route_allow],
+            "expected_prefixes": [f"{t}@{v}" for t, v, _, _ in expected_prefixes(cfg)],
+        },
+    }
+
+
+__all__ = [
+    "CHECKS",
+    "CheckInfo",
+    "CheckResult",
+    "Finding",
+    "HealthObserver",
+    "Report",
+    "evaluate",
+    "is_private_asn",
+    "report_json",
+]

@@ -1,0 +1,127 @@
+"""The health checks inside the daemon: observer, ``/api/v1/health``, metric, reload.
+
+``attach(daemon)`` (called by ``agent.daemon.Daemon``) registers, before the
+daemon starts:
+
+* a ``HealthObserver`` on ``daemon.core.observers`` (while ``health.enabled``);
+* ``GET /api/v1/health[?router=LABEL]`` (``checks.report_json``);
+* the ``bmp_health_check{check, router, peer, severity}`` gauge, a second
+  collector beside ``agent.metrics.CoreCollector``: 1 while the problem is
+  present, 0 for every subject the check evaluated and found fine (router
+  checks have ``peer=""``). Disabled checks export nothing.
+
+Every ``health:`` key applies on reload (SIGHUP); a change of
+``health.route_views`` or re-enabling rebuilds the counters once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ..config import Config, HealthConfig
+from ..core import Core
+from .checks import HealthObserver, Report, evaluate, report_json
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+METRIC = "bmp_health_check"
+METRIC_HELP = "1 while the BGP health check finds the problem (0: evaluated and fine)."
+LABELS = ["check", "router", "peer", "severity"]
+
+
+class Health:
+    """Health checks over one ``Core`` (a daemon ``Component``)."""
+
+    name = "health"
+
+    def __init__(self, core: Core, config: HealthConfig) -> None:
+        self.core = core
+        self.config = config
+        self.observer = HealthObserver(config.route_views)
+        self._attached = False
+        if config.enabled:
+            self._attach()
+
+    def _attach(self) -> None:
+        if not self._attached:
+            self.core.observers.append(self.observer)
+            self._attached = True
+            self.observer.rebuild(self.core)
+
+    def _detach(self) -> None:
+        if self._attached:
+            self.core.observers.remove(self.observer)
+            self._attached = False
+
+    def evaluate(self, router: str | None = None) -> Report:
+        return evaluate(self.core, self.config, router=router)
+
+    def document(self, router: str | None = None) -> dict[str, Any]:
+        return report_json(self.evaluate(router), self.config)
+
+    # -- Component ------------------------------------------------------------------
+
+    async def start(self, daemon: Daemon) -> None:
+        return None
+
+    async def stop(self) -> None:
+        self._detach()
+
+    def reload(self, config: Config) -> list[str]:
+        new = config.health
+        old = self.config
+        self.config = new
+        if not new.enabled:
+            self._detach()
+        elif not self._attached:
+            self.observer.route_views = frozenset(new.route_views)
+            self._attach()
+        elif new.route_views != old.route_views:
+            self.observer.route_views = frozenset(new.route_views)
+            self.observer.rebuild(self.core)
+        return []
+
+
+class HealthCollector(Collector):
+    """``bmp_health_check``: evaluated at scrape time (no RIB walk)."""
+
+    def __init__(self, health: Health) -> None:
+        self.health = health
+
+    def describe(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(METRIC, METRIC_HELP, labels=LABELS)
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(METRIC, METRIC_HELP, labels=LABELS)
+        for name, res in self.health.evaluate().results.items():
+            if not res.enabled:
+                continue
+            sev = res.info.severity
+            for router, peer, firing in res.subjects:
+                family.add_metric([name, router, peer, sev], 1.0 if firing else 0.0)
+        yield family
+
+
+def attach(daemon: Daemon, *, metrics: bool = True) -> Health | None:
+    """Wire the checks into ``daemon`` (before ``start``); None when its core is not a ``Core``."""
+    core = daemon.core
+    if not isinstance(core, Core):
+        return None
+    from ..http import json_handler
+
+    health = Health(core, daemon.config.health)
+    daemon.add_component(health)
+
+    def api(request: web.Request) -> dict[str, Any]:
+        return health.document(request.query.get("router"))
+
+    daemon.http.add_get("/api/v1/health", json_handler(api, params=("router",)))
+    if metrics:
+        daemon.registry.register(HealthCollector(health))
+    return health
