@@ -1,0 +1,100 @@
+"""``bmp-agent doctor``: the BGP health checks of a running agent, with advice.
+
+Reads ``/api/v1/health`` (``--api``, default http://127.0.0.1:9324) and prints
+one block per check: its status (OK, FIRING, DISABLED), severity, what was
+found per router and peer, and the advice when it fires. ``--router`` limits
+the report to one router; ``--json`` prints the API document; ``--quiet``
+prints only the firing checks.
+
+Exit status: 0 no check fires, 1 the API cannot be read, 3 at least one check
+fires (usable in scripts and readiness probes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from typing import Any
+
+from .cli import DEFAULT_API, ApiError, get_json
+
+EXIT_FIRING = 3
+
+STATUS_TEXT = {"ok": "OK", "firing": "FIRING", "disabled": "DISABLED"}
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "doctor",
+        help="BGP health checks of a running agent, with advice",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    parser.add_argument("--api", default=DEFAULT_API, help=f"agent API URL (default {DEFAULT_API})")
+    parser.add_argument("--router", help="only this router (its label)")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON")
+    parser.add_argument("--quiet", action="store_true", help="print only the checks that fire")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def _wrap(text: str, indent: str, more: str | None = None) -> list[str]:
+    rest = indent if more is None else more
+    return textwrap.wrap(text, width=96, initial_indent=indent, subsequent_indent=rest) or [indent]
+
+
+def _where(finding: dict[str, Any]) -> str:
+    router = str(finding.get("router", "?"))
+    peer = finding.get("peer")
+    return f"router {router} peer {peer}" if peer else f"router {router}"
+
+
+def render(doc: dict[str, Any], *, quiet: bool = False) -> str:
+    """The report as text (one block per check)."""
+    lines: list[str] = []
+    checks = [c for c in doc.get("checks", []) if isinstance(c, dict)]
+    firing = [c for c in checks if c.get("status") == "firing"]
+    for c in checks:
+        status = str(c.get("status", "?"))
+        if quiet and status != "firing":
+            continue
+        name = str(c.get("check", "?"))
+        head = f"[{STATUS_TEXT.get(status, status.upper())}] {name} ({c.get('severity', '?')})"
+        if status == "ok":
+            head += f": {c.get('evaluated', 0)} checked, none found"
+        elif status == "firing":
+            head += f": {c.get('firing', 0)} of {c.get('evaluated', 0)}"
+        lines.append(head)
+        if status != "firing":
+            continue
+        lines.extend(_wrap(str(c.get("title", "")), "    "))
+        for f in c.get("findings", []):
+            if isinstance(f, dict):
+                lines.extend(_wrap(f"{_where(f)}: {f.get('found', '')}", "  - ", "      "))
+        lines.extend(_wrap("advice: " + str(c.get("advice", "")), "    "))
+    if lines:
+        lines.append("")
+    if firing:
+        total = sum(int(c.get("firing", 0)) for c in firing)
+        names = ", ".join(str(c.get("check")) for c in firing)
+        lines.append(f"{total} problem(s) in {len(firing)} check(s): {names}")
+    else:
+        lines.append("no problems found")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        doc = get_json(args.api, "/api/v1/health", {"router": args.router})
+    except ApiError as exc:
+        print(f"bmp-agent doctor: {exc}", file=sys.stderr)
+        return 1
+    if not isinstance(doc, dict) or not isinstance(doc.get("checks"), list):
+        print("bmp-agent doctor: unexpected API answer for /api/v1/health", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(render(doc, quiet=args.quiet))
+    return EXIT_FIRING if doc.get("firing") else 0
