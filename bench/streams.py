@@ -7,11 +7,14 @@ IPv6 mixed, and attribute sets shared by many prefixes as in real tables.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 MARKER = b"\xff" * 16
 
@@ -20,12 +23,22 @@ def bmp(msg_type: int, body: bytes) -> bytes:
     return struct.pack("!BIB", 3, 6 + len(body), msg_type) + body
 
 
-def per_peer(address: str, asn: int, bgp_id: str, *, post: bool = False, peer_type: int = 0) -> bytes:
+def per_peer(
+    address: str, asn: int, bgp_id: str, *, post: bool = False, peer_type: int = 0
+) -> bytes:
     ip = ipaddress.ip_address(address)
     flags = (0x80 if ip.version == 6 else 0) | (0x40 if post else 0)
     raw = ip.packed if ip.version == 6 else bytes(12) + ip.packed
     return struct.pack(
-        "!BB8s16sI4sII", peer_type, flags, bytes(8), raw, asn, ipaddress.IPv4Address(bgp_id).packed, 1700000000, 0
+        "!BB8s16sI4sII",
+        peer_type,
+        flags,
+        bytes(8),
+        raw,
+        asn,
+        ipaddress.IPv4Address(bgp_id).packed,
+        1700000000,
+        0,
     )
 
 
@@ -42,7 +55,14 @@ def open_msg(asn: int, bgp_id: str, add_path: bool = False) -> bytes:
     if add_path:
         caps += bytes([69, 8]) + struct.pack("!HBBHBB", 1, 1, 3, 2, 1, 3)
     params = bytes([2, len(caps)]) + caps
-    body = struct.pack("!BHH4sB", 4, asn if asn < 65536 else 23456, 180, ipaddress.IPv4Address(bgp_id).packed, len(params))
+    body = struct.pack(
+        "!BHH4sB",
+        4,
+        asn if asn < 65536 else 23456,
+        180,
+        ipaddress.IPv4Address(bgp_id).packed,
+        len(params),
+    )
     return bgp(1, body + params)
 
 
@@ -104,6 +124,9 @@ class StreamSpec:
     nlri_per_update: tuple[int, ...] = (1, 10, 100)
     prefixes_per_attribute_set: int = 20
     seed: int = 1
+    #: Prefix lengths as in a real table (mostly /24 and /48, with /16../23
+    #: and /29../64, random addresses) instead of consecutive /24 and /48.
+    realistic_prefixes: bool = False
 
 
 @dataclass
@@ -123,8 +146,12 @@ def build_stream(spec: StreamSpec) -> Stream:
         hdr = per_peer(address, asn, address)
         body = hdr + bytes(12) + bytes([192, 0, 2, 254]) + struct.pack("!HH", 179, 40000)
         out.append(bmp(3, body + open_msg(65000, "192.0.2.254") + open_msg(asn, address)))
-    v4 = list(v4_prefixes(spec.v4))
-    v6 = list(v6_prefixes(spec.v6))
+    if spec.realistic_prefixes:
+        v4 = table_prefixes(4, spec.v4, spec.seed)
+        v6 = table_prefixes(6, spec.v6, spec.seed)
+    else:
+        v4 = list(v4_prefixes(spec.v4))
+        v6 = list(v6_prefixes(spec.v6))
     rm = 0
     for p_index, (address, asn) in enumerate(peers):
         nh4 = ipaddress.IPv4Address(address).packed
@@ -137,7 +164,9 @@ def build_stream(spec: StreamSpec) -> Stream:
                 while i < len(prefixes):
                     k = rng.choice(spec.nlri_per_update)
                     chunk = prefixes[i : i + k]
-                    set_index = i // spec.prefixes_per_attribute_set + (0 if family == 4 else 1 << 20)
+                    set_index = i // spec.prefixes_per_attribute_set + (
+                        0 if family == 4 else 1 << 20
+                    )
                     if family == 4:
                         msg = update_v4(attribute_set(set_index, nh4), chunk)
                     else:
@@ -148,3 +177,83 @@ def build_stream(spec: StreamSpec) -> Stream:
     data = b"".join(out)
     routes = (spec.v4 + spec.v6) * spec.peers * len(spec.views)
     return Stream(data, len(out), rm, routes, spec.v4 + spec.v6)
+
+
+# -- full table -------------------------------------------------------------
+
+#: Prefix-length mix of a real Internet table (rough shares, RIPE RIS 2024).
+V4_LENGTHS = {24: 60, 23: 7, 22: 12, 21: 5, 20: 5, 19: 3, 18: 2, 17: 1, 16: 4, 15: 1}
+V6_LENGTHS = {48: 50, 44: 8, 40: 6, 36: 3, 32: 12, 29: 5, 46: 4, 47: 4, 56: 3, 64: 5}
+
+#: The full-table benchmark: 1M IPv4 + 200k IPv6 prefixes per peer, two peers,
+#: pre- and post-policy (4.8M routes), 1-100 NLRI per UPDATE, ~10 prefixes
+#: per attribute set (a real table has ~1.2M prefixes on some 100k-300k
+#: distinct attribute sets).
+FULL_TABLE = StreamSpec(
+    v4=1_000_000,
+    v6=200_000,
+    peers=2,
+    views=(False, True),
+    nlri_per_update=(1, 2, 5, 10, 20, 50, 100),
+    prefixes_per_attribute_set=10,
+    seed=7,
+    realistic_prefixes=True,
+)
+#: One tenth of it, for quick runs.
+SMALL_TABLE = StreamSpec(
+    v4=100_000,
+    v6=20_000,
+    peers=2,
+    views=(False, True),
+    nlri_per_update=(1, 2, 5, 10, 20, 50, 100),
+    prefixes_per_attribute_set=10,
+    seed=7,
+    realistic_prefixes=True,
+)
+
+
+def table_prefixes(family: int, count: int, seed: int) -> list[bytes]:
+    """``count`` distinct prefixes (wire form) with a real table's length mix,
+    in table order (by address, then length)."""
+    rng = random.Random(seed * 1000 + family)
+    lengths = V4_LENGTHS if family == 4 else V6_LENGTHS
+    bits = 32 if family == 4 else 128
+    population = [plen for plen, share in lengths.items() for _ in range(share)]
+    # Unicast space: 1.0.0.0-223.255.255.255, and 2000::/3.
+    lo, hi = (1 << 24, 224 << 24) if family == 4 else (1 << 125, 1 << 126)
+    seen: set[tuple[int, int]] = set()
+    while len(seen) < count:
+        plen = rng.choice(population)
+        net = rng.randrange(lo, hi) >> (bits - plen) << (bits - plen)
+        seen.add((net, plen))
+    size = bits // 8
+    out = []
+    for net, plen in sorted(seen):
+        n = (plen + 7) // 8
+        out.append(bytes([plen]) + net.to_bytes(size, "big")[:n])
+    return out
+
+
+def cached_stream(spec: StreamSpec, directory: Path | None = None) -> Stream:
+    """``build_stream(spec)``, kept on disk (``bench/.cache/``, git-ignored) so
+    repeated runs skip the build."""
+    directory = directory or Path(__file__).resolve().parent / ".cache"
+    key = hashlib.sha256(repr(spec).encode()).hexdigest()[:16]
+    data_path = directory / f"stream-{key}.bmp"
+    meta_path = directory / f"stream-{key}.json"
+    if data_path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        return Stream(data_path.read_bytes(), **meta)
+    stream = build_stream(spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = data_path.with_suffix(".tmp")
+    tmp.write_bytes(stream.data)
+    tmp.replace(data_path)
+    meta = {
+        "messages": stream.messages,
+        "route_monitoring": stream.route_monitoring,
+        "routes": stream.routes,
+        "unique_prefixes": stream.unique_prefixes,
+    }
+    meta_path.write_text(json.dumps(meta))
+    return stream
