@@ -22,6 +22,7 @@ import pytest
 from lab import (
     BMP_PORT,
     COLLECTOR_V4,
+    INITIATION,
     INJ_A_V4,
     INJ_B_V6,
     BmpSink,
@@ -126,7 +127,16 @@ def test_speaker_sends_bmp(kind: str, lab_topo: LabTopology) -> None:
     )
     with BmpSink(lab.col, COLLECTOR_V4, BMP_PORT) as sink:
         speaker = make_speaker(kind, lab.spk, lab.workdir, cfg).start()
-        injector = ExaBgp(lab.inj, lab.workdir, lab_peers()).start()
+        injector = ExaBgp(lab.inj, lab.workdir, lab_peers())
+        # BGP only once BMP is up: BIRD never reports sessions that were
+        # Established before its BMP station connected
+        sink.wait_for(
+            lambda s: s.count(INITIATION) == 1,
+            timeout=30,
+            what="Initiation",
+            describe=speaker.describe,
+        )
+        injector.start()
         try:
             speaker.wait_established([INJ_A_V4, INJ_B_V6], timeout=40)
 

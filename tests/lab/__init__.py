@@ -13,7 +13,16 @@ import shutil
 from pathlib import Path
 
 from . import bmpwire
-from .bmpwire import Summary, summarize
+from .bmpwire import (
+    INITIATION,
+    PEER_DOWN,
+    PEER_UP,
+    ROUTE_MONITORING,
+    STATISTICS_REPORT,
+    TERMINATION,
+    Summary,
+    summarize,
+)
 from .exabgp import ExaBgp, ExaPeer, exabgp_config, lab_peers
 from .netns import (
     COLLECTOR_V4,
@@ -96,14 +105,20 @@ __all__ = [
     "BMP_PORT",
     "COLLECTOR_V4",
     "COLLECTOR_V6",
+    "INITIATION",
     "INJ_A2_V4",
     "INJ_A_V4",
     "INJ_B2_V6",
     "INJ_B_V6",
+    "PEER_DOWN",
+    "PEER_UP",
+    "ROUTE_MONITORING",
     "SPEAKER_COL_V4",
     "SPEAKER_COL_V6",
     "SPEAKER_V4",
     "SPEAKER_V6",
+    "STATISTICS_REPORT",
+    "TERMINATION",
     "TOOLS",
     "Bird",
     "BmpSink",

@@ -265,6 +265,7 @@ def gobgp_config(cfg: SpeakerConfig) -> str:
         ]
         if n.passive:
             out += ["  [neighbors.transport.config]", "    passive-mode = true"]
+        out += ["  [neighbors.timers.config]", "    connect-retry = 1"]
         if cfg.graceful_restart:
             out += [
                 "  [neighbors.graceful-restart.config]",
@@ -368,7 +369,12 @@ class Speaker:
         self.procs.clear()
 
     def restart(self) -> None:
-        """Stop gracefully and start again with the same (possibly edited) config."""
+        """Stop gracefully and start again with the same (possibly edited) config.
+
+        BIRD 3.1 sends no Peer Up (and no RM) for sessions that were Established
+        before its BMP session came up: stop ExaBGP first, restart, wait for the
+        collector's Initiation, then start ExaBGP again.
+        """
         self.stop()
         self.start()
 
@@ -560,7 +566,11 @@ class GoBgp(Speaker):
         return out
 
     def reset_session(self, address: str) -> None:
-        self.gobgp("neighbor", address, "reset")
+        # `gobgp neighbor X reset` leaves the peer refusing reconnects for 30 s
+        # or more (idle hold); disable + enable tears the session down the same
+        # way (Cease NOTIFICATION) and accepts the peer again at once
+        self.gobgp("neighbor", address, "disable")
+        self.gobgp("neighbor", address, "enable")
 
 
 _GOBGP_STATES = {
