@@ -257,6 +257,51 @@ class HealthConfig:
     expected_view: str = field(default="adj_in_post", metadata=_meta(_choice(_VIEW_NAMES)))
 
 
+def _fib_protocol(value: str) -> str:
+    from .fib.netlink import proto_id
+
+    proto_id(value)
+    return value.strip().lower()
+
+
+def _fib_table(value: str) -> str:
+    """``TABLE`` or ``TABLE@RD`` (a VRF table compared with the peers of that distinguisher)."""
+    from .fib.netlink import table_id
+
+    table, sep, rd = value.strip().partition("@")
+    table_id(table)
+    if sep and not rd.strip():
+        raise ValueError(f"{value!r}: empty route distinguisher after '@'")
+    return f"{table.strip().lower()}@{rd.strip()}" if sep else table.strip().lower()
+
+
+FIB_MODES = ("best", "multipath", "any")
+
+
+@dataclass(frozen=True, slots=True)
+class FibConfig:
+    """``fib:``, kernel FIB reconciliation (``agent.fib``)."""
+
+    enabled: bool = field(default=True, metadata=_meta())
+    #: The router whose selection this kernel should hold: a router label or
+    #: address; empty = the router whose BMP connection comes from this host.
+    router: str = field(default="", metadata=_meta())
+    #: Kernel route protocols compared (names from rt_protos or numbers).
+    protocols: tuple[str, ...] = field(
+        default=("bgp", "bird", "zebra"), metadata=_meta(_fib_protocol)
+    )
+    #: Tables compared: ``main``, a number, or ``TABLE@RD`` for a VRF.
+    tables: tuple[str, ...] = field(default=("main",), metadata=_meta(_fib_table))
+    #: Seconds a difference must last before it counts.
+    grace: float = field(default=5.0, metadata=_meta(_range(0, 86400)))
+    #: best, multipath (ECMP, as-path multipath-relax) or any (any candidate next hop).
+    mode: str = field(default="best", metadata=_meta(_choice(FIB_MODES)))
+    #: Seconds between checks for changes (BMP or kernel).
+    interval: float = field(default=1.0, metadata=_meta(_range(0.05, 3600)))
+    #: Netlink subscription receive buffer, bytes (0: the kernel default).
+    rcvbuf: int = field(default=4 * 1024 * 1024, metadata=_meta(_range(0, 1 << 30)))
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     bmp: BmpConfig = BmpConfig()
@@ -264,6 +309,7 @@ class Config:
     log: LogConfig = LogConfig()
     rib: RibConfig = RibConfig()
     health: HealthConfig = HealthConfig()
+    fib: FibConfig = FibConfig()
     # Later sections (sources:, fib:) go here as further frozen dataclasses.
 
 
