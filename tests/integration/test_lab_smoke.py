@@ -25,7 +25,9 @@ from lab import (
     INITIATION,
     INJ_A_V4,
     INJ_B_V6,
+    SPEAKER_COL_V4,
     BmpSink,
+    BmpTarget,
     ExaBgp,
     LabTopology,
     SpeakerConfig,
@@ -206,3 +208,52 @@ def test_speaker_sends_bmp(kind: str, lab_topo: LabTopology) -> None:
 
     # graceful stop: only BIRD says goodbye with a Termination
     assert final.count("termination") == expect.termination
+
+
+def test_frr_active_mode_and_session_reset(lab_topo: LabTopology) -> None:
+    """FRR's `bmp listener`: the collector dials in and gets the established
+    peers and a table dump; `reset_session` shows as Peer Down + Peer Up."""
+    require("frr", "exabgp")
+    lab = lab_topo
+    listener = BmpTarget(SPEAKER_COL_V4, 11020)
+    cfg = SpeakerConfig(
+        neighbors=lab_neighbors(), collectors=(), listener=listener, stats_interval=0
+    )
+    with BmpSink(lab.col, COLLECTOR_V4, BMP_PORT) as sink:
+        speaker = make_speaker("frr", lab.spk, lab.workdir, cfg).start()
+        injector = ExaBgp(lab.inj, lab.workdir, lab_peers()).start()
+        try:
+            speaker.wait_established([INJ_A_V4, INJ_B_V6], timeout=40)
+            injector.announce_many("A", ["192.0.2.0/27", "2001:db8:1::/48"])
+            sink.connect(listener.address, listener.port)
+
+            def dumped(s: BmpSink) -> bool:
+                return s.summary().eor["post"] == 4
+
+            sink.wait_for(dumped, timeout=30, what="the table dump", describe=speaker.describe)
+            sink.settle(quiet=1.0)
+            dump = sink.summary()
+            speaker.reset_session(INJ_A_V4)
+
+            def reset_seen(s: BmpSink) -> bool:
+                return s.summary().count("peer_up") == 3
+
+            sink.wait_for(
+                reset_seen, timeout=40, what="Peer Up after reset", describe=speaker.describe
+            )
+            after = sink.summary()
+        finally:
+            injector.stop()
+            speaker.stop()
+    assert dump.count("initiation") == 1
+    assert sorted(p.address for p in dump.peer_up) == sorted([INJ_A_V4, INJ_B_V6])
+    # the never-up neighbor: Peer Down reason 2 with BGP ID 0.0.0.0
+    assert [(p.address, p.bgp_id, r) for p, r in dump.peer_down] == [("10.0.1.99", "0.0.0.0", 2)]
+    assert sorted(dump.announced["pre"]) == ["192.0.2.0/27", "2001:db8:1::/48"]
+    assert sorted(dump.announced["post"]) == ["192.0.2.0/27", "2001:db8:1::/48"]
+    assert dict(dump.eor) == {"pre": 4, "post": 4}
+    # `clear bgp 10.0.1.2` sends a Cease NOTIFICATION to the peer, yet FRR 8.4
+    # reports Peer Down reason 2 (local close, FSM event code), not 1
+    downs = [(p.address, r) for p, r in after.peer_down[len(dump.peer_down) :]]
+    assert downs == [(INJ_A_V4, 2)]
+    assert after.peer_up[-1].address == INJ_A_V4
