@@ -162,21 +162,31 @@ class BmpProtocol(asyncio.Protocol):
         session, rs = self.session, self.rs
         if session is None or rs is None or self.closing_reason is not None:
             return
+        framing: ParseError | None = None
         try:
             events = session.feed(data)
         except ParseError as err:
-            rs.framing_error(err)
+            # The whole messages before the bad header still count.
+            framing, events = err, list(err.partial or ())
+        if framing is not None:
+            if events:
+                self._apply(session, rs, events)
+                if self.closing_reason is not None:
+                    return
+            rs.framing_error(framing)
             self.log.error(
                 "bmp framing error, closing connection",
-                error=err.message,
-                offset=err.offset,
-                action=err.action.value,
-                kind=err.kind,
+                error=framing.message,
+                offset=framing.offset,
+                action=framing.action.value,
+                kind=framing.kind,
             )
             self.close("framing_error")
             return
-        if not events:
-            return
+        if events:
+            self._apply(session, rs, events)
+
+    def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> None:
         self._last_progress = asyncio.get_running_loop().time()
         self.messages += len(events)
         if self._on_message is not None:

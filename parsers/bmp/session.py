@@ -90,10 +90,19 @@ class BmpSession:
         """Decode every message completed by ``data``.
 
         Raises ``ParseError`` (action DROP_SESSION) when the framing is lost;
-        every other error is returned as a ``DecodeFailed`` event.
+        its ``partial`` is the list of events decoded from the whole messages
+        before the bad header (apply them, then close). Every other error is
+        returned as a ``DecodeFailed`` event.
         """
         self.reader.feed(data)
-        return [self.decode(offset, msg) for offset, msg in self.reader.messages()]
+        events: list[Event] = []
+        try:
+            for offset, msg in self.reader.messages():
+                events.append(self.decode(offset, msg))
+        except ParseError as err:
+            err.partial = events
+            raise
+        return events
 
     def decode(self, offset: int, msg: bytes) -> Event:
         try:

@@ -1,0 +1,65 @@
+"""Seed inputs for the fuzzer, cut from the golden captures.
+
+Each seed is a control byte (see ``fuzz/target.py``) and a short BMP stream:
+one message of a capture preceded by the Peer Up messages seen before it in
+the same capture (so Route Monitoring decodes with the negotiated ADD-PATH
+and 4-octet-AS context), plus the first 16 KiB of every capture (cut
+mid-message, as a truncated stream).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from collections.abc import Iterator
+from pathlib import Path
+
+CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "data" / "captures"
+MAX_LEN = 16384
+#: Messages taken from each of the large ``scale`` captures.
+SCALE_MESSAGES = 300
+
+
+def split_messages(stream: bytes, limit: int | None = None) -> Iterator[bytes]:
+    """Whole BMP messages of a well-formed stream (stops at the first bad header)."""
+    pos = 0
+    count = 0
+    while len(stream) - pos >= 6 and (limit is None or count < limit):
+        length = int.from_bytes(stream[pos + 1 : pos + 5], "big")
+        if stream[pos] != 3 or length < 6 or pos + length > len(stream):
+            return
+        yield stream[pos : pos + length]
+        pos += length
+        count += 1
+
+
+def read_capture(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def seeds(captures: Path = CAPTURES) -> Iterator[bytes]:
+    for path in sorted(captures.glob("*.bmp*")):
+        stream = read_capture(path)
+        yield b"\x07" + stream[: MAX_LEN - 1]
+        limit = SCALE_MESSAGES if path.suffix == ".gz" else None
+        peer_ups: list[bytes] = []
+        for msg in split_messages(stream, limit):
+            context = b"".join(peer_ups[-4:])
+            if msg[5] == 3:  # Peer Up
+                peer_ups.append(msg)
+            seed = b"\x00" + context + msg
+            if len(seed) <= MAX_LEN:
+                yield seed
+
+
+def write_seeds(directory: Path) -> int:
+    """Write the seeds (named by SHA-1, duplicates once); return how many."""
+    directory.mkdir(parents=True, exist_ok=True)
+    names = set()
+    for seed in seeds():
+        name = hashlib.sha1(seed).hexdigest()
+        if name not in names:
+            names.add(name)
+            (directory / name).write_bytes(seed)
+    return len(names)
