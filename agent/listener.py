@@ -169,10 +169,8 @@ class BmpProtocol(asyncio.Protocol):
             # The whole messages before the bad header still count.
             framing, events = err, list(err.partial or ())
         if framing is not None:
-            if events:
-                self._apply(session, rs, events)
-                if self.closing_reason is not None:
-                    return
+            if events and self._apply(session, rs, events):
+                return  # a message in them already dropped the session
             rs.framing_error(framing)
             self.log.error(
                 "bmp framing error, closing connection",
@@ -186,7 +184,8 @@ class BmpProtocol(asyncio.Protocol):
         if events:
             self._apply(session, rs, events)
 
-    def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> None:
+    def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
+        """Apply decoded events in order; True when one of them closed the session."""
         self._last_progress = asyncio.get_running_loop().time()
         self.messages += len(events)
         if self._on_message is not None:
@@ -209,6 +208,7 @@ class BmpProtocol(asyncio.Protocol):
         rs.absorb_quirks(session.ctx.quirks)
         if drop:
             self.close("decode_error")
+        return drop
 
     def _log_decode_failed(self, event: DecodeFailed) -> None:
         err = event.error
