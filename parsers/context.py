@@ -32,7 +32,9 @@ class PeerCaps:
     add_path_loc_rib: frozenset[Family] = frozenset()
 
     @classmethod
-    def from_opens(cls, sent: OpenMessage, received: OpenMessage, loc_rib: bool = False) -> PeerCaps:
+    def from_opens(
+        cls, sent: OpenMessage, received: OpenMessage, loc_rib: bool = False
+    ) -> PeerCaps:
         families = _add_path_families(sent) | _add_path_families(received)
         if loc_rib:
             return cls(
