@@ -594,3 +594,14 @@ class CollectorLab:
         with contextlib.suppress(Exception):
             self.speaker.stop(timeout=10)
         self.agent.stop()
+
+
+def route_attrs(cl: CollectorLab, peer: str, view: str, prefix: str) -> dict[str, Any]:
+    """The attributes of the one route for ``prefix`` (exact match) in a view, via the API."""
+    got = cl.agent.get_json(
+        f"/api/v1/routes?router={cl.router}&peer={peer}&view={view}&prefix={prefix}"
+    )
+    (route,) = got["routes"]
+    assert (route["prefix"], route["match"], route["path_id"]) == (prefix, "exact", None)
+    attrs: dict[str, Any] = route["attributes"]
+    return attrs

@@ -20,7 +20,6 @@ reason local_notification.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from collector_support import (
@@ -32,6 +31,7 @@ from collector_support import (
     CollectorLab,
     afi_of,
     key,
+    route_attrs,
 )
 from lab import (
     BMP_PORT,
@@ -70,16 +70,6 @@ def frr_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
         yield cl
     finally:
         cl.close()
-
-
-def route_attrs(cl: CollectorLab, peer: str, view: str, prefix: str) -> dict[str, Any]:
-    got = cl.agent.get_json(
-        f"/api/v1/routes?router={ROUTER}&peer={peer}&view={view}&prefix={prefix}"
-    )
-    (route,) = got["routes"]
-    assert (route["prefix"], route["match"], route["path_id"]) == (prefix, "exact", None)
-    attrs: dict[str, Any] = route["attributes"]
-    return attrs
 
 
 def test_frr_passive(frr_lab: CollectorLab) -> None:

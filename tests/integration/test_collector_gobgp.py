@@ -1,0 +1,146 @@
+"""The agent as the BMP collector of a real GoBGP 3.10 (``bmp-servers``,
+route-monitoring-policy "all"), passive mode.
+
+Same timeline as the FRR test (collector_support: A and B announce, A
+withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, GoBGP restarts).
+
+GoBGP specifics (lab notes, "Observed speaker behaviour"): the rejected
+prefix is a pre-policy announcement and absent post-policy; GoBGP sends its
+Loc-RIB (peer type 3, address 0.0.0.0) without any Peer Up, so that peer is
+``implicit`` and counted as a quirk per RM; on a session reset it withdraws the
+peer's post-policy and Loc-RIB routes, then sends Peer Down reason 4. The
+Loc-RIB has one route per prefix (the best path), so A's and B's shared
+prefixes count once there. After a speaker restart GoBGP needs 15-23 s to
+reconnect its BMP session when the station was down; here the agent stays up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from collector_support import (
+    A4,
+    A6,
+    ASN_A,
+    ASN_B,
+    B4,
+    B6,
+    REJECTED,
+    WITHDRAWN,
+    Agent,
+    Behaviour,
+    CollectorLab,
+    key,
+    route_attrs,
+)
+from lab import (
+    BMP_PORT,
+    COLLECTOR_V4,
+    INJ_A_V4,
+    INJ_B_V6,
+    SPEAKER_COL_V4,
+    LabTopology,
+    SpeakerConfig,
+    lab_neighbors,
+    make_speaker,
+    require,
+)
+
+pytestmark = pytest.mark.lab
+
+ROUTER = SPEAKER_COL_V4
+LOC = "0.0.0.0"
+GOBGP = Behaviour(pre_shows_rejected=True, loc_rib=True)
+
+
+@pytest.fixture
+def gobgp_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
+    require("gobgp", "exabgp")
+    lab = lab_topo
+    agent = Agent(
+        lab.workdir,
+        ns=lab.col,
+        bmp_listen=[f"{COLLECTOR_V4}:{BMP_PORT}"],
+        http_listen="127.0.0.1:9324",
+    ).start()
+    cfg = SpeakerConfig(neighbors=lab_neighbors(asn_b=ASN_B), loc_rib=True, stats_interval=15)
+    speaker = make_speaker("gobgp", lab.spk, lab.workdir, cfg)
+    cl = CollectorLab(lab, "gobgp", GOBGP, router=ROUTER, agent=agent, speaker=speaker)
+    try:
+        yield cl
+    finally:
+        cl.close()
+
+
+def loc_rib_size(afi: str, withdrawn: bool = True) -> int:
+    """Distinct accepted prefixes of A and B, per family (after the withdrawals)."""
+    announced = set(A4 + A6 + B4 + B6) - REJECTED - (set(WITHDRAWN) if withdrawn else set())
+    return sum(1 for p in announced if (":" in p) == (afi == "ipv6"))
+
+
+def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
+    cl = gobgp_lab
+    cl.speaker.start()
+    cl.wait_router_up()
+    cl.start_exabgp()
+    m = cl.wait_peers_up()
+    info = key("bmp_router_info", router=ROUTER, sys_name="GoBGP", sys_descr="3.10.0", source="bmp")
+    assert m.get(info) == 1
+
+    m = cl.announce_all()
+    for view in ("adj_in_pre", "adj_in_post"):
+        a = route_attrs(cl, INJ_A_V4, view, "192.0.2.0/27")
+        assert a["as_path"] == f"{ASN_A} 4200000001"
+        assert (a["med"], a["next_hop"]) == (10, INJ_A_V4)
+        assert sorted(a["communities"]) == ["65001:100", "65001:7"]
+        assert a["large_communities"] == ["4200000001:1:7"]
+        b = route_attrs(cl, INJ_B_V6, view, "2001:db8:1::/48")
+        assert b["as_path"] == f"{ASN_B} {ASN_B}"
+        assert (b["med"], b["large_communities"]) == (500, ["4200000002:2:1"])
+    # the Loc-RIB's best path for a prefix A and B share is A's (shorter AS path)
+    assert route_attrs(cl, LOC, "loc_rib", "192.0.2.0/27")["as_path"] == f"{ASN_A} 4200000001"
+    loc_up = key("bmp_peer_up", router=ROUTER, peer=LOC, peer_asn="65000", peer_type="loc_rib")
+    assert m.get(loc_up) == 1
+    # every Loc-RIB RM came without a Peer Up (one prefix per RM)
+    quirk = key("bmp_quirks_total", router=ROUTER, quirk="route_monitoring_without_peer_up")
+    assert (m.get(quirk) or 0) >= loc_rib_size("ipv4", withdrawn=False) + loc_rib_size(
+        "ipv6", withdrawn=False
+    )
+
+    m = cl.withdraw_some()
+    m = cl.flap(5)
+    flaps = {
+        (INJ_A_V4, "adj_in_pre", "ipv4"): 5,
+        (INJ_A_V4, "adj_in_post", "ipv4"): 5,
+        (LOC, "loc_rib", "ipv4"): 5,
+    }
+    assert cl.flap_counts(m) == flaps
+
+    m, added = cl.reset_sessions()
+    assert added == {
+        (INJ_A_V4, "remote_no_notification"): 1,
+        (INJ_B_V6, "remote_no_notification"): 1,
+    }
+    # Adj-RIB-In: new sessions after Peer Down, not flaps. The Loc-RIB has no
+    # Peer Down: all its routes were withdrawn when both sessions went and came
+    # back within the flap window, so each of them flapped once more.
+    flaps[(LOC, "loc_rib", "ipv4")] += loc_rib_size("ipv4")
+    flaps[(LOC, "loc_rib", "ipv6")] = loc_rib_size("ipv6")
+    assert cl.flap_counts(m) == flaps
+
+    # GoBGP restarts (SIGTERM: withdrawals, then it closes BMP); the agent
+    # drops the router's RIB, GoBGP reconnects and the state is rebuilt
+    cl.speaker.stop()
+    cl.agent.wait_metrics(
+        {cl.router_key("bmp_router_up"): 0, **{k: 0 for k in cl.expected()}},
+        timeout=20,
+        what="the router down and its RIB dropped",
+    )
+    cl.speaker.start()
+    cl.wait_router_up(connections=2, timeout=60)
+    cl.wait_peers_up(timeout=60)
+    m = cl.wait_rib("the RIB rebuilt after GoBGP restarted", timeout=60)
+    assert cl.flap_counts(m) == flaps
+    assert m.get(loc_up) == 1
+    assert not m.select("bmp_decode_errors_total", router=ROUTER)
