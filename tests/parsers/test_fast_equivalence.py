@@ -179,3 +179,16 @@ def test_ambiguous_nlri_is_not_read_as_a_default_route() -> None:
         assert nset.describe() == ["192.0.2.0/25"]
         assert nset.path_ids is None
         assert ctx.quirks == {"add_path_absent": 1}
+
+
+@settings(max_examples=1500, derandomize=True)
+@given(st.binary(min_size=0, max_size=120), st.booleans(), st.integers(0, 4))
+def test_fast_equals_spec_on_arbitrary_update_bytes(
+    body: bytes, add_path: bool, peer_type: int
+) -> None:
+    """Any bytes behind a BGP marker: equal results, or the same ParseError."""
+    bgp = b"\xff" * 16 + (19 + len(body)).to_bytes(2, "big") + b"\x02" + body
+    rm = build_route_monitoring(bgp, peer=build_per_peer_header(peer_type=peer_type))
+    got_fast, got_spec, fctx, sctx = _decode_both(rm, add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
