@@ -70,6 +70,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "--http-listen", metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:9324)"
     )
     parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="FILE",
+        help="TLS and basic auth for HTTP (exporter-toolkit web config file)",
+    )
+    parser.add_argument(
         "--log-level", metavar="LEVEL", help="debug, info, warning or error (default info)"
     )
     parser.add_argument(

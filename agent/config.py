@@ -189,9 +189,20 @@ class BmpConfig:
         return any(ip.version == net.version and ip in net for net in self.allow)
 
 
+def _web_config(value: str) -> str:
+    """A web config file (``agent.webconfig``): read and checked at load time."""
+    if value:
+        from .webconfig import load as load_web_config
+
+        load_web_config(value)  # WebConfigError is a ValueError
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class HttpConfig:
     listen: Endpoint = field(default=Endpoint("127.0.0.1", 9324), metadata=_meta(_listen))
+    #: TLS and basic auth (exporter-toolkit style file, ``agent.webconfig``); "" = plain HTTP.
+    web_config: str = field(default="", metadata=_meta(_web_config))
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,6 +504,7 @@ FLAG_KEYS: dict[str, str] = {
     "connect": "bmp.connect",
     "allow": "bmp.allow",
     "http_listen": "http.listen",
+    "web_config_file": "http.web_config",
     "log_level": "log.level",
     "log_format": "log.format",
 }
@@ -502,6 +514,7 @@ FLAG_NAMES: dict[str, str] = {
     "connect": "--connect",
     "allow": "--allow",
     "http_listen": "--http-listen",
+    "web_config_file": "--web.config.file",
     "log_level": "--log-level",
     "log_format": "--log-format",
 }

@@ -172,13 +172,33 @@ class HttpServer:
             return web.Response(text="ready\n")
         return web.Response(status=503, text="not ready\n")
 
-    async def start(self, endpoint: Endpoint) -> list[Endpoint]:
-        """Bind and serve; raise ``OSError`` naming the address when it cannot bind."""
+    async def start(self, endpoint: Endpoint, web_config: str = "") -> list[Endpoint]:
+        """Bind and serve; raise ``OSError`` naming the address when it cannot bind.
+
+        ``web_config``: a web config file (``agent.webconfig``) for TLS and
+        basic auth; a bad one raises ``OSError`` too."""
+        ssl_context = None
+        if web_config:
+            from . import webconfig
+
+            try:
+                wc = webconfig.load(web_config)
+                ssl_context = wc.ssl_context()
+            except webconfig.WebConfigError as exc:
+                raise OSError(0, str(exc)) from exc
+            auth = wc.middleware()
+            if auth is not None:
+                self.app.middlewares.append(auth)
+            self.log.info(
+                "http web config", file=web_config, tls=wc.tls is not None, users=len(wc.users)
+            )
         self.runner = web.AppRunner(
             self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self.runner.setup()
-        site = web.TCPSite(self.runner, endpoint.host, endpoint.port, reuse_address=True)
+        site = web.TCPSite(
+            self.runner, endpoint.host, endpoint.port, reuse_address=True, ssl_context=ssl_context
+        )
         try:
             await site.start()
         except OSError as exc:

@@ -39,7 +39,7 @@ def test_defaults() -> None:
             "reconnect_min": 1.0,
             "reconnect_max": 60.0,
         },
-        "http": {"listen": "127.0.0.1:9324"},
+        "http": {"listen": "127.0.0.1:9324", "web_config": ""},
         "log": {"level": "info", "format": "auto"},
         "rib": {"flap_window": 60.0, "top_flaps": 10},
     }
