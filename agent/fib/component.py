@@ -1,0 +1,225 @@
+"""The FIB reconciler inside the daemon: component, ``/api/v1/fib/diff``, metrics.
+
+``attach(daemon)`` (called by ``agent.daemon.Daemon`` while ``fib.enabled``)
+adds the ``FibReconciler`` component, the endpoint and a collector:
+
+==========================================  =======  ==========================
+metric                                      type     labels
+==========================================  =======  ==========================
+bmp_fib_routes                              gauge    router, afi, table, state
+bmp_fib_drift_events_total                  counter  router, afi, state
+bmp_kernel_routes                           gauge    afi, table, proto
+bmp_fib_last_sync_timestamp_seconds         gauge    (none)
+bmp_fib_resyncs_total                       counter  reason
+==========================================  =======  ==========================
+
+``state``: ``in_sync``, ``missing``, ``extra``, ``nexthop_mismatch``, and
+``pending`` (a difference younger than ``fib.grace``). Drift events count
+routes entering a drift state once the grace period is over; ``in_sync``
+events count drifts that went away. ``bmp_kernel_routes`` counts the routes
+of the watched protocols in the watched tables. The last sync timestamp is
+the last time the comparison was confirmed current.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from parsers.afi import afi_name, format_address
+from parsers.bgp.nlri import describe
+
+from .diff import DRIFT_STATES, PENDING, STATES
+from .netlink import Entry, proto_name, table_name
+from .reconciler import FibReconciler
+
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+
+DIFF_PARAMS = ("state", "afi", "limit", "pending")
+
+
+class FibCollector(Collector):
+    def __init__(self, fib: FibReconciler) -> None:
+        self.fib = fib
+
+    def collect(self) -> Iterator[Metric]:
+        fib = self.fib
+        r = fib.router_label
+        routes = GaugeMetricFamily(
+            "bmp_fib_routes",
+            "Routes of the local router per FIB drift state (kernel vs BGP selection).",
+            labels=["router", "afi", "table", "state"],
+        )
+        events = CounterMetricFamily(
+            "bmp_fib_drift_events",
+            "Routes that entered a FIB drift state after the grace period (in_sync: recovered).",
+            labels=["router", "afi", "state"],
+        )
+        kernel = GaugeMetricFamily(
+            "bmp_kernel_routes",
+            "Kernel routes of the watched protocols in the watched tables.",
+            labels=["afi", "table", "proto"],
+        )
+        last = GaugeMetricFamily(
+            "bmp_fib_last_sync_timestamp_seconds",
+            "Time the FIB comparison was last confirmed current.",
+        )
+        resyncs = CounterMetricFamily(
+            "bmp_fib_resyncs",
+            "Full kernel route dumps, by reason (initial, enobufs, read_error, reload, retry).",
+            labels=["reason"],
+        )
+        if r:
+            for (afi, table), counts in sorted(fib.tracker.counts().items()):
+                for state in STATES:
+                    routes.add_metric(
+                        [r, afi_name(afi), table_name(table), state], counts.get(state, 0)
+                    )
+            for (afi, state), n in sorted(fib.tracker.events.items()):
+                events.add_metric([r, afi_name(afi), state], n)
+        for (afi, table, proto), n in sorted(fib.kernel_counts.items()):
+            kernel.add_metric([afi_name(afi), table_name(table), proto_name(proto)], n)
+        if fib.last_sync is not None:
+            last.add_metric([], fib.last_sync)
+        for reason, n in sorted(fib.resyncs.items()):
+            resyncs.add_metric([reason], n)
+        yield from (routes, events, kernel, last, resyncs)
+
+
+def _ifname(index: int) -> str:
+    try:
+        return socket.if_indextoname(index)
+    except OSError:
+        return str(index)
+
+
+def _actual(fib: FibReconciler, entry: Entry | None) -> list[str]:
+    if entry is None or fib.kernel_snapshot is None:
+        return []
+    out = []
+    for gw, oif in fib.kernel_snapshot.resolve(entry):
+        text = format_address(gw) if gw else ""
+        if oif:
+            text = f"{text} dev {_ifname(oif)}".strip()
+        out.append(text)
+    return out
+
+
+def _expected(want: Any) -> list[str]:
+    if want is None:
+        return []
+    return ["|".join(format_address(a) for a in sorted(hop)) for hop in want]
+
+
+def diff_view(
+    fib: FibReconciler,
+    *,
+    state: str | None = None,
+    afi: str | None = None,
+    limit: int | None = None,
+    pending: bool = False,
+) -> dict[str, Any]:
+    """The drifting prefixes with their expected and actual next hops (``/api/v1/fib/diff``)."""
+    tables = []
+    for (a, table), counts in sorted(fib.tracker.counts().items()):
+        kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
+        tables.append(
+            {
+                "afi": afi_name(a),
+                "table": table_name(table),
+                "expected": len(fib.expected.get((a, table), {})),
+                "kernel": len(kern),
+                **counts,
+            }
+        )
+    drift = []
+    for (a, table), drifts in sorted(fib.tracker.tables.items()):
+        if afi is not None and afi_name(a) != afi:
+            continue
+        expected = fib.expected.get((a, table), {})
+        kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
+        for key, d in drifts.items():
+            if not d.reported and not pending:
+                continue
+            if state is not None and d.state != state:
+                continue
+            entry = kern.get(key)
+            drift.append(
+                {
+                    "prefix": describe(a, 1, key),
+                    "afi": afi_name(a),
+                    "table": table_name(table),
+                    "state": d.state,
+                    "pending": not d.reported,
+                    "since": d.since,
+                    "expected": _expected(expected.get(key)),
+                    "actual": _actual(fib, entry),
+                    "proto": proto_name(entry[0]) if entry is not None else None,
+                }
+            )
+    drift.sort(key=lambda x: (x["afi"], x["table"], x["state"], x["prefix"]))
+    if limit is not None:
+        drift = drift[:limit]
+    return {
+        "router": fib.router_label or None,
+        "view": fib.view,
+        "mode": fib.config.mode,
+        "grace": fib.config.grace,
+        "protocols": list(fib.config.protocols),
+        "synced": fib.synced,
+        "last_sync": fib.last_sync,
+        "error": fib.error,
+        "resyncs": dict(fib.resyncs),
+        "tables": tables,
+        "drift": drift,
+    }
+
+
+def _diff_handler(fib: FibReconciler) -> Any:
+    from ..http import BadRequest, json_handler
+
+    def handle(request: web.Request) -> Any:
+        q = request.query
+        state = q.get("state")
+        if state is not None and state not in DRIFT_STATES:
+            raise BadRequest(f"state {state!r} is not one of {', '.join(DRIFT_STATES)}")
+        afi = q.get("afi")
+        if afi is not None and afi not in ("ipv4", "ipv6"):
+            raise BadRequest(f"afi {afi!r} is not ipv4 or ipv6")
+        limit = q.get("limit")
+        if limit is not None and (not limit.isdigit() or int(limit) < 1):
+            raise BadRequest(f"limit {limit!r} is not a positive integer")
+        pend = q.get("pending")
+        if pend is not None and pend not in ("0", "1", "true", "false"):
+            raise BadRequest(f"pending {pend!r} is not 0/1/true/false")
+        return diff_view(
+            fib,
+            state=state,
+            afi=afi,
+            limit=int(limit) if limit is not None else None,
+            pending=pend in ("1", "true"),
+        )
+
+    return json_handler(handle, params=DIFF_PARAMS)
+
+
+def attach(daemon: Daemon, *, metrics: bool = True) -> FibReconciler | None:
+    """Add the reconciler, ``/api/v1/fib/diff`` and its collector (before ``start``)."""
+    cfg = daemon.config.fib
+    if not cfg.enabled:
+        return None
+    fib = FibReconciler(cfg, daemon.core)
+    daemon.add_component(fib)
+    daemon.http.add_get("/api/v1/fib/diff", _diff_handler(fib))
+    if metrics:
+        daemon.registry.register(FibCollector(fib))
+    return fib
+
+
+__all__ = ["PENDING", "FibCollector", "attach", "diff_view"]
