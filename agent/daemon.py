@@ -116,7 +116,7 @@ class Daemon:
         cfg = self.config
         self.log.info("bmp-agent starting", version=__version__)
         try:
-            self.http_addresses = await self.http.start(cfg.http.listen)
+            self.http_addresses = await self.http.start(cfg.http.listen, cfg.http.web_config)
             self.log.info("http listening", addresses=[str(a) for a in self.http_addresses])
             self.servers = await start_listeners(self.routers, cfg.bmp.listen)
         except OSError as exc:
@@ -191,6 +191,8 @@ class Daemon:
             not_applied.append("bmp.listen")
         if new.http.listen != old.http.listen:
             not_applied.append("http.listen")
+        if new.http.web_config != old.http.web_config:
+            not_applied.append("http.web_config")
         # Live limits: new connections see them, live ones keep going.
         settings = dataclasses.replace(new.bmp, listen=old.bmp.listen)
         for f in ("allow", "max_routers", "idle_timeout", "max_message_size"):
