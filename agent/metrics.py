@@ -144,7 +144,9 @@ class CoreCollector(Collector):
         for router in list(core.routers.values()):
             r = router.label
             f["router_up"].add_metric([r], 1.0 if router.up else 0.0)
-            f["router_info"].add_metric([r, router.sys_name, router.sys_descr, "bmp"], 1.0)
+            f["router_info"].add_metric(
+                [r, router.sys_name, router.sys_descr, getattr(router, "source", "bmp")], 1.0
+            )
             f["connections"].add_metric([r], router.connections)
             if router.last_message is not None:
                 f["last_message"].add_metric([r], router.last_message)

@@ -96,9 +96,17 @@ class Core:
         self.observers: list[RouteObserver] = []
 
     def open_session(
-        self, remote_address: str, remote_port: int, *, mode: str = "passive"
+        self,
+        remote_address: str,
+        remote_port: int,
+        *,
+        mode: str = "passive",
+        source: str = "bmp",
     ) -> RouterSession:
-        """One BMP TCP connection (``mode``: passive = we accepted, active = we connected)."""
+        """One BMP TCP connection (``mode``: passive = we accepted, active = we connected).
+
+        Other sources open a session the same way (``agent.bird``: ``mode="poll"``,
+        ``source="bird"``, the label in place of the address)."""
         label = remote_address
         n = 1
         while True:
@@ -117,6 +125,7 @@ class Core:
         router.up = True
         router.port = remote_port
         router.mode = mode
+        router.source = source
         router.connections += 1
         router.connected_since = now
         router.close_reason = None

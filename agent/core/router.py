@@ -84,6 +84,7 @@ class Router:
         "port",
         "quirks",
         "session",
+        "source",
         "sys_descr",
         "sys_name",
         "termination_reason",
@@ -95,6 +96,8 @@ class Router:
         self.address = address
         self.port = 0
         self.mode = "passive"
+        #: Where the router's state comes from: "bmp", or "bird" (``agent.bird``).
+        self.source = "bmp"
         self.up = False
         self.session: RouterSession | None = None
         self.sys_name = ""
