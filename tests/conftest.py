@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import hypothesis_profiles  # noqa: F401  (registers and loads the gate/hunt profiles)
 import lab as lab_harness
 import pytest
 
