@@ -313,6 +313,78 @@ class FibConfig:
     rcvbuf: int = field(default=4 * 1024 * 1024, metadata=_meta(_range(0, 1 << 30)))
 
 
+SOURCE_TYPES = ("bird",)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+
+def _duration(value: Any) -> float:
+    """Seconds: a number, or text like ``10s``, ``500ms``, ``2m``, ``1h``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration")
+    if isinstance(value, (int, float)):
+        return float(value)
+    m = _DURATION.match(str(value))
+    if m is None:
+        raise ValueError(f"{value!r} is not a duration (e.g. 10s, 500ms, 2m)")
+    scale = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}[m.group(2) or "s"]
+    return float(m.group(1)) * scale
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One entry of ``sources:``. ``type: bird`` polls a BIRD control socket
+    (``agent.bird``): ``socket`` its path, ``interval`` between polls,
+    ``router`` the router label (default: the socket's file name), ``timeout``
+    per command."""
+
+    type: str
+    socket: str
+    interval: float = 10.0
+    router: str = ""
+    timeout: float = 10.0
+
+
+def parse_sources(value: Any, source: str, key: str = "sources") -> tuple[SourceConfig, ...]:
+    """``sources:`` (a list of mappings) -> ``SourceConfig``s; ``ConfigError`` when bad."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(key, f"expected a list, got {type(value).__name__}", source)
+    out: list[SourceConfig] = []
+    names = {f.name for f in dataclasses.fields(SourceConfig)}
+    for i, item in enumerate(value):
+        where = f"{key}[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(where, "expected a mapping", source)
+        unknown = sorted(str(k) for k in item if k not in names)
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}", "unknown key", source)
+        kind = str(item.get("type", "")).lower()
+        if kind not in SOURCE_TYPES:
+            raise ConfigError(
+                f"{where}.type",
+                f"{item.get('type')!r} is not one of {', '.join(SOURCE_TYPES)}",
+                source,
+            )
+        sock = item.get("socket")
+        if not isinstance(sock, str) or not sock.strip():
+            raise ConfigError(f"{where}.socket", "expected a socket path", source)
+        kw: dict[str, Any] = {"type": kind, "socket": sock.strip()}
+        for name, low, high in (("interval", 0.1, 86400.0), ("timeout", 0.1, 3600.0)):
+            if name in item:
+                try:
+                    v = _range(low, high)(_duration(item[name]))
+                except ValueError as exc:
+                    raise ConfigError(f"{where}.{name}", str(exc), source) from None
+                kw[name] = v
+        if "router" in item:
+            if not isinstance(item["router"], str):
+                raise ConfigError(f"{where}.router", "expected a string", source)
+            kw["router"] = item["router"].strip()
+        out.append(SourceConfig(**kw))
+    return tuple(out)
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     bmp: BmpConfig = BmpConfig()
@@ -321,6 +393,8 @@ class Config:
     rib: RibConfig = RibConfig()
     health: HealthConfig = HealthConfig()
     fib: FibConfig = FibConfig()
+    #: ``sources:``, a list (not a section of keys): see ``SourceConfig``.
+    sources: tuple[SourceConfig, ...] = ()
     # Later sections (sources:, fib:) go here as further frozen dataclasses.
 
 
@@ -356,6 +430,8 @@ def _scalar_kind(type_text: str) -> str:
 def _schema() -> dict[str, _Key]:
     keys: dict[str, _Key] = {}
     for sec in dataclasses.fields(Config):
+        if sec.name == "sources":
+            continue
         sec_type = type(getattr(Config(), sec.name))
         for f in dataclasses.fields(sec_type):
             type_text = str(f.type)
@@ -454,6 +530,9 @@ def _flatten_file(data: Any, source: str) -> dict[str, _Raw]:
         raise ConfigError("", "top level must be a mapping of sections", source)
     sections = {k.section for k in SCHEMA.values()}
     for sec_name, sec in data.items():
+        if sec_name == "sources":
+            out["sources"] = _Raw(sec, source, text=False)
+            continue
         if sec_name not in sections:
             raise ConfigError(str(sec_name), "unknown section", source)
         if sec is None:
@@ -490,6 +569,14 @@ def read_env(environ: Mapping[str, str]) -> dict[str, _Raw]:
     out: dict[str, _Raw] = {}
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+            continue
+        if name == env_name("sources"):
+            # YAML/JSON text: BMP_AGENT_SOURCES='[{type: bird, socket: /run/bird/bird.ctl}]'
+            where = f"environment variable {name}"
+            try:
+                out["sources"] = _Raw(yaml.safe_load(value), where, text=False)
+            except yaml.YAMLError:
+                raise ConfigError("sources", "invalid YAML", where) from None
             continue
         key = by_env.get(name)
         if key is None:
@@ -541,6 +628,7 @@ def build(layers: Iterable[Mapping[str, _Raw]]) -> Config:
     merged: dict[str, _Raw] = {}
     for layer in layers:
         merged.update(layer)
+    raw_sources = merged.pop("sources", None)
     values: dict[str, dict[str, Any]] = {}
     for name, raw in merged.items():
         key = SCHEMA[name]
@@ -553,6 +641,8 @@ def build(layers: Iterable[Mapping[str, _Raw]]) -> Config:
         if given:
             base = dataclasses.replace(base, **{a: v for a, (v, _) in given.items()})
         sections[sec.name] = base
+    if raw_sources is not None:
+        sections["sources"] = parse_sources(raw_sources.value, raw_sources.source)
     config = Config(**sections)
     bmp = config.bmp
     if bmp.reconnect_min > bmp.reconnect_max:
@@ -593,10 +683,13 @@ def to_dict(config: Config) -> dict[str, Any]:
             return str(v)
         return v
 
-    return {
+    out: dict[str, Any] = {
         sec.name: {
             f.name: plain(getattr(getattr(config, sec.name), f.name))
             for f in dataclasses.fields(type(getattr(config, sec.name)))
         }
         for sec in dataclasses.fields(Config)
+        if sec.name != "sources"
     }
+    out["sources"] = [dataclasses.asdict(s) for s in config.sources]
+    return out
