@@ -108,6 +108,10 @@ class Daemon:
         from .fib import attach as attach_fib
 
         self.fib = attach_fib(self, metrics=own_registry)
+        # BIRD control sockets (sources: [{type: bird}]), polled into the core.
+        from .bird import attach as attach_bird
+
+        self.bird = attach_bird(self)
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)
