@@ -1,33 +1,39 @@
 """Kernel FIB reconciliation: is BGP's choice really in the kernel?
 
 ``netlink`` reads the kernel's routes (dump + notifications, a lean
-decoder); ``expected`` rebuilds the local router's selection from BMP (Loc-RIB,
-or the RFC 4271 decision process over post-policy Adj-RIB-In); ``diff``
-compares them with a grace period; ``reconciler`` runs it as a daemon
-component; ``component`` adds ``/api/v1/fib/diff`` and the ``bmp_fib_*``
-metrics. ``bmp-agent fib-diff`` (``agent.fib_cmd``) prints the drift.
+decoder; standard library only, so it runs anywhere, as any user);
+``expected`` rebuilds the local router's selection from BMP (Loc-RIB, or the
+RFC 4271 decision process over post-policy Adj-RIB-In); ``diff`` compares
+them with a grace period; ``reconciler`` runs it as a daemon component;
+``component`` adds ``/api/v1/fib/diff`` and the ``bmp_fib_*`` metrics.
+``bmp-agent fib-diff`` (``agent.fib_cmd``) prints the drift.
+
+Submodules are imported on use: ``from agent.fib import netlink`` pulls in
+neither aiohttp nor prometheus_client.
 """
 
 from __future__ import annotations
 
-from .component import FibCollector, attach, diff_view
-from .diff import DRIFT_STATES, STATES, DriftTracker, compare, matches
-from .expected import MODES, decide, expected_routes, select
-from .reconciler import FibReconciler, is_local_address
+from typing import TYPE_CHECKING, Any
 
-__all__ = [
-    "DRIFT_STATES",
-    "MODES",
-    "STATES",
-    "DriftTracker",
-    "FibCollector",
-    "FibReconciler",
-    "attach",
-    "compare",
-    "decide",
-    "diff_view",
-    "expected_routes",
-    "is_local_address",
-    "matches",
-    "select",
-]
+if TYPE_CHECKING:
+    from ..daemon import Daemon
+    from .reconciler import FibReconciler
+
+
+def attach(daemon: Daemon, *, metrics: bool = True) -> FibReconciler | None:
+    """Add the reconciler, ``/api/v1/fib/diff`` and ``bmp_fib_*`` (see ``component``)."""
+    from .component import attach as _attach
+
+    return _attach(daemon, metrics=metrics)
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in ("netlink", "expected", "diff", "reconciler", "component"):
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(name)
+
+
+__all__ = ["attach"]

@@ -1,0 +1,119 @@
+"""Helpers for the FIB tests: a namespace with a veth neighbour, routes, and
+running code (threads, asyncio loops) inside it.
+
+``fib_netns()`` yields a ``FibNs``: namespace ``fib`` (10.9.0.1/24,
+fd09::1/64 on ``veth0``) linked to ``nbr`` (10.9.0.2-5, fd09::2-5), so
+routes via 10.9.0.2-5 / fd09::2-5 resolve. Everything is deleted on exit
+(``lab.Topology``). Needs root.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import subprocess
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lab import Namespace, Topology
+
+T = TypeVar("T")
+CLONE_NEWNET = 0x40000000
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class FibNs:
+    topo: Topology
+    ns: Namespace
+    nbr: Namespace
+    ifname: str
+
+    def ip(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["ip", "-n", self.ns.name, *args], capture_output=True, text=True, timeout=60
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"ip {' '.join(args)}: {proc.stderr.strip()}")
+        return proc
+
+    def batch(self, lines: list[str]) -> None:
+        path = self.topo.workdir / "batch.txt"
+        path.write_text("\n".join(lines) + "\n")
+        self.ip("-batch", str(path))
+
+    def ifindex(self) -> int:
+        out = self.ip("-o", "link", "show", self.ifname).stdout
+        return int(out.split(":", 1)[0])
+
+
+@contextlib.contextmanager
+def fib_netns() -> Iterator[FibNs]:
+    with Topology() as topo:
+        ns, nbr = topo.add("fib"), topo.add("nbr")
+        a, _ = topo.link(
+            ns,
+            nbr,
+            ["10.9.0.1/24", "fd09::1/64"],
+            [
+                "10.9.0.2/24",
+                "10.9.0.3/24",
+                "10.9.0.4/24",
+                "10.9.0.5/24",
+                "fd09::2/64",
+                "fd09::3/64",
+            ],
+            name_a="veth0",
+            name_b="veth1",
+        )
+        yield FibNs(topo, ns, nbr, a)
+
+
+def setns(name: str) -> None:
+    """Move the calling thread into network namespace ``name``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    finally:
+        os.close(fd)
+
+
+def call_in_ns(name: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a thread inside namespace ``name`` and return its result."""
+    out: list[Any] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            setns(name)
+            out.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    if errors:
+        raise errors[0]
+    return out[0]  # type: ignore[no-any-return]
+
+
+def run_async_in_ns(name: str, factory: Callable[[], Awaitable[T]]) -> T:
+    """``asyncio.run(factory())`` on a thread inside the namespace (worker threads
+    of ``asyncio.to_thread`` are created by it and inherit the namespace)."""
+
+    def go() -> T:
+        async def main() -> T:
+            return await factory()
+
+        return asyncio.run(main())
+
+    return call_in_ns(name, go)
