@@ -40,9 +40,14 @@ observer is attached to a core that already holds routes or when
 
 iBGP: the peer AS equals the local AS of the Peer Up sent OPEN. GR
 negotiated: both Peer Up OPENs carry the graceful-restart capability.
-A *reflector* is an iBGP peer that delivered at least one route carrying
-ORIGINATOR_ID or CLUSTER_LIST (in adj_in_pre or adj_in_post); two reflectors
-of one cluster (same cluster ID) still count as two.
+A route from an iBGP peer is *reflected* when its CLUSTER_LIST holds a
+cluster ID other than the monitored router's own BGP ID (its default cluster
+ID), or its ORIGINATOR_ID differs from the peer's BGP ID: FRR 8.4 adds both
+(own cluster ID, ORIGINATOR_ID = the peer) to the BMP copy of *every* iBGP
+route, reflected or not, so the raw presence of the attributes means
+nothing. A *reflector* is an iBGP peer that delivered at least one reflected
+route (adj_in_pre or adj_in_post); two reflectors of one cluster (same
+cluster ID) still count as two.
 """
 
 from __future__ import annotations
@@ -182,14 +187,27 @@ def _has_prefix(table: RibTable, key: bytes) -> bool:
     return key in (table.routes if refs is None else refs)
 
 
-def _reflector_id(attrs: PathAttributes) -> str | None:
-    """The route's first CLUSTER_LIST entry, ``""`` with only ORIGINATOR_ID, None if neither."""
-    cl = attrs.cluster_list
-    if cl:
-        return cl[0]
-    if attrs.originator_id is not None:
+def _reflector_id(attrs: PathAttributes, own_id: str | None, peer_id: str) -> str | None:
+    """Whether a route from an iBGP peer was reflected, and by which cluster.
+
+    The first CLUSTER_LIST entry other than the monitored router's own BGP ID
+    (``own_id``, its default cluster ID); ``""`` when only an ORIGINATOR_ID
+    other than the peer's BGP ID shows reflection; None: not reflected. FRR
+    8.4 puts its own cluster ID and ORIGINATOR_ID = peer into the BMP copy of
+    every route from an iBGP peer, which is not reflection.
+    """
+    for c in attrs.cluster_list:
+        if c != own_id:
+            return c
+    oid = attrs.originator_id
+    if oid is not None and oid != peer_id:
         return ""
     return None
+
+
+def _ids(peer: Peer) -> tuple[str | None, str]:
+    sent = peer.sent_open
+    return (None if sent is None else sent.bgp_id), peer.bgp_id
 
 
 # ----------------------------------------------------------------------------- observer
@@ -238,7 +256,7 @@ class HealthObserver:
         if view in self.route_views:
             self._hosts(table, nset, add=True)
         if view in ADJ_IN and is_ibgp(peer):
-            self._reflected(table, nset, attrs)
+            self._reflected(peer, table, nset, attrs)
 
     def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
         if table.safi != UNICAST:
@@ -247,7 +265,7 @@ class HealthObserver:
         if view in self.route_views:
             self._hosts(table, nset, add=False)
         if view in ADJ_IN and is_ibgp(peer):
-            self._reflected(table, nset, None)
+            self._reflected(peer, table, nset, None)
 
     # -- counters -----------------------------------------------------------------
 
@@ -280,8 +298,11 @@ class HealthObserver:
                 else:
                     hosts.pop(p, None)
 
-    def _reflected(self, table: RibTable, nset: NlriSet, attrs: PathAttributes | None) -> None:
-        new_id = None if attrs is None else _reflector_id(attrs)
+    def _reflected(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes | None
+    ) -> None:
+        own_id, peer_id = _ids(peer)
+        new_id = None if attrs is None else _reflector_id(attrs, own_id, peer_id)
         st = table_state(table)
         if new_id is None and (st is None or not st.reflected):
             return  # nothing reflected before, nothing reflected now
@@ -300,7 +321,7 @@ class HealthObserver:
             if old is attrs:
                 continue
             if old is not None:
-                old_id = _reflector_id(old)
+                old_id = _reflector_id(old, own_id, peer_id)
                 if old_id is not None:
                     n = refl[old_id] - 1
                     if n:
@@ -315,6 +336,7 @@ class HealthObserver:
         for router in list(core.routers.values()):
             for peer in list(router.peers.values()):
                 ibgp = is_ibgp(peer)
+                own_id, peer_id = _ids(peer)
                 for table in list(peer.tables.values()):
                     if table.ext is not None:
                         table.ext.pop(EXT_KEY, None)
@@ -330,7 +352,7 @@ class HealthObserver:
                                 st.hosts[p] = st.hosts.get(p, 0) + 1
                     if ibgp and table.view in ADJ_IN:
                         for attrs in table.routes.values():
-                            rid = _reflector_id(attrs)
+                            rid = _reflector_id(attrs, own_id, peer_id)
                             if rid is not None:
                                 st = st or _new_state(table)
                                 st.reflected[rid] = st.reflected.get(rid, 0) + 1

@@ -345,3 +345,20 @@ def test_pre_state_router_checks_ignore_host_routes_in_other_views() -> None:
     assert host_count(lab) == 10
     assert lab.firing("host_route_flood") == []
     assert PRE == 0
+
+
+def test_frr_own_cluster_id_and_peer_originator_are_not_reflection() -> None:
+    peers = ibgp(4)
+    lab = Lab(HealthConfig(ibgp_peers_max=3)).feed(*(peer_up(p) for p in peers))
+    # FRR 8.4 shows every iBGP route with CLUSTER_LIST [own router ID] and
+    # ORIGINATOR_ID = the peer's BGP ID
+    plain = attrs(originator="10.0.1.11", clusters=("10.0.1.1",))
+    lab.feed(rm(peers[1], ["10.244.1.0/24"], a=plain))
+    assert lab.firing("ibgp_full_mesh_at_scale") == [(ROUTER, "")]
+    assert lab.firing("single_route_reflector") == []
+    # reflected by cluster 1.1.1.1, as FRR shows it
+    refl = attrs(originator="10.0.1.50", clusters=("10.0.1.1", "1.1.1.1"))
+    lab.feed(rm(peers[0], ["10.244.2.0/24"], a=refl))
+    assert lab.firing("ibgp_full_mesh_at_scale") == []
+    res = lab.report().results["single_route_reflector"]
+    assert [f.details["cluster_ids"] for f in res.findings] == [["1.1.1.1"]]

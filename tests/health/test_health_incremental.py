@@ -24,6 +24,9 @@ ATTRS = [
     attrs(originator="10.0.1.77"),
     attrs(clusters=("1.1.1.1",), originator="10.0.1.77"),
     attrs(clusters=("2.2.2.2", "1.1.1.1")),
+    # what FRR shows for a plain iBGP route: its own cluster ID, ORIGINATOR_ID = the peer
+    attrs(clusters=("10.0.1.1",), originator="10.0.1.10"),
+    attrs(clusters=("10.0.1.1", "3.3.3.3"), originator="10.0.1.10"),
 ]
 
 
@@ -39,7 +42,12 @@ def recount(lab: Lab, route_views: frozenset[str]) -> dict[Any, Any]:
                 if view in route_views and p[0] == HOST_LEN[afi]:
                     hosts.add(p)
                 if view in ADJ_IN and peer.asn == peer.local_asn:
-                    rid = a.cluster_list[0] if a.cluster_list else ("" if a.originator_id else None)
+                    assert peer.sent_open is not None
+                    own = peer.sent_open.bgp_id
+                    others = [c for c in a.cluster_list if c != own]
+                    rid = others[0] if others else None
+                    if rid is None and a.originator_id not in (None, peer.bgp_id):
+                        rid = ""
                     if rid is not None:
                         refl[rid] = refl.get(rid, 0) + 1
             out[(peer.label, view, afi, safi)] = (len(hosts), refl)

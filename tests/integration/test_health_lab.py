@@ -1,0 +1,308 @@
+"""Health checks with real speakers: FRR 8.4 is the monitored router, ExaBGP
+makes the mistakes, the agent (``bmp-agent run`` in the collector namespace)
+must flag each one and clear it once it is undone.
+
+* eBGP: a session from public AS 15169 without graceful restart; ExaBGP
+  announces and withdraws 0.0.0.0/0, 200 /32s and the service CIDR; then the
+  peer moves to a private AS, then enables graceful restart.
+* iBGP: four ExaBGP iBGP sessions (``health.ibgp_peers_max: 3``) without
+  reflection, then routes carrying ORIGINATOR_ID/CLUSTER_LIST from one, then
+  from a second reflector.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from lab import (
+    COLLECTOR_V4,
+    INJ_A_V4,
+    SPEAKER_V4,
+    ExaBgp,
+    ExaPeer,
+    Frr,
+    LabTopology,
+    Namespace,
+    Neighbor,
+    SpeakerConfig,
+    lab_neighbors,
+    lab_peers,
+    require,
+    wait_until,
+)
+
+pytestmark = pytest.mark.lab
+
+REPO = Path(__file__).resolve().parents[2]
+HTTP_PORT = 9324
+ROUTER = "10.0.9.1"  # FRR's address towards the collector
+HOSTS = [f"192.0.2.{i}/32" for i in range(1, 201)]
+
+
+class Agent:
+    """``bmp-agent run`` inside ``ns``, BMP and HTTP on ``COLLECTOR_V4``."""
+
+    def __init__(self, ns: Namespace, workdir: Path, health: dict[str, Any]) -> None:
+        self.ns = ns
+        self.dir = workdir / "agent"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cfg = {
+            "bmp": {"listen": [f"{COLLECTOR_V4}:11019"]},
+            "http": {"listen": f"{COLLECTOR_V4}:{HTTP_PORT}"},
+            "log": {"format": "json"},
+            "health": health,
+        }
+        (self.dir / "config.yaml").write_text(json.dumps(cfg))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Agent:
+        argv = [sys.executable, "-m", "agent.cli", "run", "--config", str(self.dir / "config.yaml")]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)}
+        self.proc = self.ns.popen(argv, log=self.dir / "agent.log", env=env, cwd=REPO)
+        wait_until(self.ready, timeout=20, what="the agent ready", describe=self.log_tail)
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc = None
+
+    def log_tail(self) -> str:
+        path = self.dir / "agent.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "agent log:\n" + "\n".join(text.splitlines()[-30:])
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        sock = self.ns.socket()
+        sock.settimeout(5)
+        try:
+            sock.connect((COLLECTOR_V4, HTTP_PORT))
+        except OSError:
+            sock.close()
+            raise
+        conn = http.client.HTTPConnection(COLLECTOR_V4, HTTP_PORT, timeout=5)
+        conn.sock = sock
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def ready(self) -> bool:
+        if self.proc is None or self.proc.poll() is not None:
+            raise AssertionError(f"agent exited\n{self.log_tail()}")
+        try:
+            return self.get("/readyz")[0] == 200
+        except OSError:
+            return False
+
+    def health(self) -> dict[str, Any]:
+        status, body = self.get("/api/v1/health")
+        assert status == 200, body
+        doc: dict[str, Any] = json.loads(body)
+        return {c["check"]: c for c in doc["checks"]}
+
+    def wait(self, check: str, firing: list[str]) -> dict[str, Any]:
+        """Until ``check`` fires for exactly ``firing`` (peer labels, "" for the router),
+        having evaluated at least one subject; returns the check's entry."""
+        last: dict[str, Any] = {}
+
+        def done() -> bool:
+            nonlocal last
+            last = self.health()[check]
+            peers = sorted(f["peer"] for f in last["findings"])
+            return peers == sorted(firing) and (firing or last["evaluated"] > 0)
+
+        wait_until(
+            done,
+            timeout=30,
+            what=f"{check} firing for {firing}",
+            describe=lambda: json.dumps(last, indent=1) + "\n" + self.routes() + self.log_tail(),
+        )
+        return last
+
+    def routes(self) -> str:
+        try:
+            status, body = self.get("/api/v1/routes?limit=20")
+        except OSError as exc:
+            return f"routes: {exc}\n"
+        return f"routes ({status}): {body.decode(errors='replace')[:3000]}\n"
+
+    def metric(self, check: str) -> dict[str, float]:
+        """``bmp_health_check`` samples of ``check``: peer label -> value."""
+        _, body = self.get("/metrics")
+        out = {}
+        for line in body.decode().splitlines():
+            if line.startswith("bmp_health_check{") and f'check="{check}"' in line:
+                peer = line.split('peer="', 1)[1].split('"', 1)[0]
+                out[peer] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    def doctor(self) -> subprocess.CompletedProcess[str]:
+        argv = [
+            sys.executable,
+            "-m",
+            "agent.cli",
+            "doctor",
+            "--api",
+            f"http://{COLLECTOR_V4}:{HTTP_PORT}",
+        ]
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)}
+        return subprocess.run(
+            self.ns.argv(argv), capture_output=True, text=True, timeout=30, env=env, cwd=REPO
+        )
+
+
+@contextmanager
+def running(*things: Any) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        for t in reversed(things):
+            t.stop()
+
+
+def frr_config(neighbors: tuple[Neighbor, ...]) -> SpeakerConfig:
+    return SpeakerConfig(neighbors=neighbors, stats_interval=0)
+
+
+def test_ebgp_mistakes_fire_and_clear(lab_topo: LabTopology) -> None:
+    require("frr", "exabgp")
+    lab = lab_topo
+    agent = Agent(lab.col, lab.workdir, {"expected_prefixes": ["10.96.0.0/12"]}).start()
+    frr = Frr(lab.spk, lab.workdir, frr_config(lab_neighbors(asn_a=15169)))
+    exa = ExaBgp(lab.inj, lab.workdir, lab_peers(asn_a=15169)[:1])
+    with running(agent, frr, exa):
+        frr.start()
+        exa.start()
+        frr.wait_established([INJ_A_V4], timeout=40)
+
+        # the session itself: public AS, no graceful restart (FRR offers it, ExaBGP not)
+        pub = agent.wait("public_asn", [INJ_A_V4])
+        assert pub["findings"][0]["details"] == {"peer_asn": 15169}
+        assert pub["evaluated"] == 1  # the never-up 10.0.1.99 and fd00:1::2 are not checked
+        gr = agent.wait("no_graceful_restart", [INJ_A_V4])
+        assert gr["findings"][0]["details"] == {"router_advertises": True, "peer_advertises": False}
+        agent.wait("expected_prefix_missing", [""])
+        assert agent.health()["default_route_received"]["findings"] == []
+        assert agent.metric("public_asn") == {INJ_A_V4: 1.0}
+
+        # a default route from the node
+        exa.announce("A", "0.0.0.0/0")
+        found = agent.wait("default_route_received", [INJ_A_V4])
+        assert found["findings"][0]["details"]["routes"] == ["0.0.0.0/0 in adj_in_pre"]
+        exa.withdraw("A", "0.0.0.0/0")
+        agent.wait("default_route_received", [])
+
+        # 200 /32s
+        exa.announce_many("A", HOSTS)
+        flood = agent.wait("host_route_flood", [INJ_A_V4])
+        assert flood["findings"][0]["details"]["host_routes"] == 200
+        assert agent.metric("host_route_flood") == {INJ_A_V4: 1.0}
+        exa.withdraw_many("A", HOSTS)
+        agent.wait("host_route_flood", [])
+        assert agent.metric("host_route_flood") == {INJ_A_V4: 0.0}
+
+        # the service CIDR shows up
+        exa.announce("A", "10.96.0.0/12")
+        agent.wait("expected_prefix_missing", [])
+
+        doctor = agent.doctor()
+        assert doctor.returncode == 3, doctor.stderr
+        assert "[FIRING] public_asn (warning): 1 of 1" in doctor.stdout
+        assert "[FIRING] no_graceful_restart (warning): 1 of 1" in doctor.stdout
+        assert "[OK] host_route_flood (warning): 1 checked, none found" in doctor.stdout
+
+        # the peer moves to a private AS: public_asn clears, GR still missing
+        exa.stop()
+        frr.vtysh("configure terminal", "router bgp 65000", f"neighbor {INJ_A_V4} remote-as 65001")
+        exa = ExaBgp(lab.inj, lab.workdir, lab_peers(asn_a=65001)[:1], name="exabgp-private")
+        exa.start()
+        frr.wait_established([INJ_A_V4], timeout=40)
+        agent.wait("public_asn", [])
+        agent.wait("no_graceful_restart", [INJ_A_V4])
+
+        # and enables graceful restart: clears
+        exa.stop()
+        exa = ExaBgp(
+            lab.inj, lab.workdir, lab_peers(asn_a=65001, graceful_restart=120)[:1], name="exabgp-gr"
+        )
+        exa.start()
+        frr.wait_established([INJ_A_V4], timeout=40)
+        agent.wait("no_graceful_restart", [])
+        assert agent.metric("no_graceful_restart") == {INJ_A_V4: 0.0}
+        assert agent.metric("public_asn") == {INJ_A_V4: 0.0}
+
+
+IBGP = ["10.0.1.2", "10.0.1.3", "10.0.1.4", "10.0.1.5"]
+
+
+def ibgp_peers() -> tuple[ExaPeer, ...]:
+    return tuple(
+        ExaPeer(f"R{i}", SPEAKER_V4, addr, 65000, peer_as=65000, router_id=addr,
+                families=("ipv4 unicast",), next_hop4=addr)
+        for i, addr in enumerate(IBGP)
+    )  # fmt: skip
+
+
+def reflected(exa: ExaBgp, peer: str, prefix: str, originator: str, cluster: str) -> None:
+    line = exa.announce_line(peer, prefix, as_path=[], local_pref=100)
+    exa.send(f"{line} originator-id {originator} cluster-list [ {cluster} ]")
+
+
+def test_ibgp_mesh_and_route_reflectors(lab_topo: LabTopology) -> None:
+    require("frr", "exabgp")
+    lab = lab_topo
+    for addr in IBGP[2:]:
+        lab.inj.run(["ip", "addr", "add", f"{addr}/24", "dev", "inj0"])
+    agent = Agent(lab.col, lab.workdir, {"ibgp_peers_max": 3}).start()
+    neighbors = tuple(
+        Neighbor(a, 65000, name=f"ibgp{i}", families=("ipv4",)) for i, a in enumerate(IBGP)
+    )
+    frr = Frr(lab.spk, lab.workdir, frr_config(neighbors))
+    exa = ExaBgp(lab.inj, lab.workdir, ibgp_peers())
+    with running(agent, frr, exa):
+        frr.start()
+        exa.start()
+        frr.wait_established(IBGP, timeout=40)
+
+        # 4 iBGP peers > 3, no reflection
+        mesh = agent.wait("ibgp_full_mesh_at_scale", [""])
+        assert mesh["findings"][0]["details"] == {"ibgp_peers": 4, "threshold": 3}
+        assert mesh["findings"][0]["router"] == ROUTER
+        exa.announce("R3", "10.244.3.0/24", as_path=[], local_pref=100)
+        assert agent.health()["single_route_reflector"]["findings"] == []
+
+        # everything reflected comes through R0: reflection seen, but one reflector
+        reflected(exa, "R0", "10.244.1.0/24", "10.0.1.50", "1.1.1.1")
+        single = agent.wait("single_route_reflector", [""])
+        assert single["findings"][0]["details"] == {
+            "reflectors": [IBGP[0]],
+            "cluster_ids": ["1.1.1.1"],
+            "minimum": 2,
+        }
+        agent.wait("ibgp_full_mesh_at_scale", [])
+
+        # a second reflector
+        reflected(exa, "R1", "10.244.2.0/24", "10.0.1.51", "2.2.2.2")
+        agent.wait("single_route_reflector", [])
+        assert agent.metric("single_route_reflector") == {"": 0.0}
+
+        # the second one withdraws: single again
+        exa.withdraw("R1", "10.244.2.0/24")
+        agent.wait("single_route_reflector", [""])
+        assert agent.metric("single_route_reflector") == {"": 1.0}
