@@ -272,6 +272,17 @@ class BirdDaemon:
                 states[cols[0]] = line
         return all(p in states and "Established" in states[p] for p in protocols)
 
+    def since(self, protocol: str) -> str:
+        """The since-time text of ``protocol`` in ``show protocols``."""
+        from agent.bird.parse import split_protocol_row
+
+        for line in self.cmd("show protocols").splitlines():
+            text = line[5:] if line[:4].isdigit() else line
+            cols = text.split()
+            if cols and cols[0] == protocol:
+                return split_protocol_row(text)[4]
+        raise LabError(f"{self.name}: no protocol {protocol}")
+
     def wait_established(self, *protocols: str, timeout: float = 30) -> None:
         wait_until(
             lambda: self.established(*protocols),
