@@ -1,0 +1,262 @@
+"""Helpers for the reliability tests: BMP bytes, a running agent on loopback,
+and process measurements (FDs, RSS, asyncio tasks).
+
+``running_agent(**bmp)`` starts ``agent.daemon.Daemon`` in this event loop
+with BMP and HTTP on 127.0.0.1 (ephemeral ports) and every log event
+captured; ``Agent.metrics()`` scrapes ``/metrics`` over HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib.util
+import ipaddress
+import os
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
+from structlog.testing import capture_logs
+
+from agent.config import Endpoint, load
+from agent.daemon import Daemon
+
+REPO = Path(__file__).resolve().parents[2]
+CAPTURES = REPO / "tests" / "data" / "captures"
+CRASHERS = REPO / "tests" / "data" / "crashers"
+WAIT = 20.0
+
+# ----------------------------------------------------------------------------- BMP bytes
+
+
+def bmp(msg_type: int, body: bytes, *, version: int = 3, length: int | None = None) -> bytes:
+    n = 6 + len(body) if length is None else length
+    return struct.pack("!BIB", version, n, msg_type) + body
+
+
+def per_peer(address: str, asn: int = 65001, *, peer_type: int = 0, flags: int = 0) -> bytes:
+    ip = ipaddress.ip_address(address)
+    raw = ip.packed if ip.version == 6 else bytes(12) + ip.packed
+    if ip.version == 6:
+        flags |= 0x80
+    return struct.pack(
+        "!BB8s16sI4sII", peer_type, flags, bytes(8), raw, asn, bytes([10, 0, 0, 1]), 0, 0
+    )
+
+
+def bgp(msg_type: int, body: bytes) -> bytes:
+    return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), msg_type) + body
+
+
+def open_msg(asn: int, bgp_id: str) -> bytes:
+    caps = bytes([65, 4]) + asn.to_bytes(4, "big") + bytes([1, 4, 0, 1, 0, 1])
+    params = bytes([2, len(caps)]) + caps
+    body = struct.pack(
+        "!BHH4sB", 4, min(asn, 23456), 90, ipaddress.IPv4Address(bgp_id).packed, len(params)
+    )
+    return bgp(1, body + params)
+
+
+def initiation(sys_name: str = "r1") -> bytes:
+    name = sys_name.encode()
+    return bmp(4, struct.pack("!HH", 2, len(name)) + name + struct.pack("!HH", 1, 4) + b"test")
+
+
+def peer_up(address: str, asn: int = 65001, *, peer_type: int = 0) -> bytes:
+    local = bytes(12) + bytes([10, 0, 0, 1])
+    body = per_peer(address, asn, peer_type=peer_type) + local + struct.pack("!HH", 179, 40000)
+    return bmp(3, body + open_msg(65000, "10.0.0.1") + open_msg(asn, "10.9.9.9"))
+
+
+def peer_down(address: str, asn: int = 65001) -> bytes:
+    return bmp(2, per_peer(address, asn) + bytes([2]) + struct.pack("!H", 24))
+
+
+def nlri(prefixes: list[str]) -> bytes:
+    out = b""
+    for text in prefixes:
+        net = ipaddress.IPv4Network(text)
+        out += bytes([net.prefixlen]) + net.network_address.packed[: (net.prefixlen + 7) // 8]
+    return out
+
+
+def attributes(origin: int = 0, next_hop: str = "10.0.0.2", asn: int = 65001) -> bytes:
+    as_path = bytes([2, 1]) + asn.to_bytes(4, "big")
+    return (
+        bytes([0x40, 1, 1, origin])
+        + bytes([0x40, 2, len(as_path)])
+        + as_path
+        + bytes([0x40, 3, 4])
+        + ipaddress.IPv4Address(next_hop).packed
+    )
+
+
+def update(*, announce: list[str] = (), withdraw: list[str] = (), origin: int = 0) -> bytes:  # type: ignore[assignment]
+    w = nlri(list(withdraw))
+    a = attributes(origin) if announce else b""
+    return bgp(
+        2, struct.pack("!H", len(w)) + w + struct.pack("!H", len(a)) + a + nlri(list(announce))
+    )
+
+
+def route_monitoring(
+    address: str,
+    *,
+    announce: list[str] = (),  # type: ignore[assignment]
+    withdraw: list[str] = (),  # type: ignore[assignment]
+    origin: int = 0,
+    asn: int = 65001,
+    peer_type: int = 0,
+) -> bytes:
+    body = per_peer(address, asn, peer_type=peer_type)
+    return bmp(0, body + update(announce=list(announce), withdraw=list(withdraw), origin=origin))
+
+
+def prefixes(n: int, base: str = "10.128.0.0", length: int = 24) -> list[str]:
+    start = int(ipaddress.IPv4Address(base))
+    step = 1 << (32 - length)
+    return [f"{ipaddress.IPv4Address(start + i * step)}/{length}" for i in range(n)]
+
+
+# ----------------------------------------------------------------------------- process
+
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss_bytes(pid: int | str = "self") -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def task_count() -> int:
+    return len(asyncio.all_tasks())
+
+
+# ----------------------------------------------------------------------------- agent
+
+
+def local_config(**bmp_settings: Any) -> Any:
+    cfg = load(environ={})
+    return dataclasses.replace(
+        cfg,
+        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),), **bmp_settings),
+        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
+    )
+
+
+Samples = dict[tuple[tuple[str, str], ...], float]
+
+
+@dataclasses.dataclass
+class Agent:
+    daemon: Daemon
+    logs: list[MutableMapping[str, Any]]
+    http: aiohttp.ClientSession
+
+    @property
+    def bmp_port(self) -> int:
+        return self.daemon.bmp_addresses[0].port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.daemon.http_addresses[0]}"
+
+    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection("127.0.0.1", self.bmp_port)
+
+    def events(self, name: str) -> list[MutableMapping[str, Any]]:
+        return [e for e in self.logs if e.get("event") == name]
+
+    async def metrics(self, name: str, **match: str) -> Samples:
+        """Samples of metric ``name`` (``_total`` included) whose labels contain ``match``."""
+        async with self.http.get(self.url + "/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        out: Samples = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == name and all(s.labels.get(k) == v for k, v in match.items()):
+                    out[tuple(sorted(s.labels.items()))] = s.value
+        return out
+
+    async def value(self, name: str, **labels: str) -> float:
+        """The one sample with exactly these labels; 0 when absent."""
+        key = tuple(sorted(labels.items()))
+        return (await self.metrics(name)).get(key, 0.0)
+
+    async def api(self, path: str) -> Any:
+        async with self.http.get(self.url + path) as resp:
+            assert resp.status == 200, await resp.text()
+            return await resp.json()
+
+    def router(self, label: str) -> Any:
+        return self.daemon.core.routers[label]
+
+    def routes(self, label: str, view: str = "adj_in_pre") -> int:
+        """Routes of every peer of router ``label`` in ``view``."""
+        router = self.daemon.core.routers.get(label)
+        if router is None:
+            return 0
+        return sum(
+            t.route_count
+            for p in router.peers.values()
+            for (v, *_), t in p.tables.items()
+            if v == view
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_agent(**bmp_settings: Any) -> AsyncIterator[Agent]:
+    with capture_logs() as logs:
+        daemon = Daemon(local_config(**bmp_settings))
+        await daemon.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                yield Agent(daemon, logs, http)
+        finally:
+            await daemon.stop()
+
+
+async def until(cond: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT) -> None:
+    """Wait until ``cond()`` holds (polling; the timeout only bounds a hang)."""
+
+    async def poll() -> None:
+        while True:
+            r = cond()
+            if not isinstance(r, bool):
+                r = await r
+            if r:
+                return
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def read_eof(reader: asyncio.StreamReader, timeout: float = WAIT) -> bool:
+    """True when the agent closed the connection (EOF or reset)."""
+    try:
+        while await asyncio.wait_for(reader.read(65536), timeout):
+            pass
+    except ConnectionResetError:
+        pass
+    return True
+
+
+# ----------------------------------------------------------------------------- fuzz target
+
+
+def fuzz_target() -> ModuleType:
+    """``fuzz/target.py`` (the atheris harness's contract checks), imported by path."""
+    spec = importlib.util.spec_from_file_location("bmp_fuzz_target", REPO / "fuzz" / "target.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
