@@ -262,6 +262,9 @@ async def serve(
     on_ready: Callable[[Daemon], None] | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT. Returns the exit status."""
+    from .core.gctune import tune_gc
+
+    tune_gc()  # big RIBs: rare full collections (agent.core.gctune)
     daemon = Daemon(config, loader=loader)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
