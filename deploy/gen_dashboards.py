@@ -1,0 +1,663 @@
+#!/usr/bin/env python3
+"""Generate the Grafana dashboards in charts/bmp-agent/dashboards/ (run from anywhere).
+
+    python3 deploy/gen_dashboards.py           # (re)write the JSON files
+    python3 deploy/gen_dashboards.py --check   # exit 1 when a file is not up to date
+
+The dashboards are plain Grafana JSON (schemaVersion 39, Grafana 10+), usable on
+their own (Dashboards → Import) or through the chart's sidecar ConfigMap. Every
+query uses the ``datasource`` variable; no datasource UID is hard-coded.
+
+Panel descriptions follow two conventions that tests/deploy/test_dashboards_live.py
+relies on:
+
+* a description starting with ``Event-only:`` marks a panel that is empty while
+  nothing happens (its query must still be valid PromQL);
+* panels on metric families that only some agents export (the kernel FIB check)
+  say so in their description; the live check requires data from them whenever
+  the agent exports the family.
+
+Metric names and labels are the contract of agent/metrics.py plus the FIB
+(``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``) families.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).resolve().parent.parent / "charts" / "bmp-agent" / "dashboards"
+DS = {"type": "prometheus", "uid": "${datasource}"}
+
+Panel = dict[str, Any]
+
+# Label selectors of the two dashboards.
+OV = 'instance=~"$instance", router=~"$router"'
+PD = 'instance=~"$instance", router="$router", peer="$peer"'
+
+UP_DOWN = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "Down", "color": "red", "index": 0},
+            "1": {"text": "Up", "color": "green", "index": 1},
+        },
+    }
+]
+
+
+def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
+    return {
+        "mode": "absolute",
+        "steps": [{"color": color, "value": value} for value, color in steps],
+    }
+
+
+GOOD_WHEN_ZERO = thresholds((None, "green"), (1, "red"))
+GOOD_WHEN_POSITIVE = thresholds((None, "red"), (1, "green"))
+NEUTRAL = thresholds((None, "blue"))
+
+
+def target(expr: str, legend: str = "", *, instant: bool = False, ref: str = "A") -> dict[str, Any]:
+    t: dict[str, Any] = {
+        "refId": ref,
+        "datasource": DS,
+        "editorMode": "code",
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "range": not instant,
+        "instant": instant,
+    }
+    if instant:
+        t["format"] = "table"
+    return t
+
+
+def panel(
+    kind: str,
+    title: str,
+    description: str,
+    targets: list[dict[str, Any]],
+    *,
+    unit: str = "short",
+    steps: dict[str, Any] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
+    options: dict[str, Any] | None = None,
+    custom: dict[str, Any] | None = None,
+    transformations: list[dict[str, Any]] | None = None,
+    w: int = 12,
+    h: int = 8,
+) -> Panel:
+    defaults: dict[str, Any] = {
+        "unit": unit,
+        "thresholds": steps or NEUTRAL,
+        "mappings": mappings or [],
+        "color": {"mode": "thresholds" if kind in ("stat", "bargauge") else "palette-classic"},
+    }
+    if custom:
+        defaults["custom"] = custom
+    p: Panel = {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DS,
+        "gridPos": {"w": w, "h": h},
+        "fieldConfig": {"defaults": defaults, "overrides": []},
+        "options": options or {},
+        "targets": targets,
+    }
+    if transformations:
+        p["transformations"] = transformations
+    return p
+
+
+def stat(title: str, description: str, expr: str, **kw: Any) -> Panel:
+    opts = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "background",
+        "graphMode": "none",
+        "textMode": "value",
+        "justifyMode": "auto",
+        "orientation": "auto",
+    }
+    kw.setdefault("w", 4)
+    kw.setdefault("h", 4)
+    return panel("stat", title, description, [target(expr)], options=opts, **kw)
+
+
+def graph(title: str, description: str, expr: str, legend: str, **kw: Any) -> Panel:
+    opts = {
+        "legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull", "max"]},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    custom = {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 10, "showPoints": "never"}
+    if kw.pop("stacked", False):
+        custom["stacking"] = {"mode": "normal", "group": "A"}
+    return panel(
+        "timeseries", title, description, [target(expr, legend)], options=opts, custom=custom, **kw
+    )
+
+
+def table(title: str, description: str, expr: str, hide: list[str], **kw: Any) -> Panel:
+    organize = {"id": "organize", "options": {"excludeByName": {n: True for n in hide}}}
+    return panel(
+        "table",
+        title,
+        description,
+        [target(expr, instant=True)],
+        options={"showHeader": True, "footer": {"show": False}},
+        transformations=[organize],
+        **kw,
+    )
+
+
+def row(title: str) -> Panel:
+    return {
+        "type": "row",
+        "title": title,
+        "collapsed": False,
+        "panels": [],
+        "gridPos": {"w": 24, "h": 1},
+    }
+
+
+def layout(panels: list[Panel]) -> list[Panel]:
+    """Ids and grid positions: left to right, wrapping at 24 columns."""
+    x = y = row_h = 0
+    for i, p in enumerate(panels, start=1):
+        p["id"] = i
+        w, h = p["gridPos"]["w"], p["gridPos"]["h"]
+        if p["type"] == "row" or x + w > 24:
+            y += row_h
+            x = row_h = 0
+        p["gridPos"] = {"x": x, "y": y, "w": w, "h": h}
+        x += w
+        row_h = max(row_h, h)
+        if p["type"] == "row":
+            y += h
+            x = row_h = 0
+    return panels
+
+
+def var_datasource() -> dict[str, Any]:
+    return {
+        "name": "datasource",
+        "label": "Data source",
+        "type": "datasource",
+        "query": "prometheus",
+        "regex": "",
+        "current": {},
+        "hide": 0,
+        "refresh": 1,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+    }
+
+
+def var_query(name: str, label: str, query: str, *, multi: bool) -> dict[str, Any]:
+    v: dict[str, Any] = {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "definition": query,
+        "query": {"query": query, "refId": f"{name}-variable", "qryType": 1},
+        "regex": "",
+        "sort": 1,
+        "refresh": 2,
+        "hide": 0,
+        "current": {},
+        "options": [],
+        "multi": multi,
+        "includeAll": multi,
+    }
+    if multi:
+        v["allValue"] = ".*"
+    return v
+
+
+def var_custom(name: str, label: str, values: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "label": label,
+        "type": "custom",
+        "query": ",".join(values),
+        "current": {},
+        "options": [],
+        "hide": 0,
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".*",
+    }
+
+
+VIEWS = ["adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib"]
+
+GAUGE_STATS = (
+    "adj_rib_in_routes|loc_rib_routes|adj_rib_in_routes_per_afi|loc_rib_routes_per_afi|"
+    "adj_rib_out_(pre|post)_routes(_per_afi)?|adj_rib_in_(pre|post)_routes(_per_afi)?"
+)
+COUNTER_STATS = (
+    "rejected_prefixes|duplicate_prefix_advertisements|duplicate_withdraws|"
+    "cluster_list_loop_updates|as_path_loop_updates|originator_id_updates|"
+    "as_confed_loop_updates|treat_as_withdraw_updates|treat_as_withdraw_prefixes|"
+    "duplicate_updates"
+)
+
+FIB_NOTE = (
+    " Only agents that run the kernel FIB check (fib: in the config, issue #4) export this;"
+    " empty elsewhere."
+)
+
+
+def dashboard(
+    uid: str, title: str, description: str, panels: list[Panel], variables: list[Any]
+) -> dict[str, Any]:
+    return {
+        "annotations": {
+            "list": [
+                {
+                    "builtIn": 1,
+                    "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+                    "enable": True,
+                    "hide": True,
+                    "iconColor": "rgba(0, 211, 255, 1)",
+                    "name": "Annotations & Alerts",
+                    "type": "dashboard",
+                }
+            ]
+        },
+        "description": description,
+        "editable": True,
+        "fiscalYearStartMonth": 0,
+        "graphTooltip": 1,
+        "id": None,
+        "links": [],
+        "panels": layout(panels),
+        "refresh": "30s",
+        "schemaVersion": 39,
+        "tags": ["bgp", "bmp", "bmp-agent"],
+        "templating": {"list": variables},
+        "time": {"from": "now-6h", "to": "now"},
+        "timepicker": {},
+        "timezone": "",
+        "title": title,
+        "uid": uid,
+        "version": 1,
+        "weekStart": "",
+    }
+
+
+def overview() -> dict[str, Any]:
+    sel = OV
+    panels: list[Panel] = [
+        row("Sessions"),
+        stat(
+            "Routers up",
+            "Routers with a connected BMP session (or a polled BIRD socket).",
+            f"sum(bmp_router_up{{{sel}}})",
+            steps=GOOD_WHEN_POSITIVE,
+        ),
+        stat(
+            "Routers down",
+            "Routers the agent knows whose BMP session is closed.",
+            f"sum(1 - bmp_router_up{{{sel}}})",
+            steps=GOOD_WHEN_ZERO,
+        ),
+        stat(
+            "Peers up",
+            "BGP peers reported established.",
+            f"sum(bmp_peer_up{{{sel}}})",
+            steps=GOOD_WHEN_POSITIVE,
+        ),
+        stat(
+            "Peers down",
+            "BGP peers reported down, including configured neighbors that never came up"
+            " (FRR reports those with a Peer Down).",
+            f"sum(1 - bmp_peer_up{{{sel}}})",
+            steps=GOOD_WHEN_ZERO,
+        ),
+        stat(
+            "Health problems",
+            "Failing BGP health checks (subjects), all checks together; see Health below.",
+            f"sum(bmp_health_check{{{sel}}})",
+            steps=GOOD_WHEN_ZERO,
+        ),
+        stat(
+            "Decode errors (1h)",
+            "BMP messages that failed to decode in the last hour.",
+            f"sum(increase(bmp_decode_errors_total{{{sel}}}[1h]))",
+            steps=GOOD_WHEN_ZERO,
+        ),
+        table(
+            "Routers",
+            "Routers from the BMP Initiation (sys_name, sys_descr) and where the data comes from"
+            " (source: bmp or bird); State is the session.",
+            f"bmp_router_up{{{sel}}} * on (instance, router) group_right () bmp_router_info{{{sel}}}",
+            ["Time", "__name__", "job"],
+            mappings=UP_DOWN,
+        ),
+        table(
+            "Peers",
+            "BGP peers from Peer Up; State is the session.",
+            f"bmp_peer_up{{{sel}}} * on (instance, router, peer) group_right () bmp_peer_info{{{sel}}}",
+            ["Time", "__name__", "job"],
+            mappings=UP_DOWN,
+        ),
+        row("Routes"),
+        graph(
+            "Prefixes per peer, view and AFI",
+            "Distinct prefixes in each RIB view of each peer.",
+            f'sum by (router, peer, view, afi) (bmp_rib_prefixes{{{sel}, view=~"$view"}})',
+            "{{router}} {{peer}} {{view}} {{afi}}",
+            w=24,
+            h=9,
+        ),
+        graph(
+            "Prefix churn",
+            "Routes announced and withdrawn per second (Route Monitoring), all peers.",
+            f'sum by (action) (rate(bmp_route_updates_total{{{sel}, view=~"$view"}}[$__rate_interval]))',
+            "{{action}}",
+            unit="ops",
+        ),
+        graph(
+            "Prefix flaps",
+            "Routes withdrawn and re-announced within the flap window, per minute and peer.",
+            f'sum by (router, peer) (rate(bmp_prefix_flaps_total{{{sel}, view=~"$view"}}[$__rate_interval])) * 60',
+            "{{router}} {{peer}}",
+            unit="opm",
+        ),
+        table(
+            "Top flapping prefixes",
+            "The most flapping prefixes (flap count since the route was first seen; bounded top-N).",
+            f'topk(10, bmp_top_flapping_prefix_flaps{{{sel}, view=~"$view"}})',
+            ["Time", "__name__", "job"],
+        ),
+        graph(
+            "Session flaps by reason",
+            "Peer Down notifications in the last hour, by reason.",
+            f"sum by (reason) (increase(bmp_peer_downs_total{{{sel}}}[1h]))",
+            "{{reason}}",
+            stacked=True,
+        ),
+        stat(
+            "Tables without End-of-RIB",
+            "Peer tables whose initial dump has not ended (no End-of-RIB yet).",
+            f'sum(1 - bmp_eor_received{{{sel}, view=~"$view"}})',
+            steps=thresholds((None, "green"), (1, "orange")),
+            w=6,
+        ),
+        stat(
+            "Paths",
+            "Paths in all views of all peers (with ADD-PATH, more than prefixes).",
+            f'sum(bmp_rib_routes{{{sel}, view=~"$view"}})',
+            w=6,
+        ),
+        row("Statistics Reports"),
+        graph(
+            "Statistics Reports: RIB sizes",
+            "The routers' own counts of their RIBs (BMP Statistics Report gauges, types 7-10, 14-21).",
+            f'max by (router, peer, stat, afi) (bmp_peer_stats{{{sel}, stat=~"{GAUGE_STATS}"}})',
+            "{{router}} {{peer}} {{stat}} {{afi}}",
+        ),
+        graph(
+            "Statistics Reports: rejected and invalid updates",
+            "BMP Statistics Report counters (types 0-6, 11-13): prefixes rejected by policy,"
+            " duplicates, loops, treat-as-withdraw.",
+            f'max by (router, peer, stat) (bmp_peer_stats{{{sel}, stat=~"{COUNTER_STATS}"}})',
+            "{{router}} {{peer}} {{stat}}",
+        ),
+        row("Kernel FIB"),
+        graph(
+            "FIB routes by state",
+            "BGP-selected routes compared with the kernel: in_sync, missing, extra (stale),"
+            " nexthop_mismatch." + FIB_NOTE,
+            f"sum by (router, afi, state) (bmp_fib_routes{{{sel}}})",
+            "{{router}} {{afi}} {{state}}",
+        ),
+        graph(
+            "FIB drift events",
+            "Routes that started to drift, per state." + FIB_NOTE,
+            f"sum by (state) (increase(bmp_fib_drift_events_total{{{sel}}}[$__rate_interval]))",
+            "{{state}}",
+        ),
+        graph(
+            "Kernel routes",
+            "Routes in the kernel tables the FIB check reads, by protocol." + FIB_NOTE,
+            'sum by (instance, afi, proto) (bmp_kernel_routes{instance=~"$instance"})',
+            "{{instance}} {{afi}} {{proto}}",
+        ),
+        stat(
+            "Last FIB sync",
+            "Time since the kernel table was last compared." + FIB_NOTE,
+            'time() - max(bmp_fib_last_sync_timestamp_seconds{instance=~"$instance"})',
+            unit="s",
+            steps=thresholds((None, "green"), (300, "red")),
+            w=12,
+        ),
+        row("Health and agent"),
+        table(
+            "Failing health checks",
+            "BGP health checks that find a problem now (bmp-agent doctor explains each).",
+            f"bmp_health_check{{{sel}}} == 1",
+            ["Time", "__name__", "job", "Value"],
+        ),
+        graph(
+            "Health problems by check",
+            "Subjects (peers or routers) failing each health check.",
+            f"sum by (check, severity) (bmp_health_check{{{sel}}})",
+            "{{check}} ({{severity}})",
+        ),
+        graph(
+            "Decode errors",
+            "BMP messages that failed to decode, by router and error kind.",
+            f"sum by (router, error) (increase(bmp_decode_errors_total{{{sel}}}[$__rate_interval]))",
+            "{{router}} {{error}}",
+        ),
+        graph(
+            "RFC deviations",
+            "Known deviations from the RFCs seen from each router (quirks the agent absorbs).",
+            f"sum by (router, quirk) (increase(bmp_quirks_total{{{sel}}}[$__rate_interval]))",
+            "{{router}} {{quirk}}",
+        ),
+        graph(
+            "BMP messages",
+            "BMP messages received per second, by type.",
+            f"sum by (type) (rate(bmp_messages_total{{{sel}}}[$__rate_interval]))",
+            "{{type}}",
+            unit="ops",
+        ),
+        graph(
+            "Agent memory",
+            "Resident memory of each agent.",
+            'process_resident_memory_bytes{instance=~"$instance"}',
+            "{{instance}}",
+            unit="bytes",
+        ),
+    ]
+    variables = [
+        var_datasource(),
+        var_query("instance", "Agent", "label_values(bmp_router_info, instance)", multi=True),
+        var_query(
+            "router",
+            "Router",
+            'label_values(bmp_router_info{instance=~"$instance"}, router)',
+            multi=True,
+        ),
+        var_custom("view", "View", VIEWS),
+    ]
+    return dashboard(
+        "bmp-agent-bgp-overview",
+        "BGP overview",
+        "Routers, BGP sessions, RIB sizes, churn, flaps, FIB drift and health from bmp-agent.",
+        panels,
+        variables,
+    )
+
+
+def peer_detail() -> dict[str, Any]:
+    sel = PD
+    panels: list[Panel] = [
+        row("Session"),
+        stat(
+            "State",
+            "BGP session state reported by the router.",
+            f"max(bmp_peer_up{{{sel}}})",
+            mappings=UP_DOWN,
+            steps=GOOD_WHEN_POSITIVE,
+        ),
+        stat(
+            "Since last change",
+            "Time since the session last went up or down.",
+            f"time() - max(bmp_peer_last_change_timestamp_seconds{{{sel}}})",
+            unit="dtdurations",
+            steps=NEUTRAL,
+        ),
+        stat(
+            "Peer Downs",
+            "Peer Down notifications since the agent started.",
+            f"sum(bmp_peer_downs_total{{{sel}}})",
+            steps=thresholds((None, "green"), (1, "orange")),
+        ),
+        table(
+            "Peer",
+            "Peer AS, BGP identifier, type, route distinguisher and the local side, from Peer Up.",
+            f"bmp_peer_info{{{sel}}}",
+            ["Time", "__name__", "job", "Value"],
+            w=12,
+            h=4,
+        ),
+        row("Routes"),
+        graph(
+            "Prefixes by view and AFI",
+            "Distinct prefixes in each RIB view.",
+            f"sum by (view, afi, safi) (bmp_rib_prefixes{{{sel}}})",
+            "{{view}} {{afi}}/{{safi}}",
+        ),
+        graph(
+            "Paths by view and AFI",
+            "Paths in each RIB view (with ADD-PATH, more than prefixes).",
+            f"sum by (view, afi, safi) (bmp_rib_routes{{{sel}}})",
+            "{{view}} {{afi}}/{{safi}}",
+        ),
+        graph(
+            "Announcements and withdrawals",
+            "Routes announced and withdrawn per second, by view.",
+            f"sum by (view, action) (rate(bmp_route_updates_total{{{sel}}}[$__rate_interval]))",
+            "{{view}} {{action}}",
+            unit="ops",
+        ),
+        graph(
+            "Prefix flaps",
+            "Routes withdrawn and re-announced within the flap window.",
+            f"sum by (view, afi) (increase(bmp_prefix_flaps_total{{{sel}}}[$__rate_interval]))",
+            "{{view}} {{afi}}",
+        ),
+        table(
+            "Top flapping prefixes",
+            "This peer's most flapping prefixes (among the agent's bounded top-N).",
+            f"topk(10, bmp_top_flapping_prefix_flaps{{{sel}}})",
+            ["Time", "__name__", "job", "instance", "router", "peer"],
+        ),
+        graph(
+            "Peer Downs by reason",
+            "Peer Down notifications in the last hour, by reason.",
+            f"sum by (reason) (increase(bmp_peer_downs_total{{{sel}}}[1h]))",
+            "{{reason}}",
+        ),
+        graph(
+            "Statistics Reports",
+            "Last value of each BMP Statistics Report type the router sends for this peer.",
+            f"max by (stat, afi, safi) (bmp_peer_stats{{{sel}}})",
+            "{{stat}} {{afi}}",
+            w=24,
+        ),
+        table(
+            "End-of-RIB",
+            "Whether the initial dump of each table has ended.",
+            f"bmp_eor_received{{{sel}}}",
+            ["Time", "__name__", "job", "instance", "router", "peer"],
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "pending", "color": "orange", "index": 0},
+                        "1": {"text": "received", "color": "green", "index": 1},
+                    },
+                }
+            ],
+        ),
+        table(
+            "Health checks",
+            "The per-peer health checks evaluated for this peer: 1 = problem, 0 = fine.",
+            f"bmp_health_check{{{sel}}}",
+            ["Time", "__name__", "job", "instance", "router", "peer"],
+            mappings=[
+                {
+                    "type": "value",
+                    "options": {
+                        "0": {"text": "ok", "color": "green", "index": 0},
+                        "1": {"text": "problem", "color": "red", "index": 1},
+                    },
+                }
+            ],
+        ),
+    ]
+    variables = [
+        var_datasource(),
+        var_query("instance", "Agent", "label_values(bmp_router_info, instance)", multi=False),
+        var_query(
+            "router",
+            "Router",
+            'label_values(bmp_router_info{instance=~"$instance"}, router)',
+            multi=False,
+        ),
+        var_query(
+            "peer",
+            "Peer",
+            'label_values(bmp_peer_info{instance=~"$instance", router="$router"}, peer)',
+            multi=False,
+        ),
+    ]
+    return dashboard(
+        "bmp-agent-peer-detail",
+        "BGP peer detail",
+        "One BGP peer of one router: session, RIB views, churn, flaps, Statistics Reports, health.",
+        panels,
+        variables,
+    )
+
+
+DASHBOARDS = {"bgp-overview.json": overview, "peer-detail.json": peer_detail}
+
+
+def render(build: Any) -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--check", action="store_true", help="only check the files are up to date")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, build in DASHBOARDS.items():
+        path = OUT / name
+        text = render(build)
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(str(path))
+        else:
+            path.write_text(text)
+            print(f"wrote {path}")
+    if stale:
+        print("out of date (run deploy/gen_dashboards.py): " + ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
