@@ -24,10 +24,17 @@ def bmp(msg_type: int, body: bytes) -> bytes:
 
 
 def per_peer(
-    address: str, asn: int, bgp_id: str, *, post: bool = False, peer_type: int = 0
+    address: str,
+    asn: int,
+    bgp_id: str,
+    *,
+    post: bool = False,
+    peer_type: int = 0,
+    out: bool = False,
 ) -> bytes:
+    """Per-peer header; ``out`` sets the O flag (Adj-RIB-Out, RFC 8671)."""
     ip = ipaddress.ip_address(address)
-    flags = (0x80 if ip.version == 6 else 0) | (0x40 if post else 0)
+    flags = (0x80 if ip.version == 6 else 0) | (0x40 if post else 0) | (0x10 if out else 0)
     raw = ip.packed if ip.version == 6 else bytes(12) + ip.packed
     return struct.pack(
         "!BB8s16sI4sII",
