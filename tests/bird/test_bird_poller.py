@@ -328,3 +328,38 @@ def test_config_sources_errors(tmp_path: Path, yaml_text: str, key: str) -> None
     with pytest.raises(ConfigError) as err:
         load(path=p, environ={})
     assert err.value.key == key
+
+
+async def test_daemon_runs_bird_sources_and_serves_metrics(
+    tmp_path: Path, bird20: FakeBird
+) -> None:
+    import aiohttp
+
+    from agent.daemon import Daemon
+
+    p = tmp_path / "agent.yaml"
+    p.write_text(
+        "bmp:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: 127.0.0.1:0\nfib:\n  enabled: false\n"
+        f"sources:\n  - {{type: bird, socket: {bird20.path}, interval: 0.2s, router: node-a}}\n"
+    )
+    d = Daemon(load(path=p, environ={}))
+    await d.start()
+    try:
+        for _ in range(200):
+            if "node-a" in d.core.routers and d.core.routers["node-a"].up:
+                break
+            await asyncio.sleep(0.02)
+        url = f"http://{d.http_addresses[0]}/metrics"
+        async with aiohttp.ClientSession() as s, s.get(url) as resp:
+            text = await resp.text()
+    finally:
+        await d.stop()
+    (line,) = [x for x in text.splitlines() if x.startswith("bmp_router_info{")]
+    assert line == (
+        'bmp_router_info{router="node-a",source="bird",sys_descr="BIRD 2.0.12",sys_name="vm"} 1.0'
+    )
+    assert (
+        'bmp_rib_routes{afi="ipv4",peer="10.0.1.2",router="node-a",safi="unicast",'
+        'view="adj_in_post"} 4.0' in text
+    )
+    assert not d.core.routers["node-a"].up  # closed on stop
