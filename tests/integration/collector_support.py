@@ -143,8 +143,8 @@ class Agent:
         workdir: Path,
         *,
         ns: Namespace | None = None,
-        bmp_listen: Iterable[str] = ("127.0.0.1:0",),
-        http_listen: str = "127.0.0.1:0",
+        bmp_listen: Iterable[str] | None = ("127.0.0.1:0",),
+        http_listen: str | None = "127.0.0.1:0",
         connect: Iterable[str] = (),
         env: Mapping[str, str] | None = None,
         name: str = "agent",
@@ -152,9 +152,11 @@ class Agent:
         self.ns = ns
         self.workdir = workdir
         self.log = workdir / f"{name}.log"
-        self.argv = [sys.executable, "-m", "agent.cli", "run", "--http-listen", http_listen]
-        self.argv += ["--log-format", "json"]
-        for b in bmp_listen:
+        # None: the built-in default (no flag)
+        self.argv = [sys.executable, "-m", "agent.cli", "run"]
+        if http_listen is not None:
+            self.argv += ["--http-listen", http_listen]
+        for b in bmp_listen or ():
             self.argv += ["--bmp-listen", b]
         for c in connect:
             self.argv += ["--connect", c]
