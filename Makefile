@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test lint typecheck unit lab bench clean
+.PHONY: run test install install-test lint typecheck unit lab bench clean fuzz
 
 $(PY):
 	@command -v python3 >/dev/null || (apt-get update -q && apt-get install -y -q python3)
@@ -48,6 +48,11 @@ unit:
 ## Only the lab tests (real FRR, GoBGP, BIRD 3, ExaBGP in network namespaces; root).
 lab:
 	$(BIN)/pytest -q -p no:cacheprovider -m lab $(PYTEST_ARGS)
+
+## Fuzz the BMP decoders and the core with atheris for MINUTES (crashers go to tests/data/crashers/).
+MINUTES ?= 10
+fuzz: $(VENV)/.test-deps
+	$(PY) fuzz/run.py --minutes $(MINUTES)
 
 bench: install
 	$(PY) bench/decode.py
