@@ -20,7 +20,8 @@ How BIRD's state maps onto the core (``agent.core``):
 - **flaps**: a protocol seen up, then down, counts a Peer Down (reason
   ``bird_session_down``); up in both polls but its since-time moved counts
   one too (``bird_session_reset``), so a reset shorter than the interval is
-  still counted. Either clears the peer's tables first, as a Peer Down and
+  still counted. A protocol removed by reconfiguration counts
+  ``bird_protocol_removed``. Each clears the peer's tables first, as a Peer Down and
   Peer Up would, so route counters stay consistent with BMP.
 
 Why not synthesize BMP messages and feed ``RouterSession.handle``: BIRD gives
@@ -61,6 +62,7 @@ ZERO_RD = bytes(8)
 LOC_RIB_ADDRESS = "0.0.0.0"
 REASON_DOWN = "bird_session_down"
 REASON_RESET = "bird_session_reset"
+REASON_REMOVED = "bird_protocol_removed"
 #: Route tables per (view, afi): route key -> attributes.
 Tables = dict[tuple[str, int], dict[bytes, PathAttributes]]
 
@@ -237,12 +239,21 @@ class BirdPoller:
             router.info["route_count"] = str(snap.count.total)
         router_id = snap.status.get("router_id", "0.0.0.0")
         local_as: int | None = None
+        names = set()
         for p in snap.protocols:
             if not p.is_bgp:
                 continue
+            names.add(p.name)
             if local_as is None and p.local_as is not None:
                 local_as = p.local_as
             self._apply_peer(router, p, snap.peers.get(p.name, {}), now)
+        for name in [n for n in self._peer_keys if n not in names]:
+            # the protocol was removed from BIRD's config: its peer goes down
+            gone = router.peers.get(self._peer_keys.pop(name))
+            self._state.pop(name, None)
+            self._since.pop(name, None)
+            if gone is not None and gone.state != DOWN:
+                self._down(gone, REASON_REMOVED, now)
         # Loc-RIB: one peer for the router's selected routes
         header = PerPeerHeader(3, 0, ZERO_RD, LOC_RIB_ADDRESS, local_as or 0, router_id, 0, 0)
         loc = router.peers.get(header.key)

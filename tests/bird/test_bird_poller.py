@@ -193,6 +193,21 @@ async def test_flaps_from_state_and_since(core: Core, clock: Clock, bird20: Fake
     await poller.client.close()
 
 
+async def test_protocol_removed(core: Core, clock: Clock, bird20: FakeBird) -> None:
+    poller = BirdPoller(core, str(bird20.path), "n1")
+    await poller.poll()
+    text = bird20.replies["show protocols all"].decode()
+    start = text.index("1002-B ")
+    end = text.index("0000 ")
+    bird20.replies["show protocols all"] = (text[:start] + text[end:]).encode()
+    await poller.poll()
+    b = next(p for p in core.routers["n1"].peers.values() if p.label == "fd00:1::2")
+    assert (b.state, b.route_count, dict(b.downs)) == (DOWN, 0, {"bird_protocol_removed": 1})
+    await poller.poll()
+    assert dict(b.downs) == {"bird_protocol_removed": 1}
+    await poller.client.close()
+
+
 async def test_withdrawals_and_prefix_flaps(core: Core, clock: Clock, bird20: FakeBird) -> None:
     poller = BirdPoller(core, str(bird20.path), "n1")
     await poller.poll()
