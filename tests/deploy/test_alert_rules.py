@@ -65,7 +65,9 @@ def test_alerts_are_the_contract() -> None:
         assert "$labels.router" in ann["summary"] and "$labels.router" in ann["description"], name
         anchor = ann["runbook"].split("#", 1)[1]
         assert ann["runbook"] == f"charts/bmp-agent/README.md#{anchor}"
-        assert re.search(rf"^#### {name}$", readme, re.M), f"no runbook for {name} in the chart README"
+        assert re.search(rf"^#### {name}$", readme, re.M), (
+            f"no runbook for {name} in the chart README"
+        )
         assert anchor == name.lower()
         labels = rule.get("labels", {})
         assert isinstance(labels, dict)

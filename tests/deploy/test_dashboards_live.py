@@ -197,7 +197,9 @@ def _bin(name: str) -> list[str]:
     return [sys.executable, "-m", "agent.cli"]
 
 
-def _spawn(cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+def _spawn(
+    cmd: list[str], log: Path, procs: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
     procs.append(p)
@@ -223,7 +225,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             tmp / "agent.log", procs,
         )  # fmt: skip
         st = Stack(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{pport}", tmp)
-        _wait("agent /readyz", lambda: urllib.request.urlopen(f"{st.agent_http}/readyz", timeout=2).status == 200)
+        _wait(
+            "agent /readyz",
+            lambda: urllib.request.urlopen(f"{st.agent_http}/readyz", timeout=2).status == 200,
+        )
         (tmp / "prometheus.yml").write_text(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
             "scrape_configs:\n  - job_name: bmp-agent\n    static_configs:\n"
@@ -235,14 +240,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
              "--log.level=warn"],
             tmp / "prometheus.log", procs,
         )  # fmt: skip
-        _wait("prometheus ready", lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200)
+        _wait(
+            "prometheus ready",
+            lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200,
+        )
         # the captures, one router each, in a known order (router labels 127.0.0.1, #2, #3)
         expected = 0
         for i, name in enumerate(REPLAYED):
             cap = CAPTURES / f"{name}.bmp"
             expected += count_messages(str(cap))
-            _spawn([*agent, "replay", str(cap), "--to", f"127.0.0.1:{bmp}", "--hold"], tmp / f"replay-{i}.log", procs)
-            _wait(f"{name} ingested", lambda n=expected: st.samples().get("bmp_messages_total") == n)
+            _spawn(
+                [*agent, "replay", str(cap), "--to", f"127.0.0.1:{bmp}", "--hold"],
+                tmp / f"replay-{i}.log",
+                procs,
+            )
+            _wait(
+                f"{name} ingested", lambda n=expected: st.samples().get("bmp_messages_total") == n
+            )
         bad = tmp / "bad.bmp"
         _bad_capture(bad)
         proc = run([*agent, "replay", str(bad), "--to", f"127.0.0.1:{bmp}"], cwd=REPO)
@@ -251,8 +265,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # enough scrapes after the last change for every rate/increase window
         _wait(
             "5 scrapes with the decode error",
-            lambda: (r := st.query("count_over_time(bmp_decode_errors_total[1m])")["data"]["result"])
-            and float(r[0]["value"][1]) >= 5,
+            lambda: (
+                (r := st.query("count_over_time(bmp_decode_errors_total[1m])")["data"]["result"])
+                and float(r[0]["value"][1]) >= 5
+            ),
         )
         yield st
     finally:
@@ -324,7 +340,9 @@ def _check(stack: Stack, dashboard: dict[str, Any], values: dict[str, str]) -> d
                 continue
             if missing and missing <= set(CONDITIONAL):
                 continue
-            problems.append(f"{p['title']}: no data from {expr!r} (not exported: {sorted(missing)})")
+            problems.append(
+                f"{p['title']}: no data from {expr!r} (not exported: {sorted(missing)})"
+            )
     print(f"\n{dashboard['title']}:")
     for title, n in report.items():
         print(f"  {n:4d} series  {title}")
@@ -342,7 +360,12 @@ def test_overview_panels_return_data(stack: Stack) -> None:
     d = _load("bgp-overview.json")
     values = _resolve(stack, d, {})
     assert json.loads(values["instance:found"]) == [stack.agent_http.removeprefix("http://")]
-    assert json.loads(values["router:found"]) == ["127.0.0.1", "127.0.0.1#2", "127.0.0.1#3", "127.0.0.1#4"]
+    assert json.loads(values["router:found"]) == [
+        "127.0.0.1",
+        "127.0.0.1#2",
+        "127.0.0.1#3",
+        "127.0.0.1#4",
+    ]
     report = _check(stack, d, values)
     stats = {p["title"]: p["targets"][0]["expr"] for p in _panels(d) if p["type"] == "stat"}
     # exact values behind the headline stats
@@ -355,7 +378,12 @@ def test_overview_panels_return_data(stack: Stack) -> None:
         # frr-mistakes (router #2): default route, public AS 15169, no GR, 200 /32s
         failing = stack.query(_expand('bmp_health_check{router="127.0.0.1#2"} == 1', values))
         checks = {r["metric"]["check"] for r in failing["data"]["result"]}
-        assert {"default_route_received", "public_asn", "no_graceful_restart", "host_route_flood"} <= checks
+        assert {
+            "default_route_received",
+            "public_asn",
+            "no_graceful_restart",
+            "host_route_flood",
+        } <= checks
 
 
 def test_peer_detail_panels_return_data(stack: Stack) -> None:
@@ -366,8 +394,12 @@ def test_peer_detail_panels_return_data(stack: Stack) -> None:
     assert json.loads(values["peer:found"]) == ["10.0.1.2", "10.0.1.99", "fd00:1::2"]
     report = _check(stack, d, values)
     assert report["Top flapping prefixes"] == 2  # 10.244.1.0/24, pre- and post-policy
-    flaps = stack.query(_expand('bmp_top_flapping_prefix_flaps{router="$router", peer="$peer"}', values))
-    assert {(r["metric"]["view"], r["metric"]["prefix"], r["value"][1]) for r in flaps["data"]["result"]} == {
+    flaps = stack.query(
+        _expand('bmp_top_flapping_prefix_flaps{router="$router", peer="$peer"}', values)
+    )
+    assert {
+        (r["metric"]["view"], r["metric"]["prefix"], r["value"][1]) for r in flaps["data"]["result"]
+    } == {
         ("adj_in_pre", "10.244.1.0/24", "5"),
         ("adj_in_post", "10.244.1.0/24", "5"),
     }
