@@ -30,6 +30,7 @@ import socket
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 # --- constants (linux/netlink.h, linux/rtnetlink.h, linux/nexthop.h) --------
 
@@ -281,6 +282,45 @@ def _nexthops_multipath(buf: bytes, off: int, end: int) -> list[Nexthop]:
     return out
 
 
+class _Layout:
+    """A learned fixed attribute layout of route messages of one length.
+
+    The kernel writes the attributes of a route in a fixed order, so all the
+    routes of one family and shape (e.g. IPv4 via a gateway: TABLE, DST,
+    PRIORITY, GATEWAY, OIF) have the same length and layout. After the first
+    such message is walked attribute by attribute, the next ones are decoded
+    with one precompiled ``struct`` unpack, checked against the learned
+    attribute lengths and types (any difference → the generic walk).
+    """
+
+    __slots__ = ("dst", "gw", "lens", "nhid", "oif", "prio", "struct", "table", "types", "via")
+
+    def __init__(self, attrs: list[tuple[int, int]]) -> None:
+        fmt = ["=IHHIIBBBBBBBBI"]
+        idx: dict[int, int] = {}
+        for i, (alen, atype) in enumerate(attrs):
+            pad = ((alen + 3) & ~3) - alen
+            if atype in (RTA_TABLE, RTA_PRIORITY, RTA_OIF, RTA_NH_ID) and alen == 8:
+                fmt.append("HHI")
+            else:
+                fmt.append(f"HH{alen - 4}s" + "x" * pad)
+            idx.setdefault(atype, 14 + 3 * i + 2)
+        self.struct = struct.Struct("".join(fmt))
+        self.lens = tuple(a for a, _ in attrs)
+        self.types = tuple(t for _, t in attrs)
+        self.dst = idx.get(RTA_DST, -1)
+        self.table = idx.get(RTA_TABLE, -1)
+        self.prio = idx.get(RTA_PRIORITY, -1)
+        self.gw = idx.get(RTA_GATEWAY, -1)
+        self.via = idx.get(RTA_VIA, -1)
+        self.oif = idx.get(RTA_OIF, -1)
+        self.nhid = idx.get(RTA_NH_ID, -1)
+
+
+_LAYOUTS: dict[int, _Layout] = {}
+_LAYOUT_MAX = 256
+
+
 def apply_routes(state: KernelState, buf: bytes, *, dump_seq: int | None = None) -> int:
     """Apply every RTM_NEWROUTE/RTM_DELROUTE in ``buf`` (one recv) to ``state``.
 
@@ -295,6 +335,7 @@ def apply_routes(state: KernelState, buf: bytes, *, dump_seq: int | None = None)
     unpack_u32 = _U32.unpack_from
     interned = state.interned
     routes_by_table = state.routes
+    layouts = _LAYOUTS
     done = 0
     off = 0
     n = len(buf)
@@ -309,35 +350,61 @@ def apply_routes(state: KernelState, buf: bytes, *, dump_seq: int | None = None)
                 buf, off + 16
             )
             if proto in protocols and family in (2, 10) and not rflags & RTM_F_CLONED:
-                table = rtable
-                dst = b""
-                prio = 0
-                gw = b""
-                oif = 0
-                nhid = 0
                 multi: list[Nexthop] | None = None
-                a = off + 28
-                while a + 4 <= end:
-                    alen, atype = unpack_attr(buf, a)
-                    if alen < 4:
-                        break
-                    if atype == RTA_DST:
-                        dst = buf[a + 4 : a + alen]
-                    elif atype == RTA_TABLE:
-                        table = unpack_u32(buf, a + 4)[0]
-                    elif atype == RTA_PRIORITY:
-                        prio = unpack_u32(buf, a + 4)[0]
-                    elif atype == RTA_GATEWAY:
-                        gw = buf[a + 4 : a + alen]
-                    elif atype == RTA_OIF:
-                        oif = unpack_u32(buf, a + 4)[0]
-                    elif atype == RTA_NH_ID:
-                        nhid = unpack_u32(buf, a + 4)[0]
-                    elif atype == RTA_MULTIPATH:
-                        multi = _nexthops_multipath(buf, a + 4, a + alen)
-                    elif atype == RTA_VIA and alen >= 6:
-                        gw = buf[a + 6 : a + alen]
-                    a += (alen + 3) & ~3
+                lay = layouts.get(mlen)
+                vals: tuple[Any, ...] | None = None
+                if lay is not None and end <= n:
+                    vals = lay.struct.unpack_from(buf, off)
+                    if vals[15::3] != lay.types or vals[14::3] != lay.lens:
+                        vals = None
+                if vals is not None and lay is not None:
+                    dst = vals[lay.dst] if lay.dst >= 0 else b""
+                    table = vals[lay.table] if lay.table >= 0 else rtable
+                    prio = vals[lay.prio] if lay.prio >= 0 else 0
+                    if lay.gw >= 0:
+                        gw = vals[lay.gw]
+                    elif lay.via >= 0:
+                        gw = vals[lay.via][2:]
+                    else:
+                        gw = b""
+                    oif = vals[lay.oif] if lay.oif >= 0 else 0
+                    nhid = vals[lay.nhid] if lay.nhid >= 0 else 0
+                else:
+                    table = rtable
+                    dst = b""
+                    prio = 0
+                    gw = b""
+                    oif = 0
+                    nhid = 0
+                    seen: list[tuple[int, int]] | None = [] if len(layouts) < _LAYOUT_MAX else None
+                    a = off + 28
+                    while a + 4 <= end:
+                        alen, atype = unpack_attr(buf, a)
+                        if alen < 4:
+                            seen = None
+                            break
+                        if seen is not None:
+                            seen.append((alen, atype))
+                        if atype == RTA_DST:
+                            dst = buf[a + 4 : a + alen]
+                        elif atype == RTA_TABLE:
+                            table = unpack_u32(buf, a + 4)[0]
+                        elif atype == RTA_PRIORITY:
+                            prio = unpack_u32(buf, a + 4)[0]
+                        elif atype == RTA_GATEWAY:
+                            gw = buf[a + 4 : a + alen]
+                        elif atype == RTA_OIF:
+                            oif = unpack_u32(buf, a + 4)[0]
+                        elif atype == RTA_NH_ID:
+                            nhid = unpack_u32(buf, a + 4)[0]
+                        elif atype == RTA_MULTIPATH:
+                            multi = _nexthops_multipath(buf, a + 4, a + alen)
+                            seen = None
+                        elif atype == RTA_VIA and alen >= 6:
+                            gw = buf[a + 6 : a + alen]
+                        a += (alen + 3) & ~3
+                    if seen is not None and a == end and mlen not in layouts:
+                        layouts[mlen] = _Layout(seen)
                 if tables is None or table in tables:
                     afi = 1 if family == 2 else 2
                     key = bytes((dst_len,)) + dst[: (dst_len + 7) >> 3]
