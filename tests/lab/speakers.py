@@ -104,6 +104,10 @@ class SpeakerConfig:
     bmp_max_retry: int = 1000
     #: GoBGP gRPC API port (inside the namespace, on 127.0.0.1)
     gobgp_api_port: int = 50051
+    #: BIRD: ``protocol kernel`` for IPv4 and IPv6 exporting the selected routes
+    #: to the namespace's main table (proto bird). FRR installs through zebra
+    #: (proto bgp) in any case.
+    kernel_export: bool = False
 
 
 NEVER_UP = Neighbor("10.0.1.99", 65099, passive=True, name="never_up")
@@ -318,6 +322,13 @@ def bird_config(cfg: SpeakerConfig, log_file: Path) -> str:
             body.append("passive on;")
         body += [f"{af} {{ {chan_opts} }};" for af in n.families]
         lines.append(f"protocol bgp {n.proto_name} from PEERS {{ {' '.join(body)} }}")
+    if cfg.kernel_export:
+        # scan time: long, so a route deleted behind BIRD's back stays deleted
+        # for a while (BIRD re-syncs the kernel table on every scan)
+        for af in ("ipv4", "ipv6"):
+            lines.append(
+                f"protocol kernel kernel_{af} {{ scan time 600; {af} {{ export all; }}; }}"
+            )
     for i, t in enumerate(cfg.collectors):
         lines += [f"protocol bmp bmp{i} {{", f"  station address ip {t.address} port {t.port};"]
         if cfg.pre_policy:
