@@ -52,6 +52,12 @@ def main() -> int:
     ap.add_argument("--minutes", type=float, default=10.0, help="total fuzzing time (default 10)")
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="working corpus directory")
     ap.add_argument("--max-len", type=int, default=16384, help="largest input in bytes")
+    ap.add_argument(
+        "--crashers", type=Path, default=CRASHERS, help="where crashing inputs are stored"
+    )
+    ap.add_argument(
+        "--max-seeds", type=int, default=None, help="use only this many seeds (smoke runs)"
+    )
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args, rest = ap.parse_known_args()
     if args.child:
@@ -66,13 +72,13 @@ def main() -> int:
     import seeds
 
     args.corpus.mkdir(parents=True, exist_ok=True)
-    CRASHERS.mkdir(parents=True, exist_ok=True)
+    args.crashers.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + args.minutes * 60
     executions = 0
     found: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="bmp-fuzz-") as tmp:
         seed_dir = Path(tmp) / "seeds"
-        n = seeds.write_seeds(seed_dir)
+        n = seeds.write_seeds(seed_dir, args.max_seeds)
         print(f"fuzz: {n} seeds from {seeds.CAPTURES}, corpus {args.corpus}", flush=True)
         artifacts = Path(tmp) / "artifacts"
         artifacts.mkdir()
@@ -103,7 +109,7 @@ def main() -> int:
             new = sorted(artifacts.iterdir())
             for art in new:
                 data = art.read_bytes()
-                dest = CRASHERS / f"crash-{hashlib.sha1(data).hexdigest()}"
+                dest = args.crashers / f"crash-{hashlib.sha1(data).hexdigest()}"
                 shutil.copyfile(art, dest)
                 art.unlink()
                 found.append(dest)

@@ -53,11 +53,16 @@ def seeds(captures: Path = CAPTURES) -> Iterator[bytes]:
                 yield seed
 
 
-def write_seeds(directory: Path) -> int:
-    """Write the seeds (named by SHA-1, duplicates once); return how many."""
+def write_seeds(directory: Path, limit: int | None = None) -> int:
+    """Write the seeds (named by SHA-1, duplicates once); return how many.
+
+    ``limit`` keeps every n-th seed so that about ``limit`` remain."""
     directory.mkdir(parents=True, exist_ok=True)
-    names = set()
-    for seed in seeds():
+    names: set[str] = set()
+    every = list(seeds())
+    if limit is not None and len(every) > limit:
+        every = every[:: -(-len(every) // limit)]
+    for seed in every:
         name = hashlib.sha1(seed).hexdigest()
         if name not in names:
             names.add(name)
