@@ -364,18 +364,6 @@ class Routes:
                 self.exabgp.announce(peer, p, **attrs)
 
 
-def retry(fn: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    """Call ``fn`` until it does not raise ``LabError`` (bounded)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return fn()
-        except LabError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.5)
-
-
 # ------------------------------------------------------------------------- scenario
 
 #: Peer A (IPv4 transport): IPv4 and IPv6 prefixes, one of each rejected by
@@ -555,12 +543,13 @@ class CollectorLab:
 
     def flap(self, times: int = 5) -> Metrics:
         """Withdraw and re-announce ``FLAPPING`` on peer A, each step seen by the agent."""
-        m = self.agent.metrics()
+        m = None
         for i in range(times):
             self.routes.withdraw("A", [FLAPPING])
             self.wait_rib(f"flap {i + 1}: withdrawal of {FLAPPING}", stable=0)
             self.routes.announce("A", [FLAPPING], **ATTRS_A)
             m = self.wait_rib(f"flap {i + 1}: re-announcement of {FLAPPING}", stable=0)
+        assert m is not None
         return m
 
     def flap_counts(self, m: Metrics) -> dict[tuple[str, str, str], int]:
