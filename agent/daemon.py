@@ -66,10 +66,12 @@ def make_core(config: Config) -> Any:
     return Core(CoreSettings(flap_window=config.rib.flap_window, top_flaps=config.rib.top_flaps))
 
 
-def register_metrics(core: Any, registry: CollectorRegistry) -> None:
+def register_metrics(
+    core: Any, registry: CollectorRegistry, *, tables_as_text: bool = False
+) -> Any:
     from . import metrics
 
-    metrics.register(core, registry)
+    return metrics.register(core, registry, tables_as_text=tables_as_text)
 
 
 class Daemon:
@@ -86,12 +88,16 @@ class Daemon:
         self.loader = loader
         self.core = core if core is not None else make_core(config)
         own_registry = registry is None
+        core_collector = None
         if registry is None:
             registry = new_registry()
-            register_metrics(self.core, registry)
+            # Per-table families as cached text (agent.metrics.CoreCollector).
+            core_collector = register_metrics(self.core, registry, tables_as_text=True)
         self.registry = registry
         self.routers = Routers(self.core, config.bmp)
         self.http = HttpServer(self.core, registry, ready=lambda: self.ready, views=views)
+        if core_collector is not None:
+            self.http.metrics_text.append(core_collector.table_text)
         self.servers: list[asyncio.base_events.Server] = []
         self.connectors: dict[Endpoint, Connector] = {}
         self.components: list[Component] = []

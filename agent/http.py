@@ -131,6 +131,9 @@ class HttpServer:
             views = views_module
         self.core = core
         self.registry = registry
+        #: Exposition text appended to ``/metrics`` after the registry's
+        #: (``agent.metrics.CoreCollector.table_text``).
+        self.metrics_text: list[Callable[[], str]] = []
         self.ready = ready
         self.views = views
         self.log = get_logger(component="http")
@@ -160,6 +163,8 @@ class HttpServer:
 
     async def _metrics(self, request: web.Request) -> web.StreamResponse:
         body = generate_latest(self.registry)
+        if self.metrics_text:
+            body += "".join(fn() for fn in self.metrics_text).encode()
         resp = web.Response(body=body)
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
