@@ -2,7 +2,8 @@
 route-monitoring-policy "all"), passive mode.
 
 Same timeline as the FRR test (collector_support: A and B announce, A
-withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, GoBGP restarts).
+withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, GoBGP restarts),
+then the agent restarts and GoBGP dumps its tables to it.
 
 GoBGP specifics (lab notes, "Observed speaker behaviour"): the rejected
 prefix is a pre-policy announcement and absent post-policy; GoBGP sends its
@@ -10,8 +11,8 @@ Loc-RIB (peer type 3, address 0.0.0.0) without any Peer Up, so that peer is
 ``implicit`` and counted as a quirk per RM; on a session reset it withdraws the
 peer's post-policy and Loc-RIB routes, then sends Peer Down reason 4. The
 Loc-RIB has one route per prefix (the best path), so A's and B's shared
-prefixes count once there. After a speaker restart GoBGP needs 15-23 s to
-reconnect its BMP session when the station was down; here the agent stays up.
+prefixes count once there. GoBGP needs 15-23 s to reconnect its BMP session
+when the station was down (the agent restart); a restarted GoBGP connects at once.
 """
 
 from __future__ import annotations
@@ -144,3 +145,17 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     assert cl.flap_counts(m) == flaps
     assert m.get(loc_up) == 1
     assert not m.select("bmp_decode_errors_total", router=ROUTER)
+
+    # the agent restarts: GoBGP reconnects after its own retry delay (15-23 s
+    # in the lab notes, not configurable) and dumps pre-policy, post-policy and
+    # Loc-RIB; without ADD-PATH the dump holds one route per prefix and view
+    cl.agent.stop()
+    cl.agent = Agent(
+        cl.lab.workdir, ns=cl.lab.col, bmp_listen=[f"{COLLECTOR_V4}:{BMP_PORT}"],
+        http_listen="127.0.0.1:9324", name="agent2",
+    ).start()  # fmt: skip
+    cl.agent.context = [cl.speaker.describe, cl.exabgp.log_tail]
+    cl.wait_router_up(timeout=60)
+    m = cl.wait_rib("GoBGP's table dump to a new agent")
+    assert m.get(loc_up) == 1
+    assert cl.flap_counts(m) == {}
