@@ -85,6 +85,49 @@ def split_protocol_row(text: str) -> tuple[str, str, str, str, str, str]:
     return name, proto, table, state, since, " ".join(rest[n:])
 
 
+_FULL = re.compile(r"(\d{4})-(\d{2})-(\d{2})[ T](\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?$")
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(\.\d+)?)?$")
+#: BIRD prints a since-time as ``now_real - (now - t)`` from two clocks read at
+#: different moments, so an unchanged time can print a second apart (seen on
+#: 1.6.8): smaller moves are jitter.
+SINCE_TOLERANCE = 1.5
+
+
+def _since_value(text: str) -> tuple[str, float] | None:
+    """("full", epoch-like seconds) / ("clock", seconds of day) / None (date only, other)."""
+    m = _FULL.match(text)
+    if m is not None:
+        y, mo, d, h, mi, sec, frac = m.groups()
+        days = (int(y) * 12 + int(mo)) * 31 + int(d)
+        return "full", days * 86400.0 + int(h) * 3600 + int(mi) * 60 + int(sec or 0) + float(
+            frac or 0
+        )
+    m = _CLOCK.match(text)
+    if m is not None:
+        h, mi, sec, frac = m.groups()
+        return "clock", int(h) * 3600 + int(mi) * 60 + int(sec or 0) + float(frac or 0)
+    return None
+
+
+def since_moved(old: str, new: str) -> bool:
+    """Whether a protocol's since-time moved between two polls (it changed state).
+
+    Full timestamps and times of day are compared with ``SINCE_TOLERANCE``.
+    BIRD's default formats print a time of day while the change is recent and
+    only a date once it is old (1.6: after 20 h): time -> date is ageing, not
+    a change; date -> time is a change (the state changed recently).
+    """
+    if old == new:
+        return False
+    a, b = _since_value(old), _since_value(new)
+    if a is not None and b is not None and a[0] == b[0]:
+        d = abs(a[1] - b[1])
+        if a[0] == "clock":
+            d = min(d, 86400 - d)
+        return d > SINCE_TOLERANCE
+    return not (a is not None and a[0] == "clock" and b is None)
+
+
 _ROUTES = re.compile(r"(\d+) imported(?:, (\d+) filtered)?, (\d+) exported(?:, (\d+) preferred)?")
 
 

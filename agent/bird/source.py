@@ -51,7 +51,15 @@ from ..core import DOWN, UP, Core, Peer, RibTable
 from ..core.router import Router, RouterSession
 from .attrs import AttrCache, prefix_key
 from .client import BirdClient
-from .parse import Protocol, ProtocolParser, RouteCount, RouteParser, parse_count, parse_status
+from .parse import (
+    Protocol,
+    ProtocolParser,
+    RouteCount,
+    RouteParser,
+    parse_count,
+    parse_status,
+    since_moved,
+)
 from .protocol import BirdCommandError
 
 if TYPE_CHECKING:
@@ -216,9 +224,13 @@ class BirdPoller:
     def apply(self, snap: Snapshot) -> None:
         now = self.core.settings.clock()
         reboot = snap.status.get("last_reboot")
-        if self.session is not None and reboot != self._last_reboot:
+        # printed like a since-time, with the same jitter: compare alike
+        prev = self._last_reboot
+        restarted = prev != reboot and (prev is None or reboot is None or since_moved(prev, reboot))
+        if self.session is not None and restarted:
             self.close("bird_restarted")
-        self._last_reboot = reboot
+        if restarted or prev is None:
+            self._last_reboot = reboot
         if self.session is None:
             self.session = self._open()
         session = self.session
@@ -291,10 +303,12 @@ class BirdPoller:
             peer = router.peers[header.key] = Peer(header)
         up = p.established
         was_up = self._state.get(p.name, False) and peer.state != DOWN
-        since_moved = p.name in self._since and self._since[p.name] != p.since
+        prev = self._since.get(p.name)
+        moved = prev is not None and since_moved(prev, p.since)
         self._state[p.name] = up
-        self._since[p.name] = p.since
-        if was_up and (not up or since_moved):
+        if prev is None or moved or not up:
+            self._since[p.name] = p.since
+        if was_up and (not up or moved):
             self._down(peer, REASON_RESET if up else REASON_DOWN, now)
         if p.neighbor_as is not None:
             peer.asn = p.neighbor_as

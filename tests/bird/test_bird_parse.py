@@ -335,3 +335,25 @@ def test_attr_cache_shares_values() -> None:
     cache.get(1, "10.0.0.2", ())
     cache.get(1, "10.0.0.3", ())  # over the limit: cleared, still correct
     assert cache.get(1, "10.0.0.1", (("BGP.med", "1"),)) == x
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "moved"),
+    [
+        ("2026-11-26 07:37:12", "2026-11-26 07:37:12", False),
+        ("2026-11-26 07:37:12", "2026-11-26 07:37:13", False),  # BIRD's print jitter
+        ("2026-11-26 07:37:12", "2026-11-26 07:37:15", True),
+        ("2026-11-26 07:37:31.712", "2026-11-26 07:37:32.100", False),
+        ("2026-11-26 23:59:59", "2026-11-27 00:00:05", True),
+        ("07:37:12", "07:37:13", False),
+        ("07:37:12", "07:40:00", True),
+        ("23:59:59", "00:00:00", False),  # across midnight, 1 s
+        ("07:37:12", "2026-11-26", False),  # 1.6 default format: ageing past 20 h
+        ("2026-11-26", "09:00:01", True),  # old session, reset: a time again
+        ("2026-11-25", "2026-11-26", True),
+    ],
+)
+def test_since_moved(old: str, new: str, moved: bool) -> None:
+    from agent.bird.parse import since_moved
+
+    assert since_moved(old, new) is moved
