@@ -130,9 +130,12 @@ def _families() -> dict[str, Family]:
     }  # fmt: skip
 
 
-#: The per-table families (one series per RIB table: 91% of the series at 1k
-#: peers), which ``CoreCollector.table_text`` can render directly.
+#: The per-table families (one series per RIB table: 86% of the series at 1k
+#: peers) and the per-peer gauges (9%), which ``CoreCollector.table_text``
+#: can render directly.
 TABLE_FAMILIES = ("rib_routes", "rib_prefixes", "updates", "flaps", "eor")
+PEER_FAMILIES = ("peer_up", "peer_info", "peer_last_change")
+TEXT_FAMILIES = TABLE_FAMILIES + PEER_FAMILIES
 
 
 def _value(n: int) -> str:
@@ -143,17 +146,20 @@ def _value(n: int) -> str:
 
 
 def _escape(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    if "\\" in v or "\n" in v or '"' in v:
+        return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+    return v
 
 
 class CoreCollector(Collector):
     """Builds every ``bmp_*`` family from ``Core`` at scrape time.
 
-    With ``tables_as_text`` the per-table families (``TABLE_FAMILIES``) are
-    left out of ``collect`` and rendered by ``table_text`` instead, as
-    exposition text with each table's label text cached: the same samples,
-    ~40x faster than through ``generate_latest`` (``bench/scrape.py``). The
-    daemon uses this and appends ``table_text()`` to ``/metrics``.
+    With ``tables_as_text`` the per-table families and the per-peer gauges
+    (``TEXT_FAMILIES``) are left out of ``collect`` and rendered by
+    ``table_text`` instead, as exposition text with each table's label text
+    cached: the same samples, ~30x faster than through ``generate_latest``
+    (``bench/scrape.py``). The daemon uses this and appends ``table_text()``
+    to ``/metrics``.
     """
 
     def __init__(self, core: Core, *, tables_as_text: bool = False) -> None:
@@ -164,29 +170,50 @@ class CoreCollector(Collector):
     def describe(self) -> Iterator[Metric]:
         f = _families()
         if self.tables_as_text:
-            for k in TABLE_FAMILIES:
+            for k in TEXT_FAMILIES:
                 del f[k]
         return iter(f.values())
 
     def table_text(self) -> str:
-        """The per-table families in the Prometheus text format (0.0.4), as
+        """``TEXT_FAMILIES`` in the Prometheus text format (0.0.4), as
         ``generate_latest`` would write them (sorted label names)."""
         f = _families()
-        out: list[list[str]] = [[] for _ in TABLE_FAMILIES]
-        routes, prefixes, updates, flaps, eor = out
+        out: list[list[str]] = [[] for _ in TEXT_FAMILIES]
+        routes, prefixes, updates, flaps, eor, peer_up, peer_info, peer_change = out
         old = self._labels
         labels: dict[tuple[str, str, str, int, int], str] = {}
         for router in list(self.core.routers.values()):
             r = router.label
+            re = _escape(r)
             for peer in list(router.peers.values()):
                 p = peer.label
+                pe = _escape(p)
+                asn = str(peer.asn)
+                ptype = _escape(peer.peer_type_name)
+                peer_up.append(
+                    f'bmp_peer_up{{peer="{pe}",peer_asn="{asn}",peer_type="{ptype}",'
+                    f'router="{re}"}} {"1.0" if peer.up else "0.0"}\n'
+                )
+                local_asn = "" if peer.local_asn is None else str(peer.local_asn)
+                peer_info.append(
+                    f'bmp_peer_info{{local_address="{_escape(peer.local_address or "")}",'
+                    f'local_asn="{local_asn}",peer="{pe}",peer_asn="{asn}",'
+                    f'peer_bgp_id="{_escape(peer.bgp_id)}",peer_type="{ptype}",'
+                    f'rd="{_escape(peer.rd or "")}",router="{re}"}} 1.0\n'
+                )
+                if peer.last_change is not None:
+                    value = floatToGoString(peer.last_change)  # type: ignore[no-untyped-call]
+                    peer_change.append(
+                        f'bmp_peer_last_change_timestamp_seconds{{peer="{pe}",router="{re}"}}'
+                        f" {value}\n"
+                    )
                 for (view, afi, safi), t in list(peer.tables.items()):
                     key = (r, p, view, afi, safi)
                     lab = old.get(key)
                     if lab is None:
                         lab = (
-                            f'afi="{_escape(afi_name(afi))}",peer="{_escape(p)}",'
-                            f'router="{_escape(r)}",safi="{_escape(safi_name(safi))}",'
+                            f'afi="{_escape(afi_name(afi))}",peer="{pe}",'
+                            f'router="{re}",safi="{_escape(safi_name(safi))}",'
                             f'view="{_escape(view)}"'
                         )
                     labels[key] = lab
@@ -202,7 +229,7 @@ class CoreCollector(Collector):
                     eor.append(f"bmp_eor_received{{{lab}}} {'1.0' if t.eor else '0.0'}\n")
         self._labels = labels
         text: list[str] = []
-        for k, lines in zip(TABLE_FAMILIES, out, strict=True):
+        for k, lines in zip(TEXT_FAMILIES, out, strict=True):
             fam = f[k]
             name = fam.name + "_total" if fam.type == "counter" else fam.name
             doc = fam.documentation.replace("\\", "\\\\").replace("\n", "\\n")
@@ -233,23 +260,24 @@ class CoreCollector(Collector):
                 p = peer.label
                 asn = str(peer.asn)
                 ptype = peer.peer_type_name
-                f["peer_up"].add_metric([r, p, asn, ptype], 1.0 if peer.up else 0.0)
-                f["peer_info"].add_metric(
-                    [
-                        r,
-                        p,
-                        asn,
-                        peer.bgp_id,
-                        ptype,
-                        peer.rd or "",
-                        "" if peer.local_asn is None else str(peer.local_asn),
-                        peer.local_address or "",
-                    ],
-                    1.0,
-                )
+                if tables:
+                    f["peer_up"].add_metric([r, p, asn, ptype], 1.0 if peer.up else 0.0)
+                    f["peer_info"].add_metric(
+                        [
+                            r,
+                            p,
+                            asn,
+                            peer.bgp_id,
+                            ptype,
+                            peer.rd or "",
+                            "" if peer.local_asn is None else str(peer.local_asn),
+                            peer.local_address or "",
+                        ],
+                        1.0,
+                    )
                 for reason, n in sorted(peer.downs.items()):
                     f["peer_downs"].add_metric([r, p, reason], n)
-                if peer.last_change is not None:
+                if tables and peer.last_change is not None:
                     f["peer_last_change"].add_metric([r, p], peer.last_change)
                 for (view, afi, safi), t in list(peer.tables.items()) if tables else ():
                     labels = [r, p, view, afi_name(afi), safi_name(safi)]
@@ -281,7 +309,7 @@ class CoreCollector(Collector):
         for k, n in top.items():
             f["top_flaps"].add_metric(list(k), n)
         if not tables:
-            for family in TABLE_FAMILIES:
+            for family in TEXT_FAMILIES:
                 del f[family]
         yield from f.values()
 

@@ -1,5 +1,5 @@
-"""CoreCollector.table_text: the per-table families as cached exposition text
-must give exactly what prometheus_client writes for them."""
+"""CoreCollector.table_text: the per-table families and per-peer gauges as
+cached exposition text must give exactly what prometheus_client writes."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from test_core_support import (
 from agent.config import Config
 from agent.core import Core
 from agent.daemon import Daemon
-from agent.metrics import TABLE_FAMILIES, CoreCollector, register
+from agent.metrics import TABLE_FAMILIES, TEXT_FAMILIES, CoreCollector, register
 
 TABLE_NAMES = (
     "bmp_rib_routes",
@@ -29,6 +29,7 @@ TABLE_NAMES = (
     "bmp_prefix_flaps_total",
     "bmp_eor_received",
 )
+PEER_NAMES = ("bmp_peer_up{", "bmp_peer_info{", "bmp_peer_last_change_timestamp_seconds{")
 
 
 def loaded_core() -> Core:
@@ -61,6 +62,10 @@ def lines_of(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.startswith(TABLE_NAMES)]
 
 
+def peer_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(PEER_NAMES)]
+
+
 def test_table_text_is_what_generate_latest_writes() -> None:
     core = loaded_core()
     full = CollectorRegistry()
@@ -72,7 +77,20 @@ def test_table_text_is_what_generate_latest_writes() -> None:
     text = collector.table_text()
 
     assert lines_of(rest) == []  # the registry no longer has them
+    assert peer_lines(rest) == []
     assert lines_of(text) == lines_of(reference)
+    assert peer_lines(text) == peer_lines(reference)
+    # 5 peers (a, rd, v6, Loc-RIB on router 1; a on router 2), each with
+    # peer_up, peer_info and a last change (all came up or went implicit).
+    assert len(peer_lines(text)) == 3 * 5
+    assert (
+        'bmp_peer_info{local_address="10.0.1.1",local_asn="65000",peer="10.0.1.3%65000:7",'
+        'peer_asn="65002",peer_bgp_id="10.0.1.3",peer_type="rd",rd="65000:7",'
+        'router="10.0.9.1"} 1.0'
+    ) in peer_lines(text)
+    assert (
+        'bmp_peer_last_change_timestamp_seconds{peer="10.0.1.2",router="10.0.9.1#2"} 1.000001e+06'
+    ) in peer_lines(text)
     assert len(lines_of(text)) == 6 * 8  # 8 tables; updates has 2 series each
     assert 'bmp_route_updates_total{action="announce",afi="ipv4",peer="10.0.1.2",' in text
     assert "1.2345678e+07" in text
@@ -82,6 +100,7 @@ def test_table_text_is_what_generate_latest_writes() -> None:
     got_fams = {f.name: f for f in text_string_to_metric_families(rest + text)}
     assert got_fams == ref_fams
     assert len(TABLE_FAMILIES) == 5
+    assert len(TEXT_FAMILIES) == 8
     # Cached label text follows tables that go away.
     core.routers["10.0.9.1"].peers[hdr("10.0.1.2", 65001).key].tables.clear()
     assert len(lines_of(collector.table_text())) == 6 * 4
