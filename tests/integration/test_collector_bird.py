@@ -2,7 +2,8 @@
 the private root of scripts/get-bird3.sh), passive mode.
 
 Same timeline as the FRR test (collector_support: A and B announce, A
-withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, BIRD restarts).
+withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, BIRD restarts),
+then the agent restarts while BIRD's sessions stay up.
 
 BIRD specifics (lab notes, "Observed speaker behaviour"): BIRD sends nothing
 for BGP sessions that were Established before its BMP session came up, so the
@@ -22,6 +23,7 @@ import pytest
 from collector_support import (
     ASN_A,
     ASN_B,
+    ATTRS_A,
     Agent,
     Behaviour,
     CollectorLab,
@@ -137,3 +139,23 @@ def test_bird_passive(bird_lab: CollectorLab) -> None:
     assert cl.flap_counts(m) == flaps
     assert not m.select("bmp_decode_errors_total", router=ROUTER)
     assert not m.select("bmp_quirks_total", router=ROUTER)
+
+    # the agent restarts while BIRD's sessions stay up: BIRD reconnects BMP
+    # (after ~5 s) but sends only Initiation, no Peer Up and no route, not even
+    # for a later live update; the agent shows the router with no peers
+    cl.agent.stop()
+    cl.agent = Agent(
+        cl.lab.workdir, ns=cl.lab.col, bmp_listen=[f"{COLLECTOR_V4}:{BMP_PORT}"],
+        http_listen="127.0.0.1:9324", env={"BMP_AGENT_BMP_IDLE_TIMEOUT": "0"}, name="agent2",
+    ).start()  # fmt: skip
+    cl.agent.context = [cl.speaker.describe, cl.exabgp.log_tail]
+    cl.wait_router_up(timeout=30)
+    cl.routes.announce("A", ["192.0.2.96/27"], **ATTRS_A)
+    nothing = {
+        key("bmp_messages_total", router=ROUTER, type="initiation"): 1,
+        **{key("bmp_messages_total", router=ROUTER, type=t): None
+           for t in ("peer_up", "route_monitoring", "peer_down")},
+    }  # fmt: skip
+    m = cl.agent.wait_metrics(nothing, timeout=15, stable=3, what="BIRD's silence")
+    assert m.rib(ROUTER, nonzero=False) == {}
+    assert not m.select("bmp_peer_up", router=ROUTER)
