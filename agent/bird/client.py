@@ -1,6 +1,8 @@
 """An asyncio client for BIRD's control socket (read-only, allow-listed commands).
 
-One connection is kept open across polls; commands run one at a time.
+One connection is kept open across polls; commands run one at a time (the
+caller is sequential: a reply must be read to its end before the next
+command; a reply abandoned half-way closes the connection).
 ``stream(cmd)`` yields ``Line``s as chunks arrive (64 KiB reads), so the
 caller parses a large table without the whole text in memory.
 """
@@ -30,7 +32,6 @@ class BirdClient:
         self.version = ""
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._lock = asyncio.Lock()
 
     @property
     def connected(self) -> bool:
@@ -68,27 +69,34 @@ class BirdClient:
         before it were yielded. Any IO or protocol error closes the connection.
         """
         check_command(command)
-        async with self._lock:
-            if self._reader is None or self._writer is None:
-                raise ConnectionError("not connected")
-            reader, writer = self._reader, self._writer
-            try:
-                writer.write(command.encode() + b"\n")
-                await writer.drain()
-                lines = LineReader()
-                while not lines.done:
-                    data = await asyncio.wait_for(reader.read(CHUNK), self.timeout)
-                    if not data:
-                        raise ConnectionError(f"BIRD closed the socket during {command!r}")
-                    for line in lines.feed(data):
-                        if line.error:
-                            raise BirdCommandError(command, line.code, line.text)
-                        yield line
-            except BirdCommandError:
-                raise
-            except BaseException:
+        if self._reader is None or self._writer is None:
+            raise ConnectionError("not connected")
+        reader, writer = self._reader, self._writer
+        try:
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            lines = LineReader()
+            while not lines.done:
+                data = await asyncio.wait_for(reader.read(CHUNK), self.timeout)
+                if not data:
+                    raise ConnectionError(f"BIRD closed the socket during {command!r}")
+                for line in lines.feed(data):
+                    if line.error:
+                        raise BirdCommandError(command, line.code, line.text)
+                    yield line
+        except BirdCommandError:
+            raise
+        except GeneratorExit:
+            # the consumer gave up mid-reply: the rest is unread, so the
+            # connection cannot be reused (no awaiting while closing a generator)
+            if self._writer is writer:
+                self._writer = self._reader = None
+                writer.close()
+            raise
+        except BaseException:
+            if self._writer is writer:
                 await self.close()
-                raise
+            raise
 
     async def command(self, command: str) -> list[Line]:
         """A short reply as a list (not for route tables: use ``stream``)."""

@@ -383,3 +383,25 @@ async def test_daemon_runs_bird_sources_and_serves_metrics(
         'view="adj_in_post"} 4.0' in text
     )
     assert not d.core.routers["node-a"].up  # closed on stop
+
+
+async def test_client_abandoned_reply_and_allow_list(bird20: FakeBird) -> None:
+    from agent.bird.client import BirdClient
+    from agent.bird.protocol import BirdCommandError, CommandRejected
+
+    c = BirdClient(str(bird20.path))
+    assert await c.connect() == "2.0.12"
+    with pytest.raises(CommandRejected):
+        await c.command("restart A")
+    assert bird20.commands == []  # nothing was sent
+    with pytest.raises(BirdCommandError) as err:
+        await c.command("show route import table A.ipv4 all")
+    assert err.value.code == 9001 and c.connected  # an error reply keeps the connection
+    gen = c.stream("show route all")
+    async for _ in gen:
+        break
+    await gen.aclose()
+    assert not c.connected  # half-read reply: connection dropped
+    await c.connect()
+    assert len(await c.command("show route count")) == 3
+    await c.close()
