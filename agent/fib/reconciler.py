@@ -247,6 +247,10 @@ class FibReconciler:
         self._need_resync = ""
         self._buffering = True
         self._pending = []
+        # Notifications already queued predate the dump (and, after ENOBUFS,
+        # have gaps): the dump covers them. Only what arrives from now on is
+        # replayed onto it.
+        self._discard_queued()
         try:
             for attempt in range(5):
                 try:
@@ -275,6 +279,18 @@ class FibReconciler:
         self.error = None
         self._kernel_dirty = True
         self.log.info("kernel routes read", routes=state.route_count(), reason=reason)
+
+    def _discard_queued(self) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        while True:
+            try:
+                if not netlink.drain(sock, max_reads=1 << 16):
+                    return
+            except OSError as exc:
+                if exc.errno != errno.ENOBUFS:
+                    return
 
     # -- BGP side ---------------------------------------------------------------------
 
