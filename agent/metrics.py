@@ -47,8 +47,9 @@ from prometheus_client.utils import floatToGoString
 
 from parsers.afi import afi_name, safi_name
 from parsers.bgp.nlri import describe
+from parsers.context import PeerKey
 
-from .core import Core
+from .core import Core, Peer
 
 ROUTER = ["router"]
 PEER = ["router", "peer"]
@@ -151,6 +152,22 @@ def _escape(v: str) -> str:
     return v
 
 
+#: (values shown, rendered lines) of one table or peer.
+_Cached = tuple[tuple[object, ...], tuple[str, ...]]
+
+
+def _table_lines(lab: str, state: tuple[int, int, int, int, int, bool]) -> tuple[str, ...]:
+    routes, prefixes, announces, withdraws, flaps, eor = state
+    return (
+        f"bmp_rib_routes{{{lab}}} {_value(routes)}\n",
+        f"bmp_rib_prefixes{{{lab}}} {_value(prefixes)}\n",
+        f'bmp_route_updates_total{{action="announce",{lab}}} {_value(announces)}\n'
+        f'bmp_route_updates_total{{action="withdraw",{lab}}} {_value(withdraws)}\n',
+        f"bmp_prefix_flaps_total{{{lab}}} {_value(flaps)}\n",
+        f"bmp_eor_received{{{lab}}} {'1.0' if eor else '0.0'}\n",
+    )
+
+
 class CoreCollector(Collector):
     """Builds every ``bmp_*`` family from ``Core`` at scrape time.
 
@@ -165,7 +182,8 @@ class CoreCollector(Collector):
     def __init__(self, core: Core, *, tables_as_text: bool = False) -> None:
         self.core = core
         self.tables_as_text = tables_as_text
-        self._labels: dict[tuple[str, str, str, int, int], str] = {}
+        self._labels: dict[tuple[str, str, str, int, int], _Cached] = {}
+        self._peers: dict[tuple[str, PeerKey], _Cached] = {}
 
     def describe(self) -> Iterator[Metric]:
         f = _families()
@@ -174,60 +192,93 @@ class CoreCollector(Collector):
                 del f[k]
         return iter(f.values())
 
+    @staticmethod
+    def _peer_lines(re: str, pe: str, peer: Peer) -> tuple[str, ...]:
+        asn = str(peer.asn)
+        ptype = _escape(peer.peer_type_name)
+        local_asn = "" if peer.local_asn is None else str(peer.local_asn)
+        change = ""
+        if peer.last_change is not None:
+            value = floatToGoString(peer.last_change)  # type: ignore[no-untyped-call]
+            change = (
+                f'bmp_peer_last_change_timestamp_seconds{{peer="{pe}",router="{re}"}} {value}\n'
+            )
+        return (
+            f'bmp_peer_up{{peer="{pe}",peer_asn="{asn}",peer_type="{ptype}",'
+            f'router="{re}"}} {"1.0" if peer.up else "0.0"}\n',
+            f'bmp_peer_info{{local_address="{_escape(peer.local_address or "")}",'
+            f'local_asn="{local_asn}",peer="{pe}",peer_asn="{asn}",'
+            f'peer_bgp_id="{_escape(peer.bgp_id)}",peer_type="{ptype}",'
+            f'rd="{_escape(peer.rd or "")}",router="{re}"}} 1.0\n',
+            change,
+        )
+
     def table_text(self) -> str:
         """``TEXT_FAMILIES`` in the Prometheus text format (0.0.4), as
         ``generate_latest`` would write them (sorted label names)."""
         f = _families()
         out: list[list[str]] = [[] for _ in TEXT_FAMILIES]
         routes, prefixes, updates, flaps, eor, peer_up, peer_info, peer_change = out
+        # Rendered lines are cached per table and per peer with the values
+        # they show: at scrape time most tables have not changed.
         old = self._labels
-        labels: dict[tuple[str, str, str, int, int], str] = {}
+        labels: dict[tuple[str, str, str, int, int], _Cached] = {}
+        old_peers = self._peers
+        peers: dict[tuple[str, PeerKey], _Cached] = {}
         for router in list(self.core.routers.values()):
             r = router.label
             re = _escape(r)
             for peer in list(router.peers.values()):
                 p = peer.label
                 pe = _escape(p)
-                asn = str(peer.asn)
-                ptype = _escape(peer.peer_type_name)
-                peer_up.append(
-                    f'bmp_peer_up{{peer="{pe}",peer_asn="{asn}",peer_type="{ptype}",'
-                    f'router="{re}"}} {"1.0" if peer.up else "0.0"}\n'
+                pstate = (
+                    p,
+                    peer.asn,
+                    peer.peer_type_name,
+                    peer.up,
+                    peer.local_asn,
+                    peer.local_address,
+                    peer.bgp_id,
+                    peer.rd,
+                    peer.last_change,
                 )
-                local_asn = "" if peer.local_asn is None else str(peer.local_asn)
-                peer_info.append(
-                    f'bmp_peer_info{{local_address="{_escape(peer.local_address or "")}",'
-                    f'local_asn="{local_asn}",peer="{pe}",peer_asn="{asn}",'
-                    f'peer_bgp_id="{_escape(peer.bgp_id)}",peer_type="{ptype}",'
-                    f'rd="{_escape(peer.rd or "")}",router="{re}"}} 1.0\n'
-                )
-                if peer.last_change is not None:
-                    value = floatToGoString(peer.last_change)  # type: ignore[no-untyped-call]
-                    peer_change.append(
-                        f'bmp_peer_last_change_timestamp_seconds{{peer="{pe}",router="{re}"}}'
-                        f" {value}\n"
-                    )
+                pkey = (r, peer.key)
+                cached = old_peers.get(pkey)
+                if cached is None or cached[0] != pstate:
+                    cached = (pstate, self._peer_lines(re, pe, peer))
+                peers[pkey] = cached
+                up_line, info_line, change_line = cached[1]
+                peer_up.append(up_line)
+                peer_info.append(info_line)
+                if change_line:
+                    peer_change.append(change_line)
                 for (view, afi, safi), t in list(peer.tables.items()):
                     key = (r, p, view, afi, safi)
-                    lab = old.get(key)
-                    if lab is None:
+                    state = (
+                        len(t.routes),
+                        t.prefix_count,
+                        t.announces,
+                        t.withdraws,
+                        t.flaps,
+                        t.eor,
+                    )
+                    cached = old.get(key)
+                    if cached is None or cached[0] != state:
                         lab = (
                             f'afi="{_escape(afi_name(afi))}",peer="{pe}",'
                             f'router="{re}",safi="{_escape(safi_name(safi))}",'
                             f'view="{_escape(view)}"'
                         )
-                    labels[key] = lab
-                    routes.append(f"bmp_rib_routes{{{lab}}} {_value(t.route_count)}\n")
-                    prefixes.append(f"bmp_rib_prefixes{{{lab}}} {_value(t.prefix_count)}\n")
-                    updates.append(
-                        f'bmp_route_updates_total{{action="announce",{lab}}} {_value(t.announces)}\n'
-                    )
-                    updates.append(
-                        f'bmp_route_updates_total{{action="withdraw",{lab}}} {_value(t.withdraws)}\n'
-                    )
-                    flaps.append(f"bmp_prefix_flaps_total{{{lab}}} {_value(t.flaps)}\n")
-                    eor.append(f"bmp_eor_received{{{lab}}} {'1.0' if t.eor else '0.0'}\n")
+                        cached = (state, _table_lines(lab, state))
+                    labels[key] = cached
+                    a, b, c, d, e = cached[1]
+                    routes.append(a)
+                    prefixes.append(b)
+                    updates.append(c)
+                    flaps.append(d)
+                    eor.append(e)
         self._labels = labels
+        self._peers = peers
         text: list[str] = []
         for k, lines in zip(TEXT_FAMILIES, out, strict=True):
             fam = f[k]

@@ -13,6 +13,7 @@ from test_core_support import (
     feed,
     hdr,
     make_core,
+    peer_down,
     peer_up,
     rm,
 )
@@ -101,6 +102,19 @@ def test_table_text_is_what_generate_latest_writes() -> None:
     assert got_fams == ref_fams
     assert len(TABLE_FAMILIES) == 5
     assert len(TEXT_FAMILIES) == 8
+    # Cached lines follow changed values: more routes, a withdrawal, a Peer Down.
+    s = core.routers["10.0.9.1"].session
+    assert s is not None
+    feed(s, rm(hdr("10.0.1.2", 65001), ["192.0.2.128/25"], ["192.0.2.32/27"]))
+    feed(s, peer_down(hdr("fd00:1::2", 65003)))
+    again = generate_latest(full).decode()
+    assert lines_of(again) != lines_of(reference)
+    assert lines_of(collector.table_text()) == lines_of(again)
+    assert peer_lines(collector.table_text()) == peer_lines(again)
+    assert (
+        'bmp_peer_up{peer="fd00:1::2",peer_asn="65003",peer_type="global",router="10.0.9.1"} 0.0'
+        in again
+    )
     # Cached label text follows tables that go away.
     core.routers["10.0.9.1"].peers[hdr("10.0.1.2", 65001).key].tables.clear()
     assert len(lines_of(collector.table_text())) == 6 * 4
