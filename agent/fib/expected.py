@@ -231,6 +231,14 @@ def select(
     hop = builder.hop
     want = builder.want
     single: dict[int, Want] = {}
+    if len(tables) == 1 and mode != "any" and set(map(type, tables[0][1])) <= {bytes}:
+        # one peer, no ADD-PATH keys: one Want per distinct attribute object,
+        # the mapping built at C speed
+        routes0 = tables[0][1]
+        values = list(routes0.values())
+        objs = dict(zip(map(id, values), values, strict=True))
+        wmap = {i: want((hop(a),)) for i, a in objs.items()}
+        return dict(zip(routes0.keys(), map(wmap.__getitem__, map(id, values)), strict=True))  # type: ignore[arg-type]
     if len(tables) == 1 and mode != "any":
         src, routes = tables[0]
         multi: dict[bytes, list[Candidate]] = {}
