@@ -579,6 +579,31 @@ class CollectorLab:
         added = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
         return m, added
 
+    def reset_by_speaker(
+        self, address: str, timeout: float = 45.0
+    ) -> tuple[Metrics, dict[tuple[str, str], int]]:
+        """The speaker resets its session with ``address`` (``clear bgp``,
+        ``gobgp neighbor reset``, ``birdc restart``); wait for that peer's
+        Peer Down, its Peer Up and the RIB refilled (ExaBGP re-sends its
+        routes on the new session). Returns the scrape and the Peer Downs added."""
+        before = self.agent.metrics().downs(self.router)
+
+        def peer_downs(m: Metrics) -> int:
+            return sum(n for (p, _), n in m.downs(self.router).items() if p == address)
+
+        old = sum(n for (p, _), n in before.items() if p == address)
+        self.speaker.reset_session(address)
+        deadline = time.monotonic() + timeout
+        while peer_downs(self.agent.metrics()) == old:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no Peer Down for {address}\n{self.agent.describe()}")
+            time.sleep(0.2)
+        self.wait_peers_up(timeout=timeout)
+        m = self.wait_rib(f"the RIB refilled after the reset of {address}", timeout=timeout)
+        after = m.downs(self.router)
+        added = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+        return m, added
+
     def close(self) -> None:
         with contextlib.suppress(Exception):
             self.exabgp.stop()

@@ -2,7 +2,8 @@
 the private root of scripts/get-bird3.sh), passive mode.
 
 Same timeline as the FRR test (collector_support: A and B announce, A
-withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, BIRD restarts),
+withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, BIRD resets A's
+session, BIRD restarts),
 then the agent restarts while BIRD's sessions stay up.
 
 BIRD specifics (lab notes, "Observed speaker behaviour"): BIRD sends nothing
@@ -11,7 +12,9 @@ agent runs first, and for the restart ExaBGP is stopped until BIRD's BMP
 session is back; BIRD sends End-of-RIB for both families, pre and post, right
 after each Peer Up; the rejected prefix is a pre-policy announcement only;
 on a session reset it withdraws the peer's routes, then sends Peer Down
-reason 4; ``birdc down`` ends with a Termination; BIRD sends no Statistics
+reason 4; ``birdc down`` ends with a Termination; after ``birdc restart`` of a
+peer (reason 1, Cease) BIRD 3.1.8 reports that peer's next Peer Down with the
+same stale reason and NOTIFICATION, whatever the cause (seen here); BIRD sends no Statistics
 Reports, so the agent runs with ``bmp.idle_timeout`` 0 (as its docs advise).
 """
 
@@ -114,6 +117,11 @@ def test_bird_passive(bird_lab: CollectorLab) -> None:
     # BIRD withdrew the routes before the Peer Down; a new session is no flap
     assert cl.flap_counts(m) == flaps
 
+    # BIRD resets A's session itself (birdc restart): Cease NOTIFICATION, reason 1
+    m, added = cl.reset_by_speaker(INJ_A_V4)
+    assert added == {(INJ_A_V4, "local_notification"): 1}
+    assert cl.flap_counts(m) == flaps
+
     # BIRD restarts: ExaBGP is held back until BIRD's BMP session is up again
     cl.exabgp.stop()
     cl.speaker.stop()  # birdc down: Termination, then close
@@ -126,8 +134,11 @@ def test_bird_passive(bird_lab: CollectorLab) -> None:
         timeout=20,
         what="Termination, the router down and its RIB dropped",
     )
+    # BIRD 3.1.8 keeps the NOTIFICATION of the `birdc restart` and reports A's
+    # next session loss (ExaBGP closing TCP) with it again, as reason 1
     assert m.downs(ROUTER) == {
-        (INJ_A_V4, "remote_no_notification"): 2,
+        (INJ_A_V4, "remote_no_notification"): 1,
+        (INJ_A_V4, "local_notification"): 2,
         (INJ_B_V6, "remote_no_notification"): 2,
     }
     cl.speaker.start()

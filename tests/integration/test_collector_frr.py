@@ -7,7 +7,8 @@ IPv4 transport) and peer B (fd00:1::2, AS 4200000002, IPv6 transport). A
 announces 7 IPv4 + 4 IPv6 prefixes (AS path with 4200000001, communities,
 large communities), B 2 + 2 (one per family shared with A); the import policy
 rejects 198.51.100.192/26 and 2001:db8:9::/48. Then A withdraws 2, flaps
-10.244.1.0/24 five times, FRR resets A's session, and finally FRR restarts.
+10.244.1.0/24 five times, FRR resets A's session (``clear bgp``), ExaBGP
+restarts (both sessions reset from the remote side), and finally FRR restarts.
 
 FRR specifics (lab notes, "Observed speaker behaviour"): pre-policy RMs need
 ``soft-reconfiguration inbound`` (the lab's default); the rejected prefix is
@@ -114,6 +115,15 @@ def test_frr_passive(frr_lab: CollectorLab) -> None:
     assert cl.flap_counts(m) == {
         (INJ_A_V4, "adj_in_pre", afi_of(FLAPPING)): 5,
         (INJ_A_V4, "adj_in_post", afi_of(FLAPPING)): 5,
+    }
+
+    # FRR resets A's session itself (clear bgp): FRR 8.4's BMP module reports a
+    # local reset as reason 2 with FSM event 0 (it does not implement reason 1)
+    m, added = cl.reset_by_speaker(INJ_A_V4)
+    assert added == {(INJ_A_V4, "local_no_notification"): 1}
+    assert cl.flap_counts(m) == {
+        (INJ_A_V4, "adj_in_pre", "ipv4"): 5,
+        (INJ_A_V4, "adj_in_post", "ipv4"): 5,
     }
 
     # the BGP sessions reset: ExaBGP stops (no NOTIFICATION), then comes back

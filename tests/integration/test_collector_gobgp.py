@@ -2,7 +2,8 @@
 route-monitoring-policy "all"), passive mode.
 
 Same timeline as the FRR test (collector_support: A and B announce, A
-withdraws 2, 10.244.1.0/24 flaps 5 times, ExaBGP restarts, GoBGP restarts),
+withdraws 2, 10.244.1.0/24 flaps 5 times, GoBGP resets A's session, ExaBGP
+restarts, GoBGP restarts),
 then the agent restarts and GoBGP dumps its tables to it.
 
 GoBGP specifics (lab notes, "Observed speaker behaviour"): the rejected
@@ -80,6 +81,12 @@ def loc_rib_size(afi: str, withdrawn: bool = True) -> int:
     return sum(1 for p in announced if (":" in p) == (afi == "ipv6"))
 
 
+def a_only(afi: str) -> int:
+    """A's accepted prefixes (after the withdrawals) that B does not announce."""
+    only = set(A4 + A6) - REJECTED - set(WITHDRAWN) - set(B4 + B6)
+    return sum(1 for p in only if (":" in p) == (afi == "ipv6"))
+
+
 def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     cl = gobgp_lab
     cl.speaker.start()
@@ -118,6 +125,15 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     }
     assert cl.flap_counts(m) == flaps
 
+    # GoBGP resets A's session itself (gobgp neighbor reset): reason 1. The
+    # Loc-RIB loses A's routes except where B's path takes over, and gets
+    # them back within the flap window
+    m, added = cl.reset_by_speaker(INJ_A_V4)
+    assert added == {(INJ_A_V4, "local_notification"): 1}
+    flaps[(LOC, "loc_rib", "ipv4")] += a_only("ipv4")
+    flaps[(LOC, "loc_rib", "ipv6")] = a_only("ipv6")
+    assert cl.flap_counts(m) == flaps
+
     m, added = cl.reset_sessions()
     assert added == {
         (INJ_A_V4, "remote_no_notification"): 1,
@@ -127,7 +143,7 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     # Peer Down: all its routes were withdrawn when both sessions went and came
     # back within the flap window, so each of them flapped once more.
     flaps[(LOC, "loc_rib", "ipv4")] += loc_rib_size("ipv4")
-    flaps[(LOC, "loc_rib", "ipv6")] = loc_rib_size("ipv6")
+    flaps[(LOC, "loc_rib", "ipv6")] += loc_rib_size("ipv6")
     assert cl.flap_counts(m) == flaps
 
     # GoBGP restarts (SIGTERM: withdrawals, then it closes BMP); the agent
