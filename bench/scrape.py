@@ -7,7 +7,8 @@
    tables under a second peer entry per address: 10 000 RIB tables in all).
    Then ``--scrapes`` sequential GETs of ``/metrics``; prints min, median,
    p95 and max wall time per scrape (client side, HTTP included), body size
-   and series count.
+   and series count; then, in process, how the server-side time splits
+   between the registry's collectors.
 2. Idle cost: a fresh agent, 3 routers connected (from 127.0.0.11-13), each
    with 2 peers and 100 routes, then silent; CPU% and RSS over ``--idle``
    seconds (default 60) from /proc. The agent runs with its default config
@@ -21,6 +22,7 @@ Prints figures; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import socket
 import statistics
 import struct
@@ -126,102 +128,57 @@ def scrape_latency(peers: int, routes_per_table: int, scrapes: int) -> None:
     )
 
 
-# -- what would close the gap ----------------------------------------------------
-
-TABLE_FAMILIES = (
-    ("bmp_rib_routes", "gauge"),
-    ("bmp_rib_prefixes", "gauge"),
-    ("bmp_route_updates_total", "counter"),
-    ("bmp_prefix_flaps_total", "counter"),
-    ("bmp_eor_received", "gauge"),
-)
+# -- where a scrape's time goes ---------------------------------------------------
 
 
-def _num(n: float) -> str:
-    # prometheus_client's floatToGoString for the values counters hold.
-    if isinstance(n, int) and -1_000_000 < n < 1_000_000:
-        return f"{n}.0"
-    from prometheus_client.utils import floatToGoString
-
-    return str(floatToGoString(n))
-
-
-def _esc(v: str) -> str:
-    return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def table_samples_text(core: Any, cache: dict[tuple[Any, ...], str]) -> list[list[str]]:
-    """Prototype: the per-table families as exposition lines, label text
-    cached per table (sorted label names, as prometheus_client writes them)."""
-    from parsers.afi import afi_name, safi_name
-
-    fams: list[list[str]] = [[] for _ in TABLE_FAMILIES]
-    routes, prefixes, updates, flaps, eor = fams
-    for router in core.routers.values():
-        for peer in router.peers.values():
-            for (view, afi, safi), t in peer.tables.items():
-                key = (router.label, peer.label, view, afi, safi)
-                lab = cache.get(key)
-                if lab is None:
-                    lab = cache[key] = (
-                        f'afi="{afi_name(afi)}",peer="{_esc(peer.label)}",'
-                        f'router="{_esc(router.label)}",safi="{safi_name(safi)}",view="{view}"'
-                    )
-                routes.append(f"bmp_rib_routes{{{lab}}} {_num(t.route_count)}\n")
-                prefixes.append(f"bmp_rib_prefixes{{{lab}}} {_num(t.prefix_count)}\n")
-                updates.append(
-                    f'bmp_route_updates_total{{action="announce",{lab}}} {_num(t.announces)}\n'
-                )
-                updates.append(
-                    f'bmp_route_updates_total{{action="withdraw",{lab}}} {_num(t.withdraws)}\n'
-                )
-                flaps.append(f"bmp_prefix_flaps_total{{{lab}}} {_num(t.flaps)}\n")
-                eor.append(f"bmp_eor_received{{{lab}}} {'1.0' if t.eor else '0.0'}\n")
-    return fams
-
-
-def prototype(peers: int, routes_per_table: int, repeat: int = 10) -> None:
-    """In process: the core's collector through prometheus_client, against a
-    renderer with cached label text for the per-table families (91% of the
-    series); checks both give the same samples."""
+def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
+    """In process, a ``Daemon`` (default config) loaded like the agent above:
+    best-of-``repeat`` time of each collector of its registry, of the cached
+    text families (``CoreCollector.table_text``), and of the whole core
+    collector through prometheus_client (what /metrics cost before)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from agent.core import Core
+    from agent.config import Config
+    from agent.daemon import Daemon
     from agent.metrics import CoreCollector
     from parsers.bmp.session import BmpSession
 
-    core = Core()
-    rs = core.open_session("127.0.0.1", 1)
+    async def build() -> Any:
+        return Daemon(Config())
+
+    daemon = asyncio.run(build())
+    rs = daemon.core.open_session("127.0.0.1", 1)
     for ev in BmpSession(fast=True).feed(router_stream(peers, routes_per_table, VIEWS)):
         rs.handle(ev)
-    registry = CollectorRegistry()
-    registry.register(CoreCollector(core))
-    best_lib = best_proto = float("inf")
-    cache: dict[tuple[Any, ...], str] = {}
-    body = b""
-    fams: list[list[str]] = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        body = generate_latest(registry)
-        best_lib = min(best_lib, time.perf_counter() - t)
-        t = time.perf_counter()
-        fams = table_samples_text(core, cache)
-        text = "".join("".join(f) for f in fams)
-        best_proto = min(best_proto, time.perf_counter() - t)
-    lib_lines = {
-        line
-        for line in body.decode().splitlines()
-        if line.startswith(tuple(name + "{" for name, _ in TABLE_FAMILIES))
-    }
-    proto_lines = set(text.splitlines())
-    n = len(proto_lines)
-    lines = body.count(b"\n")
-    print(
-        f"in-process, {n:,} per-table series: prometheus_client (whole core collector,"
-        f" {lines:,} lines) {best_lib * 1e3:.0f} ms; cached-label renderer"
-        f" {best_proto * 1e3:.1f} ms; same samples: {lib_lines == proto_lines}"
-    )
+
+    def best(fn: Any) -> tuple[float, int]:
+        t_best, size = float("inf"), 0
+        for _ in range(repeat):
+            t = time.perf_counter()
+            out = fn()
+            t_best = min(t_best, time.perf_counter() - t)
+            size = out.count(b"\n" if isinstance(out, bytes) else "\n")
+        return t_best, size
+
+    parts = []
+    for collector in list(daemon.registry._collector_to_names):
+        reg = CollectorRegistry()
+        reg.register(collector)
+        t, n = best(lambda reg=reg: generate_latest(reg))
+        parts.append((type(collector).__name__, t, n))
+    for fn in daemon.http.metrics_text:
+        t, n = best(fn)
+        parts.append(("CoreCollector.table_text", t, n))
+    total = sum(t for _, t, _ in parts)
+    print(f"server side, in process: {total * 1e3:.1f} ms in all:")
+    for name, t, n in sorted(parts, key=lambda p: -p[1]):
+        if t >= 0.0005:
+            print(f"  {name:<26} {t * 1e3:6.1f} ms  {n:>6,} lines")
+    whole = CollectorRegistry()
+    whole.register(CoreCollector(daemon.core))
+    t, n = best(lambda: generate_latest(whole))
+    print(f"  (whole core collector through prometheus_client: {t * 1e3:.0f} ms, {n:,} lines)")
 
 
 def idle_cost(seconds: float, fib: bool) -> None:
@@ -260,7 +217,7 @@ def main() -> None:
     print("# bench/scrape.py")
     print_machine()
     scrape_latency(args.peers, args.routes_per_table, args.scrapes)
-    prototype(args.peers, args.routes_per_table)
+    breakdown(args.peers, args.routes_per_table)
     if not args.skip_idle:
         idle_cost(args.idle, fib=not args.no_fib)
 
