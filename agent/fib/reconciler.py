@@ -303,7 +303,8 @@ class FibReconciler:
             if want:
                 if r.label == want or r.address == want:
                     return r
-            elif is_local_address(r.address):
+            elif r.source == "bird" or is_local_address(r.address):
+                # A BIRD control socket is a unix socket: always this host's.
                 return r
         return None
 
