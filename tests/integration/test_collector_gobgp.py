@@ -125,11 +125,17 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     }
     assert cl.flap_counts(m) == flaps
 
-    # GoBGP resets A's session itself (gobgp neighbor reset): reason 1. The
+    # GoBGP resets A's session itself (gobgp neighbor reset): one Peer Down of
+    # A, reason 1 (its Cease NOTIFICATION) or, when ExaBGP's TCP close wins
+    # the race inside GoBGP 3.10, reason 4 (both seen in this lab). The
     # Loc-RIB loses A's routes except where B's path takes over, and gets
     # them back within the flap window
     m, added = cl.reset_by_speaker(INJ_A_V4)
-    assert added == {(INJ_A_V4, "local_notification"): 1}
+    assert len(added) == 1, added
+    assert added in (
+        {(INJ_A_V4, "local_notification"): 1},
+        {(INJ_A_V4, "remote_no_notification"): 1},
+    )
     flaps[(LOC, "loc_rib", "ipv4")] += a_only("ipv4")
     flaps[(LOC, "loc_rib", "ipv6")] = a_only("ipv6")
     assert cl.flap_counts(m) == flaps
