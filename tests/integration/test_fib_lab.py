@@ -107,7 +107,6 @@ class Agent:
             "BMP_AGENT_FIB_GRACE": str(GRACE),
             "BMP_AGENT_FIB_INTERVAL": "0.2",
             "BMP_AGENT_FIB_RCVBUF": "4096",
-            "BMP_AGENT_BMP_IDLE_TIMEOUT": "0",
         }
         argv = [
             *drop, sys.executable, "-m", "agent.cli", "run",
