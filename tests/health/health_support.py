@@ -3,40 +3,22 @@ core events out, and a core with the ``HealthObserver`` attached."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import replace
 from typing import Any
+
+import core_events
+from core_events import POST, PRE, hdr, peer_down, route_monitoring
 
 from agent.config import HealthConfig
 from agent.core import Core, RouterSession
 from agent.health import HealthObserver, Report, evaluate
 from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
-from parsers.bgp.nlri import NlriSet
-from parsers.bgp.open import FourOctetAsCapability, GracefulRestartCapability, OpenMessage
-from parsers.bgp.update import Update
-from parsers.bmp.header import FLAG_L, FLAG_V, PerPeerHeader
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bmp.header import PerPeerHeader
 from parsers.bmp.session import Decoded
 
-PRE = 0
-POST = FLAG_L
+__all__ = ["POST", "PRE", "hdr", "peer_down"]
+
 ROUTER = "10.0.9.1"
-
-
-def hdr(
-    address: str = "10.0.1.2", asn: int = 65001, flags: int = PRE, *, peer_type: int = 0
-) -> PerPeerHeader:
-    if ":" in address and peer_type != 3:
-        flags |= FLAG_V
-    return PerPeerHeader(peer_type, flags, bytes(8), address, asn, address, 0, 0)
-
-
-def key(prefix: str) -> bytes:
-    net = ipaddress.ip_network(prefix)
-    n = net.prefixlen
-    return bytes([n]) + net.network_address.packed[: (n + 7) // 8]
 
 
 def attrs(
@@ -52,13 +34,6 @@ def attrs(
     )
 
 
-def nset(prefixes: list[str], path_ids: list[int] | None = None) -> NlriSet:
-    afi = 2 if ":" in prefixes[0] else 1
-    return NlriSet(
-        afi, 1, tuple(key(p) for p in prefixes), None if path_ids is None else tuple(path_ids)
-    )
-
-
 def rm(
     header: PerPeerHeader,
     announce: list[str] | None = None,
@@ -68,17 +43,7 @@ def rm(
     ids: list[int] | None = None,
     wids: list[int] | None = None,
 ) -> Decoded:
-    ann = (nset(announce, ids),) if announce else ()
-    wd = (nset(withdraw, wids),) if withdraw else ()
-    upd = Update(withdrawn=wd, announced=ann, attributes=(a or attrs()) if ann else None)
-    return Decoded(0, RouteMonitoring(header, upd), 100)
-
-
-def open_msg(asn: int, bgp_id: str, gr: bool = True) -> OpenMessage:
-    caps: tuple[Any, ...] = (FourOctetAsCapability(65, b"", asn),)
-    if gr:
-        caps += (GracefulRestartCapability(64, b"", 0, 120, ((1, 1, 0),)),)
-    return OpenMessage(4, asn if asn < 65536 else 23456, 90, bgp_id, caps)
+    return route_monitoring(header, announce, withdraw, a or attrs(), ids, wids)
 
 
 def peer_up(
@@ -88,13 +53,8 @@ def peer_up(
     local_gr: bool = True,
     remote_gr: bool = True,
 ) -> Decoded:
-    sent = open_msg(local_asn, "10.0.1.1", local_gr)
-    received = open_msg(header.asn, header.bgp_id, remote_gr)
-    return Decoded(0, PeerUp(header, "10.0.1.1", 179, 40000, sent, received), 200)
-
-
-def peer_down(header: PerPeerHeader, reason: int = 4) -> Decoded:
-    return Decoded(0, PeerDown(header, reason, fsm_event=0 if reason == 2 else None), 50)
+    """A Peer Up with Graceful Restart in both OPENs unless turned off."""
+    return core_events.peer_up(header, local_asn, local_gr=local_gr, remote_gr=remote_gr)
 
 
 class Lab:
