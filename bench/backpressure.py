@@ -19,8 +19,11 @@ connection:
 If the agent were slower than the speaker, its socket buffer would fill, TCP
 would close the window and the speaker's emit time would stretch to the
 agent's ingest time: so the check is ingest time vs emit time, and the
-receive window (tcpdump shows zero-window segments, counted). Both are
-printed; nothing is asserted. Needs root and the lab's packages.
+receive window (tcpdump shows zero-window segments, counted). Then the agent
+is stopped and a plain sink (``tests/lab`` ``BmpSink``) takes its place: the
+speaker reconnects and dumps the same table again, timed the same way, which
+is its emit time when nothing holds it back. All printed; nothing is
+asserted. Needs root and the lab's packages.
 
     python3 bench/backpressure.py [--speaker frr|gobgp|both]
 """
@@ -45,8 +48,10 @@ from lab import (  # noqa: E402
     COLLECTOR_V4,
     INJ_A_V4,
     INJ_B_V6,
+    BmpSink,
     BmpTarget,
     ExaBgp,
+    LabError,
     LabTopology,
     Namespace,
     SpeakerConfig,
@@ -173,6 +178,12 @@ def zero_windows(pcap: Path) -> int:
     return len(out.split())
 
 
+def tcpdump(ns: Namespace, pcap: Path) -> subprocess.Popen[bytes]:
+    proc = ns.popen(["tcpdump", "-i", "any", "-n", "-s", "96", "-w", str(pcap), "tcp port 11019"])
+    time.sleep(1.5)
+    return proc
+
+
 def run(kind: str, lab: LabTopology) -> None:
     cfg = SpeakerConfig(
         neighbors=lab_neighbors(),
@@ -200,10 +211,7 @@ def run(kind: str, lab: LabTopology) -> None:
         )
         time.sleep(2)
         pcap = lab.workdir / f"{kind}-bmp.pcap"
-        dump = lab.col.popen(
-            ["tcpdump", "-i", "any", "-n", "-s", "96", "-w", str(pcap), "tcp port 11019"]
-        )
-        time.sleep(1.5)
+        dump = tcpdump(lab.col, pcap)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         agent = lab.col.popen(
             [
@@ -240,6 +248,20 @@ def run(kind: str, lab: LabTopology) -> None:
             dump.wait(10)
             agent.terminate()
             agent.wait(10)
+        # The same speaker, same table, into a plain sink that only records
+        # bytes: how fast the speaker emits when nothing holds it back.
+        sink_pcap = lab.workdir / f"{kind}-sink.pcap"
+        dump = tcpdump(lab.col, sink_pcap)
+        try:
+            with BmpSink(lab.col, COLLECTOR_V4, 11019) as sink:
+                sink.wait_for(lambda s: len(s.data()) > 0, timeout=90, what="reconnect")
+                sink.settle(quiet=5, timeout=120)
+        except LabError as exc:
+            # GoBGP 3.10 did not reconnect to the station after it closed.
+            print(f"{kind}: plain sink: {str(exc).splitlines()[0]}")
+        finally:
+            dump.send_signal(2)
+            dump.wait(10)
     segs = [s for s in segments(pcap) if s[1] > 0]
     if not segs:
         print(f"{kind}: no BMP bytes captured")
@@ -257,6 +279,15 @@ def run(kind: str, lab: LabTopology) -> None:
         f" agent ingest time {ingest:.2f} s (first byte -> final RIB count);"
         f" ingest - emit = {ingest - emit:+.2f} s"
     )
+    free = [s for s in segments(sink_pcap) if s[1] > 0]
+    if free:
+        free_emit = free[-1][0] - free[0][0]
+        print(
+            f"{kind}: into a plain sink (same run): {sum(s[1] for s in free):,} bytes,"
+            f" speaker emit time {free_emit:.2f} s, zero-window segments:"
+            f" {zero_windows(sink_pcap)}; agent ingest / free emit ="
+            f" {ingest / free_emit if free_emit else float('inf'):.2f}x"
+        )
 
 
 def main() -> None:
