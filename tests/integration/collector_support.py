@@ -23,13 +23,24 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from lab import ExaBgp, LabError, Namespace
+from lab import (
+    BMP_PORT,
+    COLLECTOR_V4,
+    INJ_A_V4,
+    INJ_B_V6,
+    SPEAKER_COL_V4,
+    ExaBgp,
+    LabError,
+    Namespace,
+    make_speaker,
+    require,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -511,6 +522,15 @@ class CollectorLab:
         return key("bmp_peer_up", router=self.router, peer=peer, peer_asn=asn, peer_type="global")
 
     # -- steps -----------------------------------------------------------------
+    def router_info_key(self, sys_name: str, sys_descr: str) -> Key:
+        return key(
+            "bmp_router_info",
+            router=self.router,
+            sys_name=sys_name,
+            sys_descr=sys_descr,
+            source="bmp",
+        )
+
     def wait_router_up(self, connections: int = 1, timeout: float = 30.0) -> Metrics:
         return self.agent.wait_metrics(
             {
@@ -520,6 +540,30 @@ class CollectorLab:
             timeout=timeout,
             what=f"router {self.router} connected ({connections} connections)",
         )
+
+    def wait_router_down(
+        self,
+        extra: Mapping[Key, float] | None = None,
+        what: str = "the router down and its RIB dropped",
+    ) -> Metrics:
+        """Wait for the router down, every table of ``expected()`` at 0 and the
+        ``extra`` samples (e.g. a Termination count)."""
+        return self.agent.wait_metrics(
+            {
+                self.router_key("bmp_router_up"): 0,
+                **(extra or {}),
+                **{k: 0 for k in self.expected()},
+            },
+            timeout=20,
+            what=what,
+        )
+
+    def replace_agent(self, agent: Agent) -> None:
+        """Stop the agent process and start ``agent`` (not started yet) in its
+        place, with the speaker's and ExaBGP's logs as failure context."""
+        self.agent.stop()
+        self.agent = agent.start()
+        self.agent.context = [self.speaker.describe, self.exabgp.log_tail]
 
     def start_exabgp(self) -> None:
         self.exabgp.start()
@@ -575,9 +619,7 @@ class CollectorLab:
         self.wait_peers_up(timeout=timeout)
         self.routes.resend()
         m = self.wait_rib("the RIB refilled after the session reset", timeout=timeout)
-        after = m.downs(self.router)
-        added = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
-        return m, added
+        return m, added_downs(before, m.downs(self.router))
 
     def reset_by_speaker(
         self, address: str, timeout: float = 45.0
@@ -600,9 +642,7 @@ class CollectorLab:
             time.sleep(0.2)
         self.wait_peers_up(timeout=timeout)
         m = self.wait_rib(f"the RIB refilled after the reset of {address}", timeout=timeout)
-        after = m.downs(self.router)
-        added = {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
-        return m, added
+        return m, added_downs(before, m.downs(self.router))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -610,6 +650,63 @@ class CollectorLab:
         with contextlib.suppress(Exception):
             self.speaker.stop(timeout=10)
         self.agent.stop()
+
+
+def added_downs(
+    before: Mapping[tuple[str, str], int], after: Mapping[tuple[str, str], int]
+) -> dict[tuple[str, str], int]:
+    """Peer Downs per (peer, reason) counted since ``before``."""
+    return {k: n - before.get(k, 0) for k, n in after.items() if n != before.get(k, 0)}
+
+
+def passive_agent(lab: Any, name: str = "agent", env: Mapping[str, str] | None = None) -> Agent:
+    """An agent (not started) in the collector namespace that the speaker dials
+    (passive mode), its API on 127.0.0.1:9324 inside that namespace."""
+    return Agent(
+        lab.workdir,
+        ns=lab.col,
+        bmp_listen=[f"{COLLECTOR_V4}:{BMP_PORT}"],
+        http_listen="127.0.0.1:9324",
+        env=env,
+        name=name,
+    )
+
+
+@contextlib.contextmanager
+def collector_lab(
+    lab: Any,
+    kind: str,
+    behaviour: Behaviour,
+    config: Any,
+    agent: Callable[[], Agent],
+) -> Iterator[CollectorLab]:
+    """The body of each speaker's fixture: skip unless ``kind`` and ExaBGP are
+    installed, start ``agent()``, build the speaker of ``kind`` with ``config``
+    (not started) and close everything afterwards. The router label is the
+    speaker's collector-side address."""
+    require(kind, "exabgp")
+    started = agent().start()
+    speaker = make_speaker(kind, lab.spk, lab.workdir, config)
+    cl = CollectorLab(lab, kind, behaviour, router=SPEAKER_COL_V4, agent=started, speaker=speaker)
+    try:
+        yield cl
+    finally:
+        cl.close()
+
+
+def check_ab_attributes(cl: CollectorLab, as_path_head: str = "") -> None:
+    """A's and B's attributes, exactly, in the pre- and post-policy views, for
+    one prefix each; ``as_path_head`` is what the speaker puts in front of the
+    received AS path (FRR: its own AS)."""
+    for view in ("adj_in_pre", "adj_in_post"):
+        a = route_attrs(cl, INJ_A_V4, view, "192.0.2.0/27")
+        assert a["as_path"] == f"{as_path_head}{ASN_A} 4200000001"
+        assert (a["med"], a["next_hop"]) == (10, INJ_A_V4)
+        assert sorted(a["communities"]) == ["65001:100", "65001:7"]
+        assert a["large_communities"] == ["4200000001:1:7"]
+        b = route_attrs(cl, INJ_B_V6, view, "2001:db8:1::/48")
+        assert b["as_path"] == f"{as_path_head}{ASN_B} {ASN_B}"
+        assert (b["med"], b["large_communities"]) == (500, ["4200000002:2:1"])
 
 
 def route_attrs(cl: CollectorLab, peer: str, view: str, prefix: str) -> dict[str, Any]:

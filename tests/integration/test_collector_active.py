@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from collector_support import ASN_B, Agent, Behaviour, CollectorLab, key
+from collector_support import ASN_B, Agent, Behaviour, CollectorLab, collector_lab, key
 from lab import (
     BMP_PORT,
     INJ_A_V4,
@@ -24,8 +24,6 @@ from lab import (
     LabTopology,
     SpeakerConfig,
     lab_neighbors,
-    make_speaker,
-    require,
 )
 
 pytestmark = pytest.mark.lab
@@ -45,31 +43,21 @@ def active_agent(lab: LabTopology, name: str) -> Agent:
 
 @pytest.fixture
 def active_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
-    require("frr", "exabgp")
-    lab = lab_topo
-    agent = active_agent(lab, "agent").start()
     cfg = SpeakerConfig(
         neighbors=lab_neighbors(asn_b=ASN_B),
         collectors=(),
         listener=BmpTarget(SPEAKER_COL_V4, BMP_PORT),
         stats_interval=5,
     )
-    speaker = make_speaker("frr", lab.spk, lab.workdir, cfg)
-    cl = CollectorLab(lab, "frr", FRR, router=ROUTER, agent=agent, speaker=speaker)
-    try:
+    with collector_lab(lab_topo, "frr", FRR, cfg, lambda: active_agent(lab_topo, "agent")) as cl:
         yield cl
-    finally:
-        cl.close()
 
 
 def test_frr_active(active_lab: CollectorLab) -> None:
     cl = active_lab
     cl.speaker.start()
     m = cl.wait_router_up()
-    info = key(
-        "bmp_router_info", router=ROUTER, sys_name="spk", sys_descr="FRRouting 8.4.4", source="bmp"
-    )
-    assert m.get(info) == 1
+    assert m.get(cl.router_info_key("spk", "FRRouting 8.4.4")) == 1
     cl.start_exabgp()
     cl.wait_peers_up()
     cl.announce_all()
@@ -79,9 +67,7 @@ def test_frr_active(active_lab: CollectorLab) -> None:
     # a new agent process: FRR dumps its tables to the new station. The dump's
     # pre-policy view comes from soft-reconfiguration's Adj-RIB-In, so unlike
     # live updates it has the prefixes the import policy rejects.
-    cl.agent.stop()
-    cl.agent = active_agent(cl.lab, "agent2").start()
-    cl.agent.context = [cl.speaker.describe, cl.exabgp.log_tail]
+    cl.replace_agent(active_agent(cl.lab, "agent2"))
     cl.wait_router_up()
     cl.wait_peers_up()
     cl.behaviour = Behaviour(pre_shows_rejected=True)
@@ -92,11 +78,7 @@ def test_frr_active(active_lab: CollectorLab) -> None:
     cl.behaviour = FRR
     cl.exabgp.stop()
     cl.speaker.stop()
-    cl.agent.wait_metrics(
-        {cl.router_key("bmp_router_up"): 0, **{k: 0 for k in cl.expected()}},
-        timeout=20,
-        what="the router down and its RIB dropped",
-    )
+    cl.wait_router_down()
     cl.speaker.start()
     cl.wait_router_up(connections=2, timeout=60)
     cl.exabgp.start()

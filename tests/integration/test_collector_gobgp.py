@@ -30,23 +30,21 @@ from collector_support import (
     B6,
     REJECTED,
     WITHDRAWN,
-    Agent,
     Behaviour,
     CollectorLab,
+    check_ab_attributes,
+    collector_lab,
     key,
+    passive_agent,
     route_attrs,
 )
 from lab import (
-    BMP_PORT,
-    COLLECTOR_V4,
     INJ_A_V4,
     INJ_B_V6,
     SPEAKER_COL_V4,
     LabTopology,
     SpeakerConfig,
     lab_neighbors,
-    make_speaker,
-    require,
 )
 
 pytestmark = pytest.mark.lab
@@ -58,21 +56,9 @@ GOBGP = Behaviour(pre_shows_rejected=True, loc_rib=True)
 
 @pytest.fixture
 def gobgp_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
-    require("gobgp", "exabgp")
-    lab = lab_topo
-    agent = Agent(
-        lab.workdir,
-        ns=lab.col,
-        bmp_listen=[f"{COLLECTOR_V4}:{BMP_PORT}"],
-        http_listen="127.0.0.1:9324",
-    ).start()
     cfg = SpeakerConfig(neighbors=lab_neighbors(asn_b=ASN_B), loc_rib=True, stats_interval=15)
-    speaker = make_speaker("gobgp", lab.spk, lab.workdir, cfg)
-    cl = CollectorLab(lab, "gobgp", GOBGP, router=ROUTER, agent=agent, speaker=speaker)
-    try:
+    with collector_lab(lab_topo, "gobgp", GOBGP, cfg, lambda: passive_agent(lab_topo)) as cl:
         yield cl
-    finally:
-        cl.close()
 
 
 def loc_rib_size(afi: str, withdrawn: bool = True) -> int:
@@ -93,19 +79,10 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     cl.wait_router_up()
     cl.start_exabgp()
     m = cl.wait_peers_up()
-    info = key("bmp_router_info", router=ROUTER, sys_name="GoBGP", sys_descr="3.10.0", source="bmp")
-    assert m.get(info) == 1
+    assert m.get(cl.router_info_key("GoBGP", "3.10.0")) == 1
 
     m = cl.announce_all()
-    for view in ("adj_in_pre", "adj_in_post"):
-        a = route_attrs(cl, INJ_A_V4, view, "192.0.2.0/27")
-        assert a["as_path"] == f"{ASN_A} 4200000001"
-        assert (a["med"], a["next_hop"]) == (10, INJ_A_V4)
-        assert sorted(a["communities"]) == ["65001:100", "65001:7"]
-        assert a["large_communities"] == ["4200000001:1:7"]
-        b = route_attrs(cl, INJ_B_V6, view, "2001:db8:1::/48")
-        assert b["as_path"] == f"{ASN_B} {ASN_B}"
-        assert (b["med"], b["large_communities"]) == (500, ["4200000002:2:1"])
+    check_ab_attributes(cl)
     # the Loc-RIB's best path for a prefix A and B share is A's (shorter AS path)
     assert route_attrs(cl, LOC, "loc_rib", "192.0.2.0/27")["as_path"] == f"{ASN_A} 4200000001"
     loc_up = key("bmp_peer_up", router=ROUTER, peer=LOC, peer_asn="65000", peer_type="loc_rib")
@@ -155,11 +132,7 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     # GoBGP restarts (SIGTERM: withdrawals, then it closes BMP); the agent
     # drops the router's RIB, GoBGP reconnects and the state is rebuilt
     cl.speaker.stop()
-    cl.agent.wait_metrics(
-        {cl.router_key("bmp_router_up"): 0, **{k: 0 for k in cl.expected()}},
-        timeout=20,
-        what="the router down and its RIB dropped",
-    )
+    cl.wait_router_down()
     cl.speaker.start()
     cl.wait_router_up(connections=2, timeout=60)
     cl.wait_peers_up(timeout=60)
@@ -171,12 +144,7 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     # the agent restarts: GoBGP reconnects after its own retry delay (15-23 s
     # in the lab notes, not configurable) and dumps pre-policy, post-policy and
     # Loc-RIB; without ADD-PATH the dump holds one route per prefix and view
-    cl.agent.stop()
-    cl.agent = Agent(
-        cl.lab.workdir, ns=cl.lab.col, bmp_listen=[f"{COLLECTOR_V4}:{BMP_PORT}"],
-        http_listen="127.0.0.1:9324", name="agent2",
-    ).start()  # fmt: skip
-    cl.agent.context = [cl.speaker.describe, cl.exabgp.log_tail]
+    cl.replace_agent(passive_agent(cl.lab, name="agent2"))
     cl.wait_router_up(timeout=60)
     m = cl.wait_rib("GoBGP's table dump to a new agent")
     assert m.get(loc_up) == 1
