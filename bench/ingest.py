@@ -11,11 +11,11 @@ the clock runs from ``connect()`` until ``/api/v1/routers`` reports as many
 routes as the stream holds (polled every 10 ms).
 
 pmbmpd (Debian pmacct 1.7) with its RIB kept (``bmp_dump_file``, dumped
-every 60 s, as users run it): it has no API for its RIB size, so the clock runs
-from ``connect()`` until its CPU goes idle (last /proc tick after the whole
-stream was written and its socket drained; 10 ms resolution). ``--verify-pmbmpd`` then waits for
-its next table dump (up to 60 s) and prints the ENTRIES count it logs,
-proving every route was kept.
+every 60 s, as users run it): it has no API for its RIB size, so the clock
+runs from ``connect()`` until its socket is drained and its CPU has gone idle
+(last /proc tick after the whole stream was written; 10 ms resolution).
+``--verify-pmbmpd`` then waits for its next table dump (up to 60 s) and
+prints the ENTRIES count it logs, proving every route was kept.
 
 Prints routes/s (prefix x peer x view), unique prefixes/s, the ratio, RSS
 before/after/peak and bytes per route (RSS delta / routes). Asserts nothing.
