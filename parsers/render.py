@@ -44,7 +44,7 @@ from .bgp.open import (
     RoleCapability,
 )
 from .bgp.update import Update
-from .bmp.header import MESSAGE_TYPE_NAMES, PerPeerHeader
+from .bmp.header import MESSAGE_TYPE_NAMES, MessageType, PerPeerHeader
 from .bmp.initiation import Initiation, Termination
 from .bmp.peer_down import PeerDown
 from .bmp.peer_up import PeerUp
@@ -58,38 +58,21 @@ from .errors import ParseError
 
 JsonDict = dict[str, Any]
 
-#: The ``type`` string of each message dataclass.
-TYPE_NAMES: dict[type, str] = {
-    Initiation: "initiation",
-    Termination: "termination",
-    PeerUp: "peer_up",
-    PeerDown: "peer_down",
-    StatisticsReport: "statistics_report",
-    RouteMonitoring: "route_monitoring",
-    RouteMirroring: "route_mirroring",
-    UnknownBmpMessage: "unknown",
-}
-
-_MESSAGE_CLASSES = (
-    Initiation,
-    Termination,
-    PeerUp,
-    PeerDown,
-    StatisticsReport,
-    RouteMonitoring,
-    RouteMirroring,
-    UnknownBmpMessage,
-)
-
 #: BMP message type codes, by dataclass (UnknownBmpMessage carries its own).
 TYPE_CODES: dict[type, int] = {
-    RouteMonitoring: 0,
-    StatisticsReport: 1,
-    PeerDown: 2,
-    PeerUp: 3,
-    Initiation: 4,
-    Termination: 5,
-    RouteMirroring: 6,
+    RouteMonitoring: MessageType.ROUTE_MONITORING.value,
+    StatisticsReport: MessageType.STATISTICS_REPORT.value,
+    PeerDown: MessageType.PEER_DOWN.value,
+    PeerUp: MessageType.PEER_UP.value,
+    Initiation: MessageType.INITIATION.value,
+    Termination: MessageType.TERMINATION.value,
+    RouteMirroring: MessageType.ROUTE_MIRRORING.value,
+}
+
+#: The ``type`` string of each message dataclass: the name of its type code.
+TYPE_NAMES: dict[type, str] = {
+    **{cls: MESSAGE_TYPE_NAMES[code] for cls, code in TYPE_CODES.items()},
+    UnknownBmpMessage: "unknown",
 }
 
 ADD_PATH_MODE_NAMES = {ADD_PATH_RECEIVE: "receive", ADD_PATH_SEND: "send", ADD_PATH_BOTH: "both"}
@@ -119,7 +102,7 @@ def render_event(event: Event, *, file: str | None = None) -> JsonDict | None:
         out = render_message(event.message, offset=event.offset, size=event.size)
     else:
         partial = event.error.partial
-        if not isinstance(partial, _MESSAGE_CLASSES):
+        if not isinstance(partial, BmpMessage):
             return None
         out = render_message(partial, offset=event.offset, size=event.size)
         out["error"] = render_error(event.error)

@@ -26,15 +26,8 @@ class MessageType(IntEnum):
     ROUTE_MIRRORING = 6
 
 
-MESSAGE_TYPE_NAMES = {
-    0: "route_monitoring",
-    1: "statistics_report",
-    2: "peer_down",
-    3: "peer_up",
-    4: "initiation",
-    5: "termination",
-    6: "route_mirroring",
-}
+#: Type code -> name ("route_monitoring", ...): the ``MessageType`` names.
+MESSAGE_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in MessageType}
 
 
 class PeerType(IntEnum):
@@ -44,7 +37,8 @@ class PeerType(IntEnum):
     LOC_RIB = 3
 
 
-PEER_TYPE_NAMES = {0: "global", 1: "rd", 2: "local", 3: "loc_rib"}
+#: Peer type -> name ("global", "rd", "local", "loc_rib"): the ``PeerType`` names.
+PEER_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in PeerType}
 
 # Per-peer header flags (RFC 7854 §4.2, RFC 8671 §4, RFC 9069 §4.2)
 FLAG_V = 0x80  # IPv6 peer address
