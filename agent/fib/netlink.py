@@ -28,7 +28,7 @@ import errno
 import os
 import socket
 import struct
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,16 +119,30 @@ class NetlinkError(OSError):
     """A netlink request failed or the stream cannot be trusted (ENOBUFS, DUMP_INTR)."""
 
 
-def table_id(name: str | int) -> int:
-    """``main``/``local``/``default`` or a number (1 to 2**32-1)."""
+def _named_number(
+    name: str | int, numbers: Mapping[str, int], valid: Callable[[int], bool], error: str
+) -> int:
+    """``name`` itself when an int; else its number in ``numbers`` (case and
+    surrounding blanks ignored) or a decimal number that is ``valid``;
+    otherwise ``ValueError("<name!r> <error>")``."""
     if isinstance(name, int):
         return name
     text = name.strip().lower()
-    if text in TABLE_NUMBERS:
-        return TABLE_NUMBERS[text]
-    if not text.isdigit() or not 0 < int(text) < 2**32:
-        raise ValueError(f"{name!r} is not a routing table (main, local, default or 1-4294967295)")
+    if text in numbers:
+        return numbers[text]
+    if not text.isdigit() or not valid(int(text)):
+        raise ValueError(f"{name!r} {error}")
     return int(text)
+
+
+def table_id(name: str | int) -> int:
+    """``main``/``local``/``default`` or a number (1 to 2**32-1)."""
+    return _named_number(
+        name,
+        TABLE_NUMBERS,
+        lambda n: 0 < n < 2**32,
+        "is not a routing table (main, local, default or 1-4294967295)",
+    )
 
 
 def table_name(table: int) -> str:
@@ -137,14 +151,12 @@ def table_name(table: int) -> str:
 
 def proto_id(name: str | int) -> int:
     """A protocol name from ``rt_protos`` (bgp, bird, zebra, ...) or a number 0-255."""
-    if isinstance(name, int):
-        return name
-    text = name.strip().lower()
-    if text in PROTO_NUMBERS:
-        return PROTO_NUMBERS[text]
-    if not text.isdigit() or not 0 <= int(text) <= 255:
-        raise ValueError(f"{name!r} is not a route protocol (a name like bgp or a number 0-255)")
-    return int(text)
+    return _named_number(
+        name,
+        PROTO_NUMBERS,
+        lambda n: 0 <= n <= 255,
+        "is not a route protocol (a name like bgp or a number 0-255)",
+    )
 
 
 def proto_name(proto: int) -> str:
