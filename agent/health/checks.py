@@ -250,24 +250,30 @@ class HealthObserver:
     # -- RouteObserver ------------------------------------------------------------
 
     def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
-        if table.safi != UNICAST:
-            return
-        view = table.view
-        if view in self.route_views:
-            self._hosts(table, nset, add=True)
-        if view in ADJ_IN and is_ibgp(peer):
-            self._reflected(peer, table, nset, attrs)
+        self._update(peer, table, nset, attrs, add=True)
 
     def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
+        self._update(peer, table, nset, None, add=False)
+
+    # -- counters -----------------------------------------------------------------
+
+    def _update(
+        self,
+        peer: Peer,
+        table: RibTable,
+        nset: NlriSet,
+        attrs: PathAttributes | None,
+        *,
+        add: bool,
+    ) -> None:
+        """An announcement (``add``, with ``attrs``) or a withdrawal of ``nset``."""
         if table.safi != UNICAST:
             return
         view = table.view
         if view in self.route_views:
-            self._hosts(table, nset, add=False)
+            self._hosts(table, nset, add=add)
         if view in ADJ_IN and is_ibgp(peer):
-            self._reflected(peer, table, nset, None)
-
-    # -- counters -----------------------------------------------------------------
+            self._reflected(peer, table, nset, attrs)
 
     def _hosts(self, table: RibTable, nset: NlriSet, *, add: bool) -> None:
         hl = HOST_LEN.get(table.afi)
