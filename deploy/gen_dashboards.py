@@ -38,15 +38,21 @@ Panel = dict[str, Any]
 OV = 'instance=~"$instance", router=~"$router"'
 PD = 'instance=~"$instance", router="$router", peer="$peer"'
 
-UP_DOWN = [
-    {
-        "type": "value",
-        "options": {
-            "0": {"text": "Down", "color": "red", "index": 0},
-            "1": {"text": "Up", "color": "green", "index": 1},
-        },
-    }
-]
+
+def value_mapping(zero: tuple[str, str], one: tuple[str, str]) -> list[dict[str, Any]]:
+    """Grafana value mappings of a 0/1 metric: (text, color) for 0 and for 1."""
+    return [
+        {
+            "type": "value",
+            "options": {
+                str(index): {"text": text, "color": color, "index": index}
+                for index, (text, color) in enumerate((zero, one))
+            },
+        }
+    ]
+
+
+UP_DOWN = value_mapping(("Down", "red"), ("Up", "green"))
 
 
 def thresholds(*steps: tuple[float | None, str]) -> dict[str, Any]:
@@ -581,30 +587,14 @@ def peer_detail() -> dict[str, Any]:
             "Whether the initial dump of each table has ended.",
             f"bmp_eor_received{{{sel}}}",
             ["Time", "__name__", "job", "instance", "router", "peer"],
-            mappings=[
-                {
-                    "type": "value",
-                    "options": {
-                        "0": {"text": "pending", "color": "orange", "index": 0},
-                        "1": {"text": "received", "color": "green", "index": 1},
-                    },
-                }
-            ],
+            mappings=value_mapping(("pending", "orange"), ("received", "green")),
         ),
         table(
             "Health checks",
             "The per-peer health checks evaluated for this peer: 1 = problem, 0 = fine.",
             f"bmp_health_check{{{sel}}}",
             ["Time", "__name__", "job", "instance", "router", "peer"],
-            mappings=[
-                {
-                    "type": "value",
-                    "options": {
-                        "0": {"text": "ok", "color": "green", "index": 0},
-                        "1": {"text": "problem", "color": "red", "index": 1},
-                    },
-                }
-            ],
+            mappings=value_mapping(("ok", "green"), ("problem", "red")),
         ),
     ]
     variables = [
