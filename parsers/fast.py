@@ -27,6 +27,7 @@ from .context import DecodeContext, PeerKey
 
 _PEER = Struct("!BB8s16sI4sII")
 _U16 = Struct("!H")
+_TIMESTAMP = Struct("!II")
 _U32 = Struct("!I")
 _MARKER = b"\xff" * 16
 _V4_MAPPED_PAD = bytes(12)
@@ -41,6 +42,9 @@ class _Fallback(Exception):
 #: Per-peer header bytes -> (header, peer key, view, 4-byte AS paths?).
 _HeaderEntry = tuple[PerPeerHeader, PeerKey, str, bool]
 _HEADER_CACHE: dict[bytes, _HeaderEntry] = {}
+#: The same without the timestamp (the last 8 bytes): FRR and GoBGP stamp each
+#: route with its own age, so whole headers rarely repeat in a table dump.
+_PEER_CACHE: dict[bytes, _HeaderEntry] = {}
 _HEADER_CACHE_MAX = 4096
 
 
@@ -48,17 +52,30 @@ def _peer_header(raw: bytes) -> _HeaderEntry:
     entry = _HEADER_CACHE.get(raw)
     if entry is not None:
         return entry
-    ptype, flags, rd, addr, asn, bgp_id, sec, usec = _PEER.unpack(raw)
-    if ptype > 3:
-        raise _Fallback  # unknown peer type: the spec path counts the quirk
-    # IPv4 peers (V clear) and Loc-RIB (RFC 9069: zero) sit in the last 4 bytes
-    address = format_address(addr) if ptype != 3 and flags & 0x80 else format_address(addr[12:])
-    hdr = PerPeerHeader(ptype, flags, rd, address, asn, format_address(bgp_id), sec, usec)
-    entry = (hdr, hdr.key, hdr.view, not hdr.legacy_as_path)
+    stem = raw[:34]
+    base = _PEER_CACHE.get(stem)
+    if base is None:
+        ptype, flags, rd, addr, asn, bgp_id, sec, usec = _PEER.unpack(raw)
+        if ptype > 3:
+            raise _Fallback  # unknown peer type: the spec path counts the quirk
+        # IPv4 peers (V clear) and Loc-RIB (RFC 9069: zero) sit in the last 4 bytes
+        address = format_address(addr) if ptype != 3 and flags & 0x80 else format_address(addr[12:])
+        hdr = PerPeerHeader(ptype, flags, rd, address, asn, format_address(bgp_id), sec, usec)
+        base = (hdr, hdr.key, hdr.view, not hdr.legacy_as_path)
+        if len(_PEER_CACHE) >= _HEADER_CACHE_MAX:
+            _PEER_CACHE.clear()
+        _PEER_CACHE[stem] = base
+    else:
+        old = base[0]
+        sec, usec = _TIMESTAMP.unpack_from(raw, 34)
+        hdr = PerPeerHeader(
+            old.peer_type, old.flags, old.distinguisher, old.address, old.asn, old.bgp_id, sec, usec
+        )
+        base = (hdr, base[1], base[2], base[3])
     if len(_HEADER_CACHE) >= _HEADER_CACHE_MAX:
         _HEADER_CACHE.clear()
-    _HEADER_CACHE[raw] = entry
-    return entry
+    _HEADER_CACHE[raw] = base
+    return base
 
 
 # ---------------------------------------------------------------- NLRI
