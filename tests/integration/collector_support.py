@@ -39,7 +39,9 @@ from lab import (
     LabError,
     Namespace,
     make_speaker,
+    poll,
     require,
+    tail,
 )
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -135,14 +137,6 @@ def http_get(host: str, port: int, path: str, ns: Namespace | None = None) -> tu
     return status, body.decode("utf-8", "replace")
 
 
-def tail(path: Path, lines: int = 30) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"--- {path}: {exc}"
-    return f"--- last {lines} lines of {path}:\n" + "\n".join(text.splitlines()[-lines:])
-
-
 class Agent:
     """``python -m agent.cli run`` as a child process (in ``ns`` when given).
 
@@ -192,16 +186,17 @@ class Agent:
                 cwd=REPO,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + timeout
-        while True:
-            ready = self._ready()
-            if ready:
-                break
-            if self.proc.poll() is not None:
-                raise LabError(f"agent exited with {self.proc.returncode}\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                raise LabError(f"agent not ready after {timeout}s\n{self.log_tail()}")
-            time.sleep(0.1)
+        proc = self.proc
+
+        def ready() -> bool:
+            if self._ready():
+                return True
+            if proc.poll() is not None:
+                raise LabError(f"agent exited with {proc.returncode}\n{self.log_tail()}")
+            return False
+
+        if not poll(ready, timeout=timeout, interval=0.1):
+            raise LabError(f"agent not ready after {timeout}s\n{self.log_tail()}")
         return self
 
     def _ready(self) -> bool:
@@ -635,11 +630,8 @@ class CollectorLab:
 
         old = sum(n for (p, _), n in before.items() if p == address)
         self.speaker.reset_session(address)
-        deadline = time.monotonic() + timeout
-        while peer_downs(self.agent.metrics()) == old:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no Peer Down for {address}\n{self.agent.describe()}")
-            time.sleep(0.2)
+        if not poll(lambda: peer_downs(self.agent.metrics()) != old, timeout=timeout):
+            raise AssertionError(f"no Peer Down for {address}\n{self.agent.describe()}")
         self.wait_peers_up(timeout=timeout)
         m = self.wait_rib(f"the RIB refilled after the reset of {address}", timeout=timeout)
         return m, added_downs(before, m.downs(self.router))

@@ -42,7 +42,9 @@ from .netns import (
     build_lab,
     cleanup_stale,
     lab_topology,
+    poll,
     socket_in,
+    tail,
     wait_until,
 )
 from .sink import BmpSink
@@ -148,8 +150,10 @@ __all__ = [
     "lab_topology",
     "make_speaker",
     "missing_prerequisites",
+    "poll",
     "require",
     "socket_in",
     "summarize",
+    "tail",
     "wait_until",
 ]

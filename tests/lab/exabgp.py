@@ -19,7 +19,6 @@ import errno
 import os
 import stat
 import subprocess
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from .netns import (
     SPEAKER_V6,
     LabError,
     Namespace,
+    poll,
     tail,
     wait_until,
 )
@@ -239,15 +239,24 @@ class ExaBgp:
         """Write raw ExaBGP API lines (e.g. ``neighbor 10.0.1.1 announce route ...``)."""
         self._check_alive()
         payload = "".join(line.rstrip("\n") + "\n" for line in lines).encode()
-        deadline = time.monotonic() + 10
-        while True:
+        error: OSError | None = None
+
+        def attempt() -> tuple[int] | None:
+            # ENXIO: no reader on the FIFO yet; any other error fails at once.
+            # A 1-tuple: fd 0 is a valid descriptor but falsy for poll()
+            nonlocal error
             try:
-                fd = os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK)
-                break
+                return (os.open(self.fifo, os.O_WRONLY | os.O_NONBLOCK),)
             except OSError as exc:
-                if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                if exc.errno != errno.ENXIO:
                     raise LabError(f"ExaBGP API FIFO not writable: {exc}") from exc
-                time.sleep(0.1)
+                error = exc
+                return None
+
+        opened = poll(attempt, timeout=10, interval=0.1)
+        if opened is None:
+            raise LabError(f"ExaBGP API FIFO not writable: {error}") from error
+        (fd,) = opened
         try:
             os.set_blocking(fd, True)
             view = memoryview(payload)

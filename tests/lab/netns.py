@@ -386,6 +386,19 @@ def lab_topology() -> Iterator[LabTopology]:
         yield build_lab(topo)
 
 
+def poll(predicate: Any, *, timeout: float, interval: float = 0.2) -> Any:
+    """Call ``predicate()`` every ``interval`` s until it returns something
+    truthy, or until ``timeout`` s have passed after a falsy result; return
+    that last result. Exceptions propagate. Every bounded wait of the lab and
+    its helpers is this loop; the caller says what a timeout means."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
 def wait_until(
     predicate: Any,
     *,
@@ -400,25 +413,27 @@ def wait_until(
     ``describe()`` (e.g. a log tail) when given. Exceptions of type
     ``LabError`` from the predicate count as "not yet" and are reported.
     """
-    deadline = time.monotonic() + timeout
     last_error = ""
-    while True:
+
+    def attempt() -> Any:
+        nonlocal last_error
         try:
-            value = predicate()
+            return predicate()
         except LabError as exc:
-            value, last_error = None, str(exc)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            msg = f"timed out after {timeout}s waiting for {what}"
-            if last_error:
-                msg += f"\nlast error: {last_error}"
-            if describe is not None:
-                text = describe()
-                if text not in last_error:
-                    msg += f"\n{text}"
-            raise LabError(msg)
-        time.sleep(interval)
+            last_error = str(exc)
+            return None
+
+    value = poll(attempt, timeout=timeout, interval=interval)
+    if value:
+        return value
+    msg = f"timed out after {timeout}s waiting for {what}"
+    if last_error:
+        msg += f"\nlast error: {last_error}"
+    if describe is not None:
+        text = describe()
+        if text not in last_error:
+            msg += f"\n{text}"
+    raise LabError(msg)
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from . import bmpwire
-from .netns import LabError, Namespace
+from .netns import LabError, Namespace, poll
 
 
 @dataclass
@@ -74,18 +74,23 @@ class BmpSink:
         Retries until ``timeout`` while the listener is not up yet.
         """
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        deadline = time.monotonic() + timeout
-        while True:
+        error: OSError | None = None
+
+        def attempt() -> socket.socket | None:
+            nonlocal error
             sock = self._socket(family)
             sock.settimeout(2.0)
             try:
                 sock.connect((host, port))
-                break
             except OSError as exc:
                 sock.close()
-                if time.monotonic() > deadline:
-                    raise LabError(f"BMP sink: cannot connect to {host}:{port}: {exc}") from exc
-                time.sleep(0.2)
+                error = exc
+                return None
+            return sock
+
+        sock = poll(attempt, timeout=timeout, interval=0.2)
+        if sock is None:
+            raise LabError(f"BMP sink: cannot connect to {host}:{port}: {error}") from error
         sock.setblocking(False)
         conn = Connection((host, port))
         with self._lock:
@@ -186,16 +191,13 @@ class BmpSink:
     ) -> None:
         """Poll ``predicate(self)`` until true; on timeout raise ``LabError``
         naming ``what``, what was received, and ``describe()`` (e.g. a log tail)."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self):
-            if time.monotonic() > deadline:
-                got = [bmpwire.summarize(d).brief() for d in self.all_data()]
-                extra = f"\n{describe()}" if describe else ""
-                raise LabError(
-                    f"BMP sink {self.host}:{self.port}: no {what} after {timeout}s; "
-                    f"connections: {got}{extra}"
-                )
-            time.sleep(0.1)
+        if not poll(lambda: predicate(self), timeout=timeout, interval=0.1):
+            got = [bmpwire.summarize(d).brief() for d in self.all_data()]
+            extra = f"\n{describe()}" if describe else ""
+            raise LabError(
+                f"BMP sink {self.host}:{self.port}: no {what} after {timeout}s; "
+                f"connections: {got}{extra}"
+            )
 
     def settle(self, quiet: float = 1.5, timeout: float = 15.0) -> None:
         """Wait until no byte arrived for ``quiet`` seconds (bounded by ``timeout``)."""
