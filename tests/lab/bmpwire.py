@@ -20,14 +20,15 @@ PEER_UP = 3
 INITIATION = 4
 TERMINATION = 5
 ROUTE_MIRRORING = 6
+#: Keyed by this module's own type codes (not the parsers': independence).
 TYPE_NAMES = {
-    0: "route_monitoring",
-    1: "statistics_report",
-    2: "peer_down",
-    3: "peer_up",
-    4: "initiation",
-    5: "termination",
-    6: "route_mirroring",
+    ROUTE_MONITORING: "route_monitoring",
+    STATISTICS_REPORT: "statistics_report",
+    PEER_DOWN: "peer_down",
+    PEER_UP: "peer_up",
+    INITIATION: "initiation",
+    TERMINATION: "termination",
+    ROUTE_MIRRORING: "route_mirroring",
 }
 
 
