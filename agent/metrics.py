@@ -146,7 +146,8 @@ def _value(n: int) -> str:
     return str(floatToGoString(n))  # type: ignore[no-untyped-call]
 
 
-def _escape(v: str) -> str:
+def escape_label(v: str) -> str:
+    """A label value as the exposition format writes it."""
     if "\\" in v or "\n" in v or '"' in v:
         return v.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return v
@@ -195,7 +196,7 @@ class CoreCollector(Collector):
     @staticmethod
     def _peer_lines(re: str, pe: str, peer: Peer) -> tuple[str, ...]:
         asn = str(peer.asn)
-        ptype = _escape(peer.peer_type_name)
+        ptype = escape_label(peer.peer_type_name)
         local_asn = "" if peer.local_asn is None else str(peer.local_asn)
         change = ""
         if peer.last_change is not None:
@@ -206,10 +207,10 @@ class CoreCollector(Collector):
         return (
             f'bmp_peer_up{{peer="{pe}",peer_asn="{asn}",peer_type="{ptype}",'
             f'router="{re}"}} {"1.0" if peer.up else "0.0"}\n',
-            f'bmp_peer_info{{local_address="{_escape(peer.local_address or "")}",'
+            f'bmp_peer_info{{local_address="{escape_label(peer.local_address or "")}",'
             f'local_asn="{local_asn}",peer="{pe}",peer_asn="{asn}",'
-            f'peer_bgp_id="{_escape(peer.bgp_id)}",peer_type="{ptype}",'
-            f'rd="{_escape(peer.rd or "")}",router="{re}"}} 1.0\n',
+            f'peer_bgp_id="{escape_label(peer.bgp_id)}",peer_type="{ptype}",'
+            f'rd="{escape_label(peer.rd or "")}",router="{re}"}} 1.0\n',
             change,
         )
 
@@ -227,10 +228,10 @@ class CoreCollector(Collector):
         peers: dict[tuple[str, PeerKey], _Cached] = {}
         for router in list(self.core.routers.values()):
             r = router.label
-            re = _escape(r)
+            re = escape_label(r)
             for peer in list(router.peers.values()):
                 p = peer.label
-                pe = _escape(p)
+                pe = escape_label(p)
                 pstate = (
                     p,
                     peer.asn,
@@ -265,9 +266,9 @@ class CoreCollector(Collector):
                     cached = old.get(key)
                     if cached is None or cached[0] != state:
                         lab = (
-                            f'afi="{_escape(afi_name(afi))}",peer="{pe}",'
-                            f'router="{re}",safi="{_escape(safi_name(safi))}",'
-                            f'view="{_escape(view)}"'
+                            f'afi="{escape_label(afi_name(afi))}",peer="{pe}",'
+                            f'router="{re}",safi="{escape_label(safi_name(safi))}",'
+                            f'view="{escape_label(view)}"'
                         )
                         cached = (state, _table_lines(lab, state))
                     labels[key] = cached

@@ -134,7 +134,7 @@ def scrape_latency(peers: int, routes_per_table: int, scrapes: int) -> None:
 def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
     """In process, a ``Daemon`` (default config) loaded like the agent above:
     best-of-``repeat`` time of each collector of its registry, of the cached
-    text families (``CoreCollector.table_text``), and of the whole core
+    text families (``CoreCollector.table_text``, ``HealthCollector.text``), and of the whole core
     collector through prometheus_client (what /metrics cost before)."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from prometheus_client import CollectorRegistry, generate_latest
@@ -169,7 +169,7 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
         parts.append((type(collector).__name__, t, n))
     for fn in daemon.http.metrics_text:
         t, n = best(fn)
-        parts.append(("CoreCollector.table_text", t, n))
+        parts.append((getattr(fn, "__qualname__", repr(fn)), t, n))
     total = sum(t for _, t, _ in parts)
     print(f"server side, in process: {total * 1e3:.1f} ms in all:")
     for name, t, n in sorted(parts, key=lambda p: -p[1]):

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from ..config import Config, HealthConfig
 from ..core import Core
+from ..metrics import escape_label
 from .checks import HealthObserver, Report, evaluate, report_json
 
 if TYPE_CHECKING:
@@ -107,6 +108,23 @@ class HealthCollector(Collector):
                 family.add_metric([name, router, peer, sev], 1.0 if firing else 0.0)
         yield family
 
+    def text(self) -> str:
+        """The same family as exposition text, written directly: through
+        prometheus_client it costs ~20 ms at 1k peers, this ~2 ms."""
+        lines = [f"# HELP {METRIC} {METRIC_HELP}", f"# TYPE {METRIC} gauge"]
+        for name, res in self.health.evaluate().results.items():
+            if not res.enabled:
+                continue
+            # labels in prometheus_client's (sorted) order
+            head = f'{METRIC}{{check="{name}",peer="'
+            tail = f'",severity="{res.info.severity}"}} '
+            for router, peer, firing in res.subjects:
+                lines.append(
+                    f'{head}{escape_label(peer)}",router="{escape_label(router)}{tail}'
+                    + ("1.0" if firing else "0.0")
+                )
+        return "\n".join(lines) + "\n"
+
 
 def attach(daemon: Daemon, *, metrics: bool = True) -> Health | None:
     """Wire the checks into ``daemon`` (before ``start``); None when its core is not a ``Core``."""
@@ -123,5 +141,5 @@ def attach(daemon: Daemon, *, metrics: bool = True) -> Health | None:
 
     daemon.http.add_get("/api/v1/health", json_handler(api, params=("router",)))
     if metrics:
-        daemon.registry.register(HealthCollector(health))
+        daemon.http.metrics_text.append(HealthCollector(health).text)
     return health
