@@ -3,10 +3,12 @@
 See ``agent.core.core`` for the model (router identity, lifecycle, quirks).
 """
 
+from parsers.bmp.stat_types import stat_name
+
 from .core import Core, CoreSettings, RouteObserver, TopFlap
 from .peer import DOWN, IMPLICIT, UP, Peer
 from .rib import AttributeInterner, RibTable, RouteKey
-from .router import Router, RouterSession, stat_name
+from .router import Router, RouterSession
 
 __all__ = [
     "DOWN",

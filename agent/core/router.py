@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from parsers.bgp.attributes import PathAttributes
@@ -14,6 +12,7 @@ from parsers.bmp.peer_down import PeerDown
 from parsers.bmp.peer_up import PeerUp
 from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import Decoded, DecodeFailed, Event
+from parsers.bmp.stat_types import stat_name
 from parsers.bmp.stats import StatisticsReport
 from parsers.context import PeerKey
 from parsers.errors import Action, ParseError
@@ -35,21 +34,6 @@ Q_STATS_UNDECODED = "stats_value_undecoded"
 #: count is authoritative and ``absorb_quirks`` skips them, so nothing is
 #: counted twice.
 CORE_QUIRKS = frozenset({Q_RM_WITHOUT_PEER_UP})
-
-
-def _load_stat_name() -> Callable[[int], str]:
-    try:
-        mod = importlib.import_module("parsers.bmp.stat_types")
-        fn: Callable[[int], str] = mod.stat_name
-    except (ImportError, AttributeError):
-
-        def fn(stat_type: int) -> str:
-            return f"type_{stat_type}"
-
-    return fn
-
-
-stat_name = _load_stat_name()
 
 
 def _text(value: str | list[str] | None) -> str:
