@@ -14,6 +14,8 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from fibns import REPO, FibNs, call_in_ns, fib_netns
@@ -194,11 +196,25 @@ def test_small_receive_buffer_overflows_with_enobufs(fns: FibNs) -> None:
 
 
 def test_unprivileged_user_dumps_and_subscribes(fns: FibNs) -> None:
+    # The reader needs only the standard library: run a copy of the module
+    # from a directory anyone can read, wherever the clone lives (a clone
+    # under a mode-700 home would hide the package from user nobody).
+    # (pytest's own tmp_path is mode 700, so a plain mkdtemp under /tmp.)
+    with tempfile.TemporaryDirectory(prefix="bmpt-netlink-") as tmp:
+        shared = Path(tmp)
+        shared.chmod(0o755)
+        module = shared / "netlink.py"
+        module.write_text((REPO / "agent" / "fib" / "netlink.py").read_text())
+        module.chmod(0o644)
+        _dump_as_nobody(fns, shared)
+
+
+def _dump_as_nobody(fns: FibNs, shared: Path) -> None:
     fns.batch([f"route add 10.70.{i}.0/24 via 10.9.0.2 proto bgp" for i in range(40)])
     fns.ip("-6", "route", "add", "2001:db8:70::/48", "via", "fd09::3", "proto", "bird")
     code = (
         "import json, os\n"
-        "from agent.fib import netlink\n"
+        "import netlink\n"
         "s = netlink.dump({186, 12, 11}, {254})\n"
         "sub = netlink.subscribe(1 << 20)\n"
         "print(json.dumps({'uid': os.geteuid(), 'routes': s.route_count(),\n"
@@ -214,8 +230,8 @@ def test_unprivileged_user_dumps_and_subscribes(fns: FibNs) -> None:
         capture_output=True,
         text=True,
         timeout=60,
-        cwd=REPO,
-        env={"PYTHONPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        cwd=shared,
+        env={"PYTHONPATH": str(shared), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
