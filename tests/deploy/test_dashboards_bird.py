@@ -12,13 +12,23 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deploy_support import REPO, free_port, tool
-from test_dashboards_live import Stack, _bin, _expand, _load, _panels, _resolve, _spawn, _wait
+from deploy_support import REPO, free_port
+from test_dashboards_live import (
+    Stack,
+    _bin,
+    _expand,
+    _load,
+    _panels,
+    _resolve,
+    _spawn,
+    _wait,
+    start_prometheus,
+    stop_all,
+)
 
 FAKE_BIRD = """
 import asyncio, sys
@@ -56,26 +66,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             tmp / "agent.log",
             procs,
         )
-        st = Stack(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{pport}", tmp)
-        _wait(
-            "agent /readyz",
-            lambda: urllib.request.urlopen(f"{st.agent_http}/readyz", timeout=2).status == 200,
-        )
-        (tmp / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-            "scrape_configs:\n  - job_name: bmp-agent\n    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{http}']\n"
-        )
-        _spawn(
-            [tool("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{pport}",
-             "--log.level=warn"],
-            tmp / "prometheus.log", procs,
-        )  # fmt: skip
-        _wait(
-            "prometheus ready",
-            lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200,
-        )
+        st = start_prometheus(tmp, http, pport, procs)
         capture = REPO / "tests" / "data" / "captures" / "frr-basic.bmp"
         _spawn(
             [*agent, "replay", str(capture), "--to", f"127.0.0.1:{bmp}", "--hold"],
@@ -88,15 +79,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         yield st
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_all(procs)
 
 
 def _series(stack: Stack, dashboard: str, title: str) -> list[dict[str, str]]:

@@ -206,6 +206,45 @@ def _spawn(
     return p
 
 
+def start_prometheus(
+    tmp: Path, http: int, pport: int, procs: list[subprocess.Popen[bytes]]
+) -> Stack:
+    """Once the agent on ``http`` is ready: Prometheus 2.42 scraping it every second."""
+    st = Stack(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{pport}", tmp)
+    _wait(
+        "agent /readyz",
+        lambda: urllib.request.urlopen(f"{st.agent_http}/readyz", timeout=2).status == 200,
+    )
+    (tmp / "prometheus.yml").write_text(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: bmp-agent\n    static_configs:\n"
+        f"      - targets: ['127.0.0.1:{http}']\n"
+    )
+    _spawn(
+        [tool("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{pport}",
+         "--log.level=warn"],
+        tmp / "prometheus.log", procs,
+    )  # fmt: skip
+    _wait(
+        "prometheus ready",
+        lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200,
+    )
+    return st
+
+
+def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait(5)
+
+
 def _bad_capture(path: Path) -> None:
     """One Initiation whose TLV runs past the end of the message."""
     body = struct.pack("!HH", 0, 100)
@@ -224,26 +263,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
              f"127.0.0.1:{http}", "--log-level", "warning", "--log-format", "json"],
             tmp / "agent.log", procs,
         )  # fmt: skip
-        st = Stack(f"http://127.0.0.1:{http}", f"http://127.0.0.1:{pport}", tmp)
-        _wait(
-            "agent /readyz",
-            lambda: urllib.request.urlopen(f"{st.agent_http}/readyz", timeout=2).status == 200,
-        )
-        (tmp / "prometheus.yml").write_text(
-            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
-            "scrape_configs:\n  - job_name: bmp-agent\n    static_configs:\n"
-            f"      - targets: ['127.0.0.1:{http}']\n"
-        )
-        _spawn(
-            [tool("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{pport}",
-             "--log.level=warn"],
-            tmp / "prometheus.log", procs,
-        )  # fmt: skip
-        _wait(
-            "prometheus ready",
-            lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200,
-        )
+        st = start_prometheus(tmp, http, pport, procs)
         # the captures, one router each, in a known order (router labels 127.0.0.1, #2, #3)
         expected = 0
         for i, name in enumerate(REPLAYED):
@@ -272,15 +292,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         yield st
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.terminate()
-        for p in procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_all(procs)
 
 
 GRAFANA_BUILTINS = {"$__rate_interval": "20s", "$__interval": "5s", "$__range": "1h"}
