@@ -94,6 +94,13 @@ def counts(fib: FibReconciler, afi: int = 1) -> dict[str, int]:
     return {k: v for k, v in fib.tracker.counts().get((afi, 254), {}).items() if v}
 
 
+async def replace_next_hop(fns: FibNs, gateway: str) -> None:
+    """``ip route replace 192.0.2.0/24 via GATEWAY proto bgp metric 20``."""
+    await asyncio.to_thread(
+        fns.ip, "route", "replace", "192.0.2.0/24", "via", gateway, "proto", "bgp", "metric", "20"
+    )
+
+
 def run(
     fns: FibNs, body: Callable[[FibReconciler], Awaitable[None]], **cfg: object
 ) -> FibReconciler:
@@ -142,18 +149,7 @@ def test_in_sync_then_missing_extra_mismatch_and_back(fns: FibNs) -> None:
         )
         await until(lambda: counts(fib).get("extra") == 1, GRACE + 2, "extra")
         # nexthop mismatch: B's next hop instead of A's
-        await asyncio.to_thread(
-            fns.ip,
-            "route",
-            "replace",
-            "192.0.2.0/24",
-            "via",
-            "10.9.0.3",
-            "proto",
-            "bgp",
-            "metric",
-            "20",
-        )
+        await replace_next_hop(fns, "10.9.0.3")
         await until(lambda: counts(fib).get("nexthop_mismatch") == 1, GRACE + 2, "mismatch")
         assert counts(fib) == {"missing": 1, "extra": 1, "nexthop_mismatch": 1}
         view = diff_view(fib, state="nexthop_mismatch")
@@ -198,33 +194,11 @@ def test_in_sync_then_missing_extra_mismatch_and_back(fns: FibNs) -> None:
 def test_any_mode_accepts_a_candidate_next_hop(fns: FibNs) -> None:
     async def body(fib: FibReconciler) -> None:
         await until(lambda: counts(fib) == {"in_sync": 2}, 5, "in sync")
-        await asyncio.to_thread(
-            fns.ip,
-            "route",
-            "replace",
-            "192.0.2.0/24",
-            "via",
-            "10.9.0.3",
-            "proto",
-            "bgp",
-            "metric",
-            "20",
-        )
+        await replace_next_hop(fns, "10.9.0.3")
         # B's path is a candidate: still in sync; a next hop of no candidate is not
         await asyncio.sleep(GRACE + 0.5)
         assert counts(fib) == {"in_sync": 2}
-        await asyncio.to_thread(
-            fns.ip,
-            "route",
-            "replace",
-            "192.0.2.0/24",
-            "via",
-            "10.9.0.5",
-            "proto",
-            "bgp",
-            "metric",
-            "20",
-        )
+        await replace_next_hop(fns, "10.9.0.5")
         await until(lambda: counts(fib).get("nexthop_mismatch") == 1, GRACE + 2, "mismatch")
 
     run(fns, body, mode="any")
