@@ -1,45 +1,61 @@
-"""End-to-end ingest: a full-table BMP stream over TCP into ``bmp-agent``, and
-into pmacct's ``pmbmpd`` on the same stream in the same run.
+"""End-to-end ingest in the deployed shape: a full-table BMP stream over TCP
+from 127.0.0.1 into ``bmp-agent run`` with its defaults (FIB reconciliation
+on: a router on loopback is this host's own router), and into pmacct's
+``pmbmpd`` on the same stream in the same run.
 
-The stream (``streams.FULL_TABLE``: 1M IPv4 + 200k IPv6 prefixes per peer with
-a real table's length mix, 2 peers, pre- and post-policy = 4.8M routes,
-1-100 NLRI per UPDATE, ~10 prefixes per attribute set) is built once and
-cached under ``bench/.cache/`` (git-ignored).
+The stream (issue #14's shape, built here and cached under ``bench/.cache/``):
+1M IPv4 + 200k IPv6 prefixes per peer with a real table's length mix, 2
+peers, pre- and post-policy (4.8M routes); UPDATEs of 1, 10 or 100 NLRI
+(40 / 55 / 5 % by message count: ~11 routes per message); attribute sets
+shared by runs of consecutive prefixes whose lengths are heavy-tailed
+(Pareto, ~20 prefixes per set on average: most sets hold a few prefixes,
+a few hold thousands); the post-policy copy of each set carries one more
+community than the pre-policy one. ``--scale`` shrinks the table (0.1 = 480k
+routes) for quicker runs.
 
-bmp-agent: started as a subprocess (``bmp-agent run`` on loopback ports);
-the clock runs from ``connect()`` until ``/api/v1/routers`` reports as many
-routes as the stream holds (polled every 10 ms).
+bmp-agent: a subprocess (``bmp-agent run`` on loopback ports; ``--no-fib``
+adds ``fib.enabled: false`` for the variant). Clocks from ``connect()``:
+*RIB* until ``/api/v1/routers`` reports every route (polled every 10 ms);
+*FIB* (FIB on) until ``/api/v1/fib/diff`` has classified every selected
+prefix (its tables' ``expected`` sum to the unique prefixes). The kernel
+table of the host here holds none of these routes, so every one ends as
+``missing`` drift: that is the full cost of the comparison. A thread
+scrapes ``/metrics`` every 50 ms during the load; its p99 is printed.
 
-pmbmpd (Debian pmacct 1.7) with its RIB kept (``bmp_dump_file``, dumped
-every 60 s, as users run it): it has no API for its RIB size, so the clock
-runs from ``connect()`` until its socket is drained and its CPU has gone idle
-(last /proc tick after the whole stream was written; 10 ms resolution).
-``--verify-pmbmpd`` then waits for its next table dump (up to 60 s) and
-prints the ENTRIES count it logs, proving every route was kept.
+pmbmpd (Debian pmacct 1.7) keeps its RIB (``bmp_dump_file``, dumped every
+60 s, as users run it): it has no API for its RIB size, so the clock runs
+from ``connect()`` until its socket is drained and its CPU has gone idle.
+``--verify-pmbmpd`` waits for its next dump and prints the ENTRIES it logs.
 
-Prints routes/s (prefix x peer x view), unique prefixes/s, the ratio, RSS
-before/after/peak and bytes per route (RSS delta / routes). Asserts nothing.
+Prints routes/s (prefix x peer x view), unique prefixes/s, messages/s,
+B/route (peak RSS minus RSS before the stream, over routes), the ratio to
+pmbmpd, the /metrics p99. Asserts nothing.
 
-The agent runs with ``fib.enabled: false``: the stream comes from 127.0.0.1,
-which the FIB reconciler takes for this host's own router and would diff
-against the kernel; ``--fib`` adds a run with it on (its default).
-
-    python3 bench/ingest.py [--small] [--no-pmbmpd] [--verify-pmbmpd] [--fib] [--profile FILE]
+    python3 bench/ingest.py [--scale 1.0] [--no-fib] [--both] [--no-pmbmpd]
+                            [--verify-pmbmpd] [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import ipaddress
+import json
+import random
+import statistics
+import struct
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from procs import (
+    Agent,
     connect,
     cpu_seconds,
     print_machine,
@@ -50,7 +66,148 @@ from procs import (
     wait_cpu_idle,
     wait_drained,
 )
-from streams import FULL_TABLE, SMALL_TABLE, Stream, cached_stream
+from streams import (
+    Stream,
+    attr,
+    bmp,
+    open_msg,
+    per_peer,
+    table_prefixes,
+    update_v4,
+    update_v6,
+)
+
+#: NLRI per UPDATE and their shares by message count (mean 10.9).
+NLRI_MIX = ((1, 40), (10, 55), (100, 5))
+#: Pareto shape and mean of an attribute set's target size; a set is filled
+#: with whole UPDATEs drawn from ``NLRI_MIX`` until it reaches its target, so
+#: sets end up with ~20 prefixes on average and UPDATEs keep the mix.
+PARETO_ALPHA = 1.3
+SET_MEAN = 7
+
+
+def attribute_set(index: int, next_hop: bytes | None, post: bool) -> bytes:
+    """Attribute set ``index``; the post-policy copy carries one more community."""
+    path = [65001, 64512 + index % 700, 4200000000 + index % 5000]
+    out = attr(0x40, 1, b"\x00")
+    out += attr(0x40, 2, bytes([2, len(path)]) + b"".join(struct.pack("!I", a) for a in path))
+    if next_hop is not None:
+        out += attr(0x40, 3, next_hop)
+    out += attr(0x80, 4, struct.pack("!I", index % 1000))
+    comms = [(65001 << 16) | 100, (65001 << 16) | (index % 65536)]
+    if post:
+        comms.append((65000 << 16) | 1)  # the import policy's tag
+    out += attr(0xC0, 8, b"".join(struct.pack("!I", c) for c in comms))
+    if index % 2:
+        out += attr(0xC0, 32, struct.pack("!III", 4200000001, 1, index))
+    return out
+
+
+def set_target(rng: random.Random) -> int:
+    """A heavy-tailed attribute-set target size (Pareto with mean ``SET_MEAN``)."""
+    xm = SET_MEAN * (PARETO_ALPHA - 1) / PARETO_ALPHA
+    return max(1, int(xm * rng.paretovariate(PARETO_ALPHA)))
+
+
+@dataclass(frozen=True)
+class Spec:
+    v4: int = 1_000_000
+    v6: int = 200_000
+    peers: int = 2
+    seed: int = 14
+
+    @classmethod
+    def scaled(cls, scale: float) -> Spec:
+        return cls(v4=max(1, int(1_000_000 * scale)), v6=max(1, int(200_000 * scale)))
+
+
+@dataclass
+class Built:
+    stream: Stream
+    attribute_sets: int
+
+
+def build(spec: Spec) -> Built:
+    rng = random.Random(spec.seed)
+    sizes = [k for k, _ in NLRI_MIX]
+    weights = [w for _, w in NLRI_MIX]
+    out = [bmp(4, struct.pack("!HH", 2, 9) + b"benchmark")]
+    peers = [(f"192.0.2.{i + 1}", 65001 + i) for i in range(spec.peers)]
+    for address, asn in peers:
+        hdr = per_peer(address, asn, address)
+        body = hdr + bytes(12) + bytes([192, 0, 2, 254]) + struct.pack("!HH", 179, 40000)
+        out.append(bmp(3, body + open_msg(65000, "192.0.2.254") + open_msg(asn, address)))
+    tables = {4: table_prefixes(4, spec.v4, spec.seed), 6: table_prefixes(6, spec.v6, spec.seed)}
+    # One plan (attribute-set runs split into UPDATEs) per family, shared by
+    # every peer and view, so pre and post differ only by the community.
+    plans: dict[int, list[tuple[int, int, int]]] = {}
+    sets = 0
+    for family, prefixes in tables.items():
+        plan = []
+        i = 0
+        while i < len(prefixes):
+            got = 0
+            target = set_target(rng)
+            while got < target and i < len(prefixes):
+                k = min(rng.choices(sizes, weights)[0], len(prefixes) - i)
+                plan.append((sets, i, i + k))
+                i += k
+                got += k
+            sets += 1
+        plans[family] = plan
+    rm = 0
+    for p_index, (address, asn) in enumerate(peers):
+        nh4 = ipaddress.IPv4Address(address).packed
+        nh6 = ipaddress.IPv6Address(f"2001:db8:ffff::{p_index + 1}").packed
+        for post in (False, True):
+            hdr = per_peer(address, asn, address, post=post)
+            for family, plan in plans.items():
+                prefixes = tables[family]
+                cache: dict[int, bytes] = {}
+                for set_index, lo, hi in plan:
+                    a = cache.get(set_index)
+                    if a is None:
+                        cache.clear()
+                        a = cache[set_index] = attribute_set(
+                            set_index + p_index * 7, nh4 if family == 4 else None, post
+                        )
+                    chunk = prefixes[lo:hi]
+                    msg = update_v4(a, chunk) if family == 4 else update_v6(a, chunk, nh6)
+                    out.append(bmp(0, hdr + msg))
+                    rm += 1
+    data = b"".join(out)
+    routes = (spec.v4 + spec.v6) * spec.peers * 2
+    return Built(Stream(data, len(out), rm, routes, spec.v4 + spec.v6), sets)
+
+
+def cached(spec: Spec) -> Built:
+    directory = Path(__file__).resolve().parent / ".cache"
+    src = Path(__file__).read_bytes() + (Path(__file__).parent / "streams.py").read_bytes()
+    key = hashlib.sha256(repr(spec).encode() + src).hexdigest()[:16]
+    data_path = directory / f"ingest-{key}.bmp"
+    meta_path = directory / f"ingest-{key}.json"
+    if data_path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        sets = meta.pop("attribute_sets")
+        return Built(Stream(data_path.read_bytes(), **meta), sets)
+    built = build(spec)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = data_path.with_suffix(".tmp")
+    tmp.write_bytes(built.stream.data)
+    tmp.replace(data_path)
+    s = built.stream
+    meta = {
+        "messages": s.messages,
+        "route_monitoring": s.route_monitoring,
+        "routes": s.routes,
+        "unique_prefixes": s.unique_prefixes,
+        "attribute_sets": built.attribute_sets,
+    }
+    meta_path.write_text(json.dumps(meta))
+    return built
+
+
+# -- measurement --------------------------------------------------------------
 
 
 @dataclass
@@ -62,13 +219,40 @@ class Result:
     rss_after_kb: int
     peak_kb: int
     routes_seen: int | None
+    fib_seconds: float | None = None
+    fib_cpu: float | None = None
+    scrapes: list[float] = field(default_factory=list)
+
+
+class Scraper(threading.Thread):
+    """GET /metrics every ``every`` seconds until stopped; keeps each latency."""
+
+    def __init__(self, agent: Agent, every: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{agent.http_port}/metrics"
+        self.every = every
+        self.latencies: list[float] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            t = time.perf_counter()
+            try:
+                with urllib.request.urlopen(self.url, timeout=30) as r:
+                    r.read()
+            except OSError:
+                continue
+            self.latencies.append(time.perf_counter() - t)
+            self.stop.wait(self.every)
+
+
+def fib_classified(agent: Agent) -> int:
+    data = agent.get_json("/api/v1/fib/diff?limit=1")
+    return sum(int(t.get("expected") or 0) for t in data.get("tables", []))
 
 
 def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
-    # The stream comes from 127.0.0.1, i.e. "the router of this host": with
-    # fib.enabled the agent would also diff its RIB against this machine's
-    # kernel FIB (which holds none of these routes) every second.
-    env = {"BMP_AGENT_FIB_ENABLED": "true" if fib else "false"}
+    env = {} if fib else {"BMP_AGENT_FIB_ENABLED": "false"}
     with run_agent(env=env) as agent:
         time.sleep(0.5)
         before = status_kb(agent.pid, "VmRSS")
@@ -83,6 +267,8 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
                 stderr=subprocess.DEVNULL,
             )
             time.sleep(1.0)
+        scraper = Scraper(agent)
+        scraper.start()
         cpu0 = cpu_seconds(agent.pid)
         t0 = time.perf_counter()
         sock = connect(agent.bmp_port)
@@ -98,6 +284,16 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
             time.sleep(0.01)
         t1 = time.perf_counter()
         cpu1 = cpu_seconds(agent.pid)
+        fib_s = fib_cpu = None
+        if fib:
+            while time.perf_counter() - t0 < 900:
+                if fib_classified(agent) >= stream.unique_prefixes:
+                    break
+                time.sleep(0.05)
+            fib_s = time.perf_counter() - t0
+            fib_cpu = cpu_seconds(agent.pid) - cpu0
+        scraper.stop.set()
+        scraper.join(60)
         sender.join()
         if spy is not None:
             spy.send_signal(2)
@@ -105,8 +301,19 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
         after = status_kb(agent.pid, "VmRSS")
         peak = status_kb(agent.pid, "VmHWM")
         sock.close()
-        name = "agent+fib" if fib else "bmp-agent"
-        return Result(name, t1 - t0, cpu1 - cpu0, before, after, peak, routes)
+        name = "agent" if fib else "agent-nofib"
+        return Result(
+            name,
+            t1 - t0,
+            cpu1 - cpu0,
+            before,
+            after,
+            peak,
+            routes,
+            fib_s,
+            fib_cpu,
+            scraper.latencies,
+        )
 
 
 def measure_pmbmpd(stream: Stream, verify: bool) -> Result:
@@ -116,9 +323,6 @@ def measure_pmbmpd(stream: Stream, verify: bool) -> Result:
         t0 = time.perf_counter()
         sock = connect(pm.port)
         sock.sendall(stream.data)
-        # The whole stream is in pmbmpd's socket; it has ingested it once it
-        # has read it all and its CPU has gone idle (it may still be working
-        # on what it has read: the later of the two counts).
         t_drained = wait_drained(pm.port)
         t_idle = wait_cpu_idle(pm.pid)
         t1 = max(t_drained, t_idle)
@@ -138,55 +342,81 @@ def measure_pmbmpd(stream: Stream, verify: bool) -> Result:
         return Result("pmbmpd", t1 - t0, cpu1 - cpu0, before, after, peak, entries)
 
 
-def report(stream: Stream, results: list[Result]) -> None:
+def p99(values: list[float]) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[98]
+
+
+def report(built: Built, results: list[Result]) -> None:
+    s = built.stream
     print(
-        f"stream: {len(stream.data) / 1e6:.1f} MB, {stream.messages:,} BMP messages,"
-        f" {stream.route_monitoring:,} Route Monitoring, {stream.routes:,} routes"
-        f" (prefix x peer x view), {stream.unique_prefixes:,} unique prefixes"
+        f"stream: {len(s.data) / 1e6:.1f} MB, {s.messages:,} BMP messages,"
+        f" {s.route_monitoring:,} Route Monitoring ({s.routes / s.route_monitoring:.1f} routes"
+        f" per message), {s.routes:,} routes (prefix x peer x view),"
+        f" {s.unique_prefixes:,} unique prefixes, {built.attribute_sets:,} attribute sets"
+        f" ({s.unique_prefixes / built.attribute_sets:.1f} prefixes per set)"
     )
     print(
-        f"{'collector':<10} {'seconds':>8} {'routes/s':>11} {'prefixes/s':>11}"
-        f" {'cpu s':>7} {'RSS MB':>7} {'after':>7} {'peak':>7} {'B/route':>8} {'routes kept':>12}"
+        f"{'collector':<12} {'seconds':>8} {'routes/s':>11} {'prefixes/s':>11} {'msgs/s':>9}"
+        f" {'cpu s':>7} {'RSS MB':>7} {'peak':>7} {'B/route':>8} {'routes kept':>12}"
     )
     for r in results:
-        delta = (r.rss_after_kb - r.rss_before_kb) * 1024
+        delta = (r.peak_kb - r.rss_before_kb) * 1024
         kept = "?" if r.routes_seen is None else f"{r.routes_seen:,}"
         print(
-            f"{r.name:<10} {r.seconds:>8.2f} {stream.routes / r.seconds:>11,.0f}"
-            f" {stream.unique_prefixes / r.seconds:>11,.0f} {r.cpu:>7.2f}"
-            f" {r.rss_before_kb / 1024:>7.0f} {r.rss_after_kb / 1024:>7.0f}"
-            f" {r.peak_kb / 1024:>7.0f} {delta / stream.routes:>8.0f} {kept:>12}"
+            f"{r.name:<12} {r.seconds:>8.2f} {s.routes / r.seconds:>11,.0f}"
+            f" {s.unique_prefixes / r.seconds:>11,.0f} {s.route_monitoring / r.seconds:>9,.0f}"
+            f" {r.cpu:>7.2f} {r.rss_before_kb / 1024:>7.0f}"
+            f" {r.peak_kb / 1024:>7.0f} {delta / s.routes:>8.0f} {kept:>12}"
         )
-    if len(results) >= 2:
-        a, p = results[:2]
-        print(f"ratio bmp-agent / pmbmpd (routes/s): {p.seconds / a.seconds:.2f}x")
-        pa = (a.rss_after_kb - a.rss_before_kb) / max(1, p.rss_after_kb - p.rss_before_kb)
-        print(f"memory bmp-agent / pmbmpd (RSS delta): {pa:.2f}x")
+    by = {r.name: r for r in results}
+    pm = by.get("pmbmpd")
+    for r in results:
+        if r.fib_seconds is not None:
+            print(
+                f"{r.name}: FIB settled (every prefix classified) at {r.fib_seconds:.2f} s,"
+                f" {r.fib_cpu:.2f} CPU s"
+            )
+        if r.scrapes:
+            print(
+                f"{r.name}: /metrics during the load: {len(r.scrapes)} scrapes,"
+                f" p99 {p99(r.scrapes) * 1e3:.1f} ms, max {max(r.scrapes) * 1e3:.1f} ms"
+            )
+        if pm is not None and r is not pm:
+            print(f"ratio {r.name} / pmbmpd (routes/s): {pm.seconds / r.seconds:.2f}x")
+    a, n = by.get("agent"), by.get("agent-nofib")
+    if a is not None and n is not None:
+        print(
+            f"FIB share of ingest: wall {a.seconds / n.seconds - 1:+.1%}"
+            f" (RIB complete), CPU {a.cpu / n.cpu - 1:+.1%}"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--small", action="store_true", help="one tenth of the table (480k routes)")
+    ap.add_argument("--scale", type=float, default=1.0, help="table size (1.0 = 4.8M routes)")
+    ap.add_argument("--no-fib", action="store_true", help="the agent with fib.enabled: false")
+    ap.add_argument("--both", action="store_true", help="the agent with and without FIB")
     ap.add_argument("--no-pmbmpd", action="store_true", help="measure bmp-agent only")
     ap.add_argument(
         "--verify-pmbmpd", action="store_true", help="wait for pmbmpd's dump; print its count"
-    )
-    ap.add_argument(
-        "--fib", action="store_true", help="also run the agent with fib.enabled (its default)"
     )
     ap.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the agent's ingest")
     args = ap.parse_args()
     print("# bench/ingest.py")
     print_machine()
     t = time.perf_counter()
-    stream = cached_stream(SMALL_TABLE if args.small else FULL_TABLE)
-    print(f"stream ready in {time.perf_counter() - t:.1f} s")
-    results = [measure_agent(stream, args.profile, fib=False)]
+    built = cached(Spec.scaled(args.scale))
+    print(f"stream ready in {time.perf_counter() - t:.1f} s (scale {args.scale})")
+    results = []
+    if args.both or not args.no_fib:
+        results.append(measure_agent(built.stream, args.profile, fib=True))
+    if args.both or args.no_fib:
+        results.append(measure_agent(built.stream, None if results else args.profile, fib=False))
     if not args.no_pmbmpd:
-        results.append(measure_pmbmpd(stream, args.verify_pmbmpd))
-    if args.fib:
-        results.append(measure_agent(stream, None, fib=True))
-    report(stream, results)
+        results.append(measure_pmbmpd(built.stream, args.verify_pmbmpd))
+    report(built, results)
     if args.profile:
         print(profile_summary(args.profile))
 

@@ -23,7 +23,7 @@ the last time the comparison was confirmed current.
 
 from __future__ import annotations
 
-import socket
+import heapq
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -92,13 +92,6 @@ class FibCollector(Collector):
         yield from (routes, events, kernel, last, resyncs)
 
 
-def _ifname(index: int) -> str:
-    try:
-        return socket.if_indextoname(index)
-    except OSError:
-        return str(index)
-
-
 def _actual(fib: FibReconciler, entry: Entry | None) -> list[str]:
     if entry is None or fib.kernel_snapshot is None:
         return []
@@ -106,7 +99,7 @@ def _actual(fib: FibReconciler, entry: Entry | None) -> list[str]:
     for gw, oif in fib.kernel_snapshot.resolve(entry):
         text = format_address(gw) if gw else ""
         if oif:
-            text = f"{text} dev {_ifname(oif)}".strip()
+            text = f"{text} dev {fib.link_name(oif)}".strip()
         out.append(text)
     return out
 
@@ -138,34 +131,37 @@ def diff_view(
                 **counts,
             }
         )
-    drift = []
-    for (a, table), drifts in sorted(fib.tracker.tables.items()):
+    # (afi, table, state, address, length): sorting keys, not rows, so a
+    # limited answer over a large drift builds only the rows it returns
+    rows: list[tuple[str, str, str, bytes, int, int, int, bytes, Any]] = []
+    for (a, table), drifts in fib.tracker.tables.items():
         if afi is not None and afi_name(a) != afi:
             continue
-        expected = fib.expected.get((a, table), {})
-        kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
+        an, tn = afi_name(a), table_name(table)
         for key, d in drifts.items():
             if not d.reported and not pending:
                 continue
             if state is not None and d.state != state:
                 continue
-            entry = kern.get(key)
-            drift.append(
-                {
-                    "prefix": describe(a, 1, key),
-                    "afi": afi_name(a),
-                    "table": table_name(table),
-                    "state": d.state,
-                    "pending": not d.reported,
-                    "since": d.since,
-                    "expected": _expected(expected.get(key)),
-                    "actual": _actual(fib, entry),
-                    "proto": proto_name(entry[0]) if entry is not None else None,
-                }
-            )
-    drift.sort(key=lambda x: (x["afi"], x["table"], x["state"], x["prefix"]))
-    if limit is not None:
-        drift = drift[:limit]
+            rows.append((an, tn, d.state, key[1:], key[0], a, table, key, d))
+    picked = heapq.nsmallest(limit, rows) if limit is not None else sorted(rows)
+    drift = []
+    for _an, _tn, _st, _addr, _len, a, table, key, d in picked:
+        kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
+        entry = kern.get(key)
+        drift.append(
+            {
+                "prefix": describe(a, 1, key),
+                "afi": afi_name(a),
+                "table": table_name(table),
+                "state": d.state,
+                "pending": not d.reported,
+                "since": d.since,
+                "expected": _expected(fib.want_of(a, fib.rd_of(table), key)),
+                "actual": _actual(fib, entry),
+                "proto": proto_name(entry[0]) if entry is not None else None,
+            }
+        )
     return {
         "router": fib.router_label or None,
         "view": fib.view,

@@ -89,15 +89,32 @@ def compare(
     return out
 
 
-@dataclass(slots=True)
 class Drift:
-    state: str
-    since: float
-    reported: bool = False
+    """A group of prefixes that entered ``state`` at ``since`` (one comparison).
+
+    Every prefix of the group points at the same object, so a drifting route
+    costs one dict entry and no object of its own, and reporting a group once
+    its grace period is over is one flag, not a walk.
+    """
+
+    __slots__ = ("n", "reported", "since", "state")
+
+    def __init__(self, state: str, since: float, reported: bool = False) -> None:
+        self.state = state
+        self.since = since
+        self.reported = reported
+        #: prefixes in the group
+        self.n = 0
 
 
 class DriftTracker:
-    """Drifting prefixes per (afi, table) with the time each difference started."""
+    """Drifting prefixes per (afi, table) with the time each difference started.
+
+    ``tables[(afi, table)][prefix] = Drift`` holds only the drifting prefixes;
+    per-state counts are kept as prefixes move (``move``), so ``counts()`` is
+    O(tables), never a walk. ``update`` replaces a table's drift with a whole
+    comparison (``compare``), for tools and tests.
+    """
 
     def __init__(self) -> None:
         self.tables: dict[tuple[int, int], dict[bytes, Drift]] = {}
@@ -105,54 +122,136 @@ class DriftTracker:
         #: (afi, state) → routes that entered a reported drift state (or, for
         #: ``in_sync``, left one)
         self.events: Counter[tuple[int, str]] = Counter()
+        #: (afi, table) → state → prefixes, reported / within grace
+        self._reported: dict[tuple[int, int], Counter[str]] = {}
+        self._pending: dict[tuple[int, int], Counter[str]] = {}
+        #: groups not yet reported, oldest first: (key, group)
+        self._waiting: list[tuple[tuple[int, int], Drift]] = []
+        #: the open group per (key, state): new drift of one comparison joins it
+        self._open: dict[tuple[tuple[int, int], str], Drift] = {}
 
-    def update(self, afi: int, table: int, diff: TableDiff, now: float, grace: float) -> None:
-        old = self.tables.get((afi, table), {})
-        new: dict[bytes, Drift] = {}
-        for p, state in diff.drift.items():
-            prev = old.get(p)
-            if prev is not None and prev.state == state:
-                new[p] = prev
+    # -- incremental ------------------------------------------------------------------
+
+    def _forget(self, key: tuple[int, int], groups: list[Drift], recovered: bool = True) -> None:
+        rep = self._reported[key]
+        pen = self._pending[key]
+        afi = key[0]
+        for g in groups:
+            g.n -= 1
+            if g.reported:
+                rep[g.state] -= 1
+                if recovered:
+                    self.events[(afi, IN_SYNC)] += 1
             else:
-                new[p] = Drift(state, now)
-        for p, d in old.items():
-            if d.reported and p not in new:
-                self.events[(afi, IN_SYNC)] += 1
-        self.tables[(afi, table)] = new
-        self.in_sync[(afi, table)] = diff.in_sync
-        self.promote(now, grace)
+                pen[g.state] -= 1
+
+    def move(
+        self, key: tuple[int, int], prefixes: set[bytes], state: str | None, now: float
+    ) -> None:
+        """Set the drift state of ``prefixes`` in table ``key`` (None: not drifting).
+
+        Prefixes already in ``state`` keep their group (and its start time);
+        the others join the open group of this state started at ``now``.
+        """
+        if not prefixes:
+            return
+        drifts = self.tables.get(key)
+        if drifts is None:
+            if state is None:
+                return
+            drifts = self.tables[key] = {}
+            self._reported[key] = Counter()
+            self._pending[key] = Counter()
+        prev = drifts.keys() & prefixes
+        if state is None:
+            if prev:
+                pop = drifts.pop
+                self._forget(key, [pop(p) for p in prev])
+            return
+        if prev:
+            same = set()
+            gone = []
+            for p in prev:
+                old = drifts[p]
+                if old.state == state:
+                    same.add(p)
+                else:
+                    gone.append(old)
+            if gone:
+                self._forget(key, gone, recovered=False)
+            if same:
+                prefixes = prefixes - same
+            if not prefixes:
+                return
+        g: Drift | None = self._open.get((key, state))
+        if g is None or g.since != now or g.reported:
+            g = self._open[(key, state)] = Drift(state, now)
+            self._waiting.append((key, g))
+        g.n += len(prefixes)
+        drifts.update(dict.fromkeys(prefixes, g))
+        self._pending[key][state] += len(prefixes)
 
     def promote(self, now: float, grace: float) -> int:
         """Report the differences older than ``grace``; returns how many are still pending."""
-        pending = 0
-        for (afi, _table), drifts in self.tables.items():
-            for d in drifts.values():
-                if d.reported:
-                    continue
-                if now - d.since >= grace:
-                    d.reported = True
-                    self.events[(afi, d.state)] += 1
-                else:
-                    pending += 1
-        return pending
+        keep = []
+        for key, g in self._waiting:
+            if g.n <= 0:
+                continue
+            if now - g.since >= grace:
+                g.reported = True
+                self._pending[key][g.state] -= g.n
+                self._reported[key][g.state] += g.n
+                self.events[(key[0], g.state)] += g.n
+            else:
+                keep.append((key, g))
+        self._waiting = keep
+        return sum(g.n for _, g in keep)
 
     def next_deadline(self, grace: float) -> float | None:
-        times = [
-            d.since + grace for ds in self.tables.values() for d in ds.values() if not d.reported
-        ]
+        times = [g.since + grace for _, g in self._waiting if g.n > 0]
         return min(times) if times else None
+
+    def drifting(self, key: tuple[int, int], state: str) -> int:
+        """Prefixes in ``state`` (reported or within grace) in table ``key``."""
+        rep = self._reported.get(key)
+        if rep is None:
+            return 0
+        return rep[state] + self._pending[key][state]
 
     def counts(self) -> dict[tuple[int, int], dict[str, int]]:
         """(afi, table) → state → routes (``pending`` for differences within grace)."""
         out: dict[tuple[int, int], dict[str, int]] = {}
-        for key, drifts in self.tables.items():
+        for key in self.tables.keys() | self.in_sync.keys():
             c = dict.fromkeys(STATES, 0)
             c[IN_SYNC] = self.in_sync.get(key, 0)
-            for d in drifts.values():
-                c[d.state if d.reported else PENDING] += 1
+            rep = self._reported.get(key)
+            if rep is not None:
+                for s in DRIFT_STATES:
+                    c[s] = rep[s]
+                c[PENDING] = sum(self._pending[key].values())
             out[key] = c
         return out
+
+    # -- whole comparisons --------------------------------------------------------------
+
+    def update(self, afi: int, table: int, diff: TableDiff, now: float, grace: float) -> None:
+        """Replace table (afi, table)'s drift with the comparison ``diff``."""
+        key = (afi, table)
+        by_state: dict[str, set[bytes]] = {s: set() for s in DRIFT_STATES}
+        for p, state in diff.drift.items():
+            by_state[state].add(p)
+        old = self.tables.get(key)
+        if old:
+            self.move(key, old.keys() - diff.drift.keys(), None, now)
+        for state, ps in by_state.items():
+            self.move(key, ps, state, now)
+        self.in_sync[key] = diff.in_sync
+        self.promote(now, grace)
 
     def clear(self) -> None:
         self.tables.clear()
         self.in_sync.clear()
+        self._reported.clear()
+        self._pending.clear()
+        self._waiting.clear()
+        self._open.clear()

@@ -191,6 +191,27 @@ class KernelState:
     interned: dict[Entry, Entry] = field(default_factory=dict)
     #: route events applied (dump included)
     events: int = 0
+    #: (afi, table, proto) → routes, kept up to date by every change once set
+    #: (``track_counts``), so a scrape reads it without a walk
+    proto_counts: dict[tuple[int, int, int], int] | None = None
+    #: nexthop object ids added, changed or deleted since the owner last looked
+    nh_changed: set[int] = field(default_factory=set)
+    #: interface index → name (``link_names``, pyroute2), filled on a resync
+    links: dict[int, str] = field(default_factory=dict)
+
+    def track_counts(self) -> None:
+        """Count routes per (afi, table, proto) from now on (one walk here)."""
+        self.proto_counts = self.counts()
+
+    def _count(self, afi: int, table: int, proto: int, delta: int) -> None:
+        pc = self.proto_counts
+        if pc is not None:
+            k = (afi, table, proto)
+            n = pc.get(k, 0) + delta
+            if n:
+                pc[k] = n
+            else:
+                pc.pop(k, None)
 
     def table(self, afi: int, table: int) -> dict[bytes, Entry]:
         t = self.routes.get((afi, table))
@@ -236,12 +257,22 @@ class KernelState:
         old = routes.get(key)
         if old is None or old[1] == entry[1]:
             routes[key] = entry
+            if self.proto_counts is not None:
+                if old is not None:
+                    self._count(afi, table, old[0], -1)
+                self._count(afi, table, entry[0], 1)
             return
         if entry[1] < old[1]:
             routes[key] = entry
-            self.shadow[(afi, table, key, old[1])] = old
+            sk = (afi, table, key, old[1])
         else:
-            self.shadow[(afi, table, key, entry[1])] = entry
+            sk = (afi, table, key, entry[1])
+        prev = self.shadow.get(sk)
+        self.shadow[sk] = old if entry[1] < old[1] else entry
+        if self.proto_counts is not None:
+            self._count(afi, table, entry[0], 1)
+            if prev is not None:
+                self._count(afi, table, prev[0], -1)
 
     def delete(self, afi: int, table: int, key: bytes, priority: int) -> None:
         routes = self.routes.get((afi, table))
@@ -250,6 +281,7 @@ class KernelState:
         old = routes.get(key)
         if old is not None and old[1] == priority:
             del routes[key]
+            self._count(afi, table, old[0], -1)
             if self.shadow:
                 best: tuple[int, int, bytes, int] | None = None
                 for sk in self.shadow:
@@ -263,7 +295,9 @@ class KernelState:
                 if best is not None:
                     routes[key] = self.shadow.pop(best)
             return
-        self.shadow.pop((afi, table, key, priority), None)
+        gone = self.shadow.pop((afi, table, key, priority), None)
+        if gone is not None:
+            self._count(afi, table, gone[0], -1)
 
 
 # --- decoding ----------------------------------------------------------------
@@ -333,10 +367,18 @@ _LAYOUTS: dict[int, _Layout] = {}
 _LAYOUT_MAX = 256
 
 
-def apply_routes(state: KernelState, buf: bytes, *, dump_seq: int | None = None) -> int:
+def apply_routes(
+    state: KernelState,
+    buf: bytes,
+    *,
+    dump_seq: int | None = None,
+    changed: list[tuple[int, int, bytes]] | None = None,
+) -> int:
     """Apply every RTM_NEWROUTE/RTM_DELROUTE in ``buf`` (one recv) to ``state``.
 
-    Returns 1 when an NLMSG_DONE for ``dump_seq`` ends the buffer, else 0.
+    ``changed`` (notifications, not dumps) gets (afi, table, prefix key) of
+    every route applied. Returns 1 when an NLMSG_DONE for ``dump_seq`` ends
+    the buffer, else 0.
     Raises ``NetlinkError`` for NLMSG_ERROR, overruns and interrupted dumps.
     """
     protocols = state.protocols
@@ -437,10 +479,16 @@ def apply_routes(state: KernelState, buf: bytes, *, dump_seq: int | None = None)
                         old = routes.get(key)
                         if old is None or old[1] == prio:
                             routes[key] = got
+                            if state.proto_counts is not None:
+                                if old is not None:
+                                    state._count(afi, table, old[0], -1)
+                                state._count(afi, table, proto, 1)
                         else:
                             state.add(afi, table, key, got)
                     else:
                         state.delete(afi, table, key, prio)
+                    if changed is not None:
+                        changed.append((afi, table, key))
                     applied += 1
         elif mtype in (RTM_NEWNEXTHOP, RTM_DELNEXTHOP):
             _apply_nexthop(state, buf, off, end, mtype)
@@ -485,6 +533,7 @@ def _apply_nexthop(state: KernelState, buf: bytes, off: int, end: int, mtype: in
         a += (alen + 3) & ~3
     if not nid:
         return
+    state.nh_changed.add(nid)
     if mtype == RTM_DELNEXTHOP:
         state.nh_objects.pop(nid, None)
         return
@@ -560,10 +609,16 @@ def dump(
     return state
 
 
-def read_events(sock: socket.socket, state: KernelState, max_reads: int = 64) -> int:
+def read_events(
+    sock: socket.socket,
+    state: KernelState,
+    max_reads: int = 64,
+    changed: list[tuple[int, int, bytes]] | None = None,
+) -> int:
     """Apply what the non-blocking subscription socket holds; returns datagrams read.
 
-    Raises ``OSError(ENOBUFS)`` when the kernel dropped events (resync needed).
+    ``changed`` gets (afi, table, prefix key) of every route changed. Raises
+    ``OSError(ENOBUFS)`` when the kernel dropped events (resync needed).
     """
     reads = 0
     while reads < max_reads:
@@ -572,8 +627,20 @@ def read_events(sock: socket.socket, state: KernelState, max_reads: int = 64) ->
         except BlockingIOError:
             break
         reads += 1
-        apply_routes(state, buf)
+        apply_routes(state, buf, changed=changed)
     return reads
+
+
+def link_names() -> dict[int, str]:
+    """Interface index → name of this network namespace (pyroute2; not a hot path)."""
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return {
+            int(link["index"]): str(link.get_attr("IFLA_IFNAME"))
+            for link in ipr.get_links()
+            if link.get_attr("IFLA_IFNAME")
+        }
 
 
 def drain(sock: socket.socket, max_reads: int = 64) -> list[bytes]:

@@ -14,11 +14,23 @@ BGP side (``agent.fib.expected``): the routes the local router selected,
 from its Loc-RIB or from its peers' post-policy Adj-RIB-In through the
 decision process.
 
-Every ``fib.interval`` seconds, if the kernel table or the router's RIB
-changed (cheap counters, no walk), the live tables are copied on the loop
-(C-speed dict copies) and the comparison runs in a worker thread, so the
-loop never stalls on a full table. Differences become drift states after
-``fib.grace`` seconds (``agent.fib.diff``).
+Cost follows the changes, not the table. ``FibObserver`` (a core
+``RouteObserver``) appends the prefixes of every route change of the local
+router's source view to a dirty list (one C-level ``list.extend`` per NLRI
+set); kernel notifications add theirs. Every ``fib.interval`` seconds a pass
+re-selects and compares only the dirty prefixes, on the event loop, in
+slices that yield after ``SLICE_SECONDS``; set operations over the slice
+(selected ∩ kernel, selected - kernel, kernel - selected) classify most
+prefixes at C speed, and only the prefixes both sides hold go through the
+decision process. A full comparison (every selected and every kernel
+prefix, the same slices) runs only after a resync, when the local router
+or its source view changes, and for routes of a changed nexthop object.
+Differences become drift states after ``fib.grace`` seconds
+(``agent.fib.diff``); counts are kept as prefixes move, and
+``in_sync = kernel routes - nexthop_mismatch - extra``, so a scrape reads
+counters only. Per selected route the FIB keeps nothing while it is in sync,
+and one dict entry (key shared with the RIB, value a shared group) while it
+drifts.
 """
 
 from __future__ import annotations
@@ -30,19 +42,22 @@ import ipaddress
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterator, KeysView, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
 
 from parsers.bgp.attributes import PathAttributes
+from parsers.bgp.nlri import NlriSet
 
 from ..config import Config, FibConfig
+from ..core.peer import Peer
+from ..core.rib import RibTable
 from ..core.router import Router
 from ..log import get_logger
 from . import netlink
-from .diff import DriftTracker, TableDiff, compare
-from .expected import PathSource, WantBuilder, peer_source, select, source_view
-from .netlink import KernelState, NetlinkError
+from .diff import EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
+from .expected import Candidate, PathSource, Want, WantBuilder, decide, peer_source, source_view
+from .netlink import Entry, KernelState, NetlinkError
 
 
 def parse_tables(specs: tuple[str, ...]) -> list[tuple[int, str | None]]:
@@ -83,42 +98,76 @@ def is_local_address(address: str) -> bool:
     return local
 
 
+#: A pass yields to the event loop after this many seconds of work.
+SLICE_SECONDS = 0.01
+#: Prefixes compared per step (a step is a few set operations over them).
+STEP = 4096
+
+_UNSET = object()
+EXT_KEY = "fib"
+
+
+class FibObserver:
+    """The core ``RouteObserver``: marks the prefixes of the local router's
+    source view dirty (``table.ext["fib"]`` caches the table's dirty list,
+    or None for a table the FIB does not read)."""
+
+    __slots__ = ("fib",)
+
+    def __init__(self, fib: FibReconciler) -> None:
+        self.fib = fib
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
+        ext = table.ext
+        if ext is not None:
+            m = ext.get(EXT_KEY, _UNSET)
+            if m is not _UNSET:
+                if m is not None:
+                    m.extend(nset.prefixes)  # type: ignore[attr-defined]
+                return
+        m = self.fib.marker(peer, table)
+        if m is not None:
+            m.extend(nset.prefixes)
+
+    def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
+        self.withdraw(peer, table, nset)
+
+
 @dataclass(slots=True)
-class PassInput:
-    """A copy of everything one comparison needs (taken on the loop)."""
+class Source:
+    """One RIB table the selection reads, as the last pass saw it."""
 
-    mode: str
-    #: (afi, rd) → [(peer facts, routes copy)]
-    sources: dict[tuple[int, str | None], list[tuple[PathSource, dict[Any, PathAttributes]]]]
-    #: (afi, table, rd)
-    jobs: list[tuple[int, int, str | None]]
-    kernel: KernelState
-
-
-@dataclass(slots=True)
-class PassResult:
-    diffs: dict[tuple[int, int], TableDiff] = field(default_factory=dict)
-    expected: dict[tuple[int, int], dict[bytes, Any]] = field(default_factory=dict)
-    counts: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    seconds: float = 0.0
+    src: PathSource
+    table: RibTable
+    #: ``table.routes`` when last seen: a different object means the table was cleared
+    routes: dict[Any, PathAttributes]
+    up: bool
+    rd: str | None
 
 
-def run_pass(inp: PassInput) -> PassResult:
-    """The comparison itself (worker thread; touches only its copies)."""
-    t0 = time.perf_counter()
-    builder = WantBuilder()
-    res = PassResult()
-    wants: dict[tuple[int, str | None], dict[bytes, Any]] = {}
-    for afi, table, rd in inp.jobs:
-        w = wants.get((afi, rd))
+class ExpectedView(Mapping[bytes, Any]):
+    """The expected routes of one (afi, table), computed on demand (API)."""
+
+    def __init__(self, fib: FibReconciler, afi: int, table: int, rd: str | None) -> None:
+        self.fib, self.afi, self.table, self.rd = fib, afi, table, rd
+
+    def __len__(self) -> int:
+        return self.fib.expected_count(self.afi, self.table)
+
+    def __getitem__(self, key: bytes) -> Any:
+        w = self.fib.want_of(self.afi, self.rd, key)
         if w is None:
-            w = wants[(afi, rd)] = select(inp.sources.get((afi, rd), []), inp.mode, builder)
-        kern = inp.kernel.routes.get((afi, table), {})
-        res.diffs[(afi, table)] = compare(w, kern, inp.kernel.resolve, inp.mode)
-        res.expected[(afi, table)] = w
-    res.counts = inp.kernel.counts()
-    res.seconds = time.perf_counter() - t0
-    return res
+            raise KeyError(key)
+        return w
+
+    def __iter__(self) -> Iterator[bytes]:
+        seen: set[bytes] = set()
+        for s in self.fib.sources.get((self.afi, self.rd), []):
+            for k in list(s.table.routes):
+                p = k[1] if isinstance(k, tuple) else k
+                if p not in seen:
+                    seen.add(p)
+                    yield p
 
 
 class FibReconciler:
@@ -139,26 +188,31 @@ class FibReconciler:
         self.log = get_logger(component="fib")
         self.kernel = KernelState(frozenset(), frozenset())
         self.tracker = DriftTracker()
+        self.observer = FibObserver(self)
         self.router: Router | None = None
         self.router_label = ""
         self.view: str | None = None
-        #: copies of the last comparison's expected routes and kernel table (API)
-        self.expected: dict[tuple[int, int], dict[bytes, Any]] = {}
-        self.kernel_snapshot: KernelState | None = None
-        self.kernel_counts: dict[tuple[int, int, int], int] = {}
+        #: (afi, rd) → the tables the selection reads
+        self.sources: dict[tuple[int, str | None], list[Source]] = {}
         self.last_sync: float | None = None
         self.last_pass_seconds = 0.0
+        #: passes run; full passes among them; prefixes compared (all passes)
         self.passes = 0
+        self.full_passes = 0
+        self.compared = 0
         self.resyncs: Counter[str] = Counter()
         self.kernel_events = 0
         self.error: str | None = None
         self.synced = False
+        #: (afi, rd) → prefixes changed in the RIB since the last pass
+        self._dirty_bgp: dict[tuple[int, str | None], list[bytes]] = {}
+        #: (afi, table, prefix) changed in the kernel since the last pass
+        self._dirty_kernel: list[tuple[int, int, bytes]] = []
+        self._full = "initial"
         self._sock: socket.socket | None = None
         self._buffering = False
         self._pending: list[bytes] = []
         self._need_resync = "initial"
-        self._kernel_dirty = True
-        self._generation: tuple[Any, ...] | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -177,6 +231,7 @@ class FibReconciler:
             return
         loop = asyncio.get_running_loop()
         loop.add_reader(self._sock.fileno(), self._on_readable)
+        self.core.observers.append(self.observer)
         self._task = loop.create_task(self._run(), name="fib-reconciler")
         self.log.info(
             "fib reconciler started",
@@ -188,6 +243,8 @@ class FibReconciler:
 
     async def stop(self) -> None:
         self._stopping = True
+        with contextlib.suppress(ValueError):
+            self.core.observers.remove(self.observer)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -198,6 +255,7 @@ class FibReconciler:
                 asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
+        self._invalidate_markers()
 
     def reload(self, config: Config) -> list[str]:
         new = config.fib
@@ -212,7 +270,8 @@ class FibReconciler:
         if resync:
             self._apply_filters(self.config)
             self._need_resync = "reload"
-        self._generation = None
+        if new.mode != old.mode or resync:
+            self._full = "reload"
         self._wake.set()
         return not_applied
 
@@ -222,6 +281,7 @@ class FibReconciler:
         self.protocols = frozenset(netlink.proto_id(p) for p in cfg.protocols)
         self.tables = parse_tables(cfg.tables)
         self.table_ids = frozenset(t for t, _ in self.tables)
+        self.rds = frozenset(rd for _, rd in self.tables)
 
     def _on_readable(self) -> None:
         sock = self._sock
@@ -231,8 +291,7 @@ class FibReconciler:
             if self._buffering:
                 self._pending.extend(netlink.drain(sock))
             else:
-                if netlink.read_events(sock, self.kernel):
-                    self._kernel_dirty = True
+                netlink.read_events(sock, self.kernel, changed=self._dirty_kernel)
         except OSError as exc:
             reason = "enobufs" if exc.errno == errno.ENOBUFS else "read_error"
             if reason != "enobufs":
@@ -254,7 +313,7 @@ class FibReconciler:
         try:
             for attempt in range(5):
                 try:
-                    state = await asyncio.to_thread(netlink.dump, self.protocols, self.table_ids)
+                    state = await asyncio.to_thread(_dump, self.protocols, self.table_ids)
                     break
                 except NetlinkError as exc:
                     if exc.errno != errno.EINTR or attempt == 4:
@@ -274,10 +333,12 @@ class FibReconciler:
         finally:
             self._buffering = False
             self._pending = []
+        state.nh_changed.clear()
         self.kernel = state
+        self._dirty_kernel.clear()
         self.resyncs[reason] += 1
         self.error = None
-        self._kernel_dirty = True
+        self._full = self._full or "resync"
         self.log.info("kernel routes read", routes=state.route_count(), reason=reason)
 
     def _discard_queued(self) -> None:
@@ -291,6 +352,27 @@ class FibReconciler:
             except OSError as exc:
                 if exc.errno != errno.ENOBUFS:
                     return
+
+    @property
+    def kernel_counts(self) -> dict[tuple[int, int, int], int]:
+        """(afi, table, proto) → kernel routes (kept as events arrive; no walk)."""
+        pc = self.kernel.proto_counts
+        return dict(pc) if pc is not None else {}
+
+    @property
+    def kernel_snapshot(self) -> KernelState | None:
+        """The live kernel state (the API reads it)."""
+        return self.kernel if self.resyncs else None
+
+    def link_name(self, index: int) -> str:
+        """An interface's name (pyroute2 link dump, refreshed when unknown)."""
+        links = self.kernel.links
+        name = links.get(index)
+        if name is None:
+            with contextlib.suppress(Exception):
+                links.update(netlink.link_names())
+            name = links.get(index)
+        return name if name is not None else str(index)
 
     # -- BGP side ---------------------------------------------------------------------
 
@@ -308,76 +390,260 @@ class FibReconciler:
                 return r
         return None
 
-    def _generation_of(self, router: Router | None) -> tuple[Any, ...]:
-        if router is None:
-            return (None,)
-        n = 0
-        for peer in list(router.peers.values()):
-            n += 1 if peer.up else 0
-            for t in peer.tables.values():
-                n += t.announces + t.withdraws + len(t.routes) * 3
-        return (router.label, router.connections, router.up, n)
+    def marker(self, peer: Peer, table: RibTable) -> list[bytes] | None:
+        """The dirty list for changes of ``table`` (None: not read by the FIB); cached
+        in ``table.ext``."""
+        m: list[bytes] | None = None
+        router = self.router
+        if (
+            router is not None
+            and table.safi == 1
+            and table.afi in (1, 2)
+            and table.view == self.view
+            and peer.rd in self.rds
+            and router.peers.get(peer.key) is peer
+        ):
+            m = self._dirty_bgp.setdefault((table.afi, peer.rd), [])
+        ext = table.ext
+        if ext is None:
+            ext = table.ext = {}
+        ext[EXT_KEY] = m
+        return m
 
-    def _snapshot(self, router: Router) -> PassInput:
-        view = source_view(router)
-        self.view = view
-        sources: dict[tuple[int, str | None], list[tuple[PathSource, dict[Any, PathAttributes]]]]
-        sources = {}
-        rds = {rd for _, rd in self.tables}
-        if view is not None:
+    def _invalidate_markers(self) -> None:
+        for router in list(self.core.routers.values()):
             for peer in list(router.peers.values()):
-                if not peer.up or peer.rd not in rds:
+                for t in peer.tables.values():
+                    if t.ext is not None:
+                        t.ext.pop(EXT_KEY, None)
+
+    def _refresh_sources(
+        self, router: Router | None, full: bool
+    ) -> list[tuple[int, str | None, list[bytes]]]:
+        """Re-read which tables the selection uses; returns prefixes to re-check
+        for tables that were cleared, joined or left (not on a full pass)."""
+        old = {id(s.table): s for ss in self.sources.values() for s in ss}
+        new: dict[tuple[int, str | None], list[Source]] = {}
+        view = self.view
+        work: list[tuple[int, str | None, list[bytes]]] = []
+        if router is not None and view is not None:
+            for peer in list(router.peers.values()):
+                if peer.rd not in self.rds:
                     continue
                 for afi in (1, 2):
                     t = peer.tables.get((view, afi, 1))
-                    if t is not None and t.routes:
-                        sources.setdefault((afi, peer.rd), []).append(
-                            (peer_source(peer), dict(t.routes))
-                        )
-        kern = self.kernel
-        copy = KernelState(kern.protocols, kern.tables)
-        copy.routes = {k: dict(v) for k, v in kern.routes.items()}
-        copy.shadow = dict(kern.shadow)
-        copy.nh_objects = dict(kern.nh_objects)
-        jobs = [(afi, table, rd) for table, rd in self.tables for afi in (1, 2)]
-        return PassInput(self.config.mode, sources, jobs, copy)
+                    if t is None:
+                        continue
+                    prev = old.pop(id(t), None)
+                    up = peer.up
+                    src = peer_source(peer) if prev is None or prev.up != up else prev.src
+                    if not full and prev is not None:
+                        if prev.routes is not t.routes:
+                            work.append((afi, peer.rd, _prefixes(prev.routes)))
+                        if prev.up != up or prev.src != src:
+                            work.append((afi, peer.rd, _prefixes(t.routes)))
+                    new.setdefault((afi, peer.rd), []).append(Source(src, t, t.routes, up, peer.rd))
+        if not full:
+            for s in old.values():
+                work.append((s.table.afi, s.rd, _prefixes(s.routes)))
+        self.sources = new
+        return work
+
+    def want_of(
+        self, afi: int, rd: str | None, prefix: bytes, builder: WantBuilder | None = None
+    ) -> Want | None:
+        """What BGP selects for ``prefix`` now (None: nothing)."""
+        cands = self._candidates(afi, rd, prefix)
+        if not cands:
+            return None
+        b = builder or WantBuilder()
+        if len(cands) == 1:
+            return b.want((b.hop(cands[0][1]),))
+        return b.want(b.hop(a) for _, a in decide(cands, self.config.mode))
+
+    def _candidates(self, afi: int, rd: str | None, prefix: bytes) -> list[Candidate]:
+        out: list[Candidate] = []
+        for s in self.sources.get((afi, rd), ()):
+            if not s.up:
+                continue
+            routes = s.table.routes
+            if s.table.refs is None:
+                a = routes.get(prefix)
+                if a is not None:
+                    out.append((s.src, a))
+            elif prefix in s.table.refs:
+                # ADD-PATH: every path of the prefix (a walk; rare for a local router)
+                out.extend(
+                    (s.src, a) for k, a in routes.items() if isinstance(k, tuple) and k[1] == prefix
+                )
+        return out
+
+    def rd_of(self, table: int) -> str | None:
+        """The distinguisher of a watched kernel table (``fib.tables``)."""
+        for t, rd in self.tables:
+            if t == table:
+                return rd
+        return None
+
+    def expected_count(self, afi: int, table: int) -> int:
+        t = self.tracker
+        key = (afi, table)
+        return t.in_sync.get(key, 0) + t.drifting(key, MISSING) + t.drifting(key, NEXTHOP_MISMATCH)
+
+    @property
+    def expected(self) -> dict[tuple[int, int], ExpectedView]:
+        """(afi, table) → its expected routes (computed on demand)."""
+        return {
+            (afi, table): ExpectedView(self, afi, table, rd)
+            for table, rd in self.tables
+            for afi in (1, 2)
+        }
+
+    # -- the comparison ----------------------------------------------------------------
+
+    def _compare(
+        self,
+        afi: int,
+        table: int,
+        rd: str | None,
+        chunk: set[bytes],
+        now: float,
+        builder: WantBuilder,
+        cache: dict[tuple[int, int], bool],
+    ) -> None:
+        """Classify the prefixes of ``chunk`` against the live RIB and kernel."""
+        srcs = [s for s in self.sources.get((afi, rd), ()) if s.up]
+        kern = self.kernel.routes.get((afi, table)) or {}
+        if len(srcs) == 1:
+            sel = _keys(srcs[0].table) & chunk
+        else:
+            sel = set()
+            for s in srcs:
+                sel |= _keys(s.table) & chunk
+        ker = kern.keys() & chunk
+        both = sel & ker
+        tracker = self.tracker
+        key = (afi, table)
+        mismatch: set[bytes] = set()
+        if both:
+            mode = self.config.mode
+            resolve = self.kernel.resolve
+            single: dict[int, Want] = {}
+            for p in both:
+                w: Want | None
+                if len(srcs) == 1 and srcs[0].table.refs is None:
+                    a = srcs[0].table.routes[p]
+                    w = single.get(id(a))
+                    if w is None:
+                        w = single[id(a)] = builder.want((builder.hop(a),))
+                else:
+                    w = self.want_of(afi, rd, p, builder)
+                    if w is None:
+                        continue
+                e: Entry = kern[p]
+                k = (id(w), id(e))
+                ok = cache.get(k)
+                if ok is None:
+                    ok = cache[k] = matches(w, resolve(e), mode)
+                if not ok:
+                    mismatch.add(p)
+        tracker.move(key, sel - ker, MISSING, now)
+        tracker.move(key, ker - sel, EXTRA, now)
+        tracker.move(key, mismatch, NEXTHOP_MISMATCH, now)
+        tracker.move(key, (chunk - sel - ker) | (both - mismatch), None, now)
+        self.compared += len(chunk)
+
+    def _nexthop_users(self, afi: int, table: int, ids: set[int]) -> list[bytes]:
+        kern = self.kernel.routes.get((afi, table)) or {}
+        return [p for p, e in kern.items() if e[3] in ids]
 
     async def _pass(self) -> None:
+        t0 = time.perf_counter()
         router = self.local_router()
-        gen = self._generation_of(router)
-        changed = self._kernel_dirty or gen != self._generation
-        now = self.clock()
-        if changed:
-            self._kernel_dirty = False
-            self._generation = gen
-            if router is None:
-                if self.router is not None:
+        view = source_view(router) if router is not None else None
+        full = self._full
+        if router is not self.router or view != self.view:
+            if router is not self.router:
+                if router is None:
                     self.log.info("local router gone", router=self.router_label)
-                self.router = None
-                self.router_label = ""
-                self.tracker.clear()
-                self.expected = {}
-                self.kernel_snapshot = None
-                self.kernel_counts = self.kernel.counts()
-            else:
-                if router is not self.router:
+                else:
                     self.log.info("local router", router=router.label)
-                    self.tracker.clear()
-                self.router = router
-                self.router_label = router.label
-                inp = self._snapshot(router)
-                res = await asyncio.to_thread(run_pass, inp)
-                now = self.clock()
-                for (afi, table), d in res.diffs.items():
-                    self.tracker.update(afi, table, d, now, self.config.grace)
-                self.expected = res.expected
-                self.kernel_snapshot = inp.kernel
-                self.last_pass_seconds = res.seconds
-                self.kernel_counts = res.counts
-                self.passes += 1
+                self.tracker.clear()
+            self.router = router
+            self.router_label = router.label if router is not None else ""
+            self.view = view
+            full = full or "router"
+        if full:
+            self._full = ""
+            self._invalidate_markers()
+            for lst in self._dirty_bgp.values():
+                lst.clear()
+            self._dirty_kernel.clear()
+            self.kernel.nh_changed.clear()
+            self.full_passes += 1
+        extra = self._refresh_sources(router, bool(full))
+        jobs = [(afi, table, rd) for table, rd in self.tables for afi in (1, 2)]
+        work: list[tuple[int, int, str | None, list[bytes]]] = []
+        if full:
+            for afi, table, rd in jobs:
+                keys: list[bytes] = list(self.tracker.tables.get((afi, table), {}))
+                keys += self.kernel.routes.get((afi, table), {}).keys()
+                for s in self.sources.get((afi, rd), ()):
+                    keys += _prefixes(s.table.routes)
+                work.append((afi, table, rd, keys))
+        else:
+            bgp: dict[tuple[int, str | None], list[bytes]] = {}
+            for k, lst in self._dirty_bgp.items():
+                if lst:
+                    bgp[k] = lst[:]
+                    lst.clear()
+            for afi, rd, keys in extra:
+                bgp.setdefault((afi, rd), []).extend(keys)
+            kern: dict[tuple[int, int], list[bytes]] = {}
+            if self._dirty_kernel:
+                for afi, table, p in self._dirty_kernel:
+                    kern.setdefault((afi, table), []).append(p)
+                self._dirty_kernel.clear()
+            nh = self.kernel.nh_changed
+            if nh:
+                ids = set(nh)
+                nh.clear()
+                for afi, table, _rd in jobs:
+                    kern.setdefault((afi, table), []).extend(self._nexthop_users(afi, table, ids))
+            for afi, table, rd in jobs:
+                keys = bgp.get((afi, rd), []) + kern.get((afi, table), [])
+                if keys:
+                    work.append((afi, table, rd, keys))
+        now = self.clock()
+        builder = WantBuilder()
+        cache: dict[tuple[int, int], bool] = {}
+        t_slice = time.perf_counter()
+        busy = 0.0
+        for afi, table, rd, keys in work:
+            for i in range(0, len(keys), STEP):
+                self._compare(afi, table, rd, set(keys[i : i + STEP]), now, builder, cache)
+                if time.perf_counter() - t_slice > SLICE_SECONDS:
+                    busy += time.perf_counter() - t_slice
+                    await asyncio.sleep(0)
+                    t_slice = time.perf_counter()
+                    # a source table may have been cleared meanwhile: its keys
+                    # are re-checked by the next pass (_refresh_sources)
+        busy += time.perf_counter() - t_slice
+        for afi, table, _rd in jobs:
+            key = (afi, table)
+            nk = len(self.kernel.routes.get(key, ()))
+            tr = self.tracker
+            tr.in_sync[key] = max(
+                0, nk - tr.drifting(key, NEXTHOP_MISMATCH) - tr.drifting(key, EXTRA)
+            )
+        if work:
+            self.passes += 1
+            self.last_pass_seconds = busy
+        now = self.clock()
         self.tracker.promote(now, self.config.grace)
         self.last_sync = now
         self.synced = True
+        del t0
 
     async def _run(self) -> None:
         while not self._stopping:
@@ -412,6 +678,29 @@ class FibReconciler:
             if time.monotonic() > deadline:
                 raise TimeoutError("fib reconciler did not sync")
             await asyncio.sleep(0.02)
+
+
+def _keys(table: RibTable) -> KeysView[bytes]:
+    """A table's prefixes as a set-like view (the refcount of an ADD-PATH table)."""
+    if table.refs is not None:
+        return table.refs.keys()
+    return cast("KeysView[bytes]", table.routes.keys())
+
+
+def _prefixes(routes: dict[Any, PathAttributes]) -> list[bytes]:
+    """The prefixes of a routes dict (ADD-PATH keys reduced to their prefix)."""
+    if tuple in set(map(type, routes)):
+        return [k[1] if isinstance(k, tuple) else k for k in routes]
+    return list(routes)
+
+
+def _dump(protocols: frozenset[int], tables: frozenset[int]) -> KernelState:
+    """A full dump with per-protocol counts and interface names (worker thread)."""
+    state = netlink.dump(protocols, tables)
+    state.track_counts()
+    with contextlib.suppress(Exception):
+        state.links = netlink.link_names()
+    return state
 
 
 def _fields(cfg: FibConfig) -> dict[str, Any]:
