@@ -198,6 +198,8 @@ class FibReconciler:
         self.last_pass_seconds = 0.0
         #: passes run; full passes among them; prefixes compared (all passes)
         self.passes = 0
+        #: every pass attempt, with or without work (tests wait on it)
+        self.rounds = 0
         self.full_passes = 0
         self.compared = 0
         self.resyncs: Counter[str] = Counter()
@@ -643,6 +645,7 @@ class FibReconciler:
         self.tracker.promote(now, self.config.grace)
         self.last_sync = now
         self.synced = True
+        self.rounds += 1
         del t0
 
     async def _run(self) -> None:

@@ -125,3 +125,12 @@ def run_async_in_ns(name: str, factory: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(main())
 
     return call_in_ns(name, go)
+
+
+@contextlib.contextmanager
+def routes_api(fns: FibNs) -> Iterator[Any]:
+    """A pyroute2 ``NetNS`` handle on the test namespace (route add/del/replace)."""
+    from pyroute2 import NetNS
+
+    with NetNS(fns.ns.name) as ns:
+        yield ns
