@@ -16,8 +16,8 @@ routes) for quicker runs.
 bmp-agent: a subprocess (``bmp-agent run`` on loopback ports; ``--no-fib``
 adds ``fib.enabled: false`` for the variant). Clocks from ``connect()``:
 *RIB* until ``/api/v1/routers`` reports every route (polled every 10 ms);
-*FIB* (FIB on) until ``/api/v1/fib/diff`` has classified every selected
-prefix (its tables' ``expected`` sum to the unique prefixes). The kernel
+*FIB* (FIB on) until ``bmp_fib_routes`` on ``/metrics`` counts every
+selected prefix in some state (polled every 50 ms). The kernel
 table of the host here holds none of these routes, so every one ends as
 ``missing`` drift: that is the full cost of the comparison. A thread
 scrapes ``/metrics`` every 50 ms during the load; its p99 is printed.
@@ -247,8 +247,12 @@ class Scraper(threading.Thread):
 
 
 def fib_classified(agent: Agent) -> int:
-    data = agent.get_json("/api/v1/fib/diff?limit=1")
-    return sum(int(t.get("expected") or 0) for t in data.get("tables", []))
+    """Prefixes the FIB has classified (``bmp_fib_routes`` of every state but extra)."""
+    n = 0.0
+    for line in agent.get("/metrics").decode().splitlines():
+        if line.startswith("bmp_fib_routes{") and 'state="extra"' not in line:
+            n += float(line.rsplit(" ", 1)[1])
+    return int(n)
 
 
 def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:

@@ -136,14 +136,15 @@ class DriftTracker:
         rep = self._reported[key]
         pen = self._pending[key]
         afi = key[0]
-        for g in groups:
-            g.n -= 1
+        # few distinct groups: count them at C speed, adjust once per group
+        for g, n in Counter(groups).items():
+            g.n -= n
             if g.reported:
-                rep[g.state] -= 1
+                rep[g.state] -= n
                 if recovered:
-                    self.events[(afi, IN_SYNC)] += 1
+                    self.events[(afi, IN_SYNC)] += n
             else:
-                pen[g.state] -= 1
+                pen[g.state] -= n
 
     def move(
         self, key: tuple[int, int], prefixes: set[bytes], state: str | None, now: float
@@ -165,18 +166,23 @@ class DriftTracker:
         prev = drifts.keys() & prefixes
         if state is None:
             if prev:
-                pop = drifts.pop
-                self._forget(key, [pop(p) for p in prev])
+                self._forget(key, list(map(drifts.pop, prev)))
             return
         if prev:
-            same = set()
-            gone = []
-            for p in prev:
-                old = drifts[p]
-                if old.state == state:
-                    same.add(p)
-                else:
-                    gone.append(old)
+            olds = list(map(drifts.__getitem__, prev))
+            same: set[bytes] = set()
+            gone: list[Drift] = []
+            states = {g.state for g in set(olds)}
+            if states == {state}:
+                same = prev
+            elif state not in states:
+                gone = olds
+            else:
+                for p, old in zip(prev, olds, strict=True):
+                    if old.state == state:
+                        same.add(p)
+                    else:
+                        gone.append(old)
             if gone:
                 self._forget(key, gone, recovered=False)
             if same:

@@ -570,7 +570,8 @@ class FibReconciler:
                     self.log.info("local router gone", router=self.router_label)
                 else:
                     self.log.info("local router", router=router.label)
-                self.tracker.clear()
+            # drift against another router or view means nothing now
+            self.tracker.clear()
             self.router = router
             self.router_label = router.label if router is not None else ""
             self.view = view
