@@ -126,7 +126,9 @@ class Daemon:
         cfg = self.config
         self.log.info("bmp-agent starting", version=__version__)
         try:
-            self.http_addresses = await self.http.start(cfg.http.listen, cfg.http.web_config)
+            self.http_addresses = await self.http.start(
+                cfg.http.listen, cfg.http.web_config, ipv6_only=cfg.http.ipv6_only
+            )
             self.log.info("http listening", addresses=[str(a) for a in self.http_addresses])
             self.servers = await start_listeners(self.routers, cfg.bmp.listen)
         except OSError as exc:

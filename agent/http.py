@@ -29,6 +29,7 @@ from parsers.bmp.header import VIEWS
 from .config import Endpoint
 from .listener import os_reason
 from .log import get_logger
+from .netaddr import listen_socket
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -177,7 +178,9 @@ class HttpServer:
             return web.Response(text="ready\n")
         return web.Response(status=503, text="not ready\n")
 
-    async def start(self, endpoint: Endpoint, web_config: str = "") -> list[Endpoint]:
+    async def start(
+        self, endpoint: Endpoint, web_config: str = "", *, ipv6_only: bool = False
+    ) -> list[Endpoint]:
         """Bind and serve; raise ``OSError`` naming the address when it cannot bind.
 
         ``web_config``: a web config file (``agent.webconfig``) for TLS and
@@ -201,10 +204,19 @@ class HttpServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self.runner.setup()
-        site = web.TCPSite(
-            self.runner, endpoint.host, endpoint.port, reuse_address=True, ssl_context=ssl_context
-        )
+        site: web.BaseSite
         try:
+            sock = listen_socket(endpoint.host, endpoint.port, ipv6_only=ipv6_only)
+            if sock is not None:  # [::] is dual-stack (agent.netaddr)
+                site = web.SockSite(self.runner, sock, ssl_context=ssl_context)
+            else:
+                site = web.TCPSite(
+                    self.runner,
+                    endpoint.host,
+                    endpoint.port,
+                    reuse_address=True,
+                    ssl_context=ssl_context,
+                )
             await site.start()
         except OSError as exc:
             await self.runner.cleanup()
