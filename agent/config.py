@@ -770,6 +770,11 @@ def read_file(path: str | Path) -> dict[str, _Raw]:
     return _flatten_file(data, source)
 
 
+#: Prefixed variables that are no setting but ours: the config file, the
+#: CLI's API password (``agent.apiclient``).
+_NOT_SETTINGS = frozenset({ENV_CONFIG_FILE, "BMP_AGENT_API_PASSWORD"})
+
+
 def read_env(
     environ: Mapping[str, str], on_warning: Callable[[str], None] | None = None
 ) -> dict[str, _Raw]:
@@ -778,7 +783,7 @@ def read_env(
     by_env = {env_name(k): k for k in SCHEMA}
     out: dict[str, _Raw] = {}
     for name, value in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         if name == env_name("sources"):
             # YAML/JSON text: BMP_AGENT_SOURCES='[{type: bird, socket: /run/bird/bird.ctl}]'

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from parsers.bmp.header import VIEWS
 
@@ -33,6 +33,8 @@ from .netaddr import listen_socket
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: The exposition format /metrics renders (text 0.0.4).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROUTE_PARAMS = ("router", "peer", "view", "prefix", "limit")
 MAX_LIMIT = 1_000_000
 
@@ -167,7 +169,10 @@ class HttpServer:
         if self.metrics_text:
             body += "".join(fn() for fn in self.metrics_text).encode()
         resp = web.Response(body=body)
-        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        # The text is format 0.0.4 (generate_latest and the cached table text),
+        # whatever CONTENT_TYPE_LATEST of the installed prometheus_client says.
+        resp.headers["Content-Type"] = METRICS_CONTENT_TYPE
+        resp.enable_compression()  # gzip/deflate when the scraper accepts it
         return resp
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
