@@ -139,9 +139,14 @@ def parse_endpoint(text: str, *, allow_port_zero: bool = True) -> Endpoint:
         if end < 0 or text[end + 1 : end + 2] != ":":
             raise ValueError(bad)
         host, port_text = text[1:end], text[end + 2 :]
+        # [IPv4]:PORT too, as Go's net.SplitHostPort: "[$(HOST_IP)]:9324"
+        # then works for a node address of either family.
         try:
-            ipaddress.IPv6Address(host)
+            host = str(ipaddress.ip_address(host)) if ":" not in host else host
+            ipaddress.IPv6Address(host) if ":" in host else None
         except ValueError:
+            if ":" not in host:
+                raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
             raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
     else:
         host, sep, port_text = text.rpartition(":")
