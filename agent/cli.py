@@ -5,7 +5,9 @@ API of a running agent), ``replay`` (``agent.replay``), ``decode``
 (``agent.decode_cmd``). A subcommand living in its own module provides
 ``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
 list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
-when the parser is built, and one that cannot be imported is left out.
+when the parser is built; one that cannot be imported is an error (exit 1
+naming it), not a subcommand silently missing. Every subcommand with
+``--api`` also takes the TLS and basic-auth options of ``agent.apiclient``.
 
 Exit status: 0 ok, 1 runtime failure (cannot bind, API unreachable), 2 usage
 or configuration error.
@@ -21,11 +23,10 @@ import sys
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from . import __version__, apiclient
 
 DEFAULT_API = "http://127.0.0.1:9324"
 
@@ -89,12 +90,16 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k, None) for k in FLAG_KEYS}
 
 
+def _warn(message: str) -> None:
+    print(f"bmp-agent: warning: {message}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from . import config as cfgmod
     from . import log
 
     def loader() -> cfgmod.Config:
-        return cfgmod.load(path=args.config, flags=_flags(args))
+        return cfgmod.load(path=args.config, flags=_flags(args), on_warning=_warn)
 
     try:
         config = loader()
@@ -127,7 +132,7 @@ def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
     if query:
         url += "?" + urllib.parse.urlencode(query)
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        with apiclient.urlopen(url, timeout=10) as resp:
             return json.loads(resp.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         try:
@@ -346,21 +351,38 @@ def build_parser() -> argparse.ArgumentParser:
     for module_name in SUBCOMMAND_MODULES:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
-            # TODO: drop the guard once every listed module has landed.
-            continue
+        except ImportError as exc:
+            raise SubcommandError(
+                f"cannot load the subcommand module {module_name}: {exc}"
+            ) from exc
         sp = module.add_parser(sub)
         if sp.get_default("func") is None:
             sp.set_defaults(func=module.run)
+    for sp in sub.choices.values():
+        if "--api" in sp._option_string_actions:
+            apiclient.add_flags(sp)
     return parser
 
 
+class SubcommandError(RuntimeError):
+    """A module of ``SUBCOMMAND_MODULES`` cannot be imported (a broken install)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except SubcommandError as exc:
+        print(f"bmp-agent: {exc}", file=sys.stderr)
+        return 1
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
+        return 2
+    try:
+        apiclient.configure(args)
+    except apiclient.ClientConfigError as exc:
+        print(f"bmp-agent: {exc}", file=sys.stderr)
         return 2
     result = func(args)
     return int(result or 0)

@@ -10,38 +10,78 @@ Sources, lowest precedence first:
 4. command-line flags (``--bmp-listen``, ``--connect``, ``--allow`` repeatable).
 
 A source replaces a key's value as a whole (lists are not merged). Any bad
-value (unknown key, wrong type, bad address, bad CIDR, port out of range)
-raises ``ConfigError`` naming the key and the source; the CLI turns it into
-exit status 2.
+value of a known key (wrong type, bad address, bad CIDR, port out of range,
+NaN or infinity) and any unknown key in the file raises ``ConfigError``
+naming the key and the source; the CLI turns it into exit status 2.
+
+An environment variable with the prefix that is no setting is *not* an error
+(a pod's environment is not the operator's alone): ``load`` reports it through
+``on_warning`` naming it, and the agent starts. Variables of the shape a
+kubelet injects for Services (``BMP_AGENT_SERVICE_HOST``,
+``BMP_AGENT_SERVICE_PORT[_NAME]``, ``BMP_AGENT_PORT``,
+``BMP_AGENT_PORT_9324_TCP[_PROTO|_PORT|_ADDR]``, also for Services named
+``bmp-agent-*``) are ignored without a word.
+
+The library: **pydantic** (v2). The sections are pydantic dataclasses: real
+frozen, slotted stdlib dataclasses (``dataclasses.replace``, the attribute
+API ``config.rib.flap_window`` and equality are unchanged for the rest of
+the agent) whose fields are validated by pydantic from their annotations
+(strict scalars: ``true`` is no integer, ``"7"`` in YAML is no number; no
+NaN/inf), with the agent's own checks (addresses, CIDRs, ranges, choices)
+attached as validators, and whose JSON Schema (``json_schema()``) feeds the
+Helm chart's ``values.schema.json`` (``scripts/gen_config_schema.py``).
+pydantic-settings was the other candidate; it merges every source into one
+dict *before* validating, so an error could not say which source the bad
+value came from, it reads lists from the environment as JSON only, and it
+ignores unknown prefixed variables without a word: the three things this
+module must do differently. What is left here is the thin part: reading the
+file, the environment and the flags into layers that remember their source,
+turning text into the field's scalar type, and wording pydantic's errors as
+``KEY: PROBLEM (from SOURCE)``.
 
 Defaults worth knowing:
 
 - ``bmp.allow`` defaults to *any* address (``0.0.0.0/0`` and ``::/0``):
   ``bmp.listen`` defaults to loopback, so only local routers can reach it
   anyway. Set it when listening on a routable address.
+- ``bmp.listen``/``http.listen`` on ``[::]`` take IPv4 and IPv6 clients
+  (dual-stack, ``agent.netaddr``); ``bmp.ipv6_only``/``http.ipv6_only`` make
+  them IPv6-only.
 - ``bmp.idle_timeout`` (90 s) is how long a connection may hold an
   incomplete BMP message, or stay open without sending its first message,
   before it is closed (slowloris protection). A router that is silent between
   whole messages is healthy and stays connected (BIRD sends nothing while
   nothing changes); dead connections are found by TCP keepalive. 0 disables it.
 
-New sections (``sources:``, ``fib:``) are added by declaring another frozen
-dataclass and a field of ``Config`` with it; the loader is driven by the
-dataclass fields and their ``metadata["check"]`` validators.
+New sections are added by declaring another pydantic dataclass and a field of
+``Config`` with it; the loader, the environment names and the JSON Schema
+follow the fields.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import math
 import os
 import re
+import typing
+import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
+from pydantic import (
+    ConfigDict,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import core_schema
 
 from parsers.bmp.header import MAX_MESSAGE_SIZE
 
@@ -51,6 +91,10 @@ ENV_CONFIG_FILE = "BMP_AGENT_CONFIG"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
+
+#: Every section: unknown keys are errors, no NaN or infinity, no coercion
+#: beyond what the annotations say.
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ConfigError(ValueError):
@@ -63,7 +107,11 @@ class ConfigError(ValueError):
         self.source = source
 
 
-@dataclass(frozen=True, slots=True)
+class ConfigWarning(UserWarning):
+    """Something in the environment that is no setting (the agent still starts)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Endpoint:
     """HOST:PORT; IPv6 hosts are written ``[::1]:11019``."""
 
@@ -91,9 +139,14 @@ def parse_endpoint(text: str, *, allow_port_zero: bool = True) -> Endpoint:
         if end < 0 or text[end + 1 : end + 2] != ":":
             raise ValueError(bad)
         host, port_text = text[1:end], text[end + 2 :]
+        # [IPv4]:PORT too, as Go's net.SplitHostPort: "[$(HOST_IP)]:9324"
+        # then works for a node address of either family.
         try:
-            ipaddress.IPv6Address(host)
+            host = str(ipaddress.ip_address(host)) if ":" not in host else host
+            ipaddress.IPv6Address(host) if ":" in host else None
         except ValueError:
+            if ":" not in host:
+                raise ValueError(f"{text!r}: {host!r} is not an IP address") from None
             raise ValueError(f"{text!r}: {host!r} is not an IPv6 address") from None
     else:
         host, sep, port_text = text.rpartition(":")
@@ -114,27 +167,53 @@ def parse_endpoint(text: str, *, allow_port_zero: bool = True) -> Endpoint:
 
 
 # --------------------------------------------------------------------------
-# Validators: raw value (already type-checked) -> converted value, or ValueError
+# Field types: pydantic validators with the agent's wording, and their schema
 
 
-def _listen(value: str) -> Endpoint:
-    return parse_endpoint(value, allow_port_zero=True)
+def _got(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
 
 
-def _connect(value: str) -> Endpoint:
-    return parse_endpoint(value, allow_port_zero=False)
+def _need_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {_got(value)}")
+    return value
 
 
-def _cidr(value: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+def _listen(value: Any) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    return parse_endpoint(_need_str(value), allow_port_zero=True)
+
+
+def _connect(value: Any) -> Endpoint:
+    if isinstance(value, Endpoint):
+        return value
+    return parse_endpoint(_need_str(value), allow_port_zero=False)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _cidr(value: Any) -> Network:
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value
     try:
-        return ipaddress.ip_network(value, strict=True)
+        return ipaddress.ip_network(_need_str(value), strict=True)
     except ValueError as exc:
+        if not isinstance(value, str):
+            raise
         raise ValueError(f"{value!r} is not a CIDR ({exc})") from None
 
 
-def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
-    def check(value: str) -> str:
-        low = value.lower()
+_ENDPOINT_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):[0-9]{1,5}$"
+#: CIDR: an IPv4 or IPv6 network (host bits are checked by the agent).
+_CIDR_PATTERN = r"^[0-9A-Fa-f:.]+/[0-9]{1,3}$"
+
+
+def _choice_check(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        low = _need_str(value).lower()
         if low not in options:
             raise ValueError(f"{value!r} is not one of {', '.join(options)}")
         return low
@@ -142,8 +221,8 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     return check
 
 
-def _range(low: float, high: float | None = None) -> Callable[[float], float]:
-    def check(value: float) -> float:
+def _range(low: float, high: float | None = None) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
         if value < low or (high is not None and value > high):
             upper = f" and {high}" if high is not None else ""
             where = f"between {low}{upper}" if high is not None else f">= {low}"
@@ -153,30 +232,87 @@ def _range(low: float, high: float | None = None) -> Callable[[float], float]:
     return check
 
 
-def _meta(check: Callable[[Any], Any] | None = None, *, help: str = "") -> dict[str, Any]:
-    return {"check": check, "help": help}
+@dataclasses.dataclass(frozen=True, slots=True)
+class Check:
+    """Field metadata: validate with ``fn`` (raw value → value, ``ValueError``
+    with the agent's wording), described by the JSON Schema ``schema``."""
+
+    fn: Callable[[Any], Any]
+    schema: Mapping[str, Any]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(self.fn)
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        return dict(self.schema)
 
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bounds:
+    """Field metadata after ``Strict()``: a number within ``[low, high]``."""
+
+    low: float
+    high: float | None = None
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _range(self.low, self.high), handler(source)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        out = dict(handler(schema))
+        out["minimum"] = self.low
+        if self.high is not None:
+            out["maximum"] = self.high
+        return out
 
 
-@dataclass(frozen=True, slots=True)
+def OneOf(options: tuple[str, ...]) -> Check:
+    """A string among ``options`` (case-insensitive, kept lower-case)."""
+    return Check(_choice_check(options), {"type": "string", "enum": list(options)})
+
+
+def Validated(fn: Callable[[str], str], schema: Mapping[str, Any]) -> Check:
+    """A string checked (and normalised) by ``fn``."""
+    return Check(lambda v: fn(_need_str(v)), schema)
+
+
+_ENDPOINT = {
+    "type": "string",
+    "pattern": _ENDPOINT_PATTERN,
+    "description": "HOST:PORT, [IPV6]:PORT",
+}
+ListenAddress = Annotated[Endpoint, Check(_listen, _ENDPOINT)]
+ConnectAddress = Annotated[Endpoint, Check(_connect, _ENDPOINT)]
+Cidr = Annotated[
+    Network, Check(_cidr, {"type": "string", "pattern": _CIDR_PATTERN, "description": "CIDR"})
+]
+
+
+# --------------------------------------------------------------------------
+# Sections
+
+
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class BmpConfig:
-    listen: tuple[Endpoint, ...] = field(
-        default=(Endpoint("127.0.0.1", 11019),), metadata=_meta(_listen)
-    )
-    connect: tuple[Endpoint, ...] = field(default=(), metadata=_meta(_connect))
-    allow: tuple[Network, ...] = field(
-        default=(ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")),
-        metadata=_meta(_cidr),
-    )
-    max_routers: int = field(default=64, metadata=_meta(_range(1, 100000)))
-    idle_timeout: float = field(default=90.0, metadata=_meta(_range(0)))
-    max_message_size: int = field(
-        default=MAX_MESSAGE_SIZE, metadata=_meta(_range(4096, 16 * 1024 * 1024))
-    )
-    reconnect_min: float = field(default=1.0, metadata=_meta(_range(0.01, 3600)))
-    reconnect_max: float = field(default=60.0, metadata=_meta(_range(0.01, 86400)))
+    listen: tuple[ListenAddress, ...] = (Endpoint("127.0.0.1", 11019),)
+    connect: tuple[ConnectAddress, ...] = ()
+    allow: tuple[Cidr, ...] = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+    max_routers: Annotated[int, Strict(), Bounds(1, 100000)] = 64
+    idle_timeout: Annotated[float, Strict(), Bounds(0)] = 90.0
+    max_message_size: Annotated[int, Strict(), Bounds(4096, 16 * 1024 * 1024)] = MAX_MESSAGE_SIZE
+    reconnect_min: Annotated[float, Strict(), Bounds(0.01, 3600)] = 1.0
+    reconnect_max: Annotated[float, Strict(), Bounds(0.01, 86400)] = 60.0
+    #: ``[::]`` listeners take IPv6 clients only (default: IPv4 too).
+    ipv6_only: Annotated[bool, Strict()] = False
 
     def allowed(self, address: str) -> bool:
         """Whether a remote address is inside ``allow`` (IPv4-mapped IPv6 as IPv4)."""
@@ -198,23 +334,30 @@ def _web_config(value: str) -> str:
     return value
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class HttpConfig:
-    listen: Endpoint = field(default=Endpoint("127.0.0.1", 9324), metadata=_meta(_listen))
+    listen: ListenAddress = Endpoint("127.0.0.1", 9324)
     #: TLS and basic auth (exporter-toolkit style file, ``agent.webconfig``); "" = plain HTTP.
-    web_config: str = field(default="", metadata=_meta(_web_config))
+    web_config: Annotated[
+        str,
+        Validated(
+            _web_config, {"type": "string", "description": "web config file (TLS, basic auth)"}
+        ),
+    ] = ""
+    #: A ``[::]`` listener takes IPv6 clients only (default: IPv4 too).
+    ipv6_only: Annotated[bool, Strict()] = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class LogConfig:
-    level: str = field(default="info", metadata=_meta(_choice(LOG_LEVELS)))
-    format: str = field(default="auto", metadata=_meta(_choice(LOG_FORMATS)))
+    level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
+    format: Annotated[str, OneOf(LOG_FORMATS)] = "auto"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class RibConfig:
-    flap_window: float = field(default=60.0, metadata=_meta(_range(0.001)))
-    top_flaps: int = field(default=10, metadata=_meta(_range(0, 10000)))
+    flap_window: Annotated[float, Strict(), Bounds(0.001)] = 60.0
+    top_flaps: Annotated[int, Strict(), Bounds(0, 10000)] = 10
 
 
 HEALTH_CHECKS = (
@@ -241,31 +384,38 @@ def _expected_prefix(value: str) -> str:
     return f"{net}@{view.strip()}" if sep else str(net)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class HealthConfig:
     """``health:``, the BGP health checks (``agent.health``); all applied on reload."""
 
-    enabled: bool = field(default=True, metadata=_meta())
+    enabled: Annotated[bool, Strict()] = True
     #: Checks to turn off (names as in ``HEALTH_CHECKS``).
-    disabled: tuple[str, ...] = field(default=(), metadata=_meta(_choice(HEALTH_CHECKS)))
+    disabled: tuple[Annotated[str, OneOf(HEALTH_CHECKS)], ...] = ()
     #: Views the per-peer route checks (default route, host routes) look at.
-    route_views: tuple[str, ...] = field(
-        default=("adj_in_pre",), metadata=_meta(_choice(_VIEW_NAMES))
-    )
+    route_views: tuple[Annotated[str, OneOf(_VIEW_NAMES)], ...] = ("adj_in_pre",)
     #: Peers (by address) allowed to send a default route.
-    default_route_allow: tuple[Network, ...] = field(default=(), metadata=_meta(_cidr))
+    default_route_allow: tuple[Cidr, ...] = ()
     #: Public ASNs that are fine to use (public_asn does not fire for them).
-    asn_allow: tuple[int, ...] = field(default=(), metadata=_meta(_range(0, 4294967295)))
+    asn_allow: tuple[Annotated[int, Strict(), Bounds(0, 4294967295)], ...] = ()
     #: host_route_flood fires above this many /32 or /128 from one peer.
-    host_routes_max: int = field(default=100, metadata=_meta(_range(0)))
+    host_routes_max: Annotated[int, Strict(), Bounds(0)] = 100
     #: ibgp_full_mesh_at_scale fires above this many iBGP peers without reflection.
-    ibgp_peers_max: int = field(default=100, metadata=_meta(_range(0)))
+    ibgp_peers_max: Annotated[int, Strict(), Bounds(0)] = 100
     #: single_route_reflector fires with at least one but fewer reflectors than this.
-    reflectors_min: int = field(default=2, metadata=_meta(_range(2, 1000)))
+    reflectors_min: Annotated[int, Strict(), Bounds(2, 1000)] = 2
     #: ``PREFIX`` or ``PREFIX@VIEW`` that every router must have (in the view).
-    expected_prefixes: tuple[str, ...] = field(default=(), metadata=_meta(_expected_prefix))
+    expected_prefixes: tuple[
+        Annotated[
+            str,
+            Validated(
+                _expected_prefix,
+                {"type": "string", "pattern": r"^[0-9A-Fa-f:.]+/[0-9]{1,3}(@[a-z_]+)?$"},
+            ),
+        ],
+        ...,
+    ] = ()
     #: View of the expected prefixes written without ``@VIEW``.
-    expected_view: str = field(default="adj_in_post", metadata=_meta(_choice(_VIEW_NAMES)))
+    expected_view: Annotated[str, OneOf(_VIEW_NAMES)] = "adj_in_post"
 
 
 def _fib_protocol(value: str) -> str:
@@ -289,28 +439,30 @@ def _fib_table(value: str) -> str:
 FIB_MODES = ("best", "multipath", "any")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class FibConfig:
     """``fib:``, kernel FIB reconciliation (``agent.fib``)."""
 
-    enabled: bool = field(default=True, metadata=_meta())
+    enabled: Annotated[bool, Strict()] = True
     #: The router whose selection this kernel should hold: a router label or
     #: address; empty = the router whose BMP connection comes from this host.
-    router: str = field(default="", metadata=_meta())
+    router: Annotated[str, Strict()] = ""
     #: Kernel route protocols compared (names from rt_protos or numbers).
-    protocols: tuple[str, ...] = field(
-        default=("bgp", "bird", "zebra"), metadata=_meta(_fib_protocol)
-    )
+    protocols: tuple[
+        Annotated[str, Validated(_fib_protocol, {"type": "string", "minLength": 1})], ...
+    ] = ("bgp", "bird", "zebra")
     #: Tables compared: ``main``, a number, or ``TABLE@RD`` for a VRF.
-    tables: tuple[str, ...] = field(default=("main",), metadata=_meta(_fib_table))
+    tables: tuple[
+        Annotated[str, Validated(_fib_table, {"type": "string", "minLength": 1})], ...
+    ] = ("main",)
     #: Seconds a difference must last before it counts.
-    grace: float = field(default=5.0, metadata=_meta(_range(0, 86400)))
+    grace: Annotated[float, Strict(), Bounds(0, 86400)] = 5.0
     #: best, multipath (ECMP, as-path multipath-relax) or any (any candidate next hop).
-    mode: str = field(default="best", metadata=_meta(_choice(FIB_MODES)))
+    mode: Annotated[str, OneOf(FIB_MODES)] = "best"
     #: Seconds between checks for changes (BMP or kernel).
-    interval: float = field(default=1.0, metadata=_meta(_range(0.05, 3600)))
+    interval: Annotated[float, Strict(), Bounds(0.05, 3600)] = 1.0
     #: Netlink subscription receive buffer, bytes (0: the kernel default).
-    rcvbuf: int = field(default=4 * 1024 * 1024, metadata=_meta(_range(0, 1 << 30)))
+    rcvbuf: Annotated[int, Strict(), Bounds(0, 1 << 30)] = 4 * 1024 * 1024
 
 
 SOURCE_TYPES = ("bird",)
@@ -322,6 +474,8 @@ def _duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a duration")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not a finite number")
         return float(value)
     m = _DURATION.match(str(value))
     if m is None:
@@ -330,62 +484,45 @@ def _duration(value: Any) -> float:
     return float(m.group(1)) * scale
 
 
-@dataclass(frozen=True, slots=True)
+def _duration_check(low: float, high: float) -> Check:
+    """Seconds, as a number or ``10s``/``500ms``/``2m``/``1h``, in ``[low, high]``."""
+    check = _range(low, high)
+    return Check(
+        lambda v: check(_duration(v)),
+        {
+            "anyOf": [
+                {"type": "number", "minimum": low, "maximum": high},
+                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m|h)?\s*$"},
+            ]
+        },
+    )
+
+
+def _socket_path(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a socket path")
+    return value.strip()
+
+
+def _stripped(value: Any) -> str:
+    return _need_str(value).strip()
+
+
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class SourceConfig:
     """One entry of ``sources:``. ``type: bird`` polls a BIRD control socket
     (``agent.bird``): ``socket`` its path, ``interval`` between polls,
     ``router`` the router label (default: the socket's file name), ``timeout``
     per command."""
 
-    type: str
-    socket: str
-    interval: float = 10.0
-    router: str = ""
-    timeout: float = 10.0
+    type: Annotated[str, OneOf(SOURCE_TYPES)]
+    socket: Annotated[str, Check(_socket_path, {"type": "string", "minLength": 1})]
+    interval: Annotated[float, _duration_check(0.1, 86400.0)] = 10.0
+    router: Annotated[str, Check(_stripped, {"type": "string"})] = ""
+    timeout: Annotated[float, _duration_check(0.1, 3600.0)] = 10.0
 
 
-def parse_sources(value: Any, source: str, key: str = "sources") -> tuple[SourceConfig, ...]:
-    """``sources:`` (a list of mappings) -> ``SourceConfig``s; ``ConfigError`` when bad."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise ConfigError(key, f"expected a list, got {type(value).__name__}", source)
-    out: list[SourceConfig] = []
-    names = {f.name for f in dataclasses.fields(SourceConfig)}
-    for i, item in enumerate(value):
-        where = f"{key}[{i}]"
-        if not isinstance(item, dict):
-            raise ConfigError(where, "expected a mapping", source)
-        unknown = sorted(str(k) for k in item if k not in names)
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}", "unknown key", source)
-        kind = str(item.get("type", "")).lower()
-        if kind not in SOURCE_TYPES:
-            raise ConfigError(
-                f"{where}.type",
-                f"{item.get('type')!r} is not one of {', '.join(SOURCE_TYPES)}",
-                source,
-            )
-        sock = item.get("socket")
-        if not isinstance(sock, str) or not sock.strip():
-            raise ConfigError(f"{where}.socket", "expected a socket path", source)
-        kw: dict[str, Any] = {"type": kind, "socket": sock.strip()}
-        for name, low, high in (("interval", 0.1, 86400.0), ("timeout", 0.1, 3600.0)):
-            if name in item:
-                try:
-                    v = _range(low, high)(_duration(item[name]))
-                except ValueError as exc:
-                    raise ConfigError(f"{where}.{name}", str(exc), source) from None
-                kw[name] = v
-        if "router" in item:
-            if not isinstance(item["router"], str):
-                raise ConfigError(f"{where}.router", "expected a string", source)
-            kw["router"] = item["router"].strip()
-        out.append(SourceConfig(**kw))
-    return tuple(out)
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, config=_STRICT)
 class Config:
     bmp: BmpConfig = BmpConfig()
     http: HttpConfig = HttpConfig()
@@ -395,70 +532,113 @@ class Config:
     fib: FibConfig = FibConfig()
     #: ``sources:``, a list (not a section of keys): see ``SourceConfig``.
     sources: tuple[SourceConfig, ...] = ()
-    # Later sections (sources:, fib:) go here as further frozen dataclasses.
 
 
 # --------------------------------------------------------------------------
-# Schema: dotted key -> (section class, field)
-
-_SCALAR_TYPES: dict[str, type] = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "bool": bool,
-}
+# Schema: dotted key -> section, attribute, scalar kind (from the annotations)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Key:
     name: str  # dotted
     section: str
     attr: str
     is_list: bool
-    #: "int" | "float" | "bool" | "str" (Endpoint and networks come from str)
+    #: "int" | "float" | "bool" | "str": what text (env, flags) is turned into
     scalar: str
-    check: Callable[[Any], Any] | None
 
 
-def _scalar_kind(type_text: str) -> str:
-    for kind in ("int", "float", "bool"):
-        if re.search(rf"\b{kind}\b", type_text):
-            return kind
-    return "str"
+def _base(tp: Any) -> Any:
+    while typing.get_origin(tp) is Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
+
+
+def _scalar_kind(tp: Any) -> str:
+    base = _base(tp)
+    return {int: "int", float: "float", bool: "bool"}.get(base, "str")
+
+
+def _section_types() -> dict[str, type]:
+    hints = typing.get_type_hints(Config)
+    return {name: tp for name, tp in hints.items() if name != "sources"}
 
 
 def _schema() -> dict[str, _Key]:
     keys: dict[str, _Key] = {}
-    for sec in dataclasses.fields(Config):
-        if sec.name == "sources":
-            continue
-        sec_type = type(getattr(Config(), sec.name))
-        for f in dataclasses.fields(sec_type):
-            type_text = str(f.type)
-            is_list = type_text.startswith("tuple[")
-            keys[f"{sec.name}.{f.name}"] = _Key(
-                name=f"{sec.name}.{f.name}",
-                section=sec.name,
-                attr=f.name,
-                is_list=is_list,
-                scalar=_scalar_kind(type_text),
-                check=f.metadata.get("check"),
-            )
+    for sec_name, sec_type in _section_types().items():
+        for attr, tp in typing.get_type_hints(sec_type, include_extras=True).items():
+            base = _base(tp)
+            is_list = typing.get_origin(base) is tuple
+            item = typing.get_args(base)[0] if is_list else tp
+            name = f"{sec_name}.{attr}"
+            keys[name] = _Key(name, sec_name, attr, is_list, _scalar_kind(item))
     return keys
 
 
 SCHEMA: dict[str, _Key] = _schema()
+_SECTION_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    name: TypeAdapter(tp) for name, tp in _section_types().items()
+}
+_SOURCES_ADAPTER: TypeAdapter[tuple[SourceConfig, ...]] = TypeAdapter(tuple[SourceConfig, ...])
 
 
 def env_name(key: str) -> str:
     return ENV_PREFIX + key.upper().replace(".", "_")
 
 
+#: What a kubelet injects for a Service named ``bmp-agent`` or ``bmp-agent-*``
+#: (``enableServiceLinks``): ``{NAME}_SERVICE_HOST``, ``{NAME}_SERVICE_PORT``,
+#: ``{NAME}_SERVICE_PORT_{PORTNAME}``, ``{NAME}_PORT`` and
+#: ``{NAME}_PORT_{PORT}_{PROTO}`` with ``_PROTO``, ``_PORT``, ``_ADDR``.
+_SERVICE_LINK = re.compile(
+    r"^BMP_AGENT_(?:[A-Z0-9_]+_)?(?:SERVICE_HOST|SERVICE_PORT(?:_[A-Z0-9_]+)?"
+    r"|PORT(?:_\d+_(?:TCP|UDP|SCTP)(?:_(?:PROTO|PORT|ADDR))?)?)$"
+)
+
+
+def is_service_link(name: str) -> bool:
+    """Whether an environment variable has the shape of a Kubernetes service link."""
+    return _SERVICE_LINK.match(name) is not None
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema (draft-07, no ``$ref``) of the config file, defaults included."""
+    raw = TypeAdapter(Config).json_schema(mode="validation")
+    defs = raw.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = defs[node["$ref"].rsplit("/", 1)[1]]
+                return inline({**target, **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items() if k not in ("title", "default")}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    schema: dict[str, Any] = inline(raw)
+    defaults = to_dict(Config())
+    for sec_name, sec_schema in schema["properties"].items():
+        if sec_name == "sources":
+            continue
+        sec_schema["description"] = f"{sec_name}: section of the agent's config file"
+        for attr, prop in sec_schema["properties"].items():
+            prop["default"] = defaults[sec_name][attr]
+            if SCHEMA[f"{sec_name}.{attr}"].is_list:
+                # A single value stands for a list of one (``connect: HOST:PORT``).
+                sec_schema["properties"][attr] = {"anyOf": [prop, prop["items"]]}
+                sec_schema["properties"][attr]["default"] = prop.pop("default")
+    schema["properties"]["sources"]["description"] = "sources: BIRD control sockets to poll"
+    schema.pop("required", None)
+    return schema
+
+
 # --------------------------------------------------------------------------
 # Loading
 
 
-@dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(frozen=True, slots=True)
 class _Raw:
     value: Any
     source: str
@@ -466,60 +646,91 @@ class _Raw:
     text: bool
 
 
-def _convert_scalar(key: _Key, label: str, value: Any, raw: _Raw) -> Any:
-    kind = key.scalar
-    typ = _SCALAR_TYPES[kind]
-    if raw.text and isinstance(value, str):
-        text = value.strip()
+_ARTICLE = {"int": "an integer", "float": "a number", "bool": "a boolean", "str": "a string"}
+_TYPE_ERRORS = {
+    "int_type": "int",
+    "int_from_float": "int",
+    "float_type": "float",
+    "bool_type": "bool",
+    "string_type": "str",
+}
+
+
+def _from_text(key: _Key, value: Any) -> Any:
+    """Env/flag text → the field's scalar type (``ValueError`` worded for the key)."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    try:
+        if key.scalar == "int":
+            return int(text)
+        if key.scalar == "float":
+            return float(text)
+        if key.scalar == "bool":
+            low = text.lower()
+            if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError
+            return low in ("1", "true", "yes", "on")
+    except ValueError:
+        raise ValueError(f"{value!r} is not {_ARTICLE[key.scalar]}") from None
+    return text
+
+
+def _prepare(key: _Key, raw: _Raw) -> Any:
+    """The raw value shaped for validation: lists split (text) or wrapped (a single value)."""
+    value = raw.value
+    if key.is_list:
+        if raw.text and isinstance(value, str):
+            value = [] if not value.strip() else [v.strip() for v in value.split(",")]
+        elif isinstance(value, str):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key.name, f"expected a list, got {_got(value)}", raw.source)
+        if raw.text:
+            out = []
+            for i, item in enumerate(value):
+                try:
+                    out.append(_from_text(key, item))
+                except ValueError as exc:
+                    raise ConfigError(f"{key.name}[{i}]", str(exc), raw.source) from None
+            return out
+        return list(value)
+    if raw.text:
         try:
-            if kind == "int":
-                value = int(text)
-            elif kind == "float":
-                value = float(text)
-            elif kind == "bool":
-                low = text.lower()
-                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError
-                value = low in ("1", "true", "yes", "on")
-            else:
-                value = text
-        except ValueError:
-            raise ConfigError(label, f"{value!r} is not {_article(kind)}", raw.source) from None
-    if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, typ) or (typ is not bool and isinstance(value, bool)):
-        raise ConfigError(
-            label,
-            f"expected {_article(kind)}, got {type(value).__name__} {value!r}",
-            raw.source,
-        )
-    if key.check is not None:
-        try:
-            value = key.check(value)
+            return _from_text(key, value)
         except ValueError as exc:
-            raise ConfigError(label, str(exc), raw.source) from None
+            raise ConfigError(key.name, str(exc), raw.source) from None
     return value
 
 
-def _article(kind: str) -> str:
-    return {"int": "an integer", "float": "a number", "bool": "a boolean", "str": "a string"}[kind]
+def _problem(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    value = err.get("input")
+    if kind in _TYPE_ERRORS:
+        return f"expected {_ARTICLE[_TYPE_ERRORS[kind]]}, got {_got(value)}"
+    if kind in ("tuple_type", "list_type"):
+        return f"expected a list, got {_got(value)}"
+    if kind in ("dataclass_type", "dataclass_exact_type", "dict_type", "model_type"):
+        return "expected a mapping"
+    if kind == "finite_number":
+        return f"{value!r} is not a finite number"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "value_error":
+        return str(err["ctx"]["error"])
+    return str(err["msg"])
 
 
-def _convert(key: _Key, raw: _Raw) -> Any:
-    if not key.is_list:
-        return _convert_scalar(key, key.name, raw.value, raw)
-    value = raw.value
-    if raw.text and isinstance(value, str):
-        value = [] if not value.strip() else [v.strip() for v in value.split(",")]
-    elif isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(
-            key.name, f"expected a list, got {type(value).__name__} {value!r}", raw.source
-        )
-    return tuple(
-        _convert_scalar(key, f"{key.name}[{i}]", item, raw) for i, item in enumerate(value)
-    )
+def _where(prefix: str, loc: tuple[Any, ...]) -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
 
 
 def _flatten_file(data: Any, source: str) -> dict[str, _Raw]:
@@ -564,11 +775,20 @@ def read_file(path: str | Path) -> dict[str, _Raw]:
     return _flatten_file(data, source)
 
 
-def read_env(environ: Mapping[str, str]) -> dict[str, _Raw]:
+#: Prefixed variables that are no setting but ours: the config file, the
+#: CLI's API password (``agent.apiclient``).
+_NOT_SETTINGS = frozenset({ENV_CONFIG_FILE, "BMP_AGENT_API_PASSWORD"})
+
+
+def read_env(
+    environ: Mapping[str, str], on_warning: Callable[[str], None] | None = None
+) -> dict[str, _Raw]:
+    """The ``BMP_AGENT_*`` settings of ``environ``. A prefixed variable that
+    is no setting goes to ``on_warning`` (service links: nowhere)."""
     by_env = {env_name(k): k for k in SCHEMA}
     out: dict[str, _Raw] = {}
-    for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_FILE:
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         if name == env_name("sources"):
             # YAML/JSON text: BMP_AGENT_SOURCES='[{type: bird, socket: /run/bird/bird.ctl}]'
@@ -579,10 +799,18 @@ def read_env(environ: Mapping[str, str]) -> dict[str, _Raw]:
                 raise ConfigError("sources", "invalid YAML", where) from None
             continue
         key = by_env.get(name)
-        if key is None:
-            raise ConfigError(name, "unknown setting", "environment")
-        out[key] = _Raw(value, f"environment variable {name}", text=True)
+        if key is not None:
+            out[key] = _Raw(value, f"environment variable {name}", text=True)
+        elif not is_service_link(name):
+            _warn(f"{name}: unknown setting (from environment), ignored", on_warning)
     return out
+
+
+def _warn(message: str, on_warning: Callable[[str], None] | None) -> None:
+    if on_warning is None:
+        warnings.warn(message, ConfigWarning, stacklevel=3)
+    else:
+        on_warning(message)
 
 
 #: Command-line flag → key. ``None`` values in ``flags`` mean "not given".
@@ -629,30 +857,53 @@ def build(layers: Iterable[Mapping[str, _Raw]]) -> Config:
     for layer in layers:
         merged.update(layer)
     raw_sources = merged.pop("sources", None)
-    values: dict[str, dict[str, Any]] = {}
+    given: dict[str, dict[str, Any]] = {}
+    origin: dict[str, str] = {}
     for name, raw in merged.items():
         key = SCHEMA[name]
-        values.setdefault(key.section, {})[key.attr] = (_convert(key, raw), raw.source)
+        given.setdefault(key.section, {})[key.attr] = _prepare(key, raw)
+        origin[name] = raw.source
     sections: dict[str, Any] = {}
-    default = Config()
-    for sec in dataclasses.fields(Config):
-        base = getattr(default, sec.name)
-        given = values.get(sec.name, {})
-        if given:
-            base = dataclasses.replace(base, **{a: v for a, (v, _) in given.items()})
-        sections[sec.name] = base
+    for sec_name, adapter in _SECTION_ADAPTERS.items():
+        if sec_name not in given:
+            continue
+        try:
+            sections[sec_name] = adapter.validate_python(given[sec_name])
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            attr = str(err["loc"][0])
+            raise ConfigError(
+                _where(sec_name, err["loc"]),
+                _problem(err),
+                origin.get(f"{sec_name}.{attr}", "defaults"),
+            ) from None
     if raw_sources is not None:
         sections["sources"] = parse_sources(raw_sources.value, raw_sources.source)
     config = Config(**sections)
     bmp = config.bmp
     if bmp.reconnect_min > bmp.reconnect_max:
-        src = values.get("bmp", {}).get("reconnect_min", (None, "defaults"))[1]
         raise ConfigError(
             "bmp.reconnect_min",
             f"{bmp.reconnect_min} is above bmp.reconnect_max ({bmp.reconnect_max})",
-            src,
+            origin.get("bmp.reconnect_min", origin.get("bmp.reconnect_max", "defaults")),
         )
     return config
+
+
+def parse_sources(value: Any, source: str, key: str = "sources") -> tuple[SourceConfig, ...]:
+    """``sources:`` (a list of mappings) -> ``SourceConfig``s; ``ConfigError`` when bad."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ConfigError(key, f"expected a list, got {type(value).__name__}", source)
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{key}[{i}]", "expected a mapping", source)
+    try:
+        return _SOURCES_ADAPTER.validate_python(value)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ConfigError(_where(key, err["loc"]), _problem(err), source) from None
 
 
 def load(
@@ -660,15 +911,19 @@ def load(
     path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     flags: Mapping[str, Any] | None = None,
+    on_warning: Callable[[str], None] | None = None,
 ) -> Config:
-    """defaults → YAML file → ``BMP_AGENT_*`` environment → flags."""
+    """defaults → YAML file → ``BMP_AGENT_*`` environment → flags.
+
+    ``on_warning(message)`` hears of environment variables that are no
+    setting (default: ``warnings.warn`` with ``ConfigWarning``)."""
     env = dict(os.environ if environ is None else environ)
     if path is None:
         path = env.get(ENV_CONFIG_FILE) or None
     layers: list[Mapping[str, _Raw]] = []
     if path is not None:
         layers.append(read_file(path))
-    layers.append(read_env(env))
+    layers.append(read_env(env, on_warning))
     layers.append(read_flags(flags or {}))
     return build(layers)
 
@@ -686,7 +941,7 @@ def to_dict(config: Config) -> dict[str, Any]:
     out: dict[str, Any] = {
         sec.name: {
             f.name: plain(getattr(getattr(config, sec.name), f.name))
-            for f in dataclasses.fields(type(getattr(config, sec.name)))
+            for f in dataclasses.fields(getattr(config, sec.name))
         }
         for sec in dataclasses.fields(Config)
         if sec.name != "sources"

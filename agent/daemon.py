@@ -27,7 +27,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
-from . import __version__, log
+from . import __version__, log, sdnotify
 from .config import Config, ConfigError, Endpoint
 from .connector import Connector
 from .http import HttpServer
@@ -126,7 +126,9 @@ class Daemon:
         cfg = self.config
         self.log.info("bmp-agent starting", version=__version__)
         try:
-            self.http_addresses = await self.http.start(cfg.http.listen, cfg.http.web_config)
+            self.http_addresses = await self.http.start(
+                cfg.http.listen, cfg.http.web_config, ipv6_only=cfg.http.ipv6_only
+            )
             self.log.info("http listening", addresses=[str(a) for a in self.http_addresses])
             self.servers = await start_listeners(self.routers, cfg.bmp.listen)
         except OSError as exc:
@@ -261,6 +263,15 @@ class Daemon:
         return True
 
 
+def _reload_notified(daemon: Daemon) -> None:
+    """SIGHUP: reload, telling systemd (``RELOADING=1`` … ``READY=1``)."""
+    sdnotify.reloading()
+    try:
+        daemon.reload()
+    finally:
+        sdnotify.ready("config reloaded")
+
+
 async def serve(
     config: Config,
     *,
@@ -282,7 +293,7 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
             installed.append(sig)
     with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGHUP, daemon.reload)
+        loop.add_signal_handler(signal.SIGHUP, _reload_notified, daemon)
         installed.append(signal.SIGHUP)
     try:
         await daemon.start()
@@ -293,11 +304,13 @@ async def serve(
         raise
     if on_ready is not None:
         on_ready(daemon)
+    sdnotify.ready(f"bmp on {', '.join(str(a) for a in daemon.bmp_addresses)}")
     try:
         await stop.wait()
         daemon.log.info("signal received, shutting down")
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+        sdnotify.stopping()
         await daemon.stop()
     return 0

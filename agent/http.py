@@ -22,16 +22,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from parsers.bmp.header import VIEWS
 
 from .config import Endpoint
 from .listener import os_reason
 from .log import get_logger
+from .netaddr import listen_socket
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: The exposition format /metrics renders (text 0.0.4).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ROUTE_PARAMS = ("router", "peer", "view", "prefix", "limit")
 MAX_LIMIT = 1_000_000
 
@@ -166,7 +169,10 @@ class HttpServer:
         if self.metrics_text:
             body += "".join(fn() for fn in self.metrics_text).encode()
         resp = web.Response(body=body)
-        resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        # The text is format 0.0.4 (generate_latest and the cached table text),
+        # whatever CONTENT_TYPE_LATEST of the installed prometheus_client says.
+        resp.headers["Content-Type"] = METRICS_CONTENT_TYPE
+        resp.enable_compression()  # gzip/deflate when the scraper accepts it
         return resp
 
     async def _healthz(self, request: web.Request) -> web.StreamResponse:
@@ -177,7 +183,9 @@ class HttpServer:
             return web.Response(text="ready\n")
         return web.Response(status=503, text="not ready\n")
 
-    async def start(self, endpoint: Endpoint, web_config: str = "") -> list[Endpoint]:
+    async def start(
+        self, endpoint: Endpoint, web_config: str = "", *, ipv6_only: bool = False
+    ) -> list[Endpoint]:
         """Bind and serve; raise ``OSError`` naming the address when it cannot bind.
 
         ``web_config``: a web config file (``agent.webconfig``) for TLS and
@@ -201,10 +209,19 @@ class HttpServer:
             self.app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
         await self.runner.setup()
-        site = web.TCPSite(
-            self.runner, endpoint.host, endpoint.port, reuse_address=True, ssl_context=ssl_context
-        )
+        site: web.BaseSite
         try:
+            sock = listen_socket(endpoint.host, endpoint.port, ipv6_only=ipv6_only)
+            if sock is not None:  # [::] is dual-stack (agent.netaddr)
+                site = web.SockSite(self.runner, sock, ssl_context=ssl_context)
+            else:
+                site = web.TCPSite(
+                    self.runner,
+                    endpoint.host,
+                    endpoint.port,
+                    reuse_address=True,
+                    ssl_context=ssl_context,
+                )
             await site.start()
         except OSError as exc:
             await self.runner.cleanup()

@@ -30,6 +30,7 @@ from parsers.errors import Action, ParseError
 
 from .config import BmpConfig, Endpoint
 from .log import get_logger
+from .netaddr import listen_socket, unmap
 
 Mode = Literal["passive", "active"]
 
@@ -125,6 +126,7 @@ class BmpProtocol(asyncio.Protocol):
         self.transport = transport
         peername = transport.get_extra_info("peername")
         host, port = (str(peername[0]), int(peername[1])) if peername else ("unknown", 0)
+        host = unmap(host)  # IPv4 routers on a dual-stack [::] socket
         self.remote = (host, port)
         router = str(Endpoint(host, port))
         self.log = self.routers.log.bind(router=router, mode=self.mode)
@@ -335,9 +337,13 @@ async def start_listeners(
     try:
         for ep in endpoints:
             try:
-                server = await loop.create_server(
-                    routers.factory("passive"), ep.host, ep.port, reuse_address=True
-                )
+                sock = listen_socket(ep.host, ep.port, ipv6_only=routers.settings.ipv6_only)
+                if sock is not None:  # [::] is dual-stack (agent.netaddr)
+                    server = await loop.create_server(routers.factory("passive"), sock=sock)
+                else:
+                    server = await loop.create_server(
+                        routers.factory("passive"), ep.host, ep.port, reuse_address=True
+                    )
             except OSError as exc:
                 raise OSError(
                     exc.errno, f"cannot listen for BMP on {ep}: {os_reason(exc)}"

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from pathlib import Path
 
 import pytest
 
-from agent.config import Config, ConfigError, Endpoint, env_name, load, parse_endpoint, to_dict
+from agent.config import (
+    Config,
+    ConfigError,
+    ConfigWarning,
+    Endpoint,
+    env_name,
+    is_service_link,
+    load,
+    parse_endpoint,
+    to_dict,
+)
 from parsers.bmp.header import MAX_MESSAGE_SIZE
 
 
@@ -38,8 +49,9 @@ def test_defaults() -> None:
             "max_message_size": MAX_MESSAGE_SIZE,
             "reconnect_min": 1.0,
             "reconnect_max": 60.0,
+            "ipv6_only": False,
         },
-        "http": {"listen": "127.0.0.1:9324", "web_config": ""},
+        "http": {"listen": "127.0.0.1:9324", "web_config": "", "ipv6_only": False},
         "log": {"level": "info", "format": "auto"},
         "rib": {"flap_window": 60.0, "top_flaps": 10},
     }
@@ -215,10 +227,93 @@ def test_unknown_section_in_file(tmp_path: Path) -> None:
     assert error(path=path, environ={}) == f"bgp: unknown section (from config file {path})"
 
 
-def test_unknown_env_var() -> None:
-    assert error(environ={"BMP_AGENT_BMP_LISTN": "x"}) == (
-        "BMP_AGENT_BMP_LISTN: unknown setting (from environment)"
+def test_unknown_env_var_is_a_warning_naming_it() -> None:
+    heard: list[str] = []
+    cfg = load(environ={"BMP_AGENT_BMP_LISTN": "x", "BMP_AGENT_LOG_LEVEL": "debug"},
+               on_warning=heard.append)  # fmt: skip
+    assert heard == ["BMP_AGENT_BMP_LISTN: unknown setting (from environment), ignored"]
+    assert cfg.log.level == "debug" and cfg.bmp.listen == Config().bmp.listen
+    # without a listener: a ConfigWarning
+    with pytest.warns(ConfigWarning, match=r"^BMP_AGENT_FOO: unknown setting"):
+        load(environ={"BMP_AGENT_FOO": "1"})
+
+
+# What a kubelet injects for Services "bmp-agent" (ports http 9324, bmp 11019)
+# and "bmp-agent-collector" in the namespace (enableServiceLinks).
+SERVICE_LINKS = {
+    "BMP_AGENT_SERVICE_HOST": "10.96.0.10",
+    "BMP_AGENT_SERVICE_PORT": "9324",
+    "BMP_AGENT_SERVICE_PORT_HTTP": "9324",
+    "BMP_AGENT_PORT": "tcp://10.96.0.10:9324",
+    "BMP_AGENT_PORT_9324_TCP": "tcp://10.96.0.10:9324",
+    "BMP_AGENT_PORT_9324_TCP_PROTO": "tcp",
+    "BMP_AGENT_PORT_9324_TCP_PORT": "9324",
+    "BMP_AGENT_PORT_9324_TCP_ADDR": "10.96.0.10",
+    "BMP_AGENT_PORT_11019_TCP": "tcp://10.96.0.10:11019",
+    "BMP_AGENT_PORT_11019_TCP_PROTO": "tcp",
+    "BMP_AGENT_PORT_11019_TCP_PORT": "11019",
+    "BMP_AGENT_PORT_11019_TCP_ADDR": "10.96.0.10",
+    "BMP_AGENT_COLLECTOR_SERVICE_HOST": "10.96.0.11",
+    "BMP_AGENT_COLLECTOR_SERVICE_PORT": "11019",
+    "BMP_AGENT_COLLECTOR_SERVICE_PORT_BMP": "11019",
+    "BMP_AGENT_COLLECTOR_PORT": "tcp://10.96.0.11:11019",
+    "BMP_AGENT_COLLECTOR_PORT_11019_TCP_ADDR": "10.96.0.11",
+    "BMP_AGENT_PORT_53_UDP_PROTO": "udp",
+}
+
+
+def test_service_links_are_ignored_silently() -> None:
+    heard: list[str] = []
+    env = {**SERVICE_LINKS, "BMP_AGENT_BMP_MAX_ROUTERS": "3"}
+    cfg = load(environ=env, on_warning=heard.append)
+    assert heard == []
+    assert cfg == Config(bmp=dataclasses.replace(Config().bmp, max_routers=3))
+    assert all(is_service_link(name) for name in SERVICE_LINKS)
+    # settings and near misses are not service links
+    for name in (
+        "BMP_AGENT_BMP_LISTEN",
+        "BMP_AGENT_PORTS",
+        "BMP_AGENT_PORT_9324",
+        "BMP_AGENT_HOST",
+    ):
+        assert not is_service_link(name), name
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf", "NaN"])
+def test_non_finite_numbers_are_rejected(text: str, tmp_path: Path) -> None:
+    assert error(environ={"BMP_AGENT_RIB_FLAP_WINDOW": text}) == (
+        f"rib.flap_window: {float(text)!r} is not a finite number "
+        "(from environment variable BMP_AGENT_RIB_FLAP_WINDOW)"
     )
+    path = write(tmp_path, f"bmp:\n  idle_timeout: .{text.lstrip('-').lower()}\n")
+    value = float(text.lstrip("-"))
+    assert error(path=path, environ={}) == (
+        f"bmp.idle_timeout: {value!r} is not a finite number (from config file {path})"
+    )
+
+
+def test_text_booleans_and_ipv6_only() -> None:
+    cfg = load(environ={"BMP_AGENT_BMP_IPV6_ONLY": "yes", "BMP_AGENT_HTTP_IPV6_ONLY": "0"})
+    assert (cfg.bmp.ipv6_only, cfg.http.ipv6_only) == (True, False)
+    assert error(environ={"BMP_AGENT_HEALTH_ENABLED": "maybe"}) == (
+        "health.enabled: 'maybe' is not a boolean (from environment variable BMP_AGENT_HEALTH_ENABLED)"
+    )
+
+
+def test_a_yaml_string_is_no_number(tmp_path: Path) -> None:
+    path = write(tmp_path, "rib:\n  flap_window: '60'\n")
+    assert error(path=path, environ={}) == (
+        f"rib.flap_window: expected a number, got str '60' (from config file {path})"
+    )
+
+
+def test_sections_are_frozen_dataclasses() -> None:
+    cfg = Config()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.rib.flap_window = 1.0  # type: ignore[misc]
+    assert dataclasses.replace(cfg.rib, top_flaps=3).top_flaps == 3
+    with pytest.raises(ValueError, match="out of range"):
+        dataclasses.replace(cfg.rib, top_flaps=-1)  # replace re-validates
 
 
 def test_wrong_types(tmp_path: Path) -> None:

@@ -85,12 +85,15 @@ def helm_template(
 
 
 def by_kind(docs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Objects by kind; the dashboards ConfigMap as ``DashboardsConfigMap``."""
+    """Objects by kind; the dashboards ConfigMap as ``DashboardsConfigMap``, the
+    collector mode's BMP Service as ``CollectorService``."""
     out: dict[str, dict[str, Any]] = {}
     for d in docs:
         kind = d["kind"]
         if kind == "ConfigMap" and d["metadata"]["name"].endswith("-dashboards"):
             kind = "DashboardsConfigMap"
+        if kind == "Service" and d["metadata"]["name"].endswith("-collector"):
+            kind = "CollectorService"
         assert kind not in out, f"two {kind} objects"
         out[kind] = d
     return out

@@ -52,9 +52,11 @@ OPERATOR_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
 def test_ci_scenarios_exist() -> None:
     assert [p.name for p in CI_VALUES] == [
         "calico-values.yaml",
+        "collector-values.yaml",
         "custom-config-values.yaml",
         "monitoring-values.yaml",
         "podmonitor-values.yaml",
+        "secured-values.yaml",
     ]
 
 
@@ -72,7 +74,8 @@ def test_helm_lint(values: Path | None, tmp_path: Path) -> None:
 def test_rendered_objects_validate(values: Path | None, tmp_path: Path) -> None:
     docs = helm_template(tmp_path, values)
     kinds = sorted(d["kind"] for d in docs)
-    assert {"ConfigMap", "DaemonSet", "ServiceAccount"} <= set(kinds)
+    assert {"ConfigMap", "ServiceAccount"} <= set(kinds)
+    assert len({"DaemonSet", "Deployment"} & set(kinds)) == 1
     for doc in docs:
         if doc["kind"] in OPERATOR_KINDS:
             continue
@@ -105,6 +108,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert pod["tolerations"] == [{"operator": "Exists"}]
     assert "priorityClassName" not in pod
     assert pod["automountServiceAccountToken"] is False
+    assert pod["enableServiceLinks"] is False
+    assert spec["revisionHistoryLimit"] == 10
     assert pod["securityContext"] == {
         "runAsNonRoot": True,
         "runAsUser": 10001,
@@ -126,8 +131,9 @@ def test_defaults(tmp_path: Path) -> None:
         {"name": "bmp", "containerPort": 11019, "protocol": "TCP"},
         {"name": "http", "containerPort": 9324, "protocol": "TCP"},
     ]
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http", "scheme": "HTTP"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": "HTTP"}
+    assert "env" not in c
     assert c["resources"] == {
         "requests": {"cpu": "50m", "memory": "96Mi"},
         "limits": {"memory": "512Mi"},
@@ -143,7 +149,8 @@ def test_defaults(tmp_path: Path) -> None:
     )
     cfg = yaml.safe_load(objs["ConfigMap"]["data"]["config.yaml"])
     assert cfg == {
-        "bmp": {"allow": ["127.0.0.0/8", "::1/128"], "listen": ["0.0.0.0:11019"]},
+        # an IPv4 listener: only IPv4 loopback can reach it from the node itself
+        "bmp": {"allow": ["127.0.0.0/8"], "listen": ["0.0.0.0:11019"]},
         "http": {"listen": "0.0.0.0:9324"},
         "log": {"format": "json", "level": "info"},
     }
@@ -161,7 +168,8 @@ def test_rendered_config_loads_in_the_agent(values: Path | None, tmp_path: Path)
     objs = by_kind(helm_template(tmp_path, values))
     text = objs["ConfigMap"]["data"]["config.yaml"]
     cfg = _agent_config(text, tmp_path)
-    c = objs["DaemonSet"]["spec"]["template"]["spec"]["containers"][0]
+    workload = objs.get("DaemonSet") or objs["Deployment"]
+    c = workload["spec"]["template"]["spec"]["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert [e.port for e in cfg.bmp.listen] == [ports["bmp"]]
     assert cfg.http.listen.port == ports["http"]
@@ -177,7 +185,7 @@ def test_calico_switch(tmp_path: Path) -> None:
     ]
     assert {
         "name": "calico-sockets",
-        "hostPath": {"path": "/var/run/calico", "type": "DirectoryOrCreate"},
+        "hostPath": {"path": "/var/run/calico", "type": "Directory"},
     } in pod["volumes"]
     # root's UID for the root-owned sockets, but nothing else
     sc = c["securityContext"]
@@ -491,3 +499,173 @@ def test_helm_install_with_defaults_only(
         kubernetes_validate.validate(obj, KUBE_VERSIONS[-1], strict=True)
     ds = created[-1]
     assert ds["spec"]["template"]["spec"]["hostNetwork"] is True
+
+
+# ----------------------------------------------------------------------------- issue 15
+
+
+def test_config_schema_is_generated_from_the_agent() -> None:
+    """values.schema.json's config: part is agent.config's (scripts/gen_config_schema.py)."""
+    import subprocess
+    import sys
+
+    gen = REPO / "scripts" / "gen_config_schema.py"
+    done = subprocess.run([sys.executable, str(gen), "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    schema = json.loads((CHART / "values.schema.json").read_text())["properties"]["config"]
+    assert sorted(schema["properties"]) == sorted(agent_config.to_dict(agent_config.Config()))
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["rib"]["properties"]["top_flaps"] == {
+        "type": "integer", "minimum": 0, "maximum": 10000, "default": 10,
+    }  # fmt: skip
+
+
+def test_gen_config_schema_check_fails_on_a_stale_file(tmp_path: Path) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen", REPO / "scripts" / "gen_config_schema.py")
+    assert spec is not None and spec.loader is not None
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    stale = json.loads((CHART / "values.schema.json").read_text())
+    stale["properties"]["config"] = {"type": "object"}
+    copy = tmp_path / "values.schema.json"
+    copy.write_text(json.dumps(stale, indent=2) + "\n")
+    gen.SCHEMA_FILE = copy
+    gen.REPO = tmp_path
+    assert gen.main(["--check"]) == 1
+    assert gen.main([]) == 0 and gen.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"bmp": {"listn": ["0.0.0.0:1"]}}, "config.bmp: Additional property listn is not allowed"),
+        (
+            {"rib": {"flap_window": "fast"}},
+            "config.rib.flap_window: Invalid type. Expected: number",
+        ),
+        ({"log": {"level": "loud"}}, "config.log.level: config.log.level must be one of"),
+        ({"bgp": {}}, "config: Additional property bgp is not allowed"),
+        ({"bmp": {"max_routers": 0}}, "config.bmp.max_routers: Must be greater than or equal to 1"),
+        (
+            {"sources": [{"type": "bird", "sock": "/x"}]},
+            "config.sources.0: Additional property sock",
+        ),
+        ({"http": {"listen": "::1:9324"}}, "config.http.listen: Does not match pattern"),
+    ],
+)
+def test_helm_lint_rejects_a_config_typo(
+    config: dict[str, Any], message: str, tmp_path: Path
+) -> None:
+    values = tmp_path / "typo.yaml"
+    values.write_text(yaml.safe_dump({"config": config}))
+    proc = run(
+        [tool("helm"), "lint", str(CHART), "--strict", "--values", str(values)],
+        env=helm_env(tmp_path),
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert message in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+
+
+def test_secured_scenario(tmp_path: Path) -> None:
+    objs = by_kind(helm_template(tmp_path, CHART / "ci" / "secured-values.yaml"))
+    pod = objs["DaemonSet"]["spec"]["template"]["spec"]
+    [c] = pod["containers"]
+    assert c["args"] == [
+        "--config", "/etc/bmp-agent/config.yaml",
+        "--web.config.file", "/etc/bmp-agent/web/web-config.yml",
+        "--log-level", "info",
+    ]  # fmt: skip
+    assert c["env"][:2] == [
+        {"name": "HOST_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}},
+        {"name": "BMP_AGENT_HTTP_LISTEN", "value": "[$(HOST_IP)]:9324"},
+    ]
+    assert c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    assert mounts["web-config"] == "/etc/bmp-agent/web" and mounts["tls"] == "/etc/bmp-agent/tls"
+    assert mounts["host-proc-net"] == "/host/proc/net"
+    vols = {v["name"]: v for v in pod["volumes"]}
+    assert vols["tls"]["secret"]["secretName"] == "bmp-agent-tls"
+    assert vols["web-config"]["secret"]["secretName"] == "bmp-agent-web-config"
+    web = yaml.safe_load(objs["Secret"]["stringData"]["web-config.yml"])
+    assert web["tls_server_config"]["cert_file"] == "/etc/bmp-agent/tls/tls.crt"
+    [ep] = objs["ServiceMonitor"]["spec"]["endpoints"]
+    assert ep["scheme"] == "https"
+    assert ep["tlsConfig"]["ca"]["secret"] == {"name": "bmp-agent-tls", "key": "ca.crt"}
+    assert ep["basicAuth"]["username"] == {"name": "bmp-agent-scrape", "key": "username"}
+    assert "checksum/web-config" in objs["DaemonSet"]["spec"]["template"]["metadata"]["annotations"]
+
+
+def test_collector_scenario(tmp_path: Path) -> None:
+    objs = by_kind(helm_template(tmp_path, CHART / "ci" / "collector-values.yaml"))
+    assert "DaemonSet" not in objs
+    dep = objs["Deployment"]
+    pod = dep["spec"]["template"]["spec"]
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["revisionHistoryLimit"] == 10
+    assert pod["hostNetwork"] is False and pod["dnsPolicy"] == "ClusterFirst"
+    assert pod["containers"][0]["image"] == "registry.example.internal/bmp-agent:0.1.0"
+    svc = objs["CollectorService"]
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["externalTrafficPolicy"] == "Local"
+    assert svc["spec"]["ports"] == [
+        {"name": "bmp", "port": 11019, "targetPort": "bmp", "protocol": "TCP"}
+    ]
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+    cfg = _agent_config(objs["ConfigMap"]["data"]["config.yaml"], tmp_path)
+    assert cfg.fib.enabled is False  # not on a node: no kernel FIB of a router
+    assert [str(n) for n in cfg.bmp.allow] == ["10.0.0.0/8", "fd00::/8"]
+
+
+def test_host_network_off_and_registries(tmp_path: Path) -> None:
+    docs = helm_template(
+        tmp_path, None,
+        "--set", "hostNetwork=false",
+        "--set", "global.imageRegistry=mirror.example.internal",
+        "--set", "global.imagePullSecrets[0]=global-pull",
+        "--set", "imagePullSecrets[0].name=chart-pull",
+    )  # fmt: skip
+    pod = _daemonset(docs)["spec"]["template"]["spec"]
+    assert pod["dnsPolicy"] == "ClusterFirst"
+    assert pod["containers"][0]["image"] == "mirror.example.internal/bmp-agent:0.1.0"
+    assert pod["imagePullSecrets"] == [{"name": "global-pull"}, {"name": "chart-pull"}]
+
+
+def test_ipv6_listen_address_allows_ipv6_loopback(tmp_path: Path) -> None:
+    objs = by_kind(helm_template(tmp_path, CHART / "ci" / "podmonitor-values.yaml"))
+    cfg = yaml.safe_load(objs["ConfigMap"]["data"]["config.yaml"])
+    assert cfg["bmp"]["allow"] == ["127.0.0.0/8", "::1/128"]
+
+
+def _notes(tmp_path: Path, *args: str) -> str:
+    """NOTES.txt as helm install prints it (rendered through a copy of the chart)."""
+    import shutil
+
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    (chart / "NOTES.src").write_text((chart / "templates" / "NOTES.txt").read_text())
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: |\n"
+        '    {{- tpl (.Files.Get "NOTES.src") . | nindent 4 }}\n'
+    )
+    out = run(
+        [tool("helm"), "template", "bmp-agent", str(chart), "--show-only",
+         "templates/zz-notes.yaml", *args],
+        env=helm_env(tmp_path),
+    ).stdout  # fmt: skip
+    return str(yaml.safe_load(out)["data"]["notes"])
+
+
+def test_notes_give_a_router_config_the_allow_list_accepts(tmp_path: Path) -> None:
+    notes = _notes(tmp_path)
+    assert "bmp connect 127.0.0.1 port 11019" in notes
+    assert "BMP is accepted from: 127.0.0.0/8 (config.bmp.allow)" in notes
+    assert "(host network)" in notes and "pod-security.kubernetes.io/enforce=privileged" in notes
+    cfg = agent_config.load(environ={}, flags={"allow": ["127.0.0.0/8"]})
+    assert cfg.bmp.allowed("127.0.0.1")  # the source address of that FRR session
+    off = _notes(tmp_path / "off", "--set", "hostNetwork=false")
+    assert "(pod network)" in off and "(host network)" not in off and "privileged" not in off
+    coll = _notes(tmp_path / "coll", "--values", str(CHART / "ci" / "collector-values.yaml"))
+    assert "bmp connect <SERVICE-ADDRESS> port 11019" in coll
+    assert "BMP is accepted from: 10.0.0.0/8, fd00::/8" in coll

@@ -68,8 +68,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{/* The image: [registry/]repository[:tag][@digest]; tag defaults to the appVersion. */}}
 {{- define "bmp-agent.image" -}}
 {{- $repo := .Values.image.repository }}
-{{- if .Values.image.registry }}
-{{- $repo = printf "%s/%s" .Values.image.registry .Values.image.repository }}
+{{- $registry := (.Values.global | default dict).imageRegistry | default .Values.image.registry }}
+{{- if $registry }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" $registry) .Values.image.repository }}
 {{- end }}
 {{- if .Values.image.digest }}
 {{- printf "%s@%s" $repo .Values.image.digest }}
@@ -91,6 +92,13 @@ and with the BIRD socket sources of calico-node when .Values.calico.enabled.
 {{- define "bmp-agent.config" -}}
 {{- $cfg := deepCopy (.Values.config | default dict) }}
 {{- $bmp := get $cfg "bmp" | default dict }}
+{{- if not (hasKey $bmp "allow") }}
+{{- if contains ":" .Values.listenAddress }}
+{{- $_ := set $bmp "allow" (list "127.0.0.0/8" "::1/128") }}
+{{- else }}
+{{- $_ := set $bmp "allow" (list "127.0.0.0/8") }}
+{{- end }}
+{{- end }}
 {{- if not (hasKey $bmp "listen") }}
 {{- $_ := set $bmp "listen" (list (printf "%s:%d" (include "bmp-agent.hostPort" .Values.listenAddress) (int .Values.ports.bmp))) }}
 {{- end }}
@@ -100,6 +108,14 @@ and with the BIRD socket sources of calico-node when .Values.calico.enabled.
 {{- $_ := set $http "listen" (printf "%s:%d" (include "bmp-agent.hostPort" .Values.listenAddress) (int .Values.ports.http)) }}
 {{- end }}
 {{- $_ := set $cfg "http" $http }}
+{{- if eq .Values.mode "collector" }}
+{{- /* Not on a node: no kernel FIB of a router to compare with. */}}
+{{- $fib := get $cfg "fib" | default dict }}
+{{- if not (hasKey $fib "enabled") }}
+{{- $_ := set $fib "enabled" false }}
+{{- end }}
+{{- $_ := set $cfg "fib" $fib }}
+{{- end }}
 {{- if .Values.calico.enabled }}
 {{- $sources := get $cfg "sources" | default list }}
 {{- range .Values.calico.sockets }}
@@ -113,4 +129,200 @@ and with the BIRD socket sources of calico-node when .Values.calico.enabled.
 {{/* An address as the host part of HOST:PORT (IPv6 in brackets). */}}
 {{- define "bmp-agent.hostPort" -}}
 {{- if contains ":" . }}[{{ . }}]{{ else }}{{ . }}{{ end }}
+{{- end }}
+
+{{/* Whether HTTP is served over TLS (webConfig). */}}
+{{- define "bmp-agent.tls" -}}
+{{- $w := .Values.webConfig }}
+{{- if kindIs "bool" $w.tls }}{{ if $w.tls }}true{{ end }}
+{{- else if or $w.tlsSecret (hasKey ($w.config | default dict) "tls_server_config") }}true
+{{- end }}
+{{- end }}
+
+{{/* Whether a web config is mounted. */}}
+{{- define "bmp-agent.webConfig" -}}
+{{- if or .Values.webConfig.existingSecret .Values.webConfig.config }}true{{ end }}
+{{- end }}
+
+{{/* Scheme of the probes (HTTP/HTTPS). */}}
+{{- define "bmp-agent.scheme" -}}
+{{- if include "bmp-agent.tls" . }}HTTPS{{ else }}HTTP{{ end }}
+{{- end }}
+
+{{/* Image pull secrets: global.imagePullSecrets and imagePullSecrets, names or {name}. */}}
+{{- define "bmp-agent.imagePullSecrets" -}}
+{{- $out := list }}
+{{- range (concat ((.Values.global | default dict).imagePullSecrets | default list) (.Values.imagePullSecrets | default list)) }}
+{{- if kindIs "string" . }}
+{{- $out = append $out (dict "name" .) }}
+{{- else }}
+{{- $out = append $out . }}
+{{- end }}
+{{- end }}
+{{- if $out }}
+imagePullSecrets:
+{{- toYaml (uniq $out) | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* The pod template of the DaemonSet (mode daemonset) or the Deployment (mode collector). */}}
+{{- define "bmp-agent.podTemplate" -}}
+{{- $hostNetwork := and .Values.hostNetwork (ne .Values.mode "collector") }}
+metadata:
+  labels:
+    {{- include "bmp-agent.labels" . | nindent 4 }}
+    {{- with .Values.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    # Roll the pods when the config changes.
+    checksum/config: {{ include (print $.Template.BasePath "/configmap.yaml") . | sha256sum }}
+    {{- if .Values.webConfig.config }}
+    checksum/web-config: {{ include (print $.Template.BasePath "/web-config-secret.yaml") . | sha256sum }}
+    {{- end }}
+    kubectl.kubernetes.io/default-container: bmp-agent
+    {{- with .Values.podAnnotations }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+spec:
+  serviceAccountName: {{ include "bmp-agent.serviceAccountName" . }}
+  automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+  enableServiceLinks: {{ .Values.enableServiceLinks }}
+  hostNetwork: {{ $hostNetwork }}
+  dnsPolicy: {{ .Values.dnsPolicy | default (ternary "ClusterFirstWithHostNet" "ClusterFirst" $hostNetwork) }}
+  {{- with .Values.priorityClassName }}
+  priorityClassName: {{ . }}
+  {{- end }}
+  {{- with (include "bmp-agent.imagePullSecrets" .) }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  terminationGracePeriodSeconds: {{ .Values.terminationGracePeriodSeconds }}
+  {{- with .Values.podSecurityContext }}
+  securityContext:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  containers:
+    - name: bmp-agent
+      image: {{ include "bmp-agent.image" . | quote }}
+      imagePullPolicy: {{ .Values.image.pullPolicy }}
+      args:
+        - --config
+        - {{ include "bmp-agent.configPath" . }}
+        {{- if include "bmp-agent.webConfig" . }}
+        - --web.config.file
+        - /etc/bmp-agent/web/web-config.yml
+        {{- end }}
+        {{- with .Values.extraArgs }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- if or .Values.extraEnv (not .Values.listenOnAllInterfaces) }}
+      env:
+        {{- if not .Values.listenOnAllInterfaces }}
+        - name: HOST_IP
+          valueFrom:
+            fieldRef:
+              fieldPath: status.hostIP
+        # HTTP on the node's own address only ([IPv4] is fine for the agent).
+        - name: BMP_AGENT_HTTP_LISTEN
+          value: "[$(HOST_IP)]:{{ .Values.ports.http }}"
+        {{- end }}
+        {{- with .Values.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      {{- end }}
+      ports:
+        - name: bmp
+          containerPort: {{ .Values.ports.bmp }}
+          protocol: TCP
+        - name: http
+          containerPort: {{ .Values.ports.http }}
+          protocol: TCP
+      {{- range $probe := list "livenessProbe" "readinessProbe" }}
+      {{- with (get $.Values $probe) }}
+      {{- $p := deepCopy . }}
+      {{- if and (hasKey $p "httpGet") (not (hasKey $p.httpGet "scheme")) }}
+      {{- $_ := set $p.httpGet "scheme" (include "bmp-agent.scheme" $) }}
+      {{- end }}
+      {{ $probe }}:
+        {{- toYaml $p | nindent 8 }}
+      {{- end }}
+      {{- end }}
+      {{- with .Values.resources }}
+      resources:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+      {{- $sc := deepCopy .Values.securityContext }}
+      {{- if .Values.calico.enabled }}
+      {{- /* The BIRD sockets of calico-node are writable by their owner only (see values.yaml). */}}
+      {{- $_ := set $sc "runAsUser" (int .Values.calico.runAsUser) }}
+      {{- $_ := set $sc "runAsNonRoot" (ne (int .Values.calico.runAsUser) 0) }}
+      {{- end }}
+      securityContext:
+        {{- toYaml $sc | nindent 8 }}
+      volumeMounts:
+        - name: config
+          mountPath: /etc/bmp-agent
+          readOnly: true
+        - name: tmp
+          mountPath: /tmp
+        {{- if include "bmp-agent.webConfig" . }}
+        - name: web-config
+          mountPath: /etc/bmp-agent/web
+          readOnly: true
+        {{- end }}
+        {{- if .Values.webConfig.tlsSecret }}
+        - name: tls
+          mountPath: /etc/bmp-agent/tls
+          readOnly: true
+        {{- end }}
+        {{- if .Values.calico.enabled }}
+        - name: calico-sockets
+          mountPath: {{ .Values.calico.socketDir }}
+          readOnly: true
+        {{- end }}
+        {{- with .Values.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+  volumes:
+    - name: config
+      configMap:
+        name: {{ include "bmp-agent.fullname" . }}
+    - name: tmp
+      emptyDir:
+        medium: Memory
+        sizeLimit: 16Mi
+    {{- if include "bmp-agent.webConfig" . }}
+    - name: web-config
+      secret:
+        secretName: {{ .Values.webConfig.existingSecret | default (printf "%s-web-config" (include "bmp-agent.fullname" .)) }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if .Values.webConfig.tlsSecret }}
+    - name: tls
+      secret:
+        secretName: {{ .Values.webConfig.tlsSecret }}
+        defaultMode: 0440
+    {{- end }}
+    {{- if .Values.calico.enabled }}
+    - name: calico-sockets
+      hostPath:
+        path: {{ .Values.calico.socketDir }}
+        # Directory, not DirectoryOrCreate: no /var/run/calico on nodes without Calico.
+        type: Directory
+    {{- end }}
+    {{- with .Values.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with .Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with .Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
