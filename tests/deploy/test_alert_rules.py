@@ -97,7 +97,9 @@ def test_fleet_tests_fire_for_exactly_the_node_at_fault() -> None:
     checked: set[str] = set()
     for t in load_yaml(RULES_FLEET_TEST)["tests"]:
         nodes = set(re.findall(r'node="([^"]+)"', " ".join(s["series"] for s in t["input_series"])))
-        routers = set(re.findall(r'router="([^"]+)"', " ".join(s["series"] for s in t["input_series"])))
+        routers = set(
+            re.findall(r'router="([^"]+)"', " ".join(s["series"] for s in t["input_series"]))
+        )
         for case in t.get("alert_rule_test", []):
             if not case.get("exp_alerts"):
                 continue
