@@ -303,7 +303,8 @@ def _expand(expr: str, values: dict[str, str]) -> str:
         expr = expr.replace(k, v)
     for name in sorted(values, key=len, reverse=True):
         expr = expr.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
-    assert "$" not in expr, expr
+    # only label_replace's "$1" is left
+    assert not re.search(r"\$(?!1\b)", expr), expr
     return expr
 
 
@@ -323,8 +324,11 @@ def _resolve(stack: Stack, dashboard: dict[str, Any], choose: dict[str, str]) ->
         m = re.fullmatch(r"label_values\((.*), (\w+)\)", v["definition"])
         assert m, v["definition"]
         found = stack.label_values(_expand(m.group(1), values), m.group(2))
-        assert found, f"variable {name}: {v['definition']} has no values"
-        if v["multi"]:
+        optional = v.get("description", "").startswith("Optional:")
+        assert found or optional, f"variable {name}: {v['definition']} has no values"
+        if not found:
+            values[name] = v["allValue"]
+        elif v["multi"]:
             values[name] = v["allValue"]
         else:
             assert choose[name] in found, (name, found)
