@@ -291,7 +291,7 @@ def test_prometheus_rule_runbook_url_and_job(tmp_path: Path) -> None:
             "nameOverride=bgp-telemetry",
             "--set",
             "prometheusRule.runbookUrl=https://wiki.example.net/bgp/{alert}?s={anchor}",
-        )  # fmt: skip
+        )
     )
     rules = _rules_of(objs["PrometheusRule"])
     assert list(rules) == list(ALERTS)
@@ -308,7 +308,7 @@ def test_prometheus_rule_runbook_url_and_job(tmp_path: Path) -> None:
             "prometheusRule.enabled=true",
             "--set",
             "prometheusRule.job=bgp",
-        )  # fmt: skip
+        )
     )
     assert _rules_of(objs["PrometheusRule"])["BMPAgentDown"]["expr"] == 'up{job="bgp"} == 0'
     pm = by_kind(helm_template(tmp_path, CHART / "ci" / "podmonitor-values.yaml"))["PodMonitor"]
