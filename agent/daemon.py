@@ -52,11 +52,15 @@ class Component(Protocol):
 
 
 def new_registry() -> CollectorRegistry:
-    """A registry with what the default one has: process, platform and GC metrics."""
+    """A registry with what the default one has (process, platform and GC
+    metrics) and ``bmp_agent_build_info``."""
     registry = CollectorRegistry(auto_describe=True)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
+    from .metrics import BuildInfoCollector
+
+    registry.register(BuildInfoCollector())
     return registry
 
 

@@ -26,6 +26,7 @@ bmp_prefix_flaps_total                      counter  router, peer, view, afi, sa
 bmp_eor_received                            gauge    router, peer, view, afi, safi
 bmp_peer_stats                              gauge    router, peer, stat, afi, safi
 bmp_top_flapping_prefix_flaps               gauge    router, peer, view, prefix
+bmp_agent_build_info                        gauge    version, python, compiled
 ==========================================  =======  ==============================================
 
 ``router`` is the router label (source address, ``addr#2`` for a second
@@ -35,6 +36,8 @@ withdraw; ``stat`` the IANA snake_case name, with ``afi``/``safi`` empty for
 stats that are not per AFI/SAFI. ``bmp_top_flapping_prefix_flaps`` holds at
 most ``CoreSettings.top_flaps`` series. Peers never seen up (FRR's Peer Down
 for unconfigured/never-established neighbors) report ``bmp_peer_up 0``.
+``bmp_agent_build_info`` is 1, with or without a router (``BuildInfoCollector``;
+``compiled`` is ``agent.build.compiled()``): dashboards list agents by it.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from parsers.afi import afi_name, safi_name
 from parsers.bgp.nlri import describe
 from parsers.context import PeerKey
 
+from . import build
 from .core import Core, Peer
 
 ROUTER = ["router"]
@@ -364,6 +368,22 @@ class CoreCollector(Collector):
             for family in TEXT_FAMILIES:
                 del f[family]
         yield from f.values()
+
+
+class BuildInfoCollector(Collector):
+    """``bmp_agent_build_info{version, python, compiled} 1``, like every exporter's ``*_build_info``."""
+
+    def __init__(self) -> None:
+        self.labels = build.info()
+
+    def collect(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "bmp_agent_build_info",
+            "Always 1: the agent's version, Python version and whether its hot path is compiled.",
+            labels=list(self.labels),
+        )
+        family.add_metric(list(self.labels.values()), 1.0)
+        yield family
 
 
 def register(

@@ -17,6 +17,22 @@ relies on:
   say so in their description; the live check requires data from them whenever
   the agent exports the family.
 
+One Prometheus scrapes many agents (one per node), and every node's router and
+ToR have the same ``router``/``peer`` labels, so:
+
+* the ``job``, ``cluster`` (optional), ``node`` (optional: the chart's
+  label) and ``instance`` variables come from ``bmp_agent_build_info``, which
+  every agent exports with or without a router;
+* every selector carries them, and no query aggregates or joins them away
+  (``sum without (...)``/``ignoring (...)`` with metric labels only; the
+  headline stats are the only sums over every selected agent);
+* every time-series, state-timeline, heatmap and per-series stat legend
+  starts with ``{{agent}}``: ``per_agent()`` sets it to ``node``, else
+  ``instance``.
+
+tests/deploy/test_fleet_live.py checks these with three agents and one real
+Prometheus.
+
 Metric names and labels are the contract of agent/metrics.py plus the FIB
 (``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``) families.
 """
@@ -34,9 +50,21 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 
 Panel = dict[str, Any]
 
-# Label selectors of the two dashboards.
-OV = 'instance=~"$instance", router=~"$router"'
-PD = 'instance=~"$instance", router="$router", peer="$peer"'
+# Label selectors of the two dashboards. One Prometheus scrapes many agents,
+# and every node's router and ToR have the same labels (router="127.0.0.1"),
+# so the agent's target labels (job, cluster, node, instance) are in every
+# selector, and no query aggregates or joins them away: ``sum without (...)``
+# and ``ignoring (...)`` list metric labels only.
+AG = 'job=~"$job", cluster=~"$cluster", node=~"$node", instance=~"$instance"'
+OV = AG + ', router=~"$router"'
+PD = 'job=~"$job", cluster=~"$cluster", instance="$instance", router="$router", peer="$peer"'
+
+
+def per_agent(expr: str) -> str:
+    """``expr`` with an ``agent`` label for legends: the chart's ``node`` label
+    where the series has one, else ``instance`` (static scrape configs)."""
+    inner = f'label_replace({expr}, "agent", "$1", "instance", "(.*)")'
+    return f'label_replace({inner}, "agent", "$1", "node", "(.+)")'
 
 
 def value_mapping(zero: tuple[str, str], one: tuple[str, str]) -> list[dict[str, Any]]:
@@ -94,6 +122,7 @@ def panel(
     options: dict[str, Any] | None = None,
     custom: dict[str, Any] | None = None,
     transformations: list[dict[str, Any]] | None = None,
+    links: list[dict[str, Any]] | None = None,
     w: int = 12,
     h: int = 8,
 ) -> Panel:
@@ -101,10 +130,16 @@ def panel(
         "unit": unit,
         "thresholds": steps or NEUTRAL,
         "mappings": mappings or [],
-        "color": {"mode": "thresholds" if kind in ("stat", "bargauge") else "palette-classic"},
+        "color": {
+            "mode": "thresholds"
+            if kind in ("stat", "bargauge", "state-timeline")
+            else "palette-classic"
+        },
     }
     if custom:
         defaults["custom"] = custom
+    if links:
+        defaults["links"] = links
     p: Panel = {
         "type": kind,
         "title": title,
@@ -120,18 +155,19 @@ def panel(
     return p
 
 
-def stat(title: str, description: str, expr: str, **kw: Any) -> Panel:
+def stat(title: str, description: str, expr: str, *, legend: str = "", **kw: Any) -> Panel:
+    """A stat: one value, or with ``legend`` one value per series (per node)."""
     opts = {
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
         "colorMode": "background",
         "graphMode": "none",
-        "textMode": "value",
+        "textMode": "value_and_name" if legend else "value",
         "justifyMode": "auto",
         "orientation": "auto",
     }
     kw.setdefault("w", 4)
     kw.setdefault("h", 4)
-    return panel("stat", title, description, [target(expr)], options=opts, **kw)
+    return panel("stat", title, description, [target(expr, legend)], options=opts, **kw)
 
 
 def graph(title: str, description: str, expr: str, legend: str, **kw: Any) -> Panel:
@@ -148,6 +184,7 @@ def graph(title: str, description: str, expr: str, legend: str, **kw: Any) -> Pa
 
 
 def table(title: str, description: str, expr: str, hide: list[str], **kw: Any) -> Panel:
+    """An instant table; ``hide``: columns left out (a data link still needs its fields)."""
     organize = {"id": "organize", "options": {"excludeByName": {n: True for n in hide}}}
     return panel(
         "table",
@@ -157,6 +194,50 @@ def table(title: str, description: str, expr: str, hide: list[str], **kw: Any) -
         options={"showHeader": True, "footer": {"show": False}},
         transformations=[organize],
         **kw,
+    )
+
+
+def timeline(title: str, description: str, queries: list[tuple[str, str]], **kw: Any) -> Panel:
+    """A state timeline of 0/1 series (Down/Up), one row per series."""
+    opts = {
+        "mergeValues": True,
+        "showValue": "never",
+        "alignValue": "left",
+        "rowHeight": 0.9,
+        "legend": {"showLegend": False, "displayMode": "list", "placement": "bottom"},
+        "tooltip": {"mode": "single", "sort": "none"},
+    }
+    targets = [target(e, leg, ref=chr(ord("A") + i)) for i, (e, leg) in enumerate(queries)]
+    kw.setdefault("mappings", UP_DOWN)
+    kw.setdefault("steps", GOOD_WHEN_POSITIVE)
+    custom = {"fillOpacity": 80, "lineWidth": 0}
+    return panel("state-timeline", title, description, targets, options=opts, custom=custom, **kw)
+
+
+def heatmap(title: str, description: str, expr: str, legend: str, **kw: Any) -> Panel:
+    """A heatmap with one row per series (not a histogram): counts over time."""
+    opts = {
+        "calculate": False,
+        "cellGap": 1,
+        "color": {
+            "mode": "scheme",
+            "scheme": "Oranges",
+            "fill": "dark-orange",
+            "scale": "exponential",
+            "exponent": 0.5,
+            "steps": 64,
+            "reverse": False,
+        },
+        "filterValues": {"le": 1e-9},
+        "rowsFrame": {"layout": "auto"},
+        "yAxis": {"axisPlacement": "left", "reverse": False},
+        "legend": {"show": True},
+        "tooltip": {"mode": "single", "yHistogram": False, "showColorScale": False},
+        "showValue": "never",
+    }
+    custom = {"scaleDistribution": {"type": "linear"}}
+    return panel(
+        "heatmap", title, description, [target(expr, legend)], options=opts, custom=custom, **kw
     )
 
 
@@ -204,7 +285,12 @@ def var_datasource() -> dict[str, Any]:
     }
 
 
-def var_query(name: str, label: str, query: str, *, multi: bool) -> dict[str, Any]:
+def var_query(
+    name: str, label: str, query: str, *, multi: bool, optional: bool = False
+) -> dict[str, Any]:
+    """A query variable. ``optional``: the label may be absent from every series
+    (``cluster`` outside a federation, ``node`` outside the chart); then the
+    variable has only *All* (``.*``, which matches the absent label)."""
     v: dict[str, Any] = {
         "name": name,
         "label": label,
@@ -223,6 +309,8 @@ def var_query(name: str, label: str, query: str, *, multi: bool) -> dict[str, An
     }
     if multi:
         v["allValue"] = ".*"
+    if optional:
+        v["description"] = f"Optional: series without a {name} label match All."
     return v
 
 
@@ -299,24 +387,84 @@ def dashboard(
 
 
 def overview() -> dict[str, Any]:
-    sel = OV
+    sel, ag = OV, AG
     panels: list[Panel] = [
+        row("Agents"),
+        stat(
+            "Agents",
+            "Agents that export bmp_agent_build_info: every agent scraped, with or without a router.",
+            f"count(bmp_agent_build_info{{{ag}}})",
+            steps=GOOD_WHEN_POSITIVE,
+        ),
+        stat(
+            "Agents without a router",
+            "Agents that have had no router (BMP session or BIRD socket) since they started"
+            " (the BMPAgentNoRouter alert).",
+            f"count(bmp_agent_build_info{{{ag}}} unless ignoring (version, python, compiled, router)"
+            f" bmp_router_up{{{ag}}}) or vector(0)",
+            steps=GOOD_WHEN_ZERO,
+        ),
+        stat(
+            "Time since last BMP message",
+            "Per node and router: time since the agent last processed a message from the router"
+            " (a stale node shows here even while the others are fresh).",
+            per_agent(f"time() - bmp_router_last_message_timestamp_seconds{{{sel}}}"),
+            legend="{{agent}} {{router}}",
+            unit="s",
+            steps=thresholds((None, "green"), (300, "orange"), (900, "red")),
+            w=16,
+        ),
+        timeline(
+            "Agent scrape health",
+            "Per node: Prometheus's scrape of the agent (up), including agents that are down and"
+            " so export nothing else (the BMPAgentDown alert).",
+            [(per_agent(f"up{{{ag}}}"), "{{agent}}")],
+            w=12,
+        ),
+        graph(
+            "Scrape duration",
+            "Per node: how long Prometheus takes to scrape the agent's /metrics.",
+            per_agent(f"scrape_duration_seconds{{{ag}}}"),
+            "{{agent}}",
+            unit="s",
+            w=6,
+        ),
+        graph(
+            "Series per agent",
+            "Per node: samples in each scrape of the agent (grows with peers and tables).",
+            per_agent(f"scrape_samples_scraped{{{ag}}}"),
+            "{{agent}}",
+            w=6,
+        ),
+        table(
+            "Agent builds",
+            "Version, Python and whether the hot path is compiled, per agent.",
+            f"bmp_agent_build_info{{{ag}}}",
+            ["Time", "__name__", "Value"],
+        ),
+        graph(
+            "Agent memory",
+            "Resident memory of each agent.",
+            per_agent(f"process_resident_memory_bytes{{{ag}}}"),
+            "{{agent}}",
+            unit="bytes",
+        ),
         row("Sessions"),
         stat(
             "Routers up",
-            "Routers with a connected BMP session (or a polled BIRD socket).",
+            "Routers with a connected BMP session (or a polled BIRD socket), all selected agents.",
             f"sum(bmp_router_up{{{sel}}})",
             steps=GOOD_WHEN_POSITIVE,
         ),
         stat(
             "Routers down",
-            "Routers the agent knows whose BMP session is closed.",
+            "Routers the agents know whose BMP session is closed.",
             f"sum(1 - bmp_router_up{{{sel}}})",
             steps=GOOD_WHEN_ZERO,
         ),
         stat(
             "Peers up",
-            "BGP peers reported established.",
+            "BGP peers reported established, all selected agents.",
             f"sum(bmp_peer_up{{{sel}}})",
             steps=GOOD_WHEN_POSITIVE,
         ),
@@ -341,53 +489,88 @@ def overview() -> dict[str, Any]:
         ),
         table(
             "Routers",
-            "Routers from the BMP Initiation (sys_name, sys_descr) and where the data comes from"
-            " (source: bmp or bird); State is the session.",
-            f"bmp_router_up{{{sel}}} * on (instance, router) group_right () bmp_router_info{{{sel}}}",
-            ["Time", "__name__", "job"],
+            "Routers from the BMP Initiation (sys_name, sys_descr), the node whose agent sees them"
+            " and where the data comes from (source: bmp or bird); State is the session.",
+            f"bmp_router_up{{{sel}}} * ignoring (sys_name, sys_descr, source) group_right ()"
+            f" bmp_router_info{{{sel}}}",
+            ["Time", "__name__"],
             mappings=UP_DOWN,
         ),
         table(
             "Peers",
-            "BGP peers from Peer Up; State is the session.",
-            f"bmp_peer_up{{{sel}}} * on (instance, router, peer) group_right () bmp_peer_info{{{sel}}}",
-            ["Time", "__name__", "job"],
+            "BGP peers from Peer Up, per node and router; State is the session. A row links to"
+            " the peer's detail dashboard.",
+            f"bmp_peer_up{{{sel}}} * ignoring (peer_bgp_id, rd, local_asn, local_address)"
+            f" group_right () bmp_peer_info{{{sel}}}",
+            ["Time", "__name__"],
             mappings=UP_DOWN,
+            links=[PEER_DETAIL_LINK],
+        ),
+        timeline(
+            "Router sessions",
+            "Per node and router: the BMP session (or BIRD socket) up or down over time.",
+            [(per_agent(f"bmp_router_up{{{sel}}}"), "{{agent}} {{router}}")],
+        ),
+        timeline(
+            "Peer sessions",
+            "Per node, router and peer: the BGP session up or down over time.",
+            [(per_agent(f"bmp_peer_up{{{sel}}}"), "{{agent}} {{router}} {{peer}}")],
         ),
         row("Routes"),
         graph(
             "Prefixes per peer, view and AFI",
-            "Distinct prefixes in each RIB view of each peer.",
-            f'sum by (router, peer, view, afi) (bmp_rib_prefixes{{{sel}, view=~"$view"}})',
-            "{{router}} {{peer}} {{view}} {{afi}}",
+            "Distinct prefixes in each RIB view of each peer, per node.",
+            per_agent(f'sum without (safi) (bmp_rib_prefixes{{{sel}, view=~"$view"}})'),
+            "{{agent}} {{router}} {{peer}} {{view}} {{afi}}",
             w=24,
             h=9,
         ),
         graph(
             "Prefix churn",
-            "Routes announced and withdrawn per second (Route Monitoring), all peers.",
-            f'sum by (action) (rate(bmp_route_updates_total{{{sel}, view=~"$view"}}[$__rate_interval]))',
-            "{{action}}",
+            "Routes announced and withdrawn per second (Route Monitoring), per node.",
+            per_agent(
+                "sum without (router, peer, view, afi, safi)"
+                f' (rate(bmp_route_updates_total{{{sel}, view=~"$view"}}[$__rate_interval]))'
+            ),
+            "{{agent}} {{action}}",
             unit="ops",
         ),
         graph(
             "Prefix flaps",
-            "Routes withdrawn and re-announced within the flap window, per minute and peer.",
-            f'sum by (router, peer) (rate(bmp_prefix_flaps_total{{{sel}, view=~"$view"}}[$__rate_interval])) * 60',
-            "{{router}} {{peer}}",
+            "Routes withdrawn and re-announced within the flap window, per minute, node and peer.",
+            per_agent(
+                "sum without (view, afi, safi)"
+                f' (rate(bmp_prefix_flaps_total{{{sel}, view=~"$view"}}[$__rate_interval])) * 60'
+            ),
+            "{{agent}} {{router}} {{peer}}",
             unit="opm",
         ),
         table(
             "Top flapping prefixes",
-            "The most flapping prefixes (flap count since the route was first seen; bounded top-N).",
+            "The most flapping prefixes of all selected nodes (flap count since the route was"
+            " first seen; each agent's bounded top-N).",
             f'topk(10, bmp_top_flapping_prefix_flaps{{{sel}, view=~"$view"}})',
-            ["Time", "__name__", "job"],
+            ["Time", "__name__"],
+        ),
+        table(
+            "Top flapping peers",
+            "The peers with the most Peer Downs in the dashboard's time range, per node.",
+            f"topk(10, sum without (reason) (increase(bmp_peer_downs_total{{{sel}}}[$__range])))",
+            ["Time"],
+        ),
+        heatmap(
+            "Peer Downs per peer",
+            "Peer Down notifications per node, router and peer over time (empty cells: none).",
+            per_agent(
+                f"sum without (reason) (increase(bmp_peer_downs_total{{{sel}}}[$__rate_interval]))"
+            ),
+            "{{agent}} {{router}} {{peer}}",
         ),
         graph(
             "Session flaps by reason",
-            "Peer Down notifications in the last hour, by reason.",
-            f"sum by (reason) (increase(bmp_peer_downs_total{{{sel}}}[1h]))",
-            "{{reason}}",
+            "Peer Down notifications in the last hour, per node and reason.",
+            per_agent(f"sum without (router, peer) (increase(bmp_peer_downs_total{{{sel}}}[1h]))"),
+            "{{agent}} {{reason}}",
             stacked=True,
         ),
         stat(
@@ -406,92 +589,103 @@ def overview() -> dict[str, Any]:
         row("Statistics Reports"),
         graph(
             "Statistics Reports: RIB sizes",
-            "The routers' own counts of their RIBs (BMP Statistics Report gauges, types 7-10, 14-21).",
-            f'max by (router, peer, stat, afi) (bmp_peer_stats{{{sel}, stat=~"{GAUGE_STATS}"}})',
-            "{{router}} {{peer}} {{stat}} {{afi}}",
+            "The routers' own counts of their RIBs (BMP Statistics Report gauges, types 7-10,"
+            " 14-21), per node.",
+            per_agent(f'max without (safi) (bmp_peer_stats{{{sel}, stat=~"{GAUGE_STATS}"}})'),
+            "{{agent}} {{router}} {{peer}} {{stat}} {{afi}}",
         ),
         graph(
             "Statistics Reports: rejected and invalid updates",
             "BMP Statistics Report counters (types 0-6, 11-13): prefixes rejected by policy,"
-            " duplicates, loops, treat-as-withdraw.",
-            f'max by (router, peer, stat) (bmp_peer_stats{{{sel}, stat=~"{COUNTER_STATS}"}})',
-            "{{router}} {{peer}} {{stat}}",
+            " duplicates, loops, treat-as-withdraw; per node.",
+            per_agent(
+                f'max without (afi, safi) (bmp_peer_stats{{{sel}, stat=~"{COUNTER_STATS}"}})'
+            ),
+            "{{agent}} {{router}} {{peer}} {{stat}}",
         ),
         row("Kernel FIB"),
         graph(
+            "FIB drift per node",
+            "Per node: BGP-selected routes missing from the kernel or with another next hop"
+            " (the BGPFIBDrift alert)." + FIB_NOTE,
+            per_agent(
+                "sum without (router, afi, table, state)"
+                f' (bmp_fib_routes{{{sel}, state=~"missing|nexthop_mismatch"}})'
+            ),
+            "{{agent}}",
+        ),
+        graph(
             "FIB routes by state",
             "BGP-selected routes compared with the kernel: in_sync, missing, extra (stale),"
-            " nexthop_mismatch." + FIB_NOTE,
-            f"sum by (router, afi, state) (bmp_fib_routes{{{sel}}})",
-            "{{router}} {{afi}} {{state}}",
+            " nexthop_mismatch; per node." + FIB_NOTE,
+            per_agent(f"sum without (table) (bmp_fib_routes{{{sel}}})"),
+            "{{agent}} {{router}} {{afi}} {{state}}",
         ),
         graph(
             "FIB drift events",
-            "Routes that started to drift, per state." + FIB_NOTE,
-            f"sum by (state) (increase(bmp_fib_drift_events_total{{{sel}}}[$__rate_interval]))",
-            "{{state}}",
+            "Routes that started to drift, per node and state." + FIB_NOTE,
+            per_agent(
+                "sum without (router, afi)"
+                f" (increase(bmp_fib_drift_events_total{{{sel}}}[$__rate_interval]))"
+            ),
+            "{{agent}} {{state}}",
         ),
         graph(
             "Kernel routes",
-            "Routes in the kernel tables the FIB check reads, by protocol." + FIB_NOTE,
-            'sum by (instance, afi, proto) (bmp_kernel_routes{instance=~"$instance"})',
-            "{{instance}} {{afi}} {{proto}}",
+            "Routes in the kernel tables the FIB check reads, per node and protocol." + FIB_NOTE,
+            per_agent(f"sum without (table) (bmp_kernel_routes{{{ag}}})"),
+            "{{agent}} {{afi}} {{proto}}",
         ),
         stat(
             "Last FIB sync",
-            "Time since the kernel table was last compared." + FIB_NOTE,
-            'time() - max(bmp_fib_last_sync_timestamp_seconds{instance=~"$instance"})',
+            "Per node: time since the kernel table was last compared." + FIB_NOTE,
+            per_agent(f"time() - bmp_fib_last_sync_timestamp_seconds{{{ag}}}"),
+            legend="{{agent}}",
             unit="s",
             steps=thresholds((None, "green"), (300, "red")),
-            w=12,
+            w=24,
         ),
         row("Health and agent"),
         table(
             "Failing health checks",
-            "BGP health checks that find a problem now (bmp-agent doctor explains each).",
+            "BGP health checks that find a problem now, per node (bmp-agent doctor explains each).",
             f"bmp_health_check{{{sel}}} == 1",
-            ["Time", "__name__", "job", "Value"],
+            ["Time", "__name__", "Value"],
         ),
         graph(
             "Health problems by check",
-            "Subjects (peers or routers) failing each health check.",
-            f"sum by (check, severity) (bmp_health_check{{{sel}}})",
-            "{{check}} ({{severity}})",
+            "Subjects (peers or routers) failing each health check, per node.",
+            per_agent(f"sum without (router, peer) (bmp_health_check{{{sel}}})"),
+            "{{agent}} {{check}} ({{severity}})",
         ),
         graph(
             "Decode errors",
-            "BMP messages that failed to decode, by router and error kind.",
-            f"sum by (router, error) (increase(bmp_decode_errors_total{{{sel}}}[$__rate_interval]))",
-            "{{router}} {{error}}",
+            "BMP messages that failed to decode, per node, router and error kind.",
+            per_agent(f"increase(bmp_decode_errors_total{{{sel}}}[$__rate_interval])"),
+            "{{agent}} {{router}} {{error}}",
         ),
         graph(
             "RFC deviations",
             "Known deviations from the RFCs seen from each router (quirks the agent absorbs).",
-            f"sum by (router, quirk) (increase(bmp_quirks_total{{{sel}}}[$__rate_interval]))",
-            "{{router}} {{quirk}}",
+            per_agent(f"increase(bmp_quirks_total{{{sel}}}[$__rate_interval])"),
+            "{{agent}} {{router}} {{quirk}}",
         ),
         graph(
             "BMP messages",
-            "BMP messages received per second, by type.",
-            f"sum by (type) (rate(bmp_messages_total{{{sel}}}[$__rate_interval]))",
-            "{{type}}",
+            "BMP messages received per second, per node and type.",
+            per_agent(
+                f"sum without (router) (rate(bmp_messages_total{{{sel}}}[$__rate_interval]))"
+            ),
+            "{{agent}} {{type}}",
             unit="ops",
         ),
-        graph(
-            "Agent memory",
-            "Resident memory of each agent.",
-            'process_resident_memory_bytes{instance=~"$instance"}',
-            "{{instance}}",
-            unit="bytes",
-        ),
     ]
-    variables = [
-        var_datasource(),
-        var_query("instance", "Agent", "label_values(bmp_router_info, instance)", multi=True),
+    variables = [var_datasource(), *agent_variables(multi_instance=True)]
+    variables += [
         var_query(
             "router",
             "Router",
-            'label_values(bmp_router_info{instance=~"$instance"}, router)',
+            f"label_values(bmp_router_info{{{ag}}}, router)",
             multi=True,
         ),
         var_custom("view", "View", VIEWS),
@@ -499,10 +693,53 @@ def overview() -> dict[str, Any]:
     return dashboard(
         "bmp-agent-bgp-overview",
         "BGP overview",
-        "Routers, BGP sessions, RIB sizes, churn, flaps, FIB drift and health from bmp-agent.",
+        "Agents, routers, BGP sessions, RIB sizes, churn, flaps, FIB drift and health from"
+        " bmp-agent, per node.",
         panels,
         variables,
     )
+
+
+def agent_variables(*, multi_instance: bool) -> list[dict[str, Any]]:
+    """``job``, ``cluster`` (optional), ``node`` (optional: the chart's label)
+    and ``instance``, from ``bmp_agent_build_info``: every agent is listed,
+    with or without a router."""
+    return [
+        var_query("job", "Job", "label_values(bmp_agent_build_info, job)", multi=True),
+        var_query(
+            "cluster",
+            "Cluster",
+            'label_values(bmp_agent_build_info{job=~"$job"}, cluster)',
+            multi=True,
+            optional=True,
+        ),
+        var_query(
+            "node",
+            "Node",
+            'label_values(bmp_agent_build_info{job=~"$job", cluster=~"$cluster"}, node)',
+            multi=True,
+            optional=True,
+        ),
+        var_query(
+            "instance",
+            "Agent",
+            "label_values(bmp_agent_build_info"
+            '{job=~"$job", cluster=~"$cluster", node=~"$node"}, instance)',
+            multi=multi_instance,
+        ),
+    ]
+
+
+#: From a row of the overview's Peers table to that peer's detail dashboard.
+PEER_DETAIL_LINK = {
+    "title": "Peer detail: ${__data.fields.peer} of ${__data.fields.router}"
+    " on ${__data.fields.instance}",
+    "url": "/d/bmp-agent-peer-detail/bgp-peer-detail?${datasource:queryparam}"
+    "&var-job=${__data.fields.job}&var-node=${__data.fields.node}"
+    "&var-instance=${__data.fields.instance}&var-router=${__data.fields.router}"
+    "&var-peer=${__data.fields.peer}&${__url_time_range}",
+    "targetBlank": False,
+}
 
 
 def peer_detail() -> dict[str, Any]:
@@ -531,9 +768,10 @@ def peer_detail() -> dict[str, Any]:
         ),
         table(
             "Peer",
-            "Peer AS, BGP identifier, type, route distinguisher and the local side, from Peer Up.",
+            "Peer AS, BGP identifier, type, route distinguisher and the local side, from Peer Up;"
+            " the node and agent that see it.",
             f"bmp_peer_info{{{sel}}}",
-            ["Time", "__name__", "job", "Value"],
+            ["Time", "__name__", "Value"],
             w=12,
             h=4,
         ),
@@ -541,27 +779,32 @@ def peer_detail() -> dict[str, Any]:
         graph(
             "Prefixes by view and AFI",
             "Distinct prefixes in each RIB view.",
-            f"sum by (view, afi, safi) (bmp_rib_prefixes{{{sel}}})",
-            "{{view}} {{afi}}/{{safi}}",
+            per_agent(f"bmp_rib_prefixes{{{sel}}}"),
+            "{{agent}} {{view}} {{afi}}/{{safi}}",
         ),
         graph(
             "Paths by view and AFI",
             "Paths in each RIB view (with ADD-PATH, more than prefixes).",
-            f"sum by (view, afi, safi) (bmp_rib_routes{{{sel}}})",
-            "{{view}} {{afi}}/{{safi}}",
+            per_agent(f"bmp_rib_routes{{{sel}}}"),
+            "{{agent}} {{view}} {{afi}}/{{safi}}",
         ),
         graph(
             "Announcements and withdrawals",
             "Routes announced and withdrawn per second, by view.",
-            f"sum by (view, action) (rate(bmp_route_updates_total{{{sel}}}[$__rate_interval]))",
-            "{{view}} {{action}}",
+            per_agent(
+                "sum without (afi, safi)"
+                f" (rate(bmp_route_updates_total{{{sel}}}[$__rate_interval]))"
+            ),
+            "{{agent}} {{view}} {{action}}",
             unit="ops",
         ),
         graph(
             "Prefix flaps",
             "Routes withdrawn and re-announced within the flap window.",
-            f"sum by (view, afi) (increase(bmp_prefix_flaps_total{{{sel}}}[$__rate_interval]))",
-            "{{view}} {{afi}}",
+            per_agent(
+                f"sum without (safi) (increase(bmp_prefix_flaps_total{{{sel}}}[$__rate_interval]))"
+            ),
+            "{{agent}} {{view}} {{afi}}",
         ),
         table(
             "Top flapping prefixes",
@@ -572,14 +815,14 @@ def peer_detail() -> dict[str, Any]:
         graph(
             "Peer Downs by reason",
             "Peer Down notifications in the last hour, by reason.",
-            f"sum by (reason) (increase(bmp_peer_downs_total{{{sel}}}[1h]))",
-            "{{reason}}",
+            per_agent(f"increase(bmp_peer_downs_total{{{sel}}}[1h])"),
+            "{{agent}} {{reason}}",
         ),
         graph(
             "Statistics Reports",
             "Last value of each BMP Statistics Report type the router sends for this peer.",
-            f"max by (stat, afi, safi) (bmp_peer_stats{{{sel}}})",
-            "{{stat}} {{afi}}",
+            per_agent(f"bmp_peer_stats{{{sel}}}"),
+            "{{agent}} {{stat}} {{afi}}",
             w=24,
         ),
         table(
@@ -597,26 +840,26 @@ def peer_detail() -> dict[str, Any]:
             mappings=value_mapping(("ok", "green"), ("problem", "red")),
         ),
     ]
-    variables = [
-        var_datasource(),
-        var_query("instance", "Agent", "label_values(bmp_router_info, instance)", multi=False),
+    variables = [var_datasource(), *agent_variables(multi_instance=False)]
+    variables += [
         var_query(
             "router",
             "Router",
-            'label_values(bmp_router_info{instance=~"$instance"}, router)',
+            'label_values(bmp_router_info{job=~"$job", instance="$instance"}, router)',
             multi=False,
         ),
         var_query(
             "peer",
             "Peer",
-            'label_values(bmp_peer_info{instance=~"$instance", router="$router"}, peer)',
+            'label_values(bmp_peer_info{job=~"$job", instance="$instance", router="$router"}, peer)',
             multi=False,
         ),
     ]
     return dashboard(
         "bmp-agent-peer-detail",
         "BGP peer detail",
-        "One BGP peer of one router: session, RIB views, churn, flaps, Statistics Reports, health.",
+        "One BGP peer of one router on one node: session, RIB views, churn, flaps, Statistics"
+        " Reports, health.",
         panels,
         variables,
     )

@@ -22,12 +22,21 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "bmp-agent"
 RULES = REPO / "deploy" / "prometheus" / "bmp-agent.rules.yaml"
 RULES_TEST = REPO / "deploy" / "prometheus" / "bmp-agent.rules.test.yaml"
+#: Three nodes of one rack behind one Prometheus (same router and ToR labels).
+RULES_FLEET_TEST = REPO / "deploy" / "prometheus" / "bmp-agent.rules.fleet.test.yaml"
+RULES_TESTS = (RULES_TEST, RULES_FLEET_TEST)
+#: The chart's prometheusRule.runbookUrl default; the rules file holds it rendered.
+RUNBOOK_URL = "https://github.com/bmp-agent/bmp-agent/blob/main/charts/bmp-agent/README.md#{anchor}"
 DASHBOARDS = CHART / "dashboards"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
 
 ALERTS = (
+    "BMPAgentDown",
+    "BMPAgentAbsent",
+    "BMPAgentNoRouter",
     "BMPRouterDisconnected",
     "BGPPeerDown",
+    "BGPPeerNoRoutes",
     "BGPPeerFlapping",
     "BGPPrefixCountDrop",
     "BGPFIBDrift",

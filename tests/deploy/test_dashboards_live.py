@@ -134,6 +134,61 @@ def test_overview_has_the_required_panels() -> None:
     assert {"datasource", "router", "peer"} <= peer
 
 
+IDENTITY = {"job", "cluster", "node", "instance"}
+
+
+@pytest.mark.parametrize("name", ["bgp-overview.json", "peer-detail.json"])
+def test_dashboards_keep_the_nodes_apart(name: str) -> None:
+    """Many agents behind one Prometheus (issue #16): the agent variables come
+    from bmp_agent_build_info, no query aggregates or joins the target labels
+    away, and every legend of a multi-series panel names the node."""
+    d = _load(name)
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    for var in ("job", "cluster", "node", "instance"):
+        assert variables[var]["definition"].startswith("label_values(bmp_agent_build_info"), var
+    assert variables["cluster"]["description"].startswith("Optional:")
+    assert variables["node"]["description"].startswith("Optional:")
+    for p in _panels(d):
+        for t in p["targets"]:
+            expr = t["expr"]
+            for kw, labels in re.findall(r"\b(by|without|on|ignoring)\s*\(([^)]*)\)", expr):
+                assert kw in ("without", "ignoring"), f"{p['title']}: {kw} ({labels})"
+                assert not {x.strip() for x in labels.split(",")} & IDENTITY, p["title"]
+            # every selector names the agents (process_* and up of other jobs too)
+            for sel in re.findall(r"\b(?:bmp|process|up|scrape)[a-z_]*\{([^}]*)\}", expr):
+                assert 'job=~"$job"' in sel and "instance" in sel, f"{p['title']}: {{{sel}}}"
+            many = p["type"] in ("timeseries", "state-timeline", "heatmap") or (
+                p["type"] == "stat" and t["legendFormat"] != "__auto"
+            )
+            if many:
+                assert t["legendFormat"].startswith("{{agent}}"), p["title"]
+                assert '"agent", "$1", "node", "(.+)")' in expr, p["title"]
+            elif p["type"] == "stat":
+                # a headline total: one number over every selected agent
+                assert re.match(r"^(sum|count|max|time\(\) - max)\(", expr), p["title"]
+
+
+def test_overview_has_the_fleet_panels() -> None:
+    panels = {p["title"]: p for p in _panels(_load("bgp-overview.json"))}
+    kinds = {
+        "Time since last BMP message": "stat",
+        "Router sessions": "state-timeline",
+        "Peer sessions": "state-timeline",
+        "Peer Downs per peer": "heatmap",
+        "Top flapping peers": "table",
+        "Top flapping prefixes": "table",
+        "FIB drift per node": "timeseries",
+        "Agent scrape health": "state-timeline",
+        "Agents": "stat",
+        "Agents without a router": "stat",
+    }
+    assert {t: panels[t]["type"] for t in kinds} == kinds
+    (link,) = panels["Peers"]["fieldConfig"]["defaults"]["links"]
+    assert link["url"].startswith("/d/bmp-agent-peer-detail/")
+    for var in ("instance", "router", "peer"):
+        assert f"var-{var}=${{__data.fields.{var}}}" in link["url"]
+
+
 # --------------------------------------------------------------------------- live
 
 
@@ -303,7 +358,8 @@ def _expand(expr: str, values: dict[str, str]) -> str:
         expr = expr.replace(k, v)
     for name in sorted(values, key=len, reverse=True):
         expr = expr.replace("${" + name + "}", values[name]).replace("$" + name, values[name])
-    assert "$" not in expr, expr
+    # only label_replace's "$1" is left
+    assert not re.search(r"\$(?!1\b)", expr), expr
     return expr
 
 
@@ -323,8 +379,9 @@ def _resolve(stack: Stack, dashboard: dict[str, Any], choose: dict[str, str]) ->
         m = re.fullmatch(r"label_values\((.*), (\w+)\)", v["definition"])
         assert m, v["definition"]
         found = stack.label_values(_expand(m.group(1), values), m.group(2))
-        assert found, f"variable {name}: {v['definition']} has no values"
-        if v["multi"]:
+        optional = v.get("description", "").startswith("Optional:")
+        assert found or optional, f"variable {name}: {v['definition']} has no values"
+        if not found or v["multi"]:
             values[name] = v["allValue"]
         else:
             assert choose[name] in found, (name, found)

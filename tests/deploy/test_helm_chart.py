@@ -237,6 +237,14 @@ def test_monitoring_objects(tmp_path: Path) -> None:
     [ep] = sm["spec"]["endpoints"]
     assert (ep["port"], ep["path"], ep["interval"]) == ("http", "/metrics", "15s")
     assert objs["Service"]["spec"]["ports"][0]["name"] == "http"
+    # one target per node, labelled with the node's name (the alerts and
+    # dashboards name nodes by it), and the job is the chart name
+    assert ep["relabelings"][0] == {
+        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+        "targetLabel": "node",
+    }
+    assert sm["spec"]["jobLabel"] == "app.kubernetes.io/name"
+    assert objs["Service"]["metadata"]["labels"]["app.kubernetes.io/name"] == "bmp-agent"
 
 
 def test_dashboards_configmap(tmp_path: Path) -> None:
@@ -276,6 +284,47 @@ def test_prometheus_rule_is_the_rules_file(tmp_path: Path) -> None:
     spec.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
     out = run([tool("promtool"), "check", "rules", str(spec)]).stdout
     assert f"SUCCESS: {len(ALERTS)} rules found" in out
+
+
+def test_prometheus_rule_runbook_url_and_job(tmp_path: Path) -> None:
+    """prometheusRule.runbookUrl is a URL template; the up-based alerts follow
+    the job the monitors give the targets (the chart name, nameOverride)."""
+    objs = by_kind(
+        helm_template(
+            tmp_path,
+            None,
+            "--set",
+            "prometheusRule.enabled=true",
+            "--set",
+            "nameOverride=bgp-telemetry",
+            "--set",
+            "prometheusRule.runbookUrl=https://wiki.example.net/bgp/{alert}?s={anchor}",
+        )
+    )
+    rules = _rules_of(objs["PrometheusRule"])
+    assert list(rules) == list(ALERTS)
+    for name, rule in rules.items():
+        url = f"https://wiki.example.net/bgp/{name}?s={name.lower()}"
+        assert rule["annotations"]["runbook_url"] == url
+    assert rules["BMPAgentDown"]["expr"] == 'up{job="bgp-telemetry"} == 0'
+    assert rules["BMPAgentAbsent"]["expr"] == 'absent(up{job="bgp-telemetry"})'
+    objs = by_kind(
+        helm_template(
+            tmp_path,
+            None,
+            "--set",
+            "prometheusRule.enabled=true",
+            "--set",
+            "prometheusRule.job=bgp",
+        )
+    )
+    assert _rules_of(objs["PrometheusRule"])["BMPAgentDown"]["expr"] == 'up{job="bgp"} == 0'
+    pm = by_kind(helm_template(tmp_path, CHART / "ci" / "podmonitor-values.yaml"))["PodMonitor"]
+    [ep] = pm["spec"]["podMetricsEndpoints"]
+    assert ep["relabelings"][0] == {
+        "sourceLabels": ["__meta_kubernetes_pod_node_name"],
+        "targetLabel": "node",
+    }
 
 
 def test_podmonitor_scenario(tmp_path: Path) -> None:
