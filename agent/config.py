@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from parsers.bmp.header import MAX_MESSAGE_SIZE
+from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 ENV_PREFIX = "BMP_AGENT_"
 #: Environment variable naming the config file (when ``--config`` is absent).

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from parsers.bgp.notification import Notification
-from parsers.bmp.header import MESSAGE_TYPE_NAMES, PerPeerHeader
 from parsers.bmp.initiation import Initiation, Termination
+from parsers.bmp.messages import MESSAGE_TYPE_NAMES, PerPeerHeader
 from parsers.bmp.peer_down import PeerDown
 from parsers.bmp.peer_up import PeerUp
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event

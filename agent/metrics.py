@@ -47,7 +47,7 @@ from prometheus_client.utils import floatToGoString
 
 from parsers.afi import afi_name, safi_name
 from parsers.bgp.nlri import describe
-from parsers.context import PeerKey
+from parsers.bmp.context import PeerKey
 
 from .core import Core, Peer
 

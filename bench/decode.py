@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from streams import StreamSpec, build_stream
 
-from parsers import fast
+from parsers.bmp import fast
 from parsers.bmp.reader import BmpReader
 from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded

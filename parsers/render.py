@@ -24,7 +24,7 @@ from .bgp.attributes import (
     format_community,
     format_extended_community,
 )
-from .bgp.message import BgpMessage, Keepalive, RouteRefresh, UnknownBgpMessage
+from .bgp.messages import BgpMessage, Keepalive, RouteRefresh, UnknownBgpMessage
 from .bgp.nlri import NlriSet, describe
 from .bgp.notification import Notification
 from .bgp.open import (
@@ -44,8 +44,8 @@ from .bgp.open import (
     RoleCapability,
 )
 from .bgp.update import Update
-from .bmp.header import MESSAGE_TYPE_NAMES, MessageType, PerPeerHeader
 from .bmp.initiation import Initiation, Termination
+from .bmp.messages import MESSAGE_TYPE_NAMES, MessageType, PerPeerHeader
 from .bmp.peer_down import PeerDown
 from .bmp.peer_up import PeerUp
 from .bmp.route_mirroring import MIRROR_BGP_MESSAGE, MirrorTlv, RouteMirroring

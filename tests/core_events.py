@@ -20,7 +20,7 @@ from parsers.bgp.open import (
     OpenMessage,
 )
 from parsers.bgp.update import Update
-from parsers.bmp.header import FLAG_L, FLAG_V, PerPeerHeader
+from parsers.bmp.messages import FLAG_L, FLAG_V, PerPeerHeader
 from parsers.bmp.peer_down import PeerDown
 from parsers.bmp.peer_up import PeerUp
 from parsers.bmp.route_monitoring import RouteMonitoring

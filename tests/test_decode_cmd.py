@@ -25,13 +25,13 @@ from parsers.bgp.attributes import (
     PathAttributes,
     RawAttribute,
 )
-from parsers.bgp.message import Keepalive
+from parsers.bgp.messages import Keepalive
 from parsers.bgp.nlri import NlriSet
 from parsers.bgp.notification import Notification
 from parsers.bgp.open import Capability, OpenMessage, RoleCapability
 from parsers.bgp.update import Update
-from parsers.bmp.header import PerPeerHeader
 from parsers.bmp.initiation import Termination
+from parsers.bmp.messages import PerPeerHeader
 from parsers.bmp.peer_down import PeerDown
 from parsers.bmp.route_mirroring import MirrorTlv, RouteMirroring
 from parsers.bmp.route_monitoring import RouteMonitoring

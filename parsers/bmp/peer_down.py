@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..bgp.notification import Notification
-from .header import PerPeerHeader
+from .messages import PerPeerHeader
 
 REASON_LOCAL_NOTIFICATION = 1
 REASON_LOCAL_NO_NOTIFICATION = 2

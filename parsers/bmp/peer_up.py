@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..bgp.open import OpenMessage
-from .header import PerPeerHeader
+from .messages import PerPeerHeader
 from .tlv import InformationTlv, information_dict
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import Action, MalformedError, UnsupportedError
-from .header import COMMON_HEADER_SIZE, MAX_MESSAGE_SIZE, VERSION
+from .messages import COMMON_HEADER_SIZE, MAX_MESSAGE_SIZE, VERSION
 
 
 class BmpReader:

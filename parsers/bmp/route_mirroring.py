@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..bgp.message import BgpMessage
-from .header import PerPeerHeader
+from ..bgp.messages import BgpMessage
+from .messages import PerPeerHeader
 
 MIRROR_BGP_MESSAGE = 0
 MIRROR_INFORMATION = 1

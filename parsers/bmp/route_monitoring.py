@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..bgp.update import Update
-from .header import PerPeerHeader
+from .messages import PerPeerHeader
 
 
 @dataclass(frozen=True, slots=True)

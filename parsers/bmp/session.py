@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..context import DecodeContext, PeerCaps
 from ..errors import ParseError
-from .header import MAX_MESSAGE_SIZE
+from .context import DecodeContext, PeerCaps
 from .initiation import Initiation, Termination
+from .messages import MAX_MESSAGE_SIZE
 from .peer_down import PeerDown
 from .peer_up import PeerUp
 from .reader import BmpReader
@@ -122,5 +122,5 @@ class BmpSession:
         return Decoded(offset, decoded, len(msg))
 
 
-from ..fast import decode_route_monitoring  # noqa: E402
-from .spec import decode_bmp_message  # noqa: E402
+from .decode import decode_bmp_message  # noqa: E402
+from .fast import decode_route_monitoring  # noqa: E402

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .header import PerPeerHeader
+from .messages import PerPeerHeader
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config, ConfigError, Endpoint, env_name, load, parse_endpoint, to_dict
-from parsers.bmp.header import MAX_MESSAGE_SIZE
+from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 
 def write(tmp_path: Path, text: str) -> Path:

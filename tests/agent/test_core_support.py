@@ -20,8 +20,8 @@ from core_events import (
 from agent.core import Core, CoreSettings, RouterSession
 from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
 from parsers.bgp.update import Update
-from parsers.bmp.header import FLAG_L, FLAG_O, PerPeerHeader
 from parsers.bmp.initiation import Initiation, Termination
+from parsers.bmp.messages import FLAG_L, FLAG_O, PerPeerHeader
 from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import Decoded
 from parsers.bmp.stats import StatEntry, StatisticsReport

@@ -2,8 +2,8 @@
 the dataclass the decoders must return for them.
 
 The expected value is computed from the drawn model, never by decoding; the
-bytes are built with the construct structures of ``parsers.bgp.spec`` (via
-``bgp_builders``).
+bytes are built with the construct structures of ``parsers.bgp.decode`` (via
+``support.bgp``).
 
 * ``updates(add_path=False, four_octet_as=True)`` -> ``(bytes, Update)``:
   IPv4 unicast withdrawn/NLRI plus optional MP_REACH/MP_UNREACH for IPv6 or
@@ -20,8 +20,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, NamedTuple
 
-import bgp_builders as b
 from hypothesis import strategies as st
+from support import bgp as b
 
 from parsers.bgp.attributes import Aggregator, AsPathSegment, PathAttributes, RawAttribute
 from parsers.bgp.nlri import NlriSet

@@ -1,7 +1,7 @@
-"""The construct specification of BGP messages (parsers/bgp/spec.py).
+"""The construct specification of BGP messages (parsers/bgp/decode.py).
 
 Bytes are hand-written hex where the layout itself is under test, and built
-with ``bgp_builders`` (the same construct structures) elsewhere; expected
+with ``support.bgp`` (the same construct structures) elsewhere; expected
 values are always written out in full.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import bgp_builders as b
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import opens, update_cases
+from support import bgp as b
 
-from parsers.bgp import spec
+from parsers.bgp import decode as spec
 from parsers.bgp.attributes import Aggregator, AsPathSegment, PathAttributes, RawAttribute
-from parsers.bgp.message import Keepalive, RouteRefresh, UnknownBgpMessage
+from parsers.bgp.messages import Keepalive, RouteRefresh, UnknownBgpMessage
 from parsers.bgp.nlri import NlriSet
 from parsers.bgp.notification import Notification
 from parsers.bgp.open import (
@@ -1019,7 +1019,7 @@ def test_golden_captures(name: str, announced: int, withdrawn: int, eor: int) ->
 def test_golden_add_path_captures(name: str, announced: int, withdrawn: int, eor: int) -> None:
     """ADD-PATH captures, with the resolver bound to a DecodeContext fed by the
     Peer Up OPENs (decoded here): prefix counts match captures/README.md."""
-    from parsers.context import DecodeContext, PeerCaps
+    from parsers.bmp.context import DecodeContext, PeerCaps
 
     ctx = DecodeContext()
     counts = [0, 0, 0]

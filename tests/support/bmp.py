@@ -1,6 +1,6 @@
 """Build BMP messages (and the few BGP messages they carry) for tests.
 
-Every builder uses the construct structures of ``parsers.bmp.spec``, so what
+Every builder uses the construct structures of ``parsers.bmp.decode``, so what
 is built is exactly what the decoder parses. Per-peer header fields are
 keyword arguments shared by every per-peer builder::
 
@@ -16,8 +16,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from parsers.bmp import spec
-from parsers.bmp.header import FLAG_V, MessageType
+from parsers.bmp import decode as spec
+from parsers.bmp.messages import FLAG_V, MessageType
 from parsers.bmp.route_mirroring import MirrorTlv
 from parsers.bmp.stats import StatEntry
 

@@ -5,7 +5,7 @@ from ``struct`` and ``bytes`` slices. It handles the common case only:
 IPv4/IPv6 unicast and multicast NLRI, with or without path IDs, and the
 attributes real tables carry. Everything else (other SAFIs, unknown or odd
 attributes, any error) falls back to the construct specification in
-``parsers.bgp.spec`` / ``parsers.bmp.spec``, so the two paths give equal
+``parsers.bgp.decode`` / ``parsers.bmp.decode``, so the two paths give equal
 results on every input (``tests/parsers/test_fast_equivalence.py``).
 
 Decoded attribute sets are interned by their raw bytes: a full table has a
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from struct import Struct, unpack, unpack_from
 
-from .afi import format_address
-from .bgp.attributes import Aggregator, AsPathSegment, PathAttributes
-from .bgp.nlri import NlriSet
-from .bgp.update import Update
-from .bmp.header import PerPeerHeader
-from .bmp.route_monitoring import RouteMonitoring
+from ..afi import format_address
+from ..bgp.attributes import Aggregator, AsPathSegment, PathAttributes
+from ..bgp.nlri import NlriSet
+from ..bgp.update import Update
 from .context import DecodeContext, PeerKey
+from .messages import PerPeerHeader
+from .route_monitoring import RouteMonitoring
 
 _PEER = Struct("!BB8s16sI4sII")
 _U16 = Struct("!H")
@@ -101,7 +101,7 @@ def parse_prefixes(
     """Split an IPv4/IPv6 prefix list into wire keys.
 
     Returns (keys, path IDs or None, score) where score follows
-    ``parsers.context.Validator``: 0 when the blob does not parse cleanly
+    ``parsers.bmp.context.Validator``: 0 when the blob does not parse cleanly
     (overrun, prefix too long, host bits set), 1 when a path ID is >= 2**24,
     2 when clean. Keys are empty when the score is 0 for an overrun.
     """
@@ -143,7 +143,7 @@ def parse_prefixes(
 
 
 def prefix_score(blob: bytes, afi: int, safi: int, add_path: bool) -> int:
-    """``parsers.context.Validator`` for unicast/multicast NLRI."""
+    """``parsers.bmp.context.Validator`` for unicast/multicast NLRI."""
     if afi not in _MAX_BITS or safi not in (1, 2):
         raise _Fallback
     return parse_prefixes(blob, afi, add_path)[2]
@@ -468,7 +468,7 @@ def decode_route_monitoring(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
         return _decode(data, ctx)
     except _Fallback:
         pass
-    from .bmp import spec
+    from . import decode as spec
 
     msg = spec.decode_bmp_message(data, ctx)
     assert isinstance(msg, RouteMonitoring)

@@ -29,7 +29,6 @@ from construct import (
     this,
 )
 
-from ..context import DecodeContext
 from ..errors import (
     Action,
     MalformedError,
@@ -37,14 +36,15 @@ from ..errors import (
     TruncatedError,
     UnsupportedError,
 )
-from .header import (
+from .context import DecodeContext
+from .initiation import Initiation, Termination
+from .messages import (
     COMMON_HEADER_SIZE,
     PER_PEER_HEADER_SIZE,
     VERSION,
     MessageType,
     PerPeerHeader,
 )
-from .initiation import Initiation, Termination
 from .peer_down import (
     REASON_LOCAL_NO_NOTIFICATION,
     REASON_LOCAL_NOTIFICATION,
@@ -353,7 +353,7 @@ def _rebased(err: ParseError, base: int, *, action: Action | None = None) -> Par
 
 
 def _decode_open(data: bytes, pos: int, end: int, what: str) -> tuple[OpenMessage, int]:
-    from ..bgp import spec as bgp_spec
+    from ..bgp import decode as bgp_spec
 
     raw, nxt = _bgp_slice(data, pos, end, what)
     try:
@@ -385,7 +385,7 @@ def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
 
 
 def _peer_down(data: bytes, pos: int, peer: PerPeerHeader) -> PeerDown:
-    from ..bgp import spec as bgp_spec
+    from ..bgp import decode as bgp_spec
 
     end = len(data)
     if pos >= end:
@@ -461,7 +461,7 @@ def _statistics(data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) 
 def _route_monitoring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMonitoring:
-    from ..bgp import spec as bgp_spec
+    from ..bgp import decode as bgp_spec
 
     raw, nxt = _bgp_slice(data, pos, len(data), "Route Monitoring UPDATE")
     if nxt != len(data):
@@ -492,7 +492,7 @@ def _route_monitoring(
 def _route_mirroring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMirroring:
-    from ..bgp import spec as bgp_spec
+    from ..bgp import decode as bgp_spec
 
     caps = ctx.caps_for(peer.key)
 

@@ -4,7 +4,7 @@ the frozen dataclasses of ``parsers.bgp``.
 This is the *specification* path: every wire structure is declared once with
 construct (``Struct``, ``BitStruct``, ``Prefixed``, ``GreedyRange``,
 ``RepeatUntil``, ...) so that it can both parse and build (the test builders
-in ``tests/parsers/bgp_builders.py`` build with the same structures). The
+in ``tests/support/bgp.py`` build with the same structures). The
 hand-written fast path must return results EQUAL to the functions here, so
 the exact semantics are spelled out below.
 
@@ -217,7 +217,7 @@ from .attributes import (
     PathAttributes,
     RawAttribute,
 )
-from .message import (
+from .messages import (
     HEADER_SIZE,
     MARKER,
     MAX_EXTENDED_SIZE,
@@ -800,7 +800,7 @@ def _host_bits_set(key: bytes, kind: str) -> bool:
 
 
 def nlri_score(blob: bytes, afi: int, safi: int, add_path: bool) -> int:
-    """The ``Validator`` of ``parsers/context.py``: 0 = does not parse cleanly,
+    """The ``Validator`` of ``parsers/bmp/context.py``: 0 = does not parse cleanly,
     1 = parses but a path ID is >= 2**24, 2 = clean."""
     try:
         nset = decode_nlri(blob, afi, safi, add_path)

@@ -1,9 +1,9 @@
 """Build BGP messages for tests, with the construct structures of
-``parsers.bgp.spec`` (what is built here is what the decoder parses).
+``parsers.bgp.decode`` (what is built here is what the decoder parses).
 
 Typical use::
 
-    from bgp_builders import build_update, origin, as_path, next_hop, nlri
+    from support.bgp import build_update, origin, as_path, next_hop, nlri
 
     msg = build_update(
         attributes=[origin(0), as_path([65001, 4200000001]), next_hop("192.0.2.1")],
@@ -23,9 +23,9 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from parsers.bgp import spec
+from parsers.bgp import decode as spec
 from parsers.bgp.attributes import AttrType
-from parsers.bgp.message import MessageType
+from parsers.bgp.messages import MessageType
 from parsers.bgp.open import CapabilityCode
 
 # ---------------------------------------------------------------- messages
