@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from streams import StreamSpec, build_stream
 
 from parsers.bmp import fast
+from parsers.bmp.messages import RouteMonitoring
 from parsers.bmp.reader import BmpReader
-from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded
 
 CHUNK = 65536

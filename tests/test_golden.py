@@ -27,15 +27,18 @@ from pathlib import Path
 import pytest
 from oracle import tshark
 
-from parsers.bgp.update import Update
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.messages import PerPeerHeader
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
+from parsers.bgp.messages import Update
+from parsers.bmp.messages import (
+    Initiation,
+    PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMonitoring,
+    StatisticsReport,
+    Termination,
+)
 from parsers.bmp.reader import BmpReader
-from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded, Event
-from parsers.bmp.stats import StatisticsReport
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from parsers.bgp.open import OpenMessage
+from parsers.bgp.messages import OpenMessage
 from parsers.bmp.context import PeerKey
 from parsers.bmp.messages import PEER_TYPE_NAMES, PerPeerHeader
 

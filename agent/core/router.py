@@ -7,14 +7,18 @@ from typing import TYPE_CHECKING
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bmp.context import PeerKey
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.messages import MESSAGE_TYPE_NAMES, PerPeerHeader
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bmp.messages import (
+    MESSAGE_TYPE_NAMES,
+    Initiation,
+    PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMonitoring,
+    StatisticsReport,
+    Termination,
+)
 from parsers.bmp.session import Decoded, DecodeFailed, Event
 from parsers.bmp.stat_types import stat_name
-from parsers.bmp.stats import StatisticsReport
 from parsers.errors import Action, ParseError
 
 from .flaps import FlapCounts

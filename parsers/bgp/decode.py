@@ -47,7 +47,7 @@ the message (else ``MalformedError``, SKIP_MESSAGE). Parameter type 2 holds
 capability TLVs (code, 1-byte length, value), which must fill it exactly;
 capabilities of all type-2 parameters are concatenated in wire order. Other
 parameters go to ``other_parameters`` as ``(type, value)``.
-Capabilities become the subclasses of ``parsers/bgp/open.py`` (MP 1, extended
+Capabilities become the subclasses of ``parsers/bgp/messages.py`` (MP 1, extended
 next hop 5, role 9, graceful restart 64, 4-octet AS 65, ADD-PATH 69, LLGR 71,
 FQDN 73 (UTF-8, undecodable bytes replaced by U+FFFD)); every other code,
 *and a known code whose value does not match its structure exactly*, is a
@@ -222,28 +222,26 @@ from .messages import (
     MARKER,
     MAX_EXTENDED_SIZE,
     MAX_SIZE,
-    BgpMessage,
-    Keepalive,
-    MessageType,
-    RouteRefresh,
-    UnknownBgpMessage,
-)
-from .nlri import NlriSet
-from .notification import Notification
-from .open import (
     AddPathCapability,
+    BgpMessage,
     Capability,
     CapabilityCode,
     ExtendedNextHopCapability,
     FourOctetAsCapability,
     FqdnCapability,
     GracefulRestartCapability,
+    Keepalive,
     LlgrCapability,
+    MessageType,
     MultiprotocolCapability,
+    Notification,
     OpenMessage,
     RoleCapability,
+    RouteRefresh,
+    UnknownBgpMessage,
+    Update,
 )
-from .update import Update
+from .nlri import NlriSet
 
 AddPathResolver = Callable[[int, int, tuple[bytes, ...]], bool]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from construct import (
     Bytes,
@@ -29,6 +29,8 @@ from construct import (
     this,
 )
 
+from ..bgp import decode as bgp_spec
+from ..bgp.messages import OpenMessage
 from ..errors import (
     Action,
     MalformedError,
@@ -37,30 +39,32 @@ from ..errors import (
     UnsupportedError,
 )
 from .context import DecodeContext
-from .initiation import Initiation, Termination
 from .messages import (
     COMMON_HEADER_SIZE,
+    MIRROR_BGP_MESSAGE,
+    MIRROR_INFORMATION,
     PER_PEER_HEADER_SIZE,
-    VERSION,
-    MessageType,
-    PerPeerHeader,
-)
-from .peer_down import (
     REASON_LOCAL_NO_NOTIFICATION,
     REASON_LOCAL_NOTIFICATION,
     REASON_REMOTE_NOTIFICATION,
+    TERMINATION_REASON,
+    VERSION,
+    BmpMessage,
+    InformationTlv,
+    Initiation,
+    MessageType,
+    MirrorTlv,
     PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMirroring,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+    UnknownBmpMessage,
 )
-from .peer_up import PeerUp
-from .route_mirroring import MIRROR_BGP_MESSAGE, MIRROR_INFORMATION, MirrorTlv, RouteMirroring
-from .route_monitoring import RouteMonitoring
 from .stat_types import AFI_SAFI_SIZE, COUNTER, EXPERIMENTAL_TYPES, GAUGE, STAT_TYPES
-from .stats import StatEntry, StatisticsReport
-from .tlv import TERMINATION_REASON, InformationTlv
-
-if TYPE_CHECKING:
-    from ..bgp.open import OpenMessage
-    from .session import BmpMessage
 
 # --------------------------------------------------------------------------
 # Wire structures
@@ -195,8 +199,6 @@ def decode_bmp_message(data: bytes, ctx: DecodeContext) -> BmpMessage:
 
 
 def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
-    from .session import UnknownBmpMessage
-
     if len(data) < COMMON_HEADER_SIZE:
         raise TruncatedError(
             f"BMP message of {len(data)} bytes is shorter than the common header",
@@ -353,8 +355,6 @@ def _rebased(err: ParseError, base: int, *, action: Action | None = None) -> Par
 
 
 def _decode_open(data: bytes, pos: int, end: int, what: str) -> tuple[OpenMessage, int]:
-    from ..bgp import decode as bgp_spec
-
     raw, nxt = _bgp_slice(data, pos, end, what)
     try:
         return bgp_spec.decode_open(raw), nxt
@@ -385,8 +385,6 @@ def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
 
 
 def _peer_down(data: bytes, pos: int, peer: PerPeerHeader) -> PeerDown:
-    from ..bgp import decode as bgp_spec
-
     end = len(data)
     if pos >= end:
         raise TruncatedError("Peer Down has no reason code", offset=pos)
@@ -461,8 +459,6 @@ def _statistics(data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) 
 def _route_monitoring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMonitoring:
-    from ..bgp import decode as bgp_spec
-
     raw, nxt = _bgp_slice(data, pos, len(data), "Route Monitoring UPDATE")
     if nxt != len(data):
         raise MalformedError(
@@ -492,8 +488,6 @@ def _route_monitoring(
 def _route_mirroring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMirroring:
-    from ..bgp import decode as bgp_spec
-
     caps = ctx.caps_for(peer.key)
 
     def add_path(afi: int, safi: int, blobs: tuple[bytes, ...]) -> bool:

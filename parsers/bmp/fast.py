@@ -19,11 +19,11 @@ from struct import Struct, unpack, unpack_from
 
 from ..afi import format_address
 from ..bgp.attributes import Aggregator, AsPathSegment, PathAttributes
+from ..bgp.messages import Update
 from ..bgp.nlri import NlriSet
-from ..bgp.update import Update
+from . import decode as spec
 from .context import DecodeContext, PeerKey
-from .messages import PerPeerHeader
-from .route_monitoring import RouteMonitoring
+from .messages import PerPeerHeader, RouteMonitoring
 
 _PEER = Struct("!BB8s16sI4sII")
 _U16 = Struct("!H")
@@ -468,8 +468,6 @@ def decode_route_monitoring(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
         return _decode(data, ctx)
     except _Fallback:
         pass
-    from . import decode as spec
-
     msg = spec.decode_bmp_message(data, ctx)
     assert isinstance(msg, RouteMonitoring)
     return msg

@@ -24,8 +24,7 @@ from hypothesis import strategies as st
 from support import bgp as b
 
 from parsers.bgp.attributes import Aggregator, AsPathSegment, PathAttributes, RawAttribute
-from parsers.bgp.nlri import NlriSet
-from parsers.bgp.open import (
+from parsers.bgp.messages import (
     AddPathCapability,
     Capability,
     FourOctetAsCapability,
@@ -33,8 +32,9 @@ from parsers.bgp.open import (
     MultiprotocolCapability,
     OpenMessage,
     RoleCapability,
+    Update,
 )
-from parsers.bgp.update import Update
+from parsers.bgp.nlri import NlriSet
 
 __all__ = ["UpdateCase", "opens", "prefixes", "update_cases", "updates"]
 

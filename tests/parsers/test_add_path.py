@@ -21,8 +21,7 @@ from parsers.bgp.decode import decode_open
 from parsers.bmp import decode as spec
 from parsers.bmp import fast
 from parsers.bmp.context import DecodeContext, PeerCaps
-from parsers.bmp.messages import FLAG_L, FLAG_O
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bmp.messages import FLAG_L, FLAG_O, RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"

@@ -18,22 +18,24 @@ from support import bgp as b
 
 from parsers.bgp import decode as spec
 from parsers.bgp.attributes import Aggregator, AsPathSegment, PathAttributes, RawAttribute
-from parsers.bgp.messages import Keepalive, RouteRefresh, UnknownBgpMessage
-from parsers.bgp.nlri import NlriSet
-from parsers.bgp.notification import Notification
-from parsers.bgp.open import (
+from parsers.bgp.messages import (
     AddPathCapability,
     Capability,
     ExtendedNextHopCapability,
     FourOctetAsCapability,
     FqdnCapability,
     GracefulRestartCapability,
+    Keepalive,
     LlgrCapability,
     MultiprotocolCapability,
+    Notification,
     OpenMessage,
     RoleCapability,
+    RouteRefresh,
+    UnknownBgpMessage,
+    Update,
 )
-from parsers.bgp.update import Update
+from parsers.bgp.nlri import NlriSet
 from parsers.errors import Action, MalformedError, ParseError, TruncatedError, UnsupportedError
 
 MARKER = b"\xff" * 16

@@ -30,20 +30,28 @@ from support.bmp import (
     mp_cap,
 )
 
-from parsers.bgp.messages import Keepalive
-from parsers.bgp.update import Update
+from parsers.bgp.messages import Keepalive, Update
 from parsers.bmp import decode as spec
 from parsers.bmp.context import DecodeContext, PeerCaps
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.messages import FLAG_A, FLAG_F, FLAG_L, FLAG_O, FLAG_V
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
+from parsers.bmp.messages import (
+    FLAG_A,
+    FLAG_F,
+    FLAG_L,
+    FLAG_O,
+    FLAG_V,
+    Initiation,
+    MirrorTlv,
+    PeerDown,
+    PeerUp,
+    RouteMirroring,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+    UnknownBmpMessage,
+)
 from parsers.bmp.reader import BmpReader
-from parsers.bmp.route_mirroring import MirrorTlv, RouteMirroring
-from parsers.bmp.route_monitoring import RouteMonitoring
-from parsers.bmp.session import UnknownBmpMessage
 from parsers.bmp.stat_types import STAT_TYPES, stat_name
-from parsers.bmp.stats import StatEntry, StatisticsReport
 from parsers.errors import (
     Action,
     MalformedError,

@@ -25,8 +25,7 @@ from collections.abc import Iterable, Sequence
 
 from parsers.bgp import decode as spec
 from parsers.bgp.attributes import AttrType
-from parsers.bgp.messages import MessageType
-from parsers.bgp.open import CapabilityCode
+from parsers.bgp.messages import CapabilityCode, MessageType
 
 # ---------------------------------------------------------------- messages
 

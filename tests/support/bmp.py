@@ -17,9 +17,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from parsers.bmp import decode as spec
-from parsers.bmp.messages import FLAG_V, MessageType
-from parsers.bmp.route_mirroring import MirrorTlv
-from parsers.bmp.stats import StatEntry
+from parsers.bmp.messages import FLAG_V, MessageType, MirrorTlv, StatEntry
 
 __all__ = [
     "add_path_cap",
