@@ -18,6 +18,7 @@ from strategies import update_cases
 from support import bgp as b
 from support.bmp import build_per_peer_header, build_route_monitoring
 
+from parsers.bgp import fast as bgp_fast
 from parsers.bgp.decode import nlri_score
 from parsers.bmp import decode as spec
 from parsers.bmp import fast
@@ -145,7 +146,7 @@ def test_fast_equals_spec_on_mutated_updates(case, data: st.DataObject) -> None:
     st.booleans(),
 )
 def test_prefix_score_equals_spec_score(blob: bytes, afi: int, safi: int, add_path: bool) -> None:
-    assert fast.prefix_score(blob, afi, safi, add_path) == nlri_score(blob, afi, safi, add_path)
+    assert bgp_fast.prefix_score(blob, afi, safi, add_path) == nlri_score(blob, afi, safi, add_path)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +161,7 @@ def test_prefix_score_equals_spec_score(blob: bytes, afi: int, safi: int, add_pa
     ],
 )
 def test_prefix_score_examples(blob: bytes, add_path: bool, score: int) -> None:
-    assert fast.prefix_score(blob, 1, 1, add_path) == score
+    assert bgp_fast.prefix_score(blob, 1, 1, add_path) == score
     assert nlri_score(blob, 1, 1, add_path) == score
 
 

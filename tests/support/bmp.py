@@ -17,6 +17,7 @@ import ipaddress
 from collections.abc import Iterable, Sequence
 
 from parsers.bmp import decode as spec
+from parsers.bmp import wire as bmp_wire
 from parsers.bmp.messages import FLAG_V, MessageType, MirrorTlv, StatEntry
 
 __all__ = [
@@ -51,11 +52,11 @@ def _b(value: bytes | str) -> bytes:
 
 def build_message(msg_type: int, body: bytes, *, version: int = 3) -> bytes:
     """A whole BMP message: common header (length computed) + ``body``."""
-    return bytes(spec.BMP_MESSAGE.build({"version": version, "type": msg_type, "body": body}))
+    return bytes(bmp_wire.BMP_MESSAGE.build({"version": version, "type": msg_type, "body": body}))
 
 
 def build_tlv(tlv_type: int, value: bytes | str) -> bytes:
-    return bytes(spec.TLV.build({"type": tlv_type, "value": _b(value)}))
+    return bytes(bmp_wire.TLV.build({"type": tlv_type, "value": _b(value)}))
 
 
 def _tlvs(tlvs: Tlvs) -> bytes:
@@ -82,7 +83,7 @@ def build_per_peer_header(
     if ipaddress.ip_address(address).version == 6 and peer_type != 3:
         flags |= FLAG_V
     return bytes(
-        spec.PER_PEER_HEADER.build(
+        bmp_wire.PER_PEER_HEADER.build(
             {
                 "peer_type": peer_type,
                 "flags": flags,
@@ -108,8 +109,8 @@ def _peer(peer: bytes | None, fields: dict[str, object]) -> bytes:
 
 def build_bgp_message(msg_type: int, body: bytes) -> bytes:
     """A whole BGP message: marker, length (computed), type, body."""
-    header = spec.BGP_HEADER.build(
-        {"marker": b"\xff" * 16, "length": spec.BGP_HEADER_SIZE + len(body), "type": msg_type}
+    header = bmp_wire.BGP_HEADER.build(
+        {"marker": b"\xff" * 16, "length": bmp_wire.BGP_HEADER_SIZE + len(body), "type": msg_type}
     )
     return bytes(header) + body
 
@@ -212,7 +213,7 @@ def build_termination(
     """Termination: String TLVs (0), the reason TLV (1) unless None, then ``tlvs``."""
     items: list[tuple[int, bytes | str]] = [(0, s) for s in strings]
     if reason is not None:
-        items.append((1, spec.TERMINATION_REASON_CODE.build(reason)))
+        items.append((1, bmp_wire.TERMINATION_REASON_CODE.build(reason)))
     items.extend(tlvs)
     return build_message(MessageType.TERMINATION, _tlvs(items))
 
@@ -235,7 +236,7 @@ def build_peer_up(
         asn = peer_fields.get("asn", 65001)
         assert isinstance(asn, int)
         received_open = build_open(asn=asn)
-    fixed = spec.PEER_UP_FIXED.build(
+    fixed = bmp_wire.PEER_UP_FIXED.build(
         {
             "local_address": address_field(local_address),
             "local_port": local_port,
@@ -256,11 +257,11 @@ def build_peer_down(
     **peer_fields: object,
 ) -> bytes:
     """Peer Down: reason, then the NOTIFICATION (1, 3), FSM event (2) and/or ``data``."""
-    body = _peer(peer, peer_fields) + spec.PEER_DOWN_REASON.build(reason)
+    body = _peer(peer, peer_fields) + bmp_wire.PEER_DOWN_REASON.build(reason)
     if notification is not None:
         body += notification
     if fsm_event is not None:
-        body += spec.FSM_EVENT.build(fsm_event)
+        body += bmp_wire.FSM_EVENT.build(fsm_event)
     return build_message(MessageType.PEER_DOWN, body + data)
 
 
@@ -280,7 +281,7 @@ def build_stats(
 ) -> bytes:
     """Statistics Report; each entry encoded by the registry (``raw`` when value is None)."""
     n = len(entries) if count is None else count
-    body = spec.STATS_COUNT.build(n) + b"".join(spec.encode_stat(e) for e in entries)
+    body = bmp_wire.STATS_COUNT.build(n) + b"".join(spec.encode_stat(e) for e in entries)
     return build_message(MessageType.STATISTICS_REPORT, _peer(peer, peer_fields) + body)
 
 
@@ -291,7 +292,7 @@ def build_mirroring(
     tlvs: list[tuple[int, bytes | str]] = []
     for e in entries:
         if e.type == 1 and e.code is not None:
-            tlvs.append((1, spec.MIRROR_INFORMATION_CODE.build(e.code)))
+            tlvs.append((1, bmp_wire.MIRROR_INFORMATION_CODE.build(e.code)))
         else:
             tlvs.append((e.type, e.raw))
     return build_message(MessageType.ROUTE_MIRRORING, _peer(peer, peer_fields) + _tlvs(tlvs))
