@@ -195,9 +195,7 @@ class RouterSession:
         err = event.error
         router.decode_errors[err.kind] += 1
         partial = err.partial
-        if err.action in (Action.TREAT_AS_WITHDRAW, Action.DISCARD_ATTRIBUTE) and isinstance(
-            partial, RouteMonitoring
-        ):
+        if err.action is Action.TREAT_AS_WITHDRAW and isinstance(partial, RouteMonitoring):
             self._route_monitoring(partial, now)
 
     def _peer(self, header: PerPeerHeader) -> Peer:

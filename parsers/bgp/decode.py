@@ -78,7 +78,7 @@ if it is malformed), later ones are dropped with the note
 MP_REACH_NLRI or MP_UNREACH_NLRI -> SKIP_MESSAGE.
 ``<name>`` is ``AttrType(t).name.lower()`` for known types, ``attr_<t>`` else.
 
-Value rules (malformed -> action):
+Value rules (malformed -> action), as ``wire.ATTRIBUTES`` holds them:
 
 =====================  ==============================================  ==================
 ORIGIN                 exactly 1 byte, 0..2                            TREAT_AS_WITHDRAW
@@ -87,14 +87,14 @@ AS_PATH                segments (type 1..4, count >= 1, count ASNs of  TREAT_AS_
                        filling the value exactly (empty value = ())
 NEXT_HOP               exactly 4 bytes                                 TREAT_AS_WITHDRAW
 MED, LOCAL_PREF        exactly 4 bytes                                 TREAT_AS_WITHDRAW
-ATOMIC_AGGREGATE       exactly 0 bytes                                 DISCARD_ATTRIBUTE
-AGGREGATOR             8 bytes (6 when ``four_octet_as`` is False)     DISCARD_ATTRIBUTE
+ATOMIC_AGGREGATE       exactly 0 bytes                                 ATTRIBUTE_DISCARD
+AGGREGATOR             8 bytes (6 when ``four_octet_as`` is False)     ATTRIBUTE_DISCARD
 COMMUNITIES            non-zero multiple of 4                          TREAT_AS_WITHDRAW
 ORIGINATOR_ID          exactly 4 bytes                                 TREAT_AS_WITHDRAW
 CLUSTER_LIST           non-zero multiple of 4                          TREAT_AS_WITHDRAW
 EXTENDED_COMMUNITIES   non-zero multiple of 8                          TREAT_AS_WITHDRAW
-AS4_PATH               as AS_PATH with 4-byte ASNs                     DISCARD_ATTRIBUTE
-AS4_AGGREGATOR         exactly 8 bytes                                 DISCARD_ATTRIBUTE
+AS4_PATH               as AS_PATH with 4-byte ASNs                     ATTRIBUTE_DISCARD
+AS4_AGGREGATOR         exactly 8 bytes                                 ATTRIBUTE_DISCARD
 LARGE_COMMUNITY        non-zero multiple of 12                         TREAT_AS_WITHDRAW
 OTC                    exactly 4 bytes                                 TREAT_AS_WITHDRAW
 MP_REACH_NLRI          AFI 2, SAFI 1, next hop length 1 + next hop,    see NLRI errors
@@ -104,7 +104,7 @@ MP_UNREACH_NLRI        AFI 2, SAFI 1, NLRI                             see NLRI 
 other types            kept as ``RawAttribute(flags, type, value)``
 =====================  ==============================================  ==================
 
-DISCARD_ATTRIBUTE never raises: the attribute is dropped and
+ATTRIBUTE_DISCARD (RFC 7606 "attribute discard") never raises: the attribute is dropped and
 ``"<name>: malformed"`` is added to ``PathAttributes.discarded`` (notes in
 wire order). Missing well-known attributes are not checked.
 

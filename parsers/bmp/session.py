@@ -29,7 +29,7 @@ class Decoded:
 class DecodeFailed:
     """A message that framed correctly but did not decode.
 
-    ``error.action`` says what to do: SKIP_MESSAGE and DISCARD_ATTRIBUTE lose
+    ``error.action`` says what to do: SKIP_MESSAGE loses
     only this message; TREAT_AS_WITHDRAW comes with ``error.partial``, a
     ``RouteMonitoring`` whose announcements were turned into withdrawals;
     DROP_SESSION means the session should be closed.
