@@ -16,9 +16,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
+from parsers.bgp.attributes import AS_TRANS
 from parsers.bmp import decode as spec
 from parsers.bmp import wire as bmp_wire
 from parsers.bmp.messages import FLAG_V, MessageType, MirrorTlv, StatEntry
+
+from . import bgp
 
 __all__ = [
     "add_path_cap",
@@ -107,29 +110,26 @@ def _peer(peer: bytes | None, fields: dict[str, object]) -> bytes:
 # -- BGP messages -----------------------------------------------------------
 
 
-def build_bgp_message(msg_type: int, body: bytes) -> bytes:
-    """A whole BGP message: marker, length (computed), type, body."""
-    header = bmp_wire.BGP_HEADER.build(
-        {"marker": b"\xff" * 16, "length": bmp_wire.BGP_HEADER_SIZE + len(body), "type": msg_type}
-    )
-    return bytes(header) + body
-
-
-def capability(code: int, value: bytes = b"") -> bytes:
-    return bytes([code, len(value)]) + value
+# The BGP messages a BMP message carries are built by ``support.bgp``; these
+# names stay for the BMP tests that use them.
+build_bgp_message = bgp.build_message
+capability = bgp.capability
+build_notification = bgp.build_notification
+build_keepalive = bgp.build_keepalive
+ipv4_prefix = bgp.prefix_key
 
 
 def mp_cap(afi: int, safi: int) -> bytes:
-    return capability(1, afi.to_bytes(2, "big") + b"\x00" + bytes([safi]))
+    return bgp.cap_mp(afi, safi)
 
 
 def four_octet_as_cap(asn: int) -> bytes:
-    return capability(65, asn.to_bytes(4, "big"))
+    return bgp.cap_four_octet_as(asn)
 
 
 def add_path_cap(*families: tuple[int, int, int]) -> bytes:
     """ADD-PATH capability: (afi, safi, send/receive) per family."""
-    return capability(69, b"".join(a.to_bytes(2, "big") + bytes([s, m]) for a, s, m in families))
+    return bgp.cap_add_path(families)
 
 
 def build_open(
@@ -145,45 +145,15 @@ def build_open(
     """
     if capabilities is None:
         capabilities = (mp_cap(1, 1), mp_cap(2, 1), four_octet_as_cap(asn))
-    caps = b"".join(capabilities)
-    params = bytes([2, len(caps)]) + caps if caps else b""
-    my_as = asn if asn < 65536 else 23456
-    body = (
-        bytes([4])
-        + my_as.to_bytes(2, "big")
-        + hold_time.to_bytes(2, "big")
-        + ipaddress.IPv4Address(bgp_id).packed
-        + bytes([len(params)])
-        + params
+    my_as = asn if asn < 65536 else AS_TRANS
+    return bgp.build_open(
+        my_as=my_as, hold_time=hold_time, bgp_id=bgp_id, capabilities=capabilities
     )
-    return build_bgp_message(1, body)
-
-
-def build_notification(code: int, subcode: int, data: bytes = b"") -> bytes:
-    return build_bgp_message(3, bytes([code, subcode]) + data)
-
-
-def build_keepalive() -> bytes:
-    return build_bgp_message(4, b"")
-
-
-def ipv4_prefix(prefix: str) -> bytes:
-    """IPv4 NLRI wire form: length byte + the significant octets."""
-    net = ipaddress.IPv4Network(prefix)
-    n = (net.prefixlen + 7) // 8
-    return bytes([net.prefixlen]) + net.network_address.packed[:n]
 
 
 def build_update(*, withdrawn: bytes = b"", attributes: bytes = b"", nlri: bytes = b"") -> bytes:
     """An UPDATE from raw withdrawn-routes, path-attribute and NLRI bytes."""
-    body = (
-        len(withdrawn).to_bytes(2, "big")
-        + withdrawn
-        + len(attributes).to_bytes(2, "big")
-        + attributes
-        + nlri
-    )
-    return build_bgp_message(2, body)
+    return bgp.build_update(withdrawn=withdrawn, attributes=attributes, nlri=nlri)
 
 
 # -- BMP messages -----------------------------------------------------------
