@@ -15,7 +15,7 @@ import platform
 from . import __version__
 
 #: Modules a compiled build replaces with extension modules.
-COMPILED_MODULES = ("parsers.fast",)
+COMPILED_MODULES = ("parsers.bmp.fast", "parsers.bgp.fast")
 
 
 def compiled() -> bool:

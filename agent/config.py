@@ -83,7 +83,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from pydantic_core import core_schema
 
-from parsers.bmp.header import MAX_MESSAGE_SIZE
+from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 ENV_PREFIX = "BMP_AGENT_"
 #: Environment variable naming the config file (when ``--config`` is absent).

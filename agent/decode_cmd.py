@@ -29,8 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from parsers.bmp.header import VIEWS
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bmp.messages import VIEWS, RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import ParseError
 from parsers.render import TYPE_NAMES, message_type_name, render_event

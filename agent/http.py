@@ -24,7 +24,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
 
-from parsers.bmp.header import VIEWS
+from parsers.bmp.messages import VIEWS
 
 from .config import Endpoint
 from .listener import os_reason

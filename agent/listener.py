@@ -20,11 +20,15 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
-from parsers.bgp.notification import Notification
-from parsers.bmp.header import MESSAGE_TYPE_NAMES, PerPeerHeader
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
+from parsers.bgp.messages import Notification
+from parsers.bmp.messages import (
+    MESSAGE_TYPE_NAMES,
+    Initiation,
+    PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    Termination,
+)
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import Action, ParseError
 

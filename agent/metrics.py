@@ -50,7 +50,7 @@ from prometheus_client.utils import floatToGoString
 
 from parsers.afi import afi_name, safi_name
 from parsers.bgp.nlri import describe
-from parsers.context import PeerKey
+from parsers.bmp.context import PeerKey
 
 from . import build
 from .core import Core, Peer

@@ -40,7 +40,7 @@ from parsers.bgp.attributes import (
     format_extended_community,
 )
 from parsers.bgp.nlri import describe
-from parsers.bmp.header import VIEWS
+from parsers.bmp.messages import VIEWS
 
 from .core import Core, Peer, RibTable, Router
 from .core.rib import RouteKey, key_path_id, key_prefix

@@ -26,17 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from streams import StreamSpec, build_stream
 
-from parsers import fast
+from parsers.bgp.fast import clear_caches
+from parsers.bmp.messages import RouteMonitoring
 from parsers.bmp.reader import BmpReader
-from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded
 
 CHUNK = 65536
-
-
-def clear_caches() -> None:
-    for cache in (*fast._ATTR_CACHE, *fast._MP_ATTR_CACHE):
-        cache.clear()
 
 
 def run(data: bytes, use_fast: bool, repeat: int, warm: bool = False) -> tuple[float, int, int]:

@@ -12,15 +12,21 @@ import ipaddress
 import json
 import random
 import struct
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-MARKER = b"\xff" * 16
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from support import bgp as b
+from support import bmp as m
+
+from parsers.bgp.attributes import AS_TRANS
 
 
 def bmp(msg_type: int, body: bytes) -> bytes:
-    return struct.pack("!BIB", 3, 6 + len(body), msg_type) + body
+    return m.build_message(msg_type, body)
 
 
 def per_peer(
@@ -33,50 +39,26 @@ def per_peer(
     out: bool = False,
 ) -> bytes:
     """Per-peer header; ``out`` sets the O flag (Adj-RIB-Out, RFC 8671)."""
-    ip = ipaddress.ip_address(address)
-    flags = (0x80 if ip.version == 6 else 0) | (0x40 if post else 0) | (0x10 if out else 0)
-    raw = ip.packed if ip.version == 6 else bytes(12) + ip.packed
-    return struct.pack(
-        "!BB8s16sI4sII",
-        peer_type,
-        flags,
-        bytes(8),
-        raw,
-        asn,
-        ipaddress.IPv4Address(bgp_id).packed,
-        1700000000,
-        0,
+    return m.build_per_peer_header(
+        peer_type=peer_type,
+        flags=(0x40 if post else 0) | (0x10 if out else 0),
+        address=address,
+        asn=asn,
+        bgp_id=bgp_id,
+        timestamp_sec=1700000000,
     )
-
-
-def bgp(msg_type: int, body: bytes) -> bytes:
-    return MARKER + struct.pack("!HB", 19 + len(body), msg_type) + body
 
 
 def open_msg(asn: int, bgp_id: str, add_path: bool = False) -> bytes:
-    caps = b""
-    for afi in (1, 2):
-        caps += bytes([1, 4]) + struct.pack("!HBB", afi, 0, 1)
-    caps += bytes([65, 4]) + struct.pack("!I", asn)
-    caps += bytes([64, 2]) + struct.pack("!H", 120)
+    caps = [b.cap_mp(1, 1), b.cap_mp(2, 1), b.cap_four_octet_as(asn), b.cap_graceful_restart()]
     if add_path:
-        caps += bytes([69, 8]) + struct.pack("!HBBHBB", 1, 1, 3, 2, 1, 3)
-    params = bytes([2, len(caps)]) + caps
-    body = struct.pack(
-        "!BHH4sB",
-        4,
-        asn if asn < 65536 else 23456,
-        180,
-        ipaddress.IPv4Address(bgp_id).packed,
-        len(params),
-    )
-    return bgp(1, body + params)
+        caps.append(b.cap_add_path([(1, 1, 3), (2, 1, 3)]))
+    my_as = asn if asn < 65536 else AS_TRANS
+    return b.build_open(my_as=my_as, hold_time=180, bgp_id=bgp_id, capabilities=caps)
 
 
 def attr(flags: int, atype: int, value: bytes) -> bytes:
-    if len(value) > 255:
-        return struct.pack("!BBH", flags | 0x10, atype, len(value)) + value
-    return struct.pack("!BBB", flags, atype, len(value)) + value
+    return b.attribute(atype, value, flags=flags)
 
 
 def attribute_set(index: int, next_hop: bytes | None) -> bytes:
@@ -113,13 +95,11 @@ def v6_prefixes(count: int, start: str = "2001:db8::", plen: int = 48) -> Iterat
 
 
 def update_v4(attrs: bytes, nlri: list[bytes]) -> bytes:
-    return bgp(2, struct.pack("!H", 0) + struct.pack("!H", len(attrs)) + attrs + b"".join(nlri))
+    return b.build_update(attributes=attrs, nlri=b"".join(nlri))
 
 
 def update_v6(attrs: bytes, nlri: list[bytes], next_hop: bytes) -> bytes:
-    mp = struct.pack("!HBB", 2, 1, len(next_hop)) + next_hop + b"\x00" + b"".join(nlri)
-    full = attrs + attr(0x80, 14, mp)
-    return bgp(2, struct.pack("!H", 0) + struct.pack("!H", len(full)) + full)
+    return b.build_update(attributes=attrs + b.mp_reach(2, 1, next_hop, b"".join(nlri)))
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Sans-IO decoders for BMP and BGP: bytes in, frozen dataclasses out.
+"""Sans-IO decoders for BMP and BGP: bytes in, frozen slotted dataclasses out.
 
-Nothing here does IO, uses asyncio or touches metrics.
+May import the standard library and construct only; never ``agent``, asyncio,
+sockets or metrics.
 """

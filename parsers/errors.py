@@ -19,8 +19,6 @@ class Action(Enum):
     SKIP_MESSAGE = "skip_message"
     #: RFC 7606 §2: the UPDATE's announced routes are handled as withdrawn.
     TREAT_AS_WITHDRAW = "treat_as_withdraw"
-    #: RFC 7606 §2: the broken attribute is dropped, the rest is used.
-    DISCARD_ATTRIBUTE = "discard_attribute"
     #: The byte stream can no longer be trusted (framing lost): close it.
     DROP_SESSION = "drop_session"
 
@@ -72,12 +70,6 @@ class MalformedError(ParseError):
     """A field holds a value the specification forbids."""
 
     kind = "malformed"
-
-
-class MissingContextError(ParseError):
-    """Decoding needs session context (capabilities) that is not known."""
-
-    kind = "missing_context"
 
 
 class UnsupportedError(ParseError):

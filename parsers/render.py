@@ -24,36 +24,50 @@ from .bgp.attributes import (
     format_community,
     format_extended_community,
 )
-from .bgp.message import BgpMessage, Keepalive, RouteRefresh, UnknownBgpMessage
-from .bgp.nlri import NlriSet, describe
-from .bgp.notification import Notification
-from .bgp.open import (
+from .bgp.messages import (
     ADD_PATH_BOTH,
     ADD_PATH_RECEIVE,
     ADD_PATH_SEND,
     ROLE_NAMES,
     AddPathCapability,
+    BgpMessage,
     Capability,
     ExtendedNextHopCapability,
     FourOctetAsCapability,
     FqdnCapability,
     GracefulRestartCapability,
+    Keepalive,
     LlgrCapability,
     MultiprotocolCapability,
+    Notification,
     OpenMessage,
     RoleCapability,
+    RouteRefresh,
+    UnknownBgpMessage,
+    Update,
 )
-from .bgp.update import Update
-from .bmp.header import MESSAGE_TYPE_NAMES, MessageType, PerPeerHeader
-from .bmp.initiation import Initiation, Termination
-from .bmp.peer_down import PeerDown
-from .bmp.peer_up import PeerUp
-from .bmp.route_mirroring import MIRROR_BGP_MESSAGE, MirrorTlv, RouteMirroring
-from .bmp.route_monitoring import RouteMonitoring
-from .bmp.session import BmpMessage, Decoded, DecodeFailed, Event, UnknownBmpMessage
+from .bgp.nlri import NlriSet, describe
+from .bmp.messages import (
+    MESSAGE_TYPE_NAMES,
+    MIRROR_BGP_MESSAGE,
+    BmpMessage,
+    InformationTlv,
+    Initiation,
+    MessageType,
+    MirrorTlv,
+    PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMirroring,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+    UnknownBmpMessage,
+    information_dict,
+)
+from .bmp.session import Decoded, DecodeFailed, Event
 from .bmp.stat_types import stat_name
-from .bmp.stats import StatEntry, StatisticsReport
-from .bmp.tlv import InformationTlv, information_dict
 from .errors import ParseError
 
 JsonDict = dict[str, Any]

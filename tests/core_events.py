@@ -12,18 +12,15 @@ from __future__ import annotations
 import ipaddress
 
 from parsers.bgp.attributes import PathAttributes
-from parsers.bgp.nlri import NlriSet
-from parsers.bgp.open import (
+from parsers.bgp.messages import (
     Capability,
     FourOctetAsCapability,
     GracefulRestartCapability,
     OpenMessage,
+    Update,
 )
-from parsers.bgp.update import Update
-from parsers.bmp.header import FLAG_L, FLAG_V, PerPeerHeader
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bgp.nlri import NlriSet
+from parsers.bmp.messages import FLAG_L, FLAG_V, PeerDown, PeerUp, PerPeerHeader, RouteMonitoring
 from parsers.bmp.session import Decoded
 
 PRE = 0

@@ -25,19 +25,28 @@ from parsers.bgp.attributes import (
     PathAttributes,
     RawAttribute,
 )
-from parsers.bgp.message import Keepalive
+from parsers.bgp.messages import (
+    Capability,
+    Keepalive,
+    Notification,
+    OpenMessage,
+    RoleCapability,
+    Update,
+)
 from parsers.bgp.nlri import NlriSet
-from parsers.bgp.notification import Notification
-from parsers.bgp.open import Capability, OpenMessage, RoleCapability
-from parsers.bgp.update import Update
-from parsers.bmp.header import PerPeerHeader
-from parsers.bmp.initiation import Termination
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.route_mirroring import MirrorTlv, RouteMirroring
-from parsers.bmp.route_monitoring import RouteMonitoring
-from parsers.bmp.session import Decoded, DecodeFailed, UnknownBmpMessage
-from parsers.bmp.stats import StatEntry, StatisticsReport
-from parsers.bmp.tlv import InformationTlv
+from parsers.bmp.messages import (
+    InformationTlv,
+    MirrorTlv,
+    PeerDown,
+    PerPeerHeader,
+    RouteMirroring,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+    UnknownBmpMessage,
+)
+from parsers.bmp.session import Decoded, DecodeFailed
 from parsers.errors import Action, MalformedError
 from parsers.render import render_event, render_message
 

@@ -27,15 +27,18 @@ from pathlib import Path
 import pytest
 from oracle import tshark
 
-from parsers.bgp.update import Update
-from parsers.bmp.header import PerPeerHeader
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
+from parsers.bgp.messages import Update
+from parsers.bmp.messages import (
+    Initiation,
+    PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMonitoring,
+    StatisticsReport,
+    Termination,
+)
 from parsers.bmp.reader import BmpReader
-from parsers.bmp.route_monitoring import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded, Event
-from parsers.bmp.stats import StatisticsReport
 
 CAPTURES = Path(__file__).parent / "data" / "captures"
 
@@ -52,7 +55,7 @@ README_COLUMNS = {4: "Init", 3: "PeerUp", 0: "RM", 1: "Stats", 2: "PeerDown", 5:
 @pytest.fixture(params=[True, False], ids=["fast", "reference"])
 def fast(request: pytest.FixtureRequest) -> bool:
     """Each oracle comparison runs on both Route Monitoring decoders: the fast
-    path (``parsers.fast``) and the reference construct decoder (``spec``)."""
+    path (``parsers.bmp.fast``) and the reference construct decoder (``spec``)."""
     return bool(request.param)
 
 

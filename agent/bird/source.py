@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
-from parsers.bmp.header import FLAG_L, FLAG_V, PerPeerHeader
+from parsers.bmp.messages import FLAG_L, FLAG_V, PerPeerHeader
 
 from .. import log
 from ..core import DOWN, UP, Core, Peer, RibTable

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import heapq
 
-from parsers.context import PeerKey
+from parsers.bmp.context import PeerKey
 
 FlapKey = tuple[PeerKey, str, int, int, bytes]
 

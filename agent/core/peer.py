@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from parsers.bgp.open import OpenMessage
-from parsers.bmp.header import PEER_TYPE_NAMES, PerPeerHeader
-from parsers.context import PeerKey
+from parsers.bgp.messages import OpenMessage
+from parsers.bmp.context import PeerKey
+from parsers.bmp.messages import PEER_TYPE_NAMES, PerPeerHeader
 
 from .rib import RibTable
 

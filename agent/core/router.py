@@ -6,15 +6,19 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from parsers.bgp.attributes import PathAttributes
-from parsers.bmp.header import MESSAGE_TYPE_NAMES, PerPeerHeader
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bmp.context import PeerKey
+from parsers.bmp.messages import (
+    MESSAGE_TYPE_NAMES,
+    Initiation,
+    PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMonitoring,
+    StatisticsReport,
+    Termination,
+)
 from parsers.bmp.session import Decoded, DecodeFailed, Event
 from parsers.bmp.stat_types import stat_name
-from parsers.bmp.stats import StatisticsReport
-from parsers.context import PeerKey
 from parsers.errors import Action, ParseError
 
 from .flaps import FlapCounts
@@ -191,9 +195,7 @@ class RouterSession:
         err = event.error
         router.decode_errors[err.kind] += 1
         partial = err.partial
-        if err.action in (Action.TREAT_AS_WITHDRAW, Action.DISCARD_ATTRIBUTE) and isinstance(
-            partial, RouteMonitoring
-        ):
+        if err.action is Action.TREAT_AS_WITHDRAW and isinstance(partial, RouteMonitoring):
             self._route_monitoring(partial, now)
 
     def _peer(self, header: PerPeerHeader) -> Peer:

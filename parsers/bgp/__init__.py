@@ -1,1 +1,4 @@
-"""BGP-4 (RFC 4271 and extensions) message dataclasses and decoders."""
+"""BGP-4: ``messages`` (the dataclasses), ``attributes`` and ``nlri`` (their
+parts), ``wire`` (structures and attribute rules), ``decode`` (construct) and
+``fast`` (hand-written). May import ``parsers.afi`` and ``parsers.errors``.
+"""

@@ -1,1 +1,4 @@
-"""BMP (RFC 7854, RFC 8671, RFC 9069) message dataclasses and decoders."""
+"""BMP: ``messages``, ``wire``, ``decode``, ``fast``, ``reader`` (framing),
+``context`` (per-session ADD-PATH state), ``session`` (all of it, sans-IO).
+May import ``parsers.bgp``, ``parsers.afi`` and ``parsers.errors``.
+"""

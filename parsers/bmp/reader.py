@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..errors import Action, MalformedError, UnsupportedError
-from .header import COMMON_HEADER_SIZE, MAX_MESSAGE_SIZE, VERSION
+from ..errors import Action, MalformedError
+from .messages import COMMON_HEADER_SIZE, MAX_MESSAGE_SIZE, VERSION
+from .wire import version_error
 
 
 class BmpReader:
@@ -83,13 +84,7 @@ class BmpReader:
         offset = self._stream_offset + pos
         err: Exception
         if version != VERSION:
-            if version in (1, 2):
-                text = f"BMP version {version} (pre-RFC 7854 drafts) is not supported"
-            elif version == 4:
-                text = "BMP version 4 (draft-ietf-grow-bmp-tlv) is not supported"
-            else:
-                text = f"bad BMP version {version}, expected 3"
-            err = UnsupportedError(text, offset=offset, action=Action.DROP_SESSION)
+            err = version_error(version, offset)
         elif length < COMMON_HEADER_SIZE:
             err = MalformedError(
                 f"BMP message length {length} is shorter than the common header",

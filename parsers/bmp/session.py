@@ -9,38 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..context import DecodeContext, PeerCaps
 from ..errors import ParseError
-from .header import MAX_MESSAGE_SIZE
-from .initiation import Initiation, Termination
-from .peer_down import PeerDown
-from .peer_up import PeerUp
+from .context import DecodeContext, PeerCaps
+from .decode import decode_bmp_message
+from .fast import decode_route_monitoring
+from .messages import MAX_MESSAGE_SIZE, BmpMessage, PeerDown, PeerUp, RouteMonitoring
 from .reader import BmpReader
-from .route_mirroring import RouteMirroring
-from .route_monitoring import RouteMonitoring
-from .stats import StatisticsReport
-
-# Imported at the end of this module: both import names defined above.
-
-
-@dataclass(frozen=True, slots=True)
-class UnknownBmpMessage:
-    """A message type this decoder does not know; skipped, never fatal."""
-
-    type: int
-    body: bytes
-
-
-BmpMessage = (
-    Initiation
-    | Termination
-    | PeerUp
-    | PeerDown
-    | StatisticsReport
-    | RouteMonitoring
-    | RouteMirroring
-    | UnknownBmpMessage
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +29,7 @@ class Decoded:
 class DecodeFailed:
     """A message that framed correctly but did not decode.
 
-    ``error.action`` says what to do: SKIP_MESSAGE and DISCARD_ATTRIBUTE lose
+    ``error.action`` says what to do: SKIP_MESSAGE loses
     only this message; TREAT_AS_WITHDRAW comes with ``error.partial``, a
     ``RouteMonitoring`` whose announcements were turned into withdrawals;
     DROP_SESSION means the session should be closed.
@@ -70,10 +44,13 @@ class DecodeFailed:
 Event = Decoded | DecodeFailed
 
 
+_ROUTE_MONITORING = RouteMonitoring.TYPE
+
+
 def decode_message(data: bytes, ctx: DecodeContext, *, fast: bool = True) -> BmpMessage:
     """Decode one whole BMP message (common header included): Route
     Monitoring through the fast path when ``fast``, all else through the spec."""
-    if fast and len(data) > 5 and data[5] == 0:  # MessageType.ROUTE_MONITORING
+    if fast and len(data) > 5 and data[5] == _ROUTE_MONITORING:
         return decode_route_monitoring(data, ctx)
     return decode_bmp_message(data, ctx)
 
@@ -120,7 +97,3 @@ class BmpSession:
         elif isinstance(decoded, PeerDown):
             self.ctx.peer_down(decoded.peer.key)
         return Decoded(offset, decoded, len(msg))
-
-
-from ..fast import decode_route_monitoring  # noqa: E402
-from .spec import decode_bmp_message  # noqa: E402

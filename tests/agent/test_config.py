@@ -19,7 +19,7 @@ from agent.config import (
     parse_endpoint,
     to_dict,
 )
-from parsers.bmp.header import MAX_MESSAGE_SIZE
+from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -21,10 +21,9 @@ from test_core_support import (
 )
 
 from agent.core import DOWN, IMPLICIT, UP, AttributeInterner, RibTable
-from parsers.bgp.update import Update
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bgp.messages import Update
+from parsers.bmp.messages import RouteMonitoring, StatEntry
 from parsers.bmp.session import DecodeFailed
-from parsers.bmp.stats import StatEntry
 from parsers.errors import Action, MalformedError, TruncatedError
 
 A = hdr("10.0.1.2", 65001)

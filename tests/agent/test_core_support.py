@@ -19,13 +19,19 @@ from core_events import (
 
 from agent.core import Core, CoreSettings, RouterSession
 from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
-from parsers.bgp.update import Update
-from parsers.bmp.header import FLAG_L, FLAG_O, PerPeerHeader
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bgp.messages import Update
+from parsers.bmp.messages import (
+    FLAG_L,
+    FLAG_O,
+    InformationTlv,
+    Initiation,
+    PerPeerHeader,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+)
 from parsers.bmp.session import Decoded
-from parsers.bmp.stats import StatEntry, StatisticsReport
-from parsers.bmp.tlv import InformationTlv
 
 __all__ = [
     "POST",

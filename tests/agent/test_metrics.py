@@ -19,8 +19,8 @@ from test_core_support import (
 
 from agent.core import Core
 from agent.metrics import register
+from parsers.bmp.messages import StatEntry
 from parsers.bmp.session import DecodeFailed
-from parsers.bmp.stats import StatEntry
 from parsers.errors import TruncatedError
 
 CONTRACT = {

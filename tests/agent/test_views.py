@@ -27,7 +27,7 @@ from parsers.bgp.attributes import (
     PathAttributes,
     RawAttribute,
 )
-from parsers.bmp.stats import StatEntry
+from parsers.bmp.messages import StatEntry
 
 A = hdr("10.0.1.2", 65001)
 A_POST = hdr("10.0.1.2", 65001, POST)

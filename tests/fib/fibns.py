@@ -14,7 +14,6 @@ import contextlib
 import ctypes
 import os
 import subprocess
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -22,17 +21,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lab import Namespace, Topology
+from support import bgp, bmp  # noqa: F401  (re-exported)
 
 T = TypeVar("T")
 CLONE_NEWNET = 0x40000000
 REPO = Path(__file__).resolve().parents[2]
-# the BMP/BGP message builders live beside the parser tests
-_BUILDERS = str(REPO / "tests" / "parsers")
-if _BUILDERS not in sys.path:
-    sys.path.append(_BUILDERS)
-
-import bgp_builders as bgp  # noqa: E402, F401  (re-exported)
-import bmp_builders as bmp  # noqa: E402, F401  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from agent.config import HealthConfig
 from agent.core import Core, RouterSession
 from agent.health import HealthObserver, Report, evaluate
 from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
-from parsers.bmp.header import PerPeerHeader
+from parsers.bmp.messages import PerPeerHeader
 from parsers.bmp.session import Decoded
 
 __all__ = ["POST", "PRE", "hdr", "peer_down"]

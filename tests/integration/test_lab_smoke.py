@@ -97,7 +97,7 @@ EXPECT = {
 
 def parsers_view_counts(data: bytes) -> tuple[Counter[str], Counter[str]]:
     """Announced / withdrawn prefix counts per view, decoded by ``parsers``."""
-    from parsers.bmp.route_monitoring import RouteMonitoring
+    from parsers.bmp.messages import RouteMonitoring
     from parsers.bmp.session import BmpSession, Decoded
 
     views = {"adj_in_pre": "pre", "adj_in_post": "post", "loc_rib": "loc_rib"}

@@ -2,8 +2,8 @@
 the dataclass the decoders must return for them.
 
 The expected value is computed from the drawn model, never by decoding; the
-bytes are built with the construct structures of ``parsers.bgp.spec`` (via
-``bgp_builders``).
+bytes are built with the construct structures of ``parsers.bgp.decode`` (via
+``support.bgp``).
 
 * ``updates(add_path=False, four_octet_as=True)`` -> ``(bytes, Update)``:
   IPv4 unicast withdrawn/NLRI plus optional MP_REACH/MP_UNREACH for IPv6 or
@@ -20,12 +20,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, NamedTuple
 
-import bgp_builders as b
 from hypothesis import strategies as st
+from support import bgp as b
 
 from parsers.bgp.attributes import Aggregator, AsPathSegment, PathAttributes, RawAttribute
-from parsers.bgp.nlri import NlriSet
-from parsers.bgp.open import (
+from parsers.bgp.messages import (
     AddPathCapability,
     Capability,
     FourOctetAsCapability,
@@ -33,8 +32,9 @@ from parsers.bgp.open import (
     MultiprotocolCapability,
     OpenMessage,
     RoleCapability,
+    Update,
 )
-from parsers.bgp.update import Update
+from parsers.bgp.nlri import NlriSet
 
 __all__ = ["UpdateCase", "opens", "prefixes", "update_cases", "updates"]
 

@@ -13,17 +13,16 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import bgp_builders as b
 import pytest
-from bmp_builders import build_per_peer_header, build_route_monitoring
+from support import bgp as b
+from support.bmp import build_per_peer_header, build_route_monitoring
 
-from parsers import fast
-from parsers.bgp.spec import decode_open
-from parsers.bmp import spec
-from parsers.bmp.header import FLAG_L, FLAG_O
-from parsers.bmp.route_monitoring import RouteMonitoring
+from parsers.bgp.decode import decode_open
+from parsers.bmp import decode as spec
+from parsers.bmp import fast
+from parsers.bmp.context import DecodeContext, PeerCaps
+from parsers.bmp.messages import FLAG_L, FLAG_O, RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded
-from parsers.context import DecodeContext, PeerCaps
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"
 RX, TX, BOTH = 1, 2, 3

@@ -1,7 +1,7 @@
-"""The construct specification of BGP messages (parsers/bgp/spec.py).
+"""The construct specification of BGP messages (parsers/bgp/decode.py).
 
 Bytes are hand-written hex where the layout itself is under test, and built
-with ``bgp_builders`` (the same construct structures) elsewhere; expected
+with ``support.bgp`` (the same construct structures) elsewhere; expected
 values are always written out in full.
 """
 
@@ -10,30 +10,33 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-import bgp_builders as b
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import opens, update_cases
+from support import bgp as b
 
-from parsers.bgp import spec
+from parsers.bgp import decode as spec
+from parsers.bgp import wire as bgp_wire
 from parsers.bgp.attributes import Aggregator, AsPathSegment, PathAttributes, RawAttribute
-from parsers.bgp.message import Keepalive, RouteRefresh, UnknownBgpMessage
-from parsers.bgp.nlri import NlriSet
-from parsers.bgp.notification import Notification
-from parsers.bgp.open import (
+from parsers.bgp.messages import (
     AddPathCapability,
     Capability,
     ExtendedNextHopCapability,
     FourOctetAsCapability,
     FqdnCapability,
     GracefulRestartCapability,
+    Keepalive,
     LlgrCapability,
     MultiprotocolCapability,
+    Notification,
     OpenMessage,
     RoleCapability,
+    RouteRefresh,
+    UnknownBgpMessage,
+    Update,
 )
-from parsers.bgp.update import Update
+from parsers.bgp.nlri import NlriSet
 from parsers.errors import Action, MalformedError, ParseError, TruncatedError, UnsupportedError
 
 MARKER = b"\xff" * 16
@@ -896,18 +899,18 @@ def test_skip_beats_treat_as_withdraw() -> None:
 
 def test_structures_build_what_they_parse() -> None:
     whole = bytes.fromhex(FRR_LIKE_OPEN)
-    frame = spec.Message.parse(whole)
-    assert spec.Message.build({"type": frame.type, "body": frame.body}) == whole
-    body = spec.OpenBody.parse(frame.body)
+    frame = bgp_wire.Message.parse(whole)
+    assert bgp_wire.Message.build({"type": frame.type, "body": frame.body}) == whole
+    body = bgp_wire.OpenBody.parse(frame.body)
     assert body.extended == 0x2B02
-    assert spec.OpenBody.build(body) == frame.body
+    assert bgp_wire.OpenBody.build(body) == frame.body
     ext = b.build_open(capabilities=[b.cap_mp(1, 1)], extended=True)
-    parsed = spec.OpenBody.parse(ext[19:])
+    parsed = bgp_wire.OpenBody.parse(ext[19:])
     assert parsed.extended == 0xFFFF and len(parsed.parameters) == 1
     attrs = b"".join(BASE_ATTRS) + b.communities(list(range(70)))
-    assert spec.AttributeBlock.build(spec.AttributeBlock.parse(attrs)) == attrs
+    assert bgp_wire.AttributeBlock.build(bgp_wire.AttributeBlock.parse(attrs)) == attrs
     blob = b.vpn_nlri([(b.rd_type0(1, 1), "10.0.0.0/8", [1, 2, 3])])
-    lst = spec.nlri_list(1, 128, False)
+    lst = bgp_wire.nlri_list(1, 128, False)
     assert lst.build(lst.parse(blob)) == blob
 
 
@@ -1019,7 +1022,7 @@ def test_golden_captures(name: str, announced: int, withdrawn: int, eor: int) ->
 def test_golden_add_path_captures(name: str, announced: int, withdrawn: int, eor: int) -> None:
     """ADD-PATH captures, with the resolver bound to a DecodeContext fed by the
     Peer Up OPENs (decoded here): prefix counts match captures/README.md."""
-    from parsers.context import DecodeContext, PeerCaps
+    from parsers.bmp.context import DecodeContext, PeerCaps
 
     ctx = DecodeContext()
     counts = [0, 0, 0]

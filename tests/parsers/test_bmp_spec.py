@@ -1,4 +1,4 @@
-"""parsers.bmp.spec: every BMP message type, every error path, the golden captures."""
+"""parsers.bmp.decode: every BMP message type, every error path, the golden captures."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import contextlib
 from pathlib import Path
 
 import pytest
-from bmp_builders import (
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from support.bmp import (
     add_path_cap,
     build_initiation,
     build_keepalive,
@@ -27,23 +29,29 @@ from bmp_builders import (
     ipv4_prefix,
     mp_cap,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from parsers.bgp.message import Keepalive
-from parsers.bgp.update import Update
-from parsers.bmp import spec
-from parsers.bmp.header import FLAG_A, FLAG_F, FLAG_L, FLAG_O, FLAG_V
-from parsers.bmp.initiation import Initiation, Termination
-from parsers.bmp.peer_down import PeerDown
-from parsers.bmp.peer_up import PeerUp
+from parsers.bgp.messages import Keepalive, Update
+from parsers.bmp import decode as spec
+from parsers.bmp.context import DecodeContext, PeerCaps
+from parsers.bmp.messages import (
+    FLAG_A,
+    FLAG_F,
+    FLAG_L,
+    FLAG_O,
+    FLAG_V,
+    Initiation,
+    MirrorTlv,
+    PeerDown,
+    PeerUp,
+    RouteMirroring,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+    UnknownBmpMessage,
+)
 from parsers.bmp.reader import BmpReader
-from parsers.bmp.route_mirroring import MirrorTlv, RouteMirroring
-from parsers.bmp.route_monitoring import RouteMonitoring
-from parsers.bmp.session import UnknownBmpMessage
 from parsers.bmp.stat_types import STAT_TYPES, stat_name
-from parsers.bmp.stats import StatEntry, StatisticsReport
-from parsers.context import DecodeContext, PeerCaps
 from parsers.errors import (
     Action,
     MalformedError,
@@ -565,7 +573,7 @@ def test_route_monitoring_errors() -> None:
 
 
 def test_route_monitoring_treat_as_withdraw_is_wrapped(monkeypatch: pytest.MonkeyPatch) -> None:
-    from parsers.bgp import spec as bgp_spec
+    from parsers.bgp import decode as bgp_spec
 
     partial = Update()
 

@@ -1,6 +1,6 @@
 """The hand-written fast path equals the construct specification.
 
-``parsers.fast`` decodes Route Monitoring by hand and falls back to the spec
+``parsers.bmp.fast`` decodes Route Monitoring by hand and falls back to the spec
 for anything unusual; these tests hold it to the spec on every message of
 every golden capture, on Hypothesis-generated UPDATEs (valid and mutated),
 and on the ADD-PATH validator the two paths use.
@@ -11,19 +11,20 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-import bgp_builders as b
 import pytest
-from bmp_builders import build_per_peer_header, build_route_monitoring
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import update_cases
+from support import bgp as b
+from support.bmp import build_per_peer_header, build_route_monitoring
 
-from parsers import fast
-from parsers.bgp.spec import nlri_score
-from parsers.bmp import spec
-from parsers.bmp.header import FLAG_A, FLAG_L
+from parsers.bgp import fast as bgp_fast
+from parsers.bgp.decode import nlri_score
+from parsers.bmp import decode as spec
+from parsers.bmp import fast
+from parsers.bmp.context import DecodeContext, PeerCaps
+from parsers.bmp.messages import FLAG_A, FLAG_L
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
-from parsers.context import DecodeContext, PeerCaps
 from parsers.errors import ParseError
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"
@@ -145,7 +146,7 @@ def test_fast_equals_spec_on_mutated_updates(case, data: st.DataObject) -> None:
     st.booleans(),
 )
 def test_prefix_score_equals_spec_score(blob: bytes, afi: int, safi: int, add_path: bool) -> None:
-    assert fast.prefix_score(blob, afi, safi, add_path) == nlri_score(blob, afi, safi, add_path)
+    assert bgp_fast.prefix_score(blob, afi, safi, add_path) == nlri_score(blob, afi, safi, add_path)
 
 
 @pytest.mark.parametrize(
@@ -160,7 +161,7 @@ def test_prefix_score_equals_spec_score(blob: bytes, afi: int, safi: int, add_pa
     ],
 )
 def test_prefix_score_examples(blob: bytes, add_path: bool, score: int) -> None:
-    assert fast.prefix_score(blob, 1, 1, add_path) == score
+    assert bgp_fast.prefix_score(blob, 1, 1, add_path) == score
     assert nlri_score(blob, 1, 1, add_path) == score
 
 

@@ -23,6 +23,8 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
+from support import bgp as b
+from support import bmp as m
 
 from agent.config import Endpoint, load
 from agent.daemon import Daemon
@@ -41,67 +43,46 @@ def bmp(msg_type: int, body: bytes, *, version: int = 3, length: int | None = No
 
 
 def per_peer(address: str, asn: int = 65001, *, peer_type: int = 0, flags: int = 0) -> bytes:
-    ip = ipaddress.ip_address(address)
-    raw = ip.packed if ip.version == 6 else bytes(12) + ip.packed
-    if ip.version == 6:
-        flags |= 0x80
-    return struct.pack(
-        "!BB8s16sI4sII", peer_type, flags, bytes(8), raw, asn, bytes([10, 0, 0, 1]), 0, 0
+    return m.build_per_peer_header(
+        peer_type=peer_type, flags=flags, address=address, asn=asn, bgp_id="10.0.0.1"
     )
-
-
-def bgp(msg_type: int, body: bytes) -> bytes:
-    return b"\xff" * 16 + struct.pack("!HB", 19 + len(body), msg_type) + body
 
 
 def open_msg(asn: int, bgp_id: str) -> bytes:
-    caps = bytes([65, 4]) + asn.to_bytes(4, "big") + bytes([1, 4, 0, 1, 0, 1])
-    params = bytes([2, len(caps)]) + caps
-    body = struct.pack(
-        "!BHH4sB", 4, min(asn, 23456), 90, ipaddress.IPv4Address(bgp_id).packed, len(params)
+    return b.build_open(
+        my_as=min(asn, 23456),
+        hold_time=90,
+        bgp_id=bgp_id,
+        capabilities=[b.cap_four_octet_as(asn), b.cap_mp(1, 1)],
     )
-    return bgp(1, body + params)
 
 
 def initiation(sys_name: str = "r1") -> bytes:
-    name = sys_name.encode()
-    return bmp(4, struct.pack("!HH", 2, len(name)) + name + struct.pack("!HH", 1, 4) + b"test")
+    return m.build_initiation(None, None, tlvs=[(2, sys_name), (1, "test")])
 
 
 def peer_up(address: str, asn: int = 65001, *, peer_type: int = 0) -> bytes:
-    local = bytes(12) + bytes([10, 0, 0, 1])
-    body = per_peer(address, asn, peer_type=peer_type) + local + struct.pack("!HH", 179, 40000)
-    return bmp(3, body + open_msg(65000, "10.0.0.1") + open_msg(asn, "10.9.9.9"))
-
-
-def peer_down(address: str, asn: int = 65001) -> bytes:
-    return bmp(2, per_peer(address, asn) + bytes([2]) + struct.pack("!H", 24))
-
-
-def nlri(prefixes: list[str]) -> bytes:
-    out = b""
-    for text in prefixes:
-        net = ipaddress.IPv4Network(text)
-        out += bytes([net.prefixlen]) + net.network_address.packed[: (net.prefixlen + 7) // 8]
-    return out
-
-
-def attributes(origin: int = 0, next_hop: str = "10.0.0.2", asn: int = 65001) -> bytes:
-    as_path = bytes([2, 1]) + asn.to_bytes(4, "big")
-    return (
-        bytes([0x40, 1, 1, origin])
-        + bytes([0x40, 2, len(as_path)])
-        + as_path
-        + bytes([0x40, 3, 4])
-        + ipaddress.IPv4Address(next_hop).packed
+    return m.build_peer_up(
+        local_address="10.0.0.1",
+        sent_open=open_msg(65000, "10.0.0.1"),
+        received_open=open_msg(asn, "10.9.9.9"),
+        peer=per_peer(address, asn, peer_type=peer_type),
     )
 
 
+def peer_down(address: str, asn: int = 65001) -> bytes:
+    return m.build_peer_down(2, fsm_event=24, peer=per_peer(address, asn))
+
+
+def attributes(origin: int = 0, next_hop: str = "10.0.0.2", asn: int = 65001) -> bytes:
+    return b.origin(origin) + b.as_path([asn]) + b.next_hop(next_hop)
+
+
 def update(*, announce: list[str] = (), withdraw: list[str] = (), origin: int = 0) -> bytes:  # type: ignore[assignment]
-    w = nlri(list(withdraw))
-    a = attributes(origin) if announce else b""
-    return bgp(
-        2, struct.pack("!H", len(w)) + w + struct.pack("!H", len(a)) + a + nlri(list(announce))
+    return b.build_update(
+        withdrawn=b.nlri(list(withdraw)),
+        attributes=attributes(origin) if announce else b"",
+        nlri=b.nlri(list(announce)),
     )
 
 
@@ -114,8 +95,10 @@ def route_monitoring(
     asn: int = 65001,
     peer_type: int = 0,
 ) -> bytes:
-    body = per_peer(address, asn, peer_type=peer_type)
-    return bmp(0, body + update(announce=list(announce), withdraw=list(withdraw), origin=origin))
+    return m.build_route_monitoring(
+        update(announce=list(announce), withdraw=list(withdraw), origin=origin),
+        peer=per_peer(address, asn, peer_type=peer_type),
+    )
 
 
 def prefixes(n: int, base: str = "10.128.0.0", length: int = 24) -> list[str]:

@@ -28,7 +28,7 @@ from reliability_support import (
     until,
 )
 
-from parsers.bmp.header import MAX_MESSAGE_SIZE
+from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 PEER = "10.0.1.2"
 MiB = 1 << 20

@@ -1,9 +1,9 @@
 """Build BGP messages for tests, with the construct structures of
-``parsers.bgp.spec`` (what is built here is what the decoder parses).
+``parsers.bgp.decode`` (what is built here is what the decoder parses).
 
 Typical use::
 
-    from bgp_builders import build_update, origin, as_path, next_hop, nlri
+    from support.bgp import build_update, origin, as_path, next_hop, nlri
 
     msg = build_update(
         attributes=[origin(0), as_path([65001, 4200000001]), next_hop("192.0.2.1")],
@@ -23,17 +23,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from parsers.bgp import spec
+from parsers.bgp import wire as bgp_wire
 from parsers.bgp.attributes import AttrType
-from parsers.bgp.message import MessageType
-from parsers.bgp.open import CapabilityCode
+from parsers.bgp.messages import CapabilityCode, MessageType
 
 # ---------------------------------------------------------------- messages
 
 
 def build_message(msg_type: int, body: bytes) -> bytes:
     """A whole BGP message: marker, length (computed), type, body."""
-    return bytes(spec.Message.build({"type": msg_type, "body": body}))
+    return bytes(bgp_wire.Message.build({"type": msg_type, "body": body}))
 
 
 def build_keepalive() -> bytes:
@@ -41,12 +40,14 @@ def build_keepalive() -> bytes:
 
 
 def build_notification(code: int, subcode: int, data: bytes = b"") -> bytes:
-    body = spec.NotificationBody.build({"code": code, "subcode": subcode, "data": data})
+    body = bgp_wire.NotificationBody.build({"code": code, "subcode": subcode, "data": data})
     return build_message(MessageType.NOTIFICATION, bytes(body))
 
 
 def build_route_refresh(afi: int, safi: int, subtype: int = 0, orf: bytes = b"") -> bytes:
-    body = spec.RouteRefreshBody.build({"afi": afi, "subtype": subtype, "safi": safi, "orf": orf})
+    body = bgp_wire.RouteRefreshBody.build(
+        {"afi": afi, "subtype": subtype, "safi": safi, "orf": orf}
+    )
     return build_message(MessageType.ROUTE_REFRESH, bytes(body))
 
 
@@ -55,13 +56,13 @@ def build_route_refresh(afi: int, safi: int, subtype: int = 0, orf: bytes = b"")
 
 def capability(code: int, value: bytes = b"") -> bytes:
     """One capability TLV (code, length, value)."""
-    return bytes(spec.CapabilityTlv.build({"code": code, "value": value}))
+    return bytes(bgp_wire.CapabilityTlv.build({"code": code, "value": value}))
 
 
 def cap_mp(afi: int, safi: int) -> bytes:
     return capability(
         CapabilityCode.MULTIPROTOCOL,
-        spec.MultiprotocolValue.build({"afi": afi, "reserved": 0, "safi": safi}),
+        bgp_wire.MultiprotocolValue.build({"afi": afi, "reserved": 0, "safi": safi}),
     )
 
 
@@ -78,20 +79,20 @@ def cap_extended_message() -> bytes:
 
 
 def cap_extended_next_hop(entries: Iterable[tuple[int, int, int]]) -> bytes:
-    value = spec.ExtendedNextHopValue.build(
+    value = bgp_wire.ExtendedNextHopValue.build(
         [{"afi": a, "safi": s, "next_hop_afi": n} for a, s, n in entries]
     )
     return capability(CapabilityCode.EXTENDED_NEXT_HOP, value)
 
 
 def cap_role(role: int) -> bytes:
-    return capability(CapabilityCode.ROLE, spec.RoleValue.build(role))
+    return capability(CapabilityCode.ROLE, bgp_wire.RoleValue.build(role))
 
 
 def cap_graceful_restart(
     flags: int = 0, time: int = 120, families: Iterable[tuple[int, int, int]] = ()
 ) -> bytes:
-    value = spec.GracefulRestartValue.build(
+    value = bgp_wire.GracefulRestartValue.build(
         {
             "header": {"flags": flags, "time": time},
             "families": [{"afi": a, "safi": s, "flags": f} for a, s, f in families],
@@ -101,25 +102,25 @@ def cap_graceful_restart(
 
 
 def cap_four_octet_as(asn: int) -> bytes:
-    return capability(CapabilityCode.FOUR_OCTET_AS, spec.FourOctetAsValue.build(asn))
+    return capability(CapabilityCode.FOUR_OCTET_AS, bgp_wire.FourOctetAsValue.build(asn))
 
 
 def cap_add_path(families: Iterable[tuple[int, int, int]]) -> bytes:
-    value = spec.AddPathValue.build(
+    value = bgp_wire.AddPathValue.build(
         [{"afi": a, "safi": s, "send_receive": m} for a, s, m in families]
     )
     return capability(CapabilityCode.ADD_PATH, value)
 
 
 def cap_llgr(families: Iterable[tuple[int, int, int, int]]) -> bytes:
-    value = spec.LlgrValue.build(
+    value = bgp_wire.LlgrValue.build(
         [{"afi": a, "safi": s, "flags": f, "stale_time": t} for a, s, f, t in families]
     )
     return capability(CapabilityCode.LLGR, value)
 
 
 def cap_fqdn(hostname: str, domain: str = "") -> bytes:
-    value = spec.FqdnValue.build({"hostname": hostname.encode(), "domain": domain.encode()})
+    value = bgp_wire.FqdnValue.build({"hostname": hostname.encode(), "domain": domain.encode()})
     return capability(CapabilityCode.FQDN, value)
 
 
@@ -144,7 +145,7 @@ def build_open(
         else:
             params.extend({"type": 2, "value": c} for c in capabilities)
     params.extend({"type": t, "value": v} for t, v in other_parameters)
-    body = spec.OpenBody.build(
+    body = bgp_wire.OpenBody.build(
         {
             "version": version,
             "my_as": my_as,
@@ -176,19 +177,19 @@ def nlri(prefixes: Iterable[str | bytes], path_ids: Sequence[int] | None = None)
     keys = [_key(p) for p in prefixes]
     if path_ids is None:
         entries = [{"length": k[0], "prefix": k[1:]} for k in keys]
-        return bytes(spec.nlri_list(1, 1, False).build(entries))
+        return bytes(bgp_wire.nlri_list(1, 1, False).build(entries))
     entries = [
         {"path_id": pid, "length": k[0], "prefix": k[1:]}
         for k, pid in zip(keys, path_ids, strict=True)
     ]
-    return bytes(spec.nlri_list(1, 1, True).build(entries))
+    return bytes(bgp_wire.nlri_list(1, 1, True).build(entries))
 
 
 def label_entries(labels: Sequence[int], withdraw: bool = False) -> list[int]:
     """20-bit labels -> 3-byte label stack entries, bottom-of-stack on the last.
     ``withdraw`` gives the single RFC 8277 withdraw entry 0x800000."""
     if withdraw:
-        return [spec.LABEL_WITHDRAW]
+        return [bgp_wire.LABEL_WITHDRAW]
     return [(lab << 4) | (1 if i == len(labels) - 1 else 0) for i, lab in enumerate(labels)]
 
 
@@ -210,7 +211,7 @@ def labeled_nlri(
         if path_ids is not None:
             item["path_id"] = path_ids[i]
         items.append(item)
-    return bytes(spec.nlri_list(afi, 4, path_ids is not None).build(items))
+    return bytes(bgp_wire.nlri_list(afi, 4, path_ids is not None).build(items))
 
 
 def rd_type0(asn: int, value: int) -> bytes:
@@ -237,13 +238,13 @@ def vpn_nlri(
         if path_ids is not None:
             item["path_id"] = path_ids[i]
         items.append(item)
-    return bytes(spec.nlri_list(afi, 128, path_ids is not None).build(items))
+    return bytes(bgp_wire.nlri_list(afi, 128, path_ids is not None).build(items))
 
 
 def evpn_nlri(routes: Iterable[tuple[int, bytes]]) -> bytes:
     """SAFI 70 NLRI from (route type, route value)."""
     items = [{"type": t, "length": len(v), "value": v} for t, v in routes]
-    return bytes(spec.nlri_list(25, 70, False).build(items))
+    return bytes(bgp_wire.nlri_list(25, 70, False).build(items))
 
 
 # ---------------------------------------------------------------- attributes
@@ -278,10 +279,10 @@ def attribute(
     or ``extended`` is True (``extended=False`` clears it)."""
     f = DEFAULT_FLAGS.get(attr_type, 0xC0) if flags is None else flags
     if extended or (extended is None and len(value) > 255):
-        f |= spec.EXTENDED_LENGTH
+        f |= bgp_wire.EXTENDED_LENGTH
     elif extended is False:
-        f &= ~spec.EXTENDED_LENGTH
-    return bytes(spec.PathAttribute.build({"flags": f, "type": attr_type, "value": value}))
+        f &= ~bgp_wire.EXTENDED_LENGTH
+    return bytes(bgp_wire.PathAttribute.build({"flags": f, "type": attr_type, "value": value}))
 
 
 def _ip4(text: str) -> bytes:
@@ -289,7 +290,7 @@ def _ip4(text: str) -> bytes:
 
 
 def origin(value: int) -> bytes:
-    return attribute(AttrType.ORIGIN, spec.OriginValue.build(value))
+    return attribute(AttrType.ORIGIN, bgp_wire.OriginValue.build(value))
 
 
 Segments = Sequence[int] | Sequence[tuple[int, Sequence[int]]]
@@ -303,7 +304,7 @@ def _segments(segments: Segments) -> list[dict[str, object]]:
 
 def as_path_value(segments: Segments, four_octet_as: bool = True) -> bytes:
     """AS_PATH value: a list of ASNs (one AS_SEQUENCE) or (type, asns) segments."""
-    spec_ = spec.AsPath4 if four_octet_as else spec.AsPath2
+    spec_ = bgp_wire.AsPath4 if four_octet_as else bgp_wire.AsPath2
     return bytes(spec_.build(_segments(segments)))
 
 
@@ -316,15 +317,15 @@ def as4_path(segments: Segments) -> bytes:
 
 
 def next_hop(address: str) -> bytes:
-    return attribute(AttrType.NEXT_HOP, spec.Ipv4Value.build(_ip4(address)))
+    return attribute(AttrType.NEXT_HOP, bgp_wire.Ipv4Value.build(_ip4(address)))
 
 
 def med(value: int) -> bytes:
-    return attribute(AttrType.MED, spec.Uint32Value.build(value))
+    return attribute(AttrType.MED, bgp_wire.Uint32Value.build(value))
 
 
 def local_pref(value: int) -> bytes:
-    return attribute(AttrType.LOCAL_PREF, spec.Uint32Value.build(value))
+    return attribute(AttrType.LOCAL_PREF, bgp_wire.Uint32Value.build(value))
 
 
 def atomic_aggregate() -> bytes:
@@ -332,13 +333,13 @@ def atomic_aggregate() -> bytes:
 
 
 def aggregator(asn: int, address: str, four_octet_as: bool = True) -> bytes:
-    spec_ = spec.Aggregator4Value if four_octet_as else spec.Aggregator2Value
+    spec_ = bgp_wire.Aggregator4Value if four_octet_as else bgp_wire.Aggregator2Value
     value = spec_.build({"asn": asn, "address": _ip4(address)})
     return attribute(AttrType.AGGREGATOR, value)
 
 
 def as4_aggregator(asn: int, address: str) -> bytes:
-    value = spec.Aggregator4Value.build({"asn": asn, "address": _ip4(address)})
+    value = bgp_wire.Aggregator4Value.build({"asn": asn, "address": _ip4(address)})
     return attribute(AttrType.AS4_AGGREGATOR, value)
 
 
@@ -350,20 +351,20 @@ def community(text: str) -> int:
 
 def communities(values: Iterable[int | str]) -> bytes:
     ints = [v if isinstance(v, int) else community(v) for v in values]
-    return attribute(AttrType.COMMUNITIES, spec.CommunitiesValue.build(ints))
+    return attribute(AttrType.COMMUNITIES, bgp_wire.CommunitiesValue.build(ints))
 
 
 def originator_id(address: str) -> bytes:
-    return attribute(AttrType.ORIGINATOR_ID, spec.Ipv4Value.build(_ip4(address)))
+    return attribute(AttrType.ORIGINATOR_ID, bgp_wire.Ipv4Value.build(_ip4(address)))
 
 
 def cluster_list(addresses: Iterable[str]) -> bytes:
-    value = spec.ClusterListValue.build([_ip4(a) for a in addresses])
+    value = bgp_wire.ClusterListValue.build([_ip4(a) for a in addresses])
     return attribute(AttrType.CLUSTER_LIST, value)
 
 
 def extended_communities(values: Iterable[bytes]) -> bytes:
-    value = spec.ExtendedCommunitiesValue.build(list(values))
+    value = bgp_wire.ExtendedCommunitiesValue.build(list(values))
     return attribute(AttrType.EXTENDED_COMMUNITIES, value)
 
 
@@ -373,14 +374,14 @@ def route_target(asn: int, value: int) -> bytes:
 
 
 def large_communities(values: Iterable[tuple[int, int, int]]) -> bytes:
-    value = spec.LargeCommunitiesValue.build(
+    value = bgp_wire.LargeCommunitiesValue.build(
         [{"global_admin": g, "local1": a, "local2": b} for g, a, b in values]
     )
     return attribute(AttrType.LARGE_COMMUNITY, value)
 
 
 def otc(asn: int) -> bytes:
-    return attribute(AttrType.OTC, spec.Uint32Value.build(asn))
+    return attribute(AttrType.OTC, bgp_wire.Uint32Value.build(asn))
 
 
 def next_hop_bytes(next_hops: Sequence[str], rd: bool = False) -> bytes:
@@ -394,14 +395,14 @@ def next_hop_bytes(next_hops: Sequence[str], rd: bool = False) -> bytes:
 def mp_reach(afi: int, safi: int, next_hops: Sequence[str] | bytes, blob: bytes) -> bytes:
     """MP_REACH_NLRI; ``next_hops`` as text (RD added for SAFI 128) or raw bytes."""
     nh = next_hops if isinstance(next_hops, bytes) else next_hop_bytes(next_hops, rd=safi == 128)
-    value = spec.MpReachValue.build(
+    value = bgp_wire.MpReachValue.build(
         {"afi": afi, "safi": safi, "next_hop": nh, "reserved": 0, "nlri": blob}
     )
     return attribute(AttrType.MP_REACH_NLRI, value)
 
 
 def mp_unreach(afi: int, safi: int, blob: bytes = b"") -> bytes:
-    value = spec.MpUnreachValue.build({"afi": afi, "safi": safi, "nlri": blob})
+    value = bgp_wire.MpUnreachValue.build({"afi": afi, "safi": safi, "nlri": blob})
     return attribute(AttrType.MP_UNREACH_NLRI, value)
 
 
@@ -412,7 +413,9 @@ def update_body(
     *, withdrawn: bytes = b"", attributes: Iterable[bytes] | bytes = (), nlri: bytes = b""
 ) -> bytes:
     block = attributes if isinstance(attributes, bytes) else b"".join(attributes)
-    return bytes(spec.UpdateBody.build({"withdrawn": withdrawn, "attributes": block, "nlri": nlri}))
+    return bytes(
+        bgp_wire.UpdateBody.build({"withdrawn": withdrawn, "attributes": block, "nlri": nlri})
+    )
 
 
 def build_update(

@@ -4,7 +4,7 @@ the frozen dataclasses of ``parsers.bgp``.
 This is the *specification* path: every wire structure is declared once with
 construct (``Struct``, ``BitStruct``, ``Prefixed``, ``GreedyRange``,
 ``RepeatUntil``, ...) so that it can both parse and build (the test builders
-in ``tests/parsers/bgp_builders.py`` build with the same structures). The
+in ``tests/support/bgp.py`` build with the same structures). The
 hand-written fast path must return results EQUAL to the functions here, so
 the exact semantics are spelled out below.
 
@@ -47,7 +47,7 @@ the message (else ``MalformedError``, SKIP_MESSAGE). Parameter type 2 holds
 capability TLVs (code, 1-byte length, value), which must fill it exactly;
 capabilities of all type-2 parameters are concatenated in wire order. Other
 parameters go to ``other_parameters`` as ``(type, value)``.
-Capabilities become the subclasses of ``parsers/bgp/open.py`` (MP 1, extended
+Capabilities become the subclasses of ``parsers/bgp/messages.py`` (MP 1, extended
 next hop 5, role 9, graceful restart 64, 4-octet AS 65, ADD-PATH 69, LLGR 71,
 FQDN 73 (UTF-8, undecodable bytes replaced by U+FFFD)); every other code,
 *and a known code whose value does not match its structure exactly*, is a
@@ -78,7 +78,7 @@ if it is malformed), later ones are dropped with the note
 MP_REACH_NLRI or MP_UNREACH_NLRI -> SKIP_MESSAGE.
 ``<name>`` is ``AttrType(t).name.lower()`` for known types, ``attr_<t>`` else.
 
-Value rules (malformed -> action):
+Value rules (malformed -> action), as ``wire.ATTRIBUTES`` holds them:
 
 =====================  ==============================================  ==================
 ORIGIN                 exactly 1 byte, 0..2                            TREAT_AS_WITHDRAW
@@ -87,14 +87,14 @@ AS_PATH                segments (type 1..4, count >= 1, count ASNs of  TREAT_AS_
                        filling the value exactly (empty value = ())
 NEXT_HOP               exactly 4 bytes                                 TREAT_AS_WITHDRAW
 MED, LOCAL_PREF        exactly 4 bytes                                 TREAT_AS_WITHDRAW
-ATOMIC_AGGREGATE       exactly 0 bytes                                 DISCARD_ATTRIBUTE
-AGGREGATOR             8 bytes (6 when ``four_octet_as`` is False)     DISCARD_ATTRIBUTE
+ATOMIC_AGGREGATE       exactly 0 bytes                                 ATTRIBUTE_DISCARD
+AGGREGATOR             8 bytes (6 when ``four_octet_as`` is False)     ATTRIBUTE_DISCARD
 COMMUNITIES            non-zero multiple of 4                          TREAT_AS_WITHDRAW
 ORIGINATOR_ID          exactly 4 bytes                                 TREAT_AS_WITHDRAW
 CLUSTER_LIST           non-zero multiple of 4                          TREAT_AS_WITHDRAW
 EXTENDED_COMMUNITIES   non-zero multiple of 8                          TREAT_AS_WITHDRAW
-AS4_PATH               as AS_PATH with 4-byte ASNs                     DISCARD_ATTRIBUTE
-AS4_AGGREGATOR         exactly 8 bytes                                 DISCARD_ATTRIBUTE
+AS4_PATH               as AS_PATH with 4-byte ASNs                     ATTRIBUTE_DISCARD
+AS4_AGGREGATOR         exactly 8 bytes                                 ATTRIBUTE_DISCARD
 LARGE_COMMUNITY        non-zero multiple of 12                         TREAT_AS_WITHDRAW
 OTC                    exactly 4 bytes                                 TREAT_AS_WITHDRAW
 MP_REACH_NLRI          AFI 2, SAFI 1, next hop length 1 + next hop,    see NLRI errors
@@ -104,7 +104,7 @@ MP_UNREACH_NLRI        AFI 2, SAFI 1, NLRI                             see NLRI 
 other types            kept as ``RawAttribute(flags, type, value)``
 =====================  ==============================================  ==================
 
-DISCARD_ATTRIBUTE never raises: the attribute is dropped and
+ATTRIBUTE_DISCARD (RFC 7606 "attribute discard") never raises: the attribute is dropped and
 ``"<name>: malformed"`` is added to ``PathAttributes.discarded`` (notes in
 wire order). Missing well-known attributes are not checked.
 
@@ -182,73 +182,72 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from construct import (
-    BitsInteger,
-    BitStruct,
-    Bytes,
-    Check,
-    Const,
-    Construct,
-    ConstructError,
-    FocusedSeq,
-    GreedyBytes,
-    GreedyRange,
-    IfThenElse,
-    Int8ub,
-    Int16ub,
-    Int24ub,
-    Int32ub,
-    Peek,
-    Prefixed,
-    Rebuild,
-    RepeatUntil,
-    Struct,
-    Terminated,
-    len_,
-    this,
-)
+from construct import Construct, ConstructError
 
 from ..afi import format_address
 from ..errors import Action, MalformedError, ParseError, TruncatedError, UnsupportedError
-from .attributes import (
-    Aggregator,
-    AsPathSegment,
-    AttrType,
-    PathAttributes,
-    RawAttribute,
-)
-from .message import (
+from .attributes import AttrType, PathAttributes, RawAttribute
+from .messages import (
     HEADER_SIZE,
     MARKER,
     MAX_EXTENDED_SIZE,
     MAX_SIZE,
-    BgpMessage,
-    Keepalive,
-    MessageType,
-    RouteRefresh,
-    UnknownBgpMessage,
-)
-from .nlri import NlriSet
-from .notification import Notification
-from .open import (
     AddPathCapability,
+    BgpMessage,
     Capability,
     CapabilityCode,
     ExtendedNextHopCapability,
     FourOctetAsCapability,
     FqdnCapability,
     GracefulRestartCapability,
+    Keepalive,
     LlgrCapability,
+    MessageType,
     MultiprotocolCapability,
+    Notification,
     OpenMessage,
     RoleCapability,
+    RouteRefresh,
+    UnknownBgpMessage,
+    Update,
 )
-from .update import Update
+from .nlri import NlriSet
+from .wire import (
+    ATTRIBUTES,
+    EXTENDED_LENGTH,
+    MAX_PREFIX_BITS,
+    NLRI_ENTRY,
+    AddPathValue,
+    CapabilityTlv,
+    ExtendedNextHopValue,
+    ExtendedOptionalParameter,
+    FourOctetAsValue,
+    FqdnValue,
+    GracefulRestartValue,
+    Header,
+    LlgrValue,
+    MultiprotocolValue,
+    NotificationBody,
+    OpenFixed,
+    OptionalParameter,
+    PathAttribute,
+    RoleValue,
+    RouteRefreshBody,
+    UpdateBody,
+    attr_name,
+    end_of_rib,
+    host_bits_set,
+    labeled_prefix_bits,
+    mp_next_hop,
+    nlri_kind,
+    vpn_prefix_bits,
+)
 
-AddPathResolver = Callable[[int, int, tuple[bytes, ...]], bool]
+#: Called once per family with that family's non-empty NLRI blobs: do they
+#: carry ADD-PATH path IDs?
+_AddPath = Callable[[int, int, tuple[bytes, ...]], bool]
 
 __all__ = [
-    "AddPathResolver",
     "decode_attributes",
     "decode_bgp_message",
     "decode_nlri",
@@ -258,243 +257,6 @@ __all__ = [
     "message_length",
     "nlri_score",
 ]
-
-# ---------------------------------------------------------------------------
-# construct declarations
-# ---------------------------------------------------------------------------
-
-
-def _exactly(subcon: Construct) -> Construct:
-    """``subcon`` that must consume its whole (sub)stream."""
-    return FocusedSeq("value", "value" / subcon, Terminated)
-
-
-def _list_of(subcon: Construct) -> Construct:
-    """Zero or more ``subcon`` filling the (sub)stream exactly."""
-    return _exactly(GreedyRange(subcon))
-
-
-def _nonempty_list_of(subcon: Construct) -> Construct:
-    return FocusedSeq(
-        "value", "value" / GreedyRange(subcon), Check(len_(this.value) > 0), Terminated
-    )
-
-
-EXTENDED_LENGTH = 0x10
-
-#: The 19-byte header (RFC 4271 §4.1).
-Header = Struct(
-    "marker" / Const(MARKER),
-    "length" / Int16ub,
-    "type" / Int8ub,
-)
-
-#: A whole message; ``length`` is rebuilt from the body when building.
-Message = Struct(
-    "marker" / Const(MARKER),
-    "length" / Rebuild(Int16ub, lambda ctx: HEADER_SIZE + len(ctx.body)),
-    "type" / Int8ub,
-    "body" / Bytes(lambda ctx: ctx.length - HEADER_SIZE),
-)
-
-# --- OPEN -----------------------------------------------------------------
-
-CapabilityTlv = Struct("code" / Int8ub, "value" / Prefixed(Int8ub, GreedyBytes))
-Capabilities = _list_of(CapabilityTlv)
-
-OptionalParameter = Struct("type" / Int8ub, "value" / Prefixed(Int8ub, GreedyBytes))
-#: RFC 9072 extended optional parameter (2-byte length).
-ExtendedOptionalParameter = Struct("type" / Int8ub, "value" / Prefixed(Int16ub, GreedyBytes))
-
-OpenFixed = Struct(
-    "version" / Int8ub,
-    "my_as" / Int16ub,
-    "hold_time" / Int16ub,
-    "bgp_id" / Bytes(4),
-)
-
-#: The OPEN body. ``extended`` peeks at the next two bytes: 0xFFFF announces
-#: RFC 9072 extended optional parameters (when building, pass 0xFFFF or 0).
-OpenBody = Struct(
-    *OpenFixed.subcons,
-    "extended" / Peek(Int16ub),
-    "parameters"
-    / IfThenElse(
-        this.extended == 0xFFFF,
-        FocusedSeq(
-            "params",
-            Const(b"\xff\xff"),
-            "params" / Prefixed(Int16ub, _list_of(ExtendedOptionalParameter)),
-        ),
-        Prefixed(Int8ub, _list_of(OptionalParameter)),
-    ),
-    Terminated,
-)
-
-AfiSafiEntry = Struct("afi" / Int16ub, "reserved" / Int8ub, "safi" / Int8ub)
-MultiprotocolValue = _exactly(AfiSafiEntry)
-ExtendedNextHopValue = _list_of(Struct("afi" / Int16ub, "safi" / Int16ub, "next_hop_afi" / Int16ub))
-GracefulRestartValue = _exactly(
-    Struct(
-        "header" / BitStruct("flags" / BitsInteger(4), "time" / BitsInteger(12)),
-        "families" / GreedyRange(Struct("afi" / Int16ub, "safi" / Int8ub, "flags" / Int8ub)),
-    )
-)
-FourOctetAsValue = _exactly(Int32ub)
-AddPathValue = _list_of(Struct("afi" / Int16ub, "safi" / Int8ub, "send_receive" / Int8ub))
-LlgrValue = _list_of(
-    Struct("afi" / Int16ub, "safi" / Int8ub, "flags" / Int8ub, "stale_time" / Int24ub)
-)
-FqdnValue = _exactly(
-    Struct(
-        "hostname" / Prefixed(Int8ub, GreedyBytes),
-        "domain" / Prefixed(Int8ub, GreedyBytes),
-    )
-)
-RoleValue = _exactly(Int8ub)
-
-# --- NOTIFICATION, ROUTE-REFRESH ------------------------------------------
-
-NotificationBody = Struct("code" / Int8ub, "subcode" / Int8ub, "data" / GreedyBytes)
-RouteRefreshBody = Struct("afi" / Int16ub, "subtype" / Int8ub, "safi" / Int8ub, "orf" / GreedyBytes)
-
-# --- UPDATE ---------------------------------------------------------------
-
-UpdateBody = Struct(
-    "withdrawn" / Prefixed(Int16ub, GreedyBytes),
-    "attributes" / Prefixed(Int16ub, GreedyBytes),
-    "nlri" / GreedyBytes,
-)
-
-PathAttribute = Struct(
-    "flags" / Int8ub,
-    "type" / Int8ub,
-    "value" / Prefixed(IfThenElse(this.flags & EXTENDED_LENGTH, Int16ub, Int8ub), GreedyBytes),
-)
-AttributeBlock = _list_of(PathAttribute)
-
-
-def _as_path_segment(asn: Construct) -> Construct:
-    return Struct(
-        "type" / Int8ub,
-        Check(lambda ctx: 1 <= ctx.type <= 4),
-        "count" / Rebuild(Int8ub, len_(this.asns)),
-        Check(this.count > 0),
-        "asns" / asn[this.count],
-    )
-
-
-AsPath2 = _list_of(_as_path_segment(Int16ub))
-AsPath4 = _list_of(_as_path_segment(Int32ub))
-OriginValue = _exactly(Int8ub)
-Ipv4Value = _exactly(Bytes(4))
-Uint32Value = _exactly(Int32ub)
-AtomicAggregateValue = Terminated
-Aggregator2Value = _exactly(Struct("asn" / Int16ub, "address" / Bytes(4)))
-Aggregator4Value = _exactly(Struct("asn" / Int32ub, "address" / Bytes(4)))
-CommunitiesValue = _nonempty_list_of(Int32ub)
-ClusterListValue = _nonempty_list_of(Bytes(4))
-ExtendedCommunitiesValue = _nonempty_list_of(Bytes(8))
-LargeCommunitiesValue = _nonempty_list_of(
-    Struct("global_admin" / Int32ub, "local1" / Int32ub, "local2" / Int32ub)
-)
-MpReachValue = Struct(
-    "afi" / Int16ub,
-    "safi" / Int8ub,
-    "next_hop" / Prefixed(Int8ub, GreedyBytes),
-    "reserved" / Int8ub,
-    "nlri" / GreedyBytes,
-)
-MpUnreachValue = Struct("afi" / Int16ub, "safi" / Int8ub, "nlri" / GreedyBytes)
-
-# --- NLRI -----------------------------------------------------------------
-
-LABEL_WITHDRAW = 0x800000
-LABEL_ZERO_WITHDRAW = 0x000000
-
-
-def _bottom_of_stack(entry: int, _lst: Any, _ctx: Any) -> bool:
-    return bool(entry & 1) or entry in (LABEL_WITHDRAW, LABEL_ZERO_WITHDRAW)
-
-
-def _octets(bits: Callable[[Any], int]) -> Callable[[Any], int]:
-    return lambda ctx: (bits(ctx) + 7) // 8
-
-
-def _labeled_prefix_bits(ctx: Any) -> int:
-    return int(ctx.length) - 24 * len(ctx.labels)
-
-
-def _vpn_prefix_bits(ctx: Any) -> int:
-    return int(ctx.length) - 24 * len(ctx.labels) - 64
-
-
-_PREFIX_FIELDS = (
-    "length" / Int8ub,
-    "prefix" / Bytes(_octets(lambda ctx: int(ctx.length))),
-)
-_LABELED_FIELDS = (
-    "length" / Int8ub,
-    "labels" / RepeatUntil(_bottom_of_stack, Int24ub),
-    Check(lambda ctx: _labeled_prefix_bits(ctx) >= 0),
-    "prefix" / Bytes(_octets(_labeled_prefix_bits)),
-)
-_VPN_FIELDS = (
-    "length" / Int8ub,
-    "labels" / RepeatUntil(_bottom_of_stack, Int24ub),
-    Check(lambda ctx: _vpn_prefix_bits(ctx) >= 0),
-    "rd" / Bytes(8),
-    "prefix" / Bytes(_octets(_vpn_prefix_bits)),
-)
-_EVPN_FIELDS = (
-    "type" / Int8ub,
-    "length" / Int8ub,
-    "value" / Bytes(this.length),
-)
-_PATH_ID = "path_id" / Int32ub
-
-Prefix = Struct(*_PREFIX_FIELDS)
-PathPrefix = Struct(_PATH_ID, *_PREFIX_FIELDS)
-LabeledPrefix = Struct(*_LABELED_FIELDS)
-PathLabeledPrefix = Struct(_PATH_ID, *_LABELED_FIELDS)
-VpnPrefix = Struct(*_VPN_FIELDS)
-PathVpnPrefix = Struct(_PATH_ID, *_VPN_FIELDS)
-EvpnRoute = Struct(*_EVPN_FIELDS)
-PathEvpnRoute = Struct(_PATH_ID, *_EVPN_FIELDS)
-
-#: NLRI entry structure per (SAFI kind, ADD-PATH).
-NLRI_ENTRY: dict[tuple[str, bool], Construct] = {
-    ("prefix", False): Prefix,
-    ("prefix", True): PathPrefix,
-    ("labeled", False): LabeledPrefix,
-    ("labeled", True): PathLabeledPrefix,
-    ("vpn", False): VpnPrefix,
-    ("vpn", True): PathVpnPrefix,
-    ("evpn", False): EvpnRoute,
-    ("evpn", True): PathEvpnRoute,
-}
-
-_SAFI_KIND = {1: "prefix", 2: "prefix", 4: "labeled", 128: "vpn"}
-_MAX_BITS = {1: 32, 2: 128}
-
-
-def nlri_kind(afi: int, safi: int) -> str | None:
-    """``prefix``, ``labeled``, ``vpn``, ``evpn`` or None (unsupported family)."""
-    if safi == 70:
-        return "evpn" if afi == 25 else None
-    kind = _SAFI_KIND.get(safi)
-    if kind is None or afi not in _MAX_BITS:
-        return None
-    return kind
-
-
-def nlri_list(afi: int, safi: int, add_path: bool) -> Construct:
-    """The whole NLRI field of a family as one construct (for building)."""
-    kind = nlri_kind(afi, safi)
-    if kind is None:
-        raise ValueError(f"unsupported family {afi}/{safi}")
-    return _list_of(NLRI_ENTRY[kind, add_path])
-
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -750,7 +512,7 @@ def _nlri(blob: bytes, afi: int, safi: int, add_path: bool, base: int) -> NlriSe
     if kind is None:
         raise UnsupportedError(f"NLRI of unsupported family {afi}/{safi}", offset=base)
     entry = NLRI_ENTRY[kind, add_path]
-    max_bits = _MAX_BITS.get(afi, 0)
+    max_bits = MAX_PREFIX_BITS.get(afi, 0)
     keys: list[bytes] = []
     ids: list[int] = []
     labels: list[tuple[int, ...]] = []
@@ -763,9 +525,9 @@ def _nlri(blob: bytes, afi: int, safi: int, add_path: bool, base: int) -> NlriSe
         if kind == "prefix":
             bits = int(e.length)
         elif kind == "labeled":
-            bits = _labeled_prefix_bits(e)
+            bits = labeled_prefix_bits(e)
         else:
-            bits = _vpn_prefix_bits(e)
+            bits = vpn_prefix_bits(e)
         if bits > max_bits:
             raise _Bad(f"NLRI {afi}/{safi}: prefix length {bits} > {max_bits}", off)
         if kind == "prefix":
@@ -792,15 +554,12 @@ def decode_nlri(blob: bytes, afi: int, safi: int, add_path: bool) -> NlriSet:
 
 def _host_bits_set(key: bytes, kind: str) -> bool:
     if kind == "vpn":
-        bits, octets = key[0] - 64, key[9:]
-    else:
-        bits, octets = key[0], key[1:]
-    rem = bits % 8
-    return bool(rem and octets and octets[-1] & (0xFF >> rem))
+        return host_bits_set(key[0] - 64, key[9:])
+    return host_bits_set(key[0], key[1:])
 
 
 def nlri_score(blob: bytes, afi: int, safi: int, add_path: bool) -> int:
-    """The ``Validator`` of ``parsers/context.py``: 0 = does not parse cleanly,
+    """The ``Validator`` of ``parsers/bmp/context.py``: 0 = does not parse cleanly,
     1 = parses but a path ID is >= 2**24, 2 = clean."""
     try:
         nset = decode_nlri(blob, afi, safi, add_path)
@@ -820,13 +579,6 @@ def nlri_score(blob: bytes, afi: int, safi: int, add_path: bool) -> int:
 
 _TAW = Action.TREAT_AS_WITHDRAW
 _SKIP = Action.SKIP_MESSAGE
-
-
-def attr_name(code: int) -> str:
-    try:
-        return AttrType(code).name.lower()
-    except ValueError:
-        return f"attr_{code}"
 
 
 @dataclass(slots=True)
@@ -850,27 +602,6 @@ class _AttrResult:
     others: int = 0
 
 
-def _segments(container: Any) -> tuple[AsPathSegment, ...]:
-    return tuple(AsPathSegment(int(s.type), tuple(int(a) for a in s.asns)) for s in container)
-
-
-def _mp_next_hop(nh: bytes, safi: int) -> tuple[str, ...] | None:
-    n = len(nh)
-    if safi == 128:
-        if n == 12:
-            return (format_address(nh[8:12]),)
-        if n == 24:
-            return (format_address(nh[8:24]),)
-        if n == 48:
-            return (format_address(nh[8:24]), format_address(nh[32:48]))
-        return None
-    if n in (4, 16):
-        return (format_address(nh),)
-    if n == 32:
-        return (format_address(nh[:16]), format_address(nh[16:]))
-    return None
-
-
 def _attributes(raw: bytes, base: int, four_octet_as: bool) -> _AttrResult:
     values: dict[str, Any] = {}
     unknown: list[RawAttribute] = []
@@ -880,8 +611,7 @@ def _attributes(raw: bytes, base: int, four_octet_as: bool) -> _AttrResult:
     seen: set[int] = set()
     count = 0
     others = 0
-    as_path = AsPath4 if four_octet_as else AsPath2
-    aggregator = Aggregator4Value if four_octet_as else Aggregator2Value
+    rules = ATTRIBUTES[four_octet_as]
 
     def taw(message: str, off: int) -> None:
         problems.append(MalformedError(message, offset=off, action=_TAW))
@@ -899,89 +629,48 @@ def _attributes(raw: bytes, base: int, four_octet_as: bool) -> _AttrResult:
                     discarded.append(f"{name}: duplicate")
                 continue
             seen.add(code)
-            try:
-                if code == AttrType.ORIGIN:
-                    origin = _parse(OriginValue, value, off, name)
-                    if origin > 2:
-                        raise _Bad(f"origin: undefined value {origin}", off)
-                    values["origin"] = int(origin)
-                elif code == AttrType.AS_PATH:
-                    values["as_path"] = _segments(_parse(as_path, value, off, name))
-                elif code == AttrType.NEXT_HOP:
-                    values["next_hop"] = format_address(_parse(Ipv4Value, value, off, name))
-                elif code == AttrType.MED:
-                    values["med"] = int(_parse(Uint32Value, value, off, name))
-                elif code == AttrType.LOCAL_PREF:
-                    values["local_pref"] = int(_parse(Uint32Value, value, off, name))
-                elif code == AttrType.COMMUNITIES:
-                    values["communities"] = tuple(
-                        int(c) for c in _parse(CommunitiesValue, value, off, name)
-                    )
-                elif code == AttrType.ORIGINATOR_ID:
-                    values["originator_id"] = format_address(_parse(Ipv4Value, value, off, name))
-                elif code == AttrType.CLUSTER_LIST:
-                    values["cluster_list"] = tuple(
-                        format_address(bytes(c)) for c in _parse(ClusterListValue, value, off, name)
-                    )
-                elif code == AttrType.EXTENDED_COMMUNITIES:
-                    values["extended_communities"] = tuple(
-                        bytes(c) for c in _parse(ExtendedCommunitiesValue, value, off, name)
-                    )
-                elif code == AttrType.LARGE_COMMUNITY:
-                    values["large_communities"] = tuple(
-                        (int(c.global_admin), int(c.local1), int(c.local2))
-                        for c in _parse(LargeCommunitiesValue, value, off, name)
-                    )
-                elif code == AttrType.OTC:
-                    values["otc"] = int(_parse(Uint32Value, value, off, name))
-                elif code == AttrType.ATOMIC_AGGREGATE:
-                    if value:
-                        discarded.append(f"{name}: malformed")
-                    else:
-                        values["atomic_aggregate"] = True
-                elif code in (AttrType.AGGREGATOR, AttrType.AS4_AGGREGATOR):
-                    spec = aggregator if code == AttrType.AGGREGATOR else Aggregator4Value
-                    try:
-                        agg = spec.parse(value)
-                    except ConstructError:
-                        discarded.append(f"{name}: malformed")
-                    else:
-                        values[name] = Aggregator(int(agg.asn), format_address(bytes(agg.address)))
-                elif code == AttrType.AS4_PATH:
-                    try:
-                        values["as4_path"] = _segments(AsPath4.parse(value))
-                    except ConstructError:
-                        discarded.append(f"{name}: malformed")
-                elif code == AttrType.MP_REACH_NLRI:
-                    try:
-                        r = MpReachValue.parse(value)
-                    except ConstructError:
-                        raise _Bad("MP_REACH_NLRI: cannot locate the NLRI", off) from None
-                    nh = bytes(r.next_hop)
-                    vstart = off + 2 + (2 if flags & EXTENDED_LENGTH else 1)
-                    blob = bytes(r.nlri)
-                    mp.append(_Mp(int(r.afi), int(r.safi), nh, blob, vstart + 5 + len(nh), True))
-                    hops = _mp_next_hop(nh, int(r.safi))
-                    if hops is None:
-                        taw(f"MP_REACH_NLRI: next hop length {len(nh)}", off)
-                    else:
-                        values["mp_next_hop"] = hops
-                elif code == AttrType.MP_UNREACH_NLRI:
-                    try:
-                        u = MpUnreachValue.parse(value)
-                    except ConstructError:
-                        problems.append(
-                            MalformedError(
-                                "MP_UNREACH_NLRI: cannot locate the NLRI", offset=off, action=_SKIP
-                            )
-                        )
-                        continue
-                    vstart = off + 2 + (2 if flags & EXTENDED_LENGTH else 1)
-                    mp.append(_Mp(int(u.afi), int(u.safi), b"", bytes(u.nlri), vstart + 3, False))
+            rule = rules.get(code)
+            if rule is None:
+                unknown.append(RawAttribute(flags, code, value))
+                continue
+            vstart = off + 2 + (2 if flags & EXTENDED_LENGTH else 1)
+            if code == AttrType.MP_REACH_NLRI:
+                try:
+                    r = rule.value.parse(value)
+                except ConstructError:
+                    taw("MP_REACH_NLRI: cannot locate the NLRI", off)
+                    continue
+                nh = bytes(r.next_hop)
+                mp.append(
+                    _Mp(int(r.afi), int(r.safi), nh, bytes(r.nlri), vstart + 5 + len(nh), True)
+                )
+                hops = mp_next_hop(nh, int(r.safi))
+                if hops is None:
+                    taw(f"MP_REACH_NLRI: next hop length {len(nh)}", off)
                 else:
-                    unknown.append(RawAttribute(flags, code, value))
-            except _Bad as bad:
-                taw(bad.message, bad.offset)
+                    values["mp_next_hop"] = hops
+                continue
+            if code == AttrType.MP_UNREACH_NLRI:
+                try:
+                    u = rule.value.parse(value)
+                except ConstructError:
+                    problems.append(
+                        MalformedError(
+                            "MP_UNREACH_NLRI: cannot locate the NLRI", offset=off, action=_SKIP
+                        )
+                    )
+                    continue
+                mp.append(_Mp(int(u.afi), int(u.safi), b"", bytes(u.nlri), vstart + 3, False))
+                continue
+            try:
+                values[rule.field] = rule.convert(rule.value.parse(value))
+            except (ConstructError, ValueError) as exc:
+                if rule.discard:
+                    discarded.append(f"{name}: malformed")
+                elif isinstance(exc, ConstructError):
+                    taw(f"{name}: {_describe(exc)}", off)
+                else:
+                    taw(f"{name}: {exc}", off)
     except _Bad as bad:
         taw(bad.message, bad.offset)
     attrs = PathAttributes(**values, unknown=tuple(unknown), discarded=tuple(discarded))
@@ -1018,9 +707,7 @@ def decode_attributes(
 # ---------------------------------------------------------------------------
 
 
-def _decode_update_body(
-    body: bytes, four_octet_as: bool, add_path: AddPathResolver | None
-) -> Update:
+def _decode_update_body(body: bytes, four_octet_as: bool, add_path: _AddPath | None) -> Update:
     base = HEADER_SIZE
     wlen = int.from_bytes(body[0:2], "big")
     if 2 + wlen + 2 > len(body):
@@ -1045,12 +732,13 @@ def _decode_update_body(
     mp = res.mp
     problems = list(res.problems)
 
-    # End-of-RIB (RFC 4724 §2)
-    if not withdrawn_raw and not nlri_raw and not problems:
-        if not attrs_raw:
-            return Update(end_of_rib=(1, 1))
-        if res.count == 1 and len(mp) == 1 and not mp[0].reach and not mp[0].blob:
-            return Update(end_of_rib=(mp[0].afi, mp[0].safi))
+    if not problems:
+        sole = mp[0] if res.count == 1 and len(mp) == 1 and not mp[0].reach else None
+        eor = end_of_rib(
+            withdrawn_raw, nlri_raw, attrs_raw, (sole.afi, sole.safi, sole.blob) if sole else None
+        )
+        if eor is not None:
+            return Update(end_of_rib=eor)
 
     # fields in message order: (afi, safi, blob, offset, reach)
     fields: list[tuple[int, int, bytes, int, bool]] = [(1, 1, withdrawn_raw, base + 2, False)]
@@ -1103,7 +791,7 @@ def _decode_update_body(
 
 
 def decode_update(
-    data: bytes, *, four_octet_as: bool = True, add_path: AddPathResolver | None = None
+    data: bytes, *, four_octet_as: bool = True, add_path: _AddPath | None = None
 ) -> Update:
     """One whole UPDATE message (header included) -> ``Update``."""
     return _guard(  # type: ignore[no-any-return]
@@ -1122,7 +810,7 @@ def decode_bgp_message(
     data: bytes,
     *,
     four_octet_as: bool = True,
-    add_path: AddPathResolver | None = None,
+    add_path: _AddPath | None = None,
     extended_message: bool = True,
 ) -> BgpMessage:
     """One whole BGP message (19-byte header included) -> its dataclass."""

@@ -12,151 +12,70 @@ No input makes ``decode_bmp_message`` raise anything but a ``ParseError``.
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from construct import (
-    Bytes,
     ConstructError,
-    Int8ub,
-    Int16ub,
-    Int32ub,
-    Int64ub,
-    Rebuild,
-    Struct,
-    len_,
-    this,
 )
 
-from ..context import DecodeContext
+from ..bgp import decode as bgp_spec
+from ..bgp.messages import OpenMessage
 from ..errors import (
     Action,
     MalformedError,
     ParseError,
     TruncatedError,
-    UnsupportedError,
 )
-from .header import (
+from .context import DecodeContext
+from .messages import (
     COMMON_HEADER_SIZE,
+    MIRROR_BGP_MESSAGE,
+    MIRROR_INFORMATION,
     PER_PEER_HEADER_SIZE,
-    VERSION,
-    MessageType,
-    PerPeerHeader,
-)
-from .initiation import Initiation, Termination
-from .peer_down import (
     REASON_LOCAL_NO_NOTIFICATION,
     REASON_LOCAL_NOTIFICATION,
     REASON_REMOTE_NOTIFICATION,
+    TERMINATION_REASON,
+    VERSION,
+    BmpMessage,
+    InformationTlv,
+    Initiation,
+    MessageType,
+    MirrorTlv,
     PeerDown,
+    PeerUp,
+    PerPeerHeader,
+    RouteMirroring,
+    RouteMonitoring,
+    StatEntry,
+    StatisticsReport,
+    Termination,
+    UnknownBmpMessage,
 )
-from .peer_up import PeerUp
-from .route_mirroring import MIRROR_BGP_MESSAGE, MIRROR_INFORMATION, MirrorTlv, RouteMirroring
-from .route_monitoring import RouteMonitoring
-from .stat_types import AFI_SAFI_SIZE, COUNTER, EXPERIMENTAL_TYPES, GAUGE, STAT_TYPES
-from .stats import StatEntry, StatisticsReport
-from .tlv import TERMINATION_REASON, InformationTlv
-
-if TYPE_CHECKING:
-    from ..bgp.open import OpenMessage
-    from .session import BmpMessage
-
-# --------------------------------------------------------------------------
-# Wire structures
-# --------------------------------------------------------------------------
-
-#: RFC 7854 §4.1. ``length`` covers the whole message, header included.
-COMMON_HEADER = Struct(
-    "version" / Int8ub,
-    "length" / Int32ub,
-    "type" / Int8ub,
+from .stat_types import COUNTER, EXPERIMENTAL_TYPES, GAUGE, STAT_TYPES
+from .wire import (
+    BGP_HEADER_P,
+    BGP_HEADER_SIZE,
+    COMMON_HEADER_P,
+    FSM_EVENT,
+    MIRROR_INFORMATION_CODE,
+    PEER_DOWN_REASON,
+    PEER_UP_FIXED_P,
+    PEER_UP_FIXED_SIZE,
+    PER_PEER_HEADER_P,
+    STAT_AFI_SAFI_GAUGE,
+    STAT_AFI_SAFI_GAUGE_P,
+    STAT_COUNTER,
+    STAT_GAUGE,
+    STATS_COUNT,
+    TERMINATION_REASON_CODE,
+    TLV,
+    TLV_HEADER_P,
+    TLV_HEADER_SIZE,
+    peer_address,
+    per_peer_header,
+    version_error,
 )
-
-#: A whole BMP message: the common header with its length rebuilt from the body.
-BMP_MESSAGE = Struct(
-    "version" / Int8ub,
-    "length" / Rebuild(Int32ub, len_(this.body) + COMMON_HEADER_SIZE),
-    "type" / Int8ub,
-    "body" / Bytes(this.length - COMMON_HEADER_SIZE),
-)
-
-#: RFC 7854 §4.2, RFC 8671 §4, RFC 9069 §4.1: 42 bytes.
-PER_PEER_HEADER = Struct(
-    "peer_type" / Int8ub,
-    "flags" / Int8ub,
-    "distinguisher" / Bytes(8),
-    #: IPv6, or IPv4 in the last 4 bytes when the V flag is clear.
-    "address" / Bytes(16),
-    "asn" / Int32ub,
-    "bgp_id" / Bytes(4),
-    "timestamp_sec" / Int32ub,
-    "timestamp_usec" / Int32ub,
-)
-
-#: Information TLVs (RFC 7854 §4.4), Termination TLVs (§4.5), Route
-#: Mirroring TLVs (§4.7), Peer Up TLVs (RFC 9069 §5.3) and Stats TLVs (§4.8):
-#: type (2), length (2), value.
-TLV = Struct(
-    "type" / Int16ub,
-    "length" / Rebuild(Int16ub, len_(this.value)),
-    "value" / Bytes(this.length),
-)
-TLV_HEADER = Struct("type" / Int16ub, "length" / Int16ub)
-TLV_HEADER_SIZE = 4
-
-#: RFC 7854 §4.10: what follows the per-peer header of a Peer Up, before the OPENs.
-PEER_UP_FIXED = Struct(
-    "local_address" / Bytes(16),
-    "local_port" / Int16ub,
-    "remote_port" / Int16ub,
-)
-PEER_UP_FIXED_SIZE = 20
-
-#: RFC 7854 §4.9: the reason byte, then reason-specific data.
-PEER_DOWN_REASON = Int8ub
-#: Reason 2: the FSM event code (RFC 4271 §8.1).
-FSM_EVENT = Int16ub
-
-#: RFC 7854 §4.8: Stats Count, then that many Stats TLVs.
-STATS_COUNT = Int32ub
-STAT_COUNTER = Int32ub
-STAT_GAUGE = Int64ub
-#: RFC 7854 §4.8 types 9 and 10 and their successors: AFI, SAFI, 64-bit gauge.
-STAT_AFI_SAFI_GAUGE = Struct(
-    "afi" / Int16ub,
-    "safi" / Int8ub,
-    "value" / Int64ub,
-)
-
-#: Termination reason (TLV type 1) and Route Mirroring information code (TLV type 1).
-TERMINATION_REASON_CODE = Int16ub
-MIRROR_INFORMATION_CODE = Int16ub
-
-#: RFC 4271 §4.1: the BGP header, enough to find where a BGP message ends.
-BGP_HEADER = Struct(
-    "marker" / Bytes(16),
-    "length" / Int16ub,
-    "type" / Int8ub,
-)
-BGP_HEADER_SIZE = 19
-
-
-def _compiled(subcon: Any) -> Any:
-    """The compiled form of ``subcon`` for parsing (4x faster), or itself."""
-    try:
-        return subcon.compile()
-    except Exception:  # pragma: no cover - construct could not compile it
-        return subcon
-
-
-_COMMON_HEADER_P = _compiled(COMMON_HEADER)
-_PER_PEER_HEADER_P = _compiled(PER_PEER_HEADER)
-_TLV_HEADER_P = _compiled(TLV_HEADER)
-_PEER_UP_FIXED_P = _compiled(PEER_UP_FIXED)
-_BGP_HEADER_P = _compiled(BGP_HEADER)
-_STAT_AFI_SAFI_GAUGE_P = _compiled(STAT_AFI_SAFI_GAUGE)
-
 
 #: Message types that carry a per-peer header.
 _PER_PEER_TYPES = frozenset(
@@ -195,17 +114,15 @@ def decode_bmp_message(data: bytes, ctx: DecodeContext) -> BmpMessage:
 
 
 def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
-    from .session import UnknownBmpMessage
-
     if len(data) < COMMON_HEADER_SIZE:
         raise TruncatedError(
             f"BMP message of {len(data)} bytes is shorter than the common header",
             offset=0,
             action=Action.DROP_SESSION,
         )
-    hdr = _COMMON_HEADER_P.parse(data[:COMMON_HEADER_SIZE])
+    hdr = COMMON_HEADER_P.parse(data[:COMMON_HEADER_SIZE])
     if hdr.version != VERSION:
-        raise _version_error(hdr.version)
+        raise version_error(hdr.version, 0)
     if hdr.length != len(data):
         raise MalformedError(
             f"BMP message length {hdr.length} does not match the {len(data)} bytes given",
@@ -234,27 +151,6 @@ def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
     return _route_mirroring(data, pos, peer, ctx)
 
 
-def _version_error(version: int) -> UnsupportedError:
-    if version == 4:
-        text = "BMP version 4 (draft-ietf-grow-bmp-tlv) is not supported"
-    elif version in (1, 2):
-        text = f"BMP version {version} (pre-RFC 7854 drafts) is not supported"
-    else:
-        text = f"bad BMP version {version}, expected 3"
-    return UnsupportedError(text, offset=0, action=Action.DROP_SESSION)
-
-
-def format_ipv4(raw: bytes) -> str:
-    return str(ipaddress.IPv4Address(raw))
-
-
-def format_peer_address(raw16: bytes, ipv6: bool) -> str:
-    """A 16-byte BMP address field: IPv6, or IPv4 in the last 4 bytes."""
-    if ipv6:
-        return str(ipaddress.IPv6Address(raw16))
-    return format_ipv4(raw16[12:16])
-
-
 def decode_per_peer_header(
     data: bytes, pos: int, ctx: DecodeContext | None = None
 ) -> PerPeerHeader:
@@ -264,21 +160,18 @@ def decode_per_peer_header(
             f"per-peer header needs {PER_PEER_HEADER_SIZE} bytes, {max(len(data) - pos, 0)} left",
             offset=pos,
         )
-    p = _PER_PEER_HEADER_P.parse(data[pos : pos + PER_PEER_HEADER_SIZE])
-    peer_type: int = p.peer_type
-    if peer_type > 3 and ctx is not None:
+    p = PER_PEER_HEADER_P.parse(data[pos : pos + PER_PEER_HEADER_SIZE])
+    if p.peer_type > 3 and ctx is not None:
         ctx.quirks["unknown_peer_type"] += 1
-    # Loc-RIB (RFC 9069 §4.1): no V flag (bit 0 is F); the address is zero.
-    ipv6 = peer_type != 3 and bool(p.flags & 0x80)
-    return PerPeerHeader(
-        peer_type=peer_type,
-        flags=p.flags,
-        distinguisher=p.distinguisher,
-        address=format_peer_address(p.address, ipv6),
-        asn=p.asn,
-        bgp_id=format_ipv4(p.bgp_id),
-        timestamp_sec=p.timestamp_sec,
-        timestamp_usec=p.timestamp_usec,
+    return per_peer_header(
+        p.peer_type,
+        p.flags,
+        p.distinguisher,
+        p.address,
+        p.asn,
+        p.bgp_id,
+        p.timestamp_sec,
+        p.timestamp_usec,
     )
 
 
@@ -290,7 +183,7 @@ def _tlvs(data: bytes, pos: int, end: int, what: str) -> list[tuple[int, int, by
             raise TruncatedError(
                 f"{what} TLV header needs {TLV_HEADER_SIZE} bytes, {end - pos} left", offset=pos
             )
-        h = _TLV_HEADER_P.parse(data[pos : pos + TLV_HEADER_SIZE])
+        h = TLV_HEADER_P.parse(data[pos : pos + TLV_HEADER_SIZE])
         vstart = pos + TLV_HEADER_SIZE
         if vstart + h.length > end:
             raise TruncatedError(
@@ -329,7 +222,7 @@ def _bgp_slice(data: bytes, pos: int, end: int, what: str) -> tuple[bytes, int]:
             f"{what}: BGP header needs {BGP_HEADER_SIZE} bytes, {max(end - pos, 0)} left",
             offset=pos,
         )
-    h = _BGP_HEADER_P.parse(data[pos : pos + BGP_HEADER_SIZE])
+    h = BGP_HEADER_P.parse(data[pos : pos + BGP_HEADER_SIZE])
     if h.length < BGP_HEADER_SIZE:
         raise MalformedError(
             f"{what}: BGP message length {h.length} is shorter than its header", offset=pos + 16
@@ -353,8 +246,6 @@ def _rebased(err: ParseError, base: int, *, action: Action | None = None) -> Par
 
 
 def _decode_open(data: bytes, pos: int, end: int, what: str) -> tuple[OpenMessage, int]:
-    from ..bgp import spec as bgp_spec
-
     raw, nxt = _bgp_slice(data, pos, end, what)
     try:
         return bgp_spec.decode_open(raw), nxt
@@ -369,13 +260,13 @@ def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
             f"Peer Up needs {PEER_UP_FIXED_SIZE} bytes of addresses and ports, {end - pos} left",
             offset=pos,
         )
-    fixed = _PEER_UP_FIXED_P.parse(data[pos : pos + PEER_UP_FIXED_SIZE])
+    fixed = PEER_UP_FIXED_P.parse(data[pos : pos + PEER_UP_FIXED_SIZE])
     pos += PEER_UP_FIXED_SIZE
     sent, pos = _decode_open(data, pos, end, "Peer Up sent OPEN")
     received, pos = _decode_open(data, pos, end, "Peer Up received OPEN")
     return PeerUp(
         peer=peer,
-        local_address=format_peer_address(fixed.local_address, peer.ipv6),
+        local_address=peer_address(fixed.local_address, peer.ipv6),
         local_port=fixed.local_port,
         remote_port=fixed.remote_port,
         sent_open=sent,
@@ -385,8 +276,6 @@ def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
 
 
 def _peer_down(data: bytes, pos: int, peer: PerPeerHeader) -> PeerDown:
-    from ..bgp import spec as bgp_spec
-
     end = len(data)
     if pos >= end:
         raise TruncatedError("Peer Down has no reason code", offset=pos)
@@ -418,7 +307,7 @@ def decode_stat(stat_type: int, value: bytes) -> StatEntry:
         if len(value) != reg.length:
             return StatEntry(stat_type, None, raw=value)
         if reg.per_afi:
-            g = _STAT_AFI_SAFI_GAUGE_P.parse(value)
+            g = STAT_AFI_SAFI_GAUGE_P.parse(value)
             return StatEntry(stat_type, g.value, afi=g.afi, safi=g.safi)
         return StatEntry(stat_type, int.from_bytes(value, "big"))
     if stat_type in EXPERIMENTAL_TYPES and len(value) in (COUNTER, GAUGE):
@@ -461,8 +350,6 @@ def _statistics(data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) 
 def _route_monitoring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMonitoring:
-    from ..bgp import spec as bgp_spec
-
     raw, nxt = _bgp_slice(data, pos, len(data), "Route Monitoring UPDATE")
     if nxt != len(data):
         raise MalformedError(
@@ -492,8 +379,6 @@ def _route_monitoring(
 def _route_mirroring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMirroring:
-    from ..bgp import spec as bgp_spec
-
     caps = ctx.caps_for(peer.key)
 
     def add_path(afi: int, safi: int, blobs: tuple[bytes, ...]) -> bool:
@@ -523,25 +408,7 @@ def _route_mirroring(
     return RouteMirroring(peer=peer, entries=tuple(entries))
 
 
-#: For callers that want one resolver type name.
-AddPathResolver = Callable[[int, int, tuple[bytes, ...]], bool]
-
 __all__ = [
-    "AFI_SAFI_SIZE",
-    "BGP_HEADER",
-    "BMP_MESSAGE",
-    "COMMON_HEADER",
-    "FSM_EVENT",
-    "MIRROR_INFORMATION_CODE",
-    "PEER_DOWN_REASON",
-    "PEER_UP_FIXED",
-    "PER_PEER_HEADER",
-    "STATS_COUNT",
-    "STAT_AFI_SAFI_GAUGE",
-    "STAT_COUNTER",
-    "STAT_GAUGE",
-    "TERMINATION_REASON_CODE",
-    "TLV",
     "decode_bmp_message",
     "decode_per_peer_header",
     "decode_stat",

@@ -1,6 +1,6 @@
 """Build BMP messages (and the few BGP messages they carry) for tests.
 
-Every builder uses the construct structures of ``parsers.bmp.spec``, so what
+Every builder uses the construct structures of ``parsers.bmp.decode``, so what
 is built is exactly what the decoder parses. Per-peer header fields are
 keyword arguments shared by every per-peer builder::
 
@@ -16,10 +16,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable, Sequence
 
-from parsers.bmp import spec
-from parsers.bmp.header import FLAG_V, MessageType
-from parsers.bmp.route_mirroring import MirrorTlv
-from parsers.bmp.stats import StatEntry
+from parsers.bgp.attributes import AS_TRANS
+from parsers.bmp import decode as spec
+from parsers.bmp import wire as bmp_wire
+from parsers.bmp.messages import FLAG_V, MessageType, MirrorTlv, StatEntry
+
+from . import bgp
 
 __all__ = [
     "add_path_cap",
@@ -53,11 +55,11 @@ def _b(value: bytes | str) -> bytes:
 
 def build_message(msg_type: int, body: bytes, *, version: int = 3) -> bytes:
     """A whole BMP message: common header (length computed) + ``body``."""
-    return bytes(spec.BMP_MESSAGE.build({"version": version, "type": msg_type, "body": body}))
+    return bytes(bmp_wire.BMP_MESSAGE.build({"version": version, "type": msg_type, "body": body}))
 
 
 def build_tlv(tlv_type: int, value: bytes | str) -> bytes:
-    return bytes(spec.TLV.build({"type": tlv_type, "value": _b(value)}))
+    return bytes(bmp_wire.TLV.build({"type": tlv_type, "value": _b(value)}))
 
 
 def _tlvs(tlvs: Tlvs) -> bytes:
@@ -84,7 +86,7 @@ def build_per_peer_header(
     if ipaddress.ip_address(address).version == 6 and peer_type != 3:
         flags |= FLAG_V
     return bytes(
-        spec.PER_PEER_HEADER.build(
+        bmp_wire.PER_PEER_HEADER.build(
             {
                 "peer_type": peer_type,
                 "flags": flags,
@@ -108,29 +110,26 @@ def _peer(peer: bytes | None, fields: dict[str, object]) -> bytes:
 # -- BGP messages -----------------------------------------------------------
 
 
-def build_bgp_message(msg_type: int, body: bytes) -> bytes:
-    """A whole BGP message: marker, length (computed), type, body."""
-    header = spec.BGP_HEADER.build(
-        {"marker": b"\xff" * 16, "length": spec.BGP_HEADER_SIZE + len(body), "type": msg_type}
-    )
-    return bytes(header) + body
-
-
-def capability(code: int, value: bytes = b"") -> bytes:
-    return bytes([code, len(value)]) + value
+# The BGP messages a BMP message carries are built by ``support.bgp``; these
+# names stay for the BMP tests that use them.
+build_bgp_message = bgp.build_message
+capability = bgp.capability
+build_notification = bgp.build_notification
+build_keepalive = bgp.build_keepalive
+ipv4_prefix = bgp.prefix_key
 
 
 def mp_cap(afi: int, safi: int) -> bytes:
-    return capability(1, afi.to_bytes(2, "big") + b"\x00" + bytes([safi]))
+    return bgp.cap_mp(afi, safi)
 
 
 def four_octet_as_cap(asn: int) -> bytes:
-    return capability(65, asn.to_bytes(4, "big"))
+    return bgp.cap_four_octet_as(asn)
 
 
 def add_path_cap(*families: tuple[int, int, int]) -> bytes:
     """ADD-PATH capability: (afi, safi, send/receive) per family."""
-    return capability(69, b"".join(a.to_bytes(2, "big") + bytes([s, m]) for a, s, m in families))
+    return bgp.cap_add_path(families)
 
 
 def build_open(
@@ -146,45 +145,15 @@ def build_open(
     """
     if capabilities is None:
         capabilities = (mp_cap(1, 1), mp_cap(2, 1), four_octet_as_cap(asn))
-    caps = b"".join(capabilities)
-    params = bytes([2, len(caps)]) + caps if caps else b""
-    my_as = asn if asn < 65536 else 23456
-    body = (
-        bytes([4])
-        + my_as.to_bytes(2, "big")
-        + hold_time.to_bytes(2, "big")
-        + ipaddress.IPv4Address(bgp_id).packed
-        + bytes([len(params)])
-        + params
+    my_as = asn if asn < 65536 else AS_TRANS
+    return bgp.build_open(
+        my_as=my_as, hold_time=hold_time, bgp_id=bgp_id, capabilities=capabilities
     )
-    return build_bgp_message(1, body)
-
-
-def build_notification(code: int, subcode: int, data: bytes = b"") -> bytes:
-    return build_bgp_message(3, bytes([code, subcode]) + data)
-
-
-def build_keepalive() -> bytes:
-    return build_bgp_message(4, b"")
-
-
-def ipv4_prefix(prefix: str) -> bytes:
-    """IPv4 NLRI wire form: length byte + the significant octets."""
-    net = ipaddress.IPv4Network(prefix)
-    n = (net.prefixlen + 7) // 8
-    return bytes([net.prefixlen]) + net.network_address.packed[:n]
 
 
 def build_update(*, withdrawn: bytes = b"", attributes: bytes = b"", nlri: bytes = b"") -> bytes:
     """An UPDATE from raw withdrawn-routes, path-attribute and NLRI bytes."""
-    body = (
-        len(withdrawn).to_bytes(2, "big")
-        + withdrawn
-        + len(attributes).to_bytes(2, "big")
-        + attributes
-        + nlri
-    )
-    return build_bgp_message(2, body)
+    return bgp.build_update(withdrawn=withdrawn, attributes=attributes, nlri=nlri)
 
 
 # -- BMP messages -----------------------------------------------------------
@@ -214,7 +183,7 @@ def build_termination(
     """Termination: String TLVs (0), the reason TLV (1) unless None, then ``tlvs``."""
     items: list[tuple[int, bytes | str]] = [(0, s) for s in strings]
     if reason is not None:
-        items.append((1, spec.TERMINATION_REASON_CODE.build(reason)))
+        items.append((1, bmp_wire.TERMINATION_REASON_CODE.build(reason)))
     items.extend(tlvs)
     return build_message(MessageType.TERMINATION, _tlvs(items))
 
@@ -237,7 +206,7 @@ def build_peer_up(
         asn = peer_fields.get("asn", 65001)
         assert isinstance(asn, int)
         received_open = build_open(asn=asn)
-    fixed = spec.PEER_UP_FIXED.build(
+    fixed = bmp_wire.PEER_UP_FIXED.build(
         {
             "local_address": address_field(local_address),
             "local_port": local_port,
@@ -258,11 +227,11 @@ def build_peer_down(
     **peer_fields: object,
 ) -> bytes:
     """Peer Down: reason, then the NOTIFICATION (1, 3), FSM event (2) and/or ``data``."""
-    body = _peer(peer, peer_fields) + spec.PEER_DOWN_REASON.build(reason)
+    body = _peer(peer, peer_fields) + bmp_wire.PEER_DOWN_REASON.build(reason)
     if notification is not None:
         body += notification
     if fsm_event is not None:
-        body += spec.FSM_EVENT.build(fsm_event)
+        body += bmp_wire.FSM_EVENT.build(fsm_event)
     return build_message(MessageType.PEER_DOWN, body + data)
 
 
@@ -282,7 +251,7 @@ def build_stats(
 ) -> bytes:
     """Statistics Report; each entry encoded by the registry (``raw`` when value is None)."""
     n = len(entries) if count is None else count
-    body = spec.STATS_COUNT.build(n) + b"".join(spec.encode_stat(e) for e in entries)
+    body = bmp_wire.STATS_COUNT.build(n) + b"".join(spec.encode_stat(e) for e in entries)
     return build_message(MessageType.STATISTICS_REPORT, _peer(peer, peer_fields) + body)
 
 
@@ -293,7 +262,7 @@ def build_mirroring(
     tlvs: list[tuple[int, bytes | str]] = []
     for e in entries:
         if e.type == 1 and e.code is not None:
-            tlvs.append((1, spec.MIRROR_INFORMATION_CODE.build(e.code)))
+            tlvs.append((1, bmp_wire.MIRROR_INFORMATION_CODE.build(e.code)))
         else:
             tlvs.append((e.type, e.raw))
     return build_message(MessageType.ROUTE_MIRRORING, _peer(peer, peer_fields) + _tlvs(tlvs))

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .bgp.open import ADD_PATH_RECEIVE, ADD_PATH_SEND, OpenMessage
+from ..bgp.messages import ADD_PATH_RECEIVE, ADD_PATH_SEND, OpenMessage
 
 Family = tuple[int, int]
 PeerKey = tuple[int, bytes, str]
@@ -70,7 +70,7 @@ class PeerCaps:
 
 
 def _add_path_families(msg: OpenMessage) -> set[Family]:
-    from .bgp.open import AddPathCapability
+    from ..bgp.messages import AddPathCapability
 
     out: set[Family] = set()
     for cap in msg.capabilities:

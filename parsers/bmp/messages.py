@@ -1,0 +1,393 @@
+"""Every BMP message as a frozen dataclass (RFC 7854, RFC 8671, RFC 9069):
+the common and per-peer headers, the information TLVs, Initiation,
+Termination, Peer Up, Peer Down, Statistics Report, Route Monitoring and
+Route Mirroring. Each message class carries its type code in ``TYPE``. The
+decoders are in ``decode.py`` (construct) and ``fast.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import ClassVar
+
+from ..afi import format_rd
+from ..bgp.messages import BgpMessage, Notification, OpenMessage, Update
+
+VERSION = 3
+COMMON_HEADER_SIZE = 6
+PER_PEER_HEADER_SIZE = 42
+#: Largest BMP message we accept. A Route Monitoring carries one BGP message
+#: of at most 65535 bytes (RFC 8654) plus headers; Peer Up carries two OPENs
+#: and TLVs. Anything larger is a broken or hostile stream.
+MAX_MESSAGE_SIZE = 6 + 42 + 65535 + 4096 + 65535
+
+
+class MessageType(IntEnum):
+    ROUTE_MONITORING = 0
+    STATISTICS_REPORT = 1
+    PEER_DOWN = 2
+    PEER_UP = 3
+    INITIATION = 4
+    TERMINATION = 5
+    ROUTE_MIRRORING = 6
+
+
+#: Type code -> name ("route_monitoring", ...): the ``MessageType`` names.
+MESSAGE_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in MessageType}
+
+
+class PeerType(IntEnum):
+    GLOBAL = 0
+    RD = 1
+    LOCAL = 2
+    LOC_RIB = 3
+
+
+#: Peer type -> name ("global", "rd", "local", "loc_rib"): the ``PeerType`` names.
+PEER_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in PeerType}
+
+# Per-peer header flags (RFC 7854 §4.2, RFC 8671 §4, RFC 9069 §4.2)
+FLAG_V = 0x80  # IPv6 peer address
+FLAG_L = 0x40  # post-policy
+FLAG_A = 0x20  # legacy 2-byte AS_PATH
+FLAG_O = 0x10  # Adj-RIB-Out
+FLAG_F = 0x80  # Loc-RIB only: the table is filtered
+
+VIEWS = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
+
+
+class BmpMessageBase:
+    """Base of every BMP message dataclass: ``TYPE`` is its message type code."""
+
+    __slots__ = ()
+    TYPE: ClassVar[int]
+
+
+@dataclass(frozen=True, slots=True)
+class PerPeerHeader:
+    peer_type: int
+    flags: int
+    distinguisher: bytes
+    address: str
+    asn: int
+    bgp_id: str
+    timestamp_sec: int
+    timestamp_usec: int
+
+    @property
+    def is_loc_rib(self) -> bool:
+        return self.peer_type == 3  # PeerType.LOC_RIB; enum lookups are slow on the hot path
+
+    @property
+    def ipv6(self) -> bool:
+        return not self.is_loc_rib and bool(self.flags & FLAG_V)
+
+    @property
+    def post_policy(self) -> bool:
+        return not self.is_loc_rib and bool(self.flags & FLAG_L)
+
+    @property
+    def legacy_as_path(self) -> bool:
+        return not self.is_loc_rib and bool(self.flags & FLAG_A)
+
+    @property
+    def adj_rib_out(self) -> bool:
+        return not self.is_loc_rib and bool(self.flags & FLAG_O)
+
+    @property
+    def filtered(self) -> bool:
+        return self.is_loc_rib and bool(self.flags & FLAG_F)
+
+    @property
+    def view(self) -> str:
+        """Which RIB this header's routes belong to: one of ``VIEWS``."""
+        if self.is_loc_rib:
+            return "loc_rib"
+        if self.flags & FLAG_O:
+            return "adj_out_post" if self.flags & FLAG_L else "adj_out_pre"
+        return "adj_in_post" if self.flags & FLAG_L else "adj_in_pre"
+
+    @property
+    def peer_type_name(self) -> str:
+        return PEER_TYPE_NAMES.get(self.peer_type, f"type_{self.peer_type}")
+
+    @property
+    def rd(self) -> str | None:
+        """The distinguisher as text, or None when it is all zero."""
+        if not any(self.distinguisher):
+            return None
+        return format_rd(self.distinguisher)
+
+    @property
+    def timestamp(self) -> float:
+        return self.timestamp_sec + self.timestamp_usec / 1e6
+
+    @property
+    def key(self) -> tuple[int, bytes, str]:
+        """Peer identity: type, distinguisher and address. The BGP ID is not
+        part of it (FRR sends Peer Down with BGP ID 0.0.0.0 for never-up peers)."""
+        return (self.peer_type, self.distinguisher, self.address)
+
+    def flag_dict(self) -> dict[str, bool]:
+        f = self.flags
+        return {
+            "v": bool(f & FLAG_V) and not self.is_loc_rib,
+            "l": bool(f & FLAG_L) and not self.is_loc_rib,
+            "a": bool(f & FLAG_A) and not self.is_loc_rib,
+            "o": bool(f & FLAG_O) and not self.is_loc_rib,
+            "f": bool(f & FLAG_F) and self.is_loc_rib,
+        }
+
+
+# --- Information TLVs (RFC 7854 §4.4, RFC 9069 §5.2) -------------------------
+
+INFO_STRING = 0
+INFO_SYS_DESCR = 1
+INFO_SYS_NAME = 2
+INFO_VRF_TABLE_NAME = 3
+INFO_ADMIN_LABEL = 4
+
+INFO_NAMES = {
+    0: "string",
+    1: "sys_descr",
+    2: "sys_name",
+    3: "vrf_table_name",
+    4: "admin_label",
+}
+
+TERMINATION_STRING = 0
+TERMINATION_REASON = 1
+TERMINATION_REASONS = {
+    0: "administratively_closed",
+    1: "unspecified",
+    2: "out_of_resources",
+    3: "redundant_connection",
+    4: "permanently_administratively_closed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class InformationTlv:
+    type: int
+    value: bytes
+
+    @property
+    def name(self) -> str:
+        return INFO_NAMES.get(self.type, f"type_{self.type}")
+
+    @property
+    def text(self) -> str:
+        return self.value.decode("utf-8", "replace")
+
+
+def information_dict(tlvs: tuple[InformationTlv, ...]) -> dict[str, str | list[str]]:
+    """TLVs by name; a name that repeats (several ``string`` TLVs) becomes a list."""
+    out: dict[str, str | list[str]] = {}
+    for tlv in tlvs:
+        prev = out.get(tlv.name)
+        if prev is None:
+            out[tlv.name] = tlv.text
+        elif isinstance(prev, list):
+            prev.append(tlv.text)
+        else:
+            out[tlv.name] = [prev, tlv.text]
+    return out
+
+
+# --- Initiation (§4.3) and Termination (§4.5) --------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Initiation(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.INITIATION
+    information: tuple[InformationTlv, ...] = ()
+
+    def info(self) -> dict[str, str | list[str]]:
+        return information_dict(self.information)
+
+
+@dataclass(frozen=True, slots=True)
+class Termination(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.TERMINATION
+    #: String TLVs (type 0) and any unknown ones; the reason TLV is in ``reason``.
+    information: tuple[InformationTlv, ...] = ()
+    reason: int | None = None
+
+    @property
+    def reason_name(self) -> str | None:
+        if self.reason is None:
+            return None
+        return TERMINATION_REASONS.get(self.reason, f"reason_{self.reason}")
+
+    def info(self) -> dict[str, str | list[str]]:
+        return information_dict(self.information)
+
+
+# --- Peer Up (§4.10, RFC 9069 §5.3) ------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeerUp(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.PEER_UP
+    peer: PerPeerHeader
+    local_address: str
+    local_port: int
+    remote_port: int
+    #: The OPEN the monitored router sent to the peer.
+    sent_open: OpenMessage
+    #: The OPEN the monitored router received from the peer.
+    received_open: OpenMessage
+    information: tuple[InformationTlv, ...] = ()
+
+    def info(self) -> dict[str, str | list[str]]:
+        return information_dict(self.information)
+
+
+# --- Peer Down (§4.9, RFC 9069 §5.4) -----------------------------------------
+
+REASON_LOCAL_NOTIFICATION = 1
+REASON_LOCAL_NO_NOTIFICATION = 2
+REASON_REMOTE_NOTIFICATION = 3
+REASON_REMOTE_NO_NOTIFICATION = 4
+REASON_PEER_DECONFIGURED = 5
+REASON_LOC_RIB_SESSION_CLOSED = 6
+
+REASON_NAMES = {
+    1: "local_notification",
+    2: "local_no_notification",
+    3: "remote_notification",
+    4: "remote_no_notification",
+    5: "peer_deconfigured",
+    6: "local_system_closed",
+}
+
+#: BGP FSM event names (RFC 4271 §8.1), for reason 2's event code.
+FSM_EVENT_NAMES = {
+    0: "none",
+    1: "manual_start",
+    2: "manual_stop",
+    3: "automatic_start",
+    8: "automatic_stop",
+    9: "connect_retry_timer_expires",
+    10: "hold_timer_expires",
+    11: "keepalive_timer_expires",
+    18: "tcp_connection_fails",
+    19: "bgp_open",
+    24: "bgp_header_err",
+    25: "bgp_open_msg_err",
+    26: "open_collision_dump",
+    27: "notif_msg_ver_err",
+    28: "notif_msg",
+    29: "keep_alive_msg",
+    30: "update_msg",
+    31: "update_msg_err",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PeerDown(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.PEER_DOWN
+    peer: PerPeerHeader
+    reason: int
+    #: The NOTIFICATION sent (reason 1) or received (reason 3).
+    notification: Notification | None = None
+    #: The FSM event code for reason 2.
+    fsm_event: int | None = None
+    #: Raw data of reasons that carry none of the above (or TLVs for reason 6).
+    data: bytes = b""
+
+    @property
+    def reason_name(self) -> str:
+        return REASON_NAMES.get(self.reason, f"reason_{self.reason}")
+
+    @property
+    def fsm_event_name(self) -> str | None:
+        if self.fsm_event is None:
+            return None
+        return FSM_EVENT_NAMES.get(self.fsm_event, f"event_{self.fsm_event}")
+
+
+# --- Statistics Report (§4.8; the type registry is stat_types.py) ------------
+
+
+@dataclass(frozen=True, slots=True)
+class StatEntry:
+    type: int
+    #: Counter or gauge value; None when the type is unknown or its length is
+    #: not the registered one (then ``raw`` holds the bytes).
+    value: int | None
+    afi: int | None = None
+    safi: int | None = None
+    raw: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class StatisticsReport(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.STATISTICS_REPORT
+    peer: PerPeerHeader
+    stats: tuple[StatEntry, ...] = ()
+
+
+# --- Route Monitoring (§4.6): a per-peer header and one UPDATE ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMonitoring(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.ROUTE_MONITORING
+    peer: PerPeerHeader
+    update: Update
+
+
+# --- Route Mirroring (§4.7) --------------------------------------------------
+
+MIRROR_BGP_MESSAGE = 0
+MIRROR_INFORMATION = 1
+MIRROR_INFO_NAMES = {0: "errored_pdu", 1: "messages_lost"}
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorTlv:
+    type: int
+    #: For type 0: the decoded BGP message, or None when it did not decode
+    #: (an errored PDU is exactly what mirroring is for); ``raw`` keeps the bytes.
+    message: BgpMessage | None = None
+    #: For type 1: the information code.
+    code: int | None = None
+    raw: bytes = b""
+
+    @property
+    def code_name(self) -> str | None:
+        if self.code is None:
+            return None
+        return MIRROR_INFO_NAMES.get(self.code, f"code_{self.code}")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMirroring(BmpMessageBase):
+    TYPE: ClassVar[int] = MessageType.ROUTE_MIRRORING
+    peer: PerPeerHeader
+    entries: tuple[MirrorTlv, ...] = ()
+
+
+# --- any other type --------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownBmpMessage(BmpMessageBase):
+    """A message type this decoder does not know; skipped, never fatal."""
+
+    type: int
+    body: bytes
+
+
+BmpMessage = (
+    Initiation
+    | Termination
+    | PeerUp
+    | PeerDown
+    | StatisticsReport
+    | RouteMonitoring
+    | RouteMirroring
+    | UnknownBmpMessage
+)

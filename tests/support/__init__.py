@@ -1,0 +1,2 @@
+"""Test support shared by every test area and by ``bench/``: the BMP and BGP
+message builders (``support.bmp``, ``support.bgp``). Imports ``parsers`` only."""
