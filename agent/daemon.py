@@ -29,9 +29,9 @@ from prometheus_client.process_collector import ProcessCollector
 
 from . import __version__, log
 from .config import Config, ConfigError, Endpoint
-from .connector import Connector
-from .http import HttpServer
-from .listener import Routers, bound_addresses, start_listeners
+from .export.http import HttpServer
+from .sources.bmp.connector import Connector
+from .sources.bmp.listener import Routers, bound_addresses, start_listeners
 
 #: Graceful shutdown must finish within this many seconds (SIGTERM → exit).
 SHUTDOWN_TIMEOUT = 4.0
@@ -69,7 +69,7 @@ def make_core(config: Config) -> Any:
 def register_metrics(
     core: Any, registry: CollectorRegistry, *, tables_as_text: bool = False
 ) -> Any:
-    from . import metrics
+    from .export import metrics
 
     return metrics.register(core, registry, tables_as_text=tables_as_text)
 
@@ -91,7 +91,7 @@ class Daemon:
         core_collector = None
         if registry is None:
             registry = new_registry()
-            # Per-table families as cached text (agent.metrics.CoreCollector).
+            # Per-table families as cached text (agent.export.metrics.CoreCollector).
             core_collector = register_metrics(self.core, registry, tables_as_text=True)
         self.registry = registry
         self.routers = Routers(self.core, config.bmp)
@@ -115,7 +115,7 @@ class Daemon:
 
         self.fib = attach_fib(self, metrics=own_registry)
         # BIRD control sockets (sources: [{type: bird}]), polled into the core.
-        from .bird import attach as attach_bird
+        from .sources.bird import attach as attach_bird
 
         self.bird = attach_bird(self)
 

@@ -141,7 +141,7 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
 
     from agent.config import Config
     from agent.daemon import Daemon
-    from agent.metrics import CoreCollector
+    from agent.export.metrics import CoreCollector
     from parsers.bmp.session import BmpSession
 
     async def build() -> Any:

@@ -17,7 +17,7 @@ relies on:
   say so in their description; the live check requires data from them whenever
   the agent exports the family.
 
-Metric names and labels are the contract of agent/metrics.py plus the FIB
+Metric names and labels are the contract of agent/export/metrics.py plus the FIB
 (``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``) families.
 """
 

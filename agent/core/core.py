@@ -2,7 +2,7 @@
 
 Data flows one way: the IO shell turns bytes into events
 (``parsers.bmp.session.BmpSession.feed``) and hands them to a
-``RouterSession``; exporters (``agent.metrics``, ``agent.views``) only read
+``RouterSession``; exporters (``agent.export.metrics``, ``agent.export.views``) only read
 ``Core.routers``. Everything runs on one thread (the event loop).
 
 Router identity
@@ -105,7 +105,7 @@ class Core:
     ) -> RouterSession:
         """One BMP TCP connection (``mode``: passive = we accepted, active = we connected).
 
-        Other sources open a session the same way (``agent.bird``: ``mode="poll"``,
+        Other sources open a session the same way (``agent.sources.bird``: ``mode="poll"``,
         ``source="bird"``, the label in place of the address)."""
         label = remote_address
         n = 1

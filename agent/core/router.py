@@ -80,7 +80,7 @@ class Router:
         self.address = address
         self.port = 0
         self.mode = "passive"
-        #: Where the router's state comes from: "bmp", or "bird" (``agent.bird``).
+        #: Where the router's state comes from: "bmp", or "bird" (``agent.sources.bird``).
         self.source = "bmp"
         self.up = False
         self.session: RouterSession | None = None

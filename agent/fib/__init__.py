@@ -6,7 +6,7 @@ decoder; standard library only, so it runs anywhere, as any user);
 RFC 4271 decision process over post-policy Adj-RIB-In); ``diff`` compares
 them with a grace period; ``reconciler`` runs it as a daemon component;
 ``component`` adds ``/api/v1/fib/diff`` and the ``bmp_fib_*`` metrics.
-``bmp-agent fib-diff`` (``agent.fib_cmd``) prints the drift.
+``bmp-agent fib-diff`` (``agent.fib.cmd``) prints the drift.
 
 Submodules are imported on use: ``from agent.fib import netlink`` pulls in
 neither aiohttp nor prometheus_client.

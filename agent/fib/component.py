@@ -182,7 +182,7 @@ def diff_view(
 
 
 def _diff_handler(fib: FibReconciler) -> Any:
-    from ..http import BadRequest, json_handler
+    from ..export.http import BadRequest, json_handler
 
     def handle(request: web.Request) -> Any:
         q = request.query

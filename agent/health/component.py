@@ -6,7 +6,7 @@ daemon starts:
 * a ``HealthObserver`` on ``daemon.core.observers`` (while ``health.enabled``);
 * ``GET /api/v1/health[?router=LABEL]`` (``checks.report_json``);
 * the ``bmp_health_check{check, router, peer, severity}`` gauge, a second
-  collector beside ``agent.metrics.CoreCollector``: 1 while the problem is
+  collector beside ``agent.export.metrics.CoreCollector``: 1 while the problem is
   present, 0 for every subject the check evaluated and found fine (router
   checks have ``peer=""``). Disabled checks export nothing.
 
@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector
 
 from ..config import Config, HealthConfig
 from ..core import Core
-from ..metrics import escape_label
+from ..export.metrics import escape_label
 from .checks import HealthObserver, Report, evaluate, report_json
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ def attach(daemon: Daemon, *, metrics: bool = True) -> Health | None:
     core = daemon.core
     if not isinstance(core, Core):
         return None
-    from ..http import json_handler
+    from ..export.http import json_handler
 
     health = Health(core, daemon.config.health)
     daemon.add_component(health)

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent import __version__
-from agent.cli import build_parser, human_duration, main, table
+from agent.cli.main import build_parser, human_duration, main, table
+from agent.cli.replay import count_messages, replay
 from agent.config import Endpoint
-from agent.replay import count_messages, replay
 
 CAPTURES = Path(__file__).resolve().parents[2] / "tests" / "data" / "captures"
 WAIT = 20.0
@@ -104,12 +104,12 @@ def test_peers_api_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_subcommands_registered() -> None:
     parser = build_parser()
-    import agent.decode_cmd
-    import agent.replay
+    import agent.cli.decode
+    import agent.cli.replay
 
-    assert parser.parse_args(["decode", "x.bmp"]).func is agent.decode_cmd.run
+    assert parser.parse_args(["decode", "x.bmp"]).func is agent.cli.decode.run
     args = parser.parse_args(["replay", "x.bmp", "--to", "[::1]:11019", "--rate", "5", "--hold"])
-    assert args.func is agent.replay.run
+    assert args.func is agent.cli.replay.run
     assert (args.to, args.rate, args.hold) == (Endpoint("::1", 11019), 5.0, True)
 
 

@@ -22,10 +22,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from agent.cli import main
+from agent.cli.main import main
+from agent.cli.replay import replay
 from agent.config import Endpoint, load
 from agent.daemon import Daemon, StartupError
-from agent.replay import replay
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO / "tests" / "data" / "captures"
@@ -73,7 +73,7 @@ async def get_text(url: str) -> str:
 
 
 class Replayer:
-    """``agent.replay.replay(..., hold=True)`` in a thread: the router stays connected."""
+    """``agent.cli.replay.replay(..., hold=True)`` in a thread: the router stays connected."""
 
     def __init__(self, path: Path, target: Endpoint) -> None:
         self.result: tuple[int, int] | None = None

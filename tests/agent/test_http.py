@@ -12,11 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from agent import views
 from agent.config import Endpoint, load
 from agent.core import Core, CoreSettings
 from agent.daemon import Daemon, new_registry
-from agent.http import HttpServer, json_handler
+from agent.export import views
+from agent.export.http import HttpServer, json_handler
 from parsers.bmp.session import BmpSession
 
 CAPTURES = Path(__file__).resolve().parents[2] / "tests" / "data" / "captures"

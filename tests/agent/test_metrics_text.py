@@ -21,7 +21,7 @@ from test_core_support import (
 from agent.config import Config
 from agent.core import Core
 from agent.daemon import Daemon
-from agent.metrics import TABLE_FAMILIES, TEXT_FAMILIES, CoreCollector, register
+from agent.export.metrics import TABLE_FAMILIES, TEXT_FAMILIES, CoreCollector, register
 
 TABLE_NAMES = (
     "bmp_rib_routes",

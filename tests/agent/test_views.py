@@ -17,8 +17,8 @@ from test_core_support import (
     stats,
 )
 
-from agent import views
 from agent.core import Core
+from agent.export import views
 from parsers.bgp.attributes import (
     AS_SEQUENCE,
     AS_SET,

@@ -19,7 +19,7 @@ import pytest
 from deploy_support import REPO, run, tool
 
 from agent import config as agent_config
-from agent.cli import build_parser
+from agent.cli.main import build_parser
 
 UNIT = REPO / "systemd" / "bmp-agent.service"
 EXAMPLE = REPO / "systemd" / "config.yaml"

@@ -17,9 +17,9 @@ from fibns import FibNs, fib_netns, run_async_in_ns
 from structlog.testing import capture_logs
 from test_fib_reconciler import KERNEL_OK, feed
 
-from agent import fib_cmd
 from agent.config import Endpoint, load
 from agent.daemon import Daemon
+from agent.fib import cmd as fib_cmd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from health_support import Lab
 
-from agent import cli
+from agent.cli import main as cli
 from agent.config import load
 from agent.daemon import Daemon
-from agent.doctor_cmd import render
 from agent.health import report_json
+from agent.health.cmd import render
 from parsers.bmp.session import BmpSession
 
 CAPTURE = Path(__file__).parents[1] / "data" / "captures" / "frr-mistakes.bmp"

@@ -2,8 +2,8 @@
 
 For nodes whose BGP speaker has no BMP (calico-node's BIRD 1.6 fork, BIRD
 2.0): ``sources: [{type: bird, socket: /var/run/calico/bird.ctl}]``. See
-``agent.bird.source`` for how BIRD's state maps onto routers, peers and views,
-``agent.bird.protocol`` for the wire protocol and the read-only allow-list.
+``agent.sources.bird.source`` for how BIRD's state maps onto routers, peers and views,
+``agent.sources.bird.protocol`` for the wire protocol and the read-only allow-list.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from .source import BirdPoller, BirdSource, make_component, router_label
 
 if TYPE_CHECKING:
-    from ..daemon import Daemon
+    from ...daemon import Daemon
 
 
 def attach(daemon: Daemon) -> BirdSource | None:

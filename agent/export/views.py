@@ -42,8 +42,8 @@ from parsers.bgp.attributes import (
 from parsers.bgp.nlri import describe
 from parsers.bmp.header import VIEWS
 
-from .core import Core, Peer, RibTable, Router
-from .core.rib import RouteKey, key_path_id, key_prefix
+from ..core import Core, Peer, RibTable, Router
+from ..core.rib import RouteKey, key_path_id, key_prefix
 
 JsonDict = dict[str, Any]
 

@@ -18,7 +18,7 @@ import sys
 import textwrap
 from typing import Any
 
-from .cli import DEFAULT_API, ApiError, get_json
+from ..cli.main import DEFAULT_API, ApiError, get_json
 
 EXIT_FIRING = 3
 

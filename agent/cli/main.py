@@ -1,8 +1,8 @@
 """``bmp-agent``: the command line.
 
 Subcommands: ``run`` (the daemon), ``peers`` and ``routes`` (read the JSON
-API of a running agent), ``replay`` (``agent.replay``), ``decode``
-(``agent.decode_cmd``). A subcommand living in its own module provides
+API of a running agent), ``replay`` (``agent.cli.replay``), ``decode``
+(``agent.cli.decode``). A subcommand living in its own module provides
 ``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
 list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
 when the parser is built, and one that cannot be imported is left out.
@@ -25,13 +25,13 @@ import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__
+from .. import __version__
 
 DEFAULT_API = "http://127.0.0.1:9324"
 
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
-#: Later: "agent.fib_cmd" (fib-diff), "agent.doctor_cmd" (doctor).
-SUBCOMMAND_MODULES = ("agent.decode_cmd", "agent.replay", "agent.doctor_cmd", "agent.fib_cmd")
+#: Later: "agent.fib.cmd" (fib-diff), "agent.health.cmd" (doctor).
+SUBCOMMAND_MODULES = ("agent.cli.decode", "agent.cli.replay", "agent.health.cmd", "agent.fib.cmd")
 
 VIEW_ORDER = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
 VIEW_SHORT = {
@@ -84,14 +84,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    from .config import FLAG_KEYS
+    from ..config import FLAG_KEYS
 
     return {k: getattr(args, k, None) for k in FLAG_KEYS}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import config as cfgmod
-    from . import log
+    from .. import config as cfgmod
+    from .. import log
 
     def loader() -> cfgmod.Config:
         return cfgmod.load(path=args.config, flags=_flags(args))
@@ -102,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"bmp-agent: configuration error: {exc}", file=sys.stderr)
         return 2
     log.configure(config.log.level, config.log.format)
-    from .daemon import StartupError, serve
+    from ..daemon import StartupError, serve
 
     try:
         return asyncio.run(serve(config, loader=loader))

@@ -46,9 +46,9 @@ from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
 from parsers.bmp.header import FLAG_L, FLAG_V, PerPeerHeader
 
-from .. import log
-from ..core import DOWN, UP, Core, Peer, RibTable
-from ..core.router import Router, RouterSession
+from ... import log
+from ...core import DOWN, UP, Core, Peer, RibTable
+from ...core.router import Router, RouterSession
 from .attrs import AttrCache, prefix_key
 from .client import BirdClient
 from .parse import (
@@ -63,8 +63,8 @@ from .parse import (
 from .protocol import BirdCommandError
 
 if TYPE_CHECKING:
-    from ..config import Config, SourceConfig
-    from ..daemon import Daemon
+    from ...config import Config, SourceConfig
+    from ...daemon import Daemon
 
 ZERO_RD = bytes(8)
 LOC_RIB_ADDRESS = "0.0.0.0"

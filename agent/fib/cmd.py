@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from .cli import DEFAULT_API, ApiError, get_json, table
+from ..cli.main import DEFAULT_API, ApiError, get_json, table
 
 DRIFT_STATES = ("missing", "extra", "nexthop_mismatch")
 EXIT_DRIFT = 3

@@ -2,7 +2,7 @@
 
 Passive mode (``bmp.listen``, the default) accepts connections from routers
 (FRR ``bmp connect``, GoBGP ``bmp-servers``, BIRD ``station address``);
-active mode (``agent.connector``) dials routers that listen (FRR ``bmp
+active mode (``agent.sources.bmp.connector``) dials routers that listen (FRR ``bmp
 listener``). Both use ``BmpProtocol``.
 
 Every chunk received goes through the sans-IO ``BmpSession.feed`` and each
@@ -28,8 +28,8 @@ from parsers.bmp.peer_up import PeerUp
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import Action, ParseError
 
-from .config import BmpConfig, Endpoint
-from .log import get_logger
+from ...config import BmpConfig, Endpoint
+from ...log import get_logger
 
 Mode = Literal["passive", "active"]
 

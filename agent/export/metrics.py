@@ -49,7 +49,7 @@ from parsers.afi import afi_name, safi_name
 from parsers.bgp.nlri import describe
 from parsers.context import PeerKey
 
-from .core import Core, Peer
+from ..core import Core, Peer
 
 ROUTER = ["router"]
 PEER = ["router", "peer"]
