@@ -43,7 +43,7 @@ from typing import Any
 
 import yaml
 
-from parsers.bmp.header import MAX_MESSAGE_SIZE
+from parsers.bmp.header import MAX_MESSAGE_SIZE, VIEWS
 
 ENV_PREFIX = "BMP_AGENT_"
 #: Environment variable naming the config file (when ``--config`` is absent).
@@ -226,7 +226,7 @@ HEALTH_CHECKS = (
     "single_route_reflector",
     "expected_prefix_missing",
 )
-_VIEW_NAMES = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
+_VIEW_NAMES = VIEWS
 
 
 def _expected_prefix(value: str) -> str:

@@ -4,8 +4,10 @@ Subcommands: ``run`` (the daemon), ``peers`` and ``routes`` (read the JSON
 API of a running agent), ``replay`` (``agent.cli.replay``), ``decode``
 (``agent.cli.decode``). A subcommand living in its own module provides
 ``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
-list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
-when the parser is built, and one that cannot be imported is left out.
+list the module in ``SUBCOMMAND_MODULES`` to add it. They are imported with
+this module: one that cannot be imported fails every command (not left out).
+The API client shared by ``peers``, ``routes``, ``doctor`` and ``fib-diff`` is
+``agent.cli.api``.
 
 Exit status: 0 ok, 1 runtime failure (cannot bind, API unreachable), 2 usage
 or configuration error.
@@ -15,25 +17,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
-from .. import __version__
+from parsers.bmp.header import VIEWS
 
-DEFAULT_API = "http://127.0.0.1:9324"
+from .. import __version__
+from ..fib import cmd as fib_cmd
+from ..health import cmd as health_cmd
+from . import decode, replay
+from .api import ApiError, add_api_command, get_json, table
 
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
-#: Later: "agent.fib.cmd" (fib-diff), "agent.health.cmd" (doctor).
-SUBCOMMAND_MODULES = ("agent.cli.decode", "agent.cli.replay", "agent.health.cmd", "agent.fib.cmd")
+#: Imported here, so one that is missing or broken is an error, not a lost command.
+SUBCOMMAND_MODULES = (decode, replay, health_cmd, fib_cmd)
 
-VIEW_ORDER = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
 VIEW_SHORT = {
     "adj_in_pre": "pre",
     "adj_in_post": "post",
@@ -102,7 +103,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"bmp-agent: configuration error: {exc}", file=sys.stderr)
         return 2
     log.configure(config.log.level, config.log.format)
-    from ..daemon import StartupError, serve
+    from ..app import serve
+    from ..daemon import StartupError
 
     try:
         return asyncio.run(serve(config, loader=loader))
@@ -114,39 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
 
 
-# ----------------------------------------------------------------------------- API client
-
-
-class ApiError(RuntimeError):
-    pass
-
-
-def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
-    url = api.rstrip("/") + path
-    query = {k: v for k, v in (params or {}).items() if v is not None}
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise ApiError(f"{url}: HTTP {exc.code}{': ' + detail if detail else ''}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
-    except ValueError as exc:
-        raise ApiError(f"{url}: bad JSON ({exc})") from None
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
+# ----------------------------------------------------------------------------- API tables
 
 
 def human_duration(seconds: float | None) -> str:
@@ -211,7 +181,7 @@ def render_peers(routers: list[dict[str, Any]], peers: list[dict[str, Any]], now
     columns: list[str] = []
     counts = [_prefix_counts(p) for p in peers]
     seen = {c for pc in counts for c in pc}
-    for view in VIEW_ORDER:
+    for view in VIEWS:
         for afi in ("ipv4", "ipv6"):
             col = f"{VIEW_SHORT[view]}/{afi}"
             if col in seen:
@@ -332,23 +302,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("peers", cmd_peers, "routers and BGP peers of a running agent"),
         ("routes", cmd_routes, "RIB of a running agent as a table"),
     ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--api", default=DEFAULT_API, help=f"agent API URL (default {DEFAULT_API})")
-        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        p = add_api_command(sub, name, helptext)
         if name == "routes":
             p.add_argument("--router", help="router label (its address)")
             p.add_argument("--peer", help="peer address")
-            p.add_argument("--view", choices=VIEW_ORDER, help="RIB view")
+            p.add_argument("--view", choices=VIEWS, help="RIB view")
             p.add_argument("--prefix", help="prefix or address (exact, else longest match)")
             p.add_argument("--limit", type=int, help="at most this many routes")
         p.set_defaults(func=fn)
 
-    for module_name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            # TODO: drop the guard once every listed module has landed.
-            continue
+    for module in SUBCOMMAND_MODULES:
         sp = module.add_parser(sub)
         if sp.get_default("func") is None:
             sp.set_defaults(func=module.run)

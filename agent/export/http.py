@@ -27,8 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from parsers.bmp.header import VIEWS
 
 from ..config import Endpoint
-from ..log import get_logger
-from ..sources.bmp.listener import os_reason
+from ..log import get_logger, os_reason
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

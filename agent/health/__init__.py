@@ -19,7 +19,7 @@ from .checks import (
     is_private_asn,
     report_json,
 )
-from .component import METRIC, Health, HealthCollector, attach
+from .component import METRIC, Health, HealthCollector, build
 
 __all__ = [
     "CHECKS",
@@ -31,7 +31,7 @@ __all__ = [
     "HealthCollector",
     "HealthObserver",
     "Report",
-    "attach",
+    "build",
     "evaluate",
     "is_private_asn",
     "report_json",

@@ -12,9 +12,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from agent.app import build_daemon, new_registry
 from agent.config import Endpoint, load
 from agent.core import Core, CoreSettings
-from agent.daemon import Daemon, new_registry
+from agent.daemon import Daemon
 from agent.export import views
 from agent.export.http import HttpServer, json_handler
 from parsers.bmp.session import BmpSession
@@ -38,7 +39,7 @@ async def daemon() -> AsyncIterator[Daemon]:
         http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
     )
     with capture_logs():
-        d = Daemon(cfg)
+        d = build_daemon(cfg)
         await d.start()
         try:
             yield d

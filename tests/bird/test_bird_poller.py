@@ -355,14 +355,14 @@ async def test_daemon_runs_bird_sources_and_serves_metrics(
 ) -> None:
     import aiohttp
 
-    from agent.daemon import Daemon
+    from agent.app import build_daemon
 
     p = tmp_path / "agent.yaml"
     p.write_text(
         "bmp:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: 127.0.0.1:0\nfib:\n  enabled: false\n"
         f"sources:\n  - {{type: bird, socket: {bird20.path}, interval: 0.2s, router: node-a}}\n"
     )
-    d = Daemon(load(path=p, environ={}))
+    d = build_daemon(load(path=p, environ={}))
     await d.start()
     try:
         for _ in range(200):

@@ -24,6 +24,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from agent.app import build_daemon
 from agent.config import Endpoint, load
 from agent.daemon import Daemon
 
@@ -216,7 +217,7 @@ class Agent:
 @contextlib.asynccontextmanager
 async def running_agent(**bmp_settings: Any) -> AsyncIterator[Agent]:
     with capture_logs() as logs:
-        daemon = Daemon(local_config(**bmp_settings))
+        daemon = build_daemon(local_config(**bmp_settings))
         await daemon.start()
         try:
             async with aiohttp.ClientSession() as http:

@@ -8,20 +8,13 @@ For nodes whose BGP speaker has no BMP (calico-node's BIRD 1.6 fork, BIRD
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ...host import Host
 from .source import BirdPoller, BirdSource, make_component, router_label
 
-if TYPE_CHECKING:
-    from ...daemon import Daemon
+
+def build(host: Host, *, metrics: bool = True) -> BirdSource | None:
+    """The BIRD source component when the config has ``type: bird`` sources."""
+    return make_component(host.config)
 
 
-def attach(daemon: Daemon) -> BirdSource | None:
-    """Add the BIRD source component when the config has ``type: bird`` sources."""
-    component = make_component(daemon.config)
-    if component is not None:
-        daemon.add_component(component)
-    return component
-
-
-__all__ = ["BirdPoller", "BirdSource", "attach", "make_component", "router_label"]
+__all__ = ["BirdPoller", "BirdSource", "build", "make_component", "router_label"]

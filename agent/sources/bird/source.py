@@ -65,7 +65,7 @@ from .protocol import BirdCommandError
 
 if TYPE_CHECKING:
     from ...config import Config, SourceConfig
-    from ...daemon import Daemon
+    from ...host import Host
 
 ZERO_RD = bytes(8)
 LOC_RIB_ADDRESS = "0.0.0.0"
@@ -383,10 +383,10 @@ class BirdSource:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
 
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self, host: Host) -> None:
         for cfg in self.configs:
             poller = BirdPoller(
-                daemon.core, cfg.socket, router_label(cfg.socket, cfg.router), cfg.timeout
+                host.core, cfg.socket, router_label(cfg.socket, cfg.router), cfg.timeout
             )
             self.pollers.append(poller)
             self._tasks.append(asyncio.create_task(self._run(poller, cfg.interval)))

@@ -14,7 +14,6 @@ queue to grow: TCP flow control is the back-pressure.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +28,7 @@ from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import Action, ParseError
 
 from ...config import BmpConfig, Endpoint
-from ...log import get_logger
+from ...log import get_logger, os_reason
 
 Mode = Literal["passive", "active"]
 
@@ -348,13 +347,6 @@ async def start_listeners(
             s.close()
         raise
     return servers
-
-
-def os_reason(exc: OSError) -> str:
-    """``Address already in use`` rather than asyncio's long wrapped text."""
-    if exc.errno:
-        return os.strerror(exc.errno)
-    return exc.strerror or str(exc)
 
 
 def bound_addresses(server: asyncio.base_events.Server) -> list[Endpoint]:
