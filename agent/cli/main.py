@@ -227,6 +227,30 @@ def _attr_text(value: Any) -> str:
     return str(value)
 
 
+#: How ``as_path`` segment types print (sequence: bare numbers).
+SEGMENT_BRACKETS = {
+    "set": ("{", "}", ","),
+    "confed_sequence": ("(", ")", " "),
+    "confed_set": ("[", "]", ","),
+}
+
+
+def as_path_text(segments: Any) -> str:
+    """``65001 64512 {1,2} (65010)`` from the API's segment list (decode schema)."""
+    if not isinstance(segments, list):
+        return _attr_text(segments)
+    parts: list[str] = []
+    for seg in segments:
+        asns = [str(a) for a in seg.get("asns", [])] if isinstance(seg, dict) else []
+        brackets = SEGMENT_BRACKETS.get(seg.get("type")) if isinstance(seg, dict) else None
+        if brackets is None:
+            parts.extend(asns)
+        else:
+            left, right, sep = brackets
+            parts.append(left + sep.join(asns) + right)
+    return " ".join(parts) or "-"
+
+
 def render_routes(routes: list[dict[str, Any]]) -> str:
     rows = []
     for r in routes:
@@ -240,7 +264,7 @@ def render_routes(routes: list[dict[str, Any]]) -> str:
                 r.get("prefix"),
                 r.get("path_id"),
                 _attr_text(attrs.get("next_hop")),
-                _attr_text(attrs.get("as_path")),
+                as_path_text(attrs.get("as_path")),
                 _attr_text(attrs.get("med")),
                 _attr_text(attrs.get("communities")),
             ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 import threading
 from pathlib import Path
@@ -256,3 +257,35 @@ def test_log_console_format() -> None:
     finally:
         log.set_level("info")
         structlog.reset_defaults()
+
+
+def test_routes_table_prints_the_as_path_segments_of_the_api() -> None:
+    from agent.cli.main import as_path_text, render_routes
+
+    segments = [
+        {"type": "sequence", "asns": [65001, 4200000001]},
+        {"type": "set", "asns": [1, 2]},
+        {"type": "confed_sequence", "asns": [65010, 65011]},
+        {"type": "confed_set", "asns": [7]},
+    ]
+    assert as_path_text(segments) == "65001 4200000001 {1,2} (65010 65011) [7]"
+    assert as_path_text(None) == "-"
+    route = {
+        "router": "r1",
+        "peer": "10.0.0.1",
+        "view": "adj_in_pre",
+        "prefix": "192.0.2.0/24",
+        "path_id": None,
+        "attributes": {"next_hop": "10.0.0.1", "as_path": segments[:2]},
+    }
+    assert re.split(r"  +", render_routes([route]).splitlines()[1]) == [
+        "r1",
+        "10.0.0.1",
+        "pre",
+        "192.0.2.0/24",
+        "-",
+        "10.0.0.1",
+        "65001 4200000001 {1,2}",
+        "-",
+        "-",
+    ]

@@ -145,7 +145,7 @@ async def test_api_routes_filters(daemon: Daemon, client: Any) -> None:
     assert (route["prefix"], route["match"]) == ("10.244.1.0/24", "longest")
     # ExaBGP sent AS path "65001"; FRR 8.4 puts its own AS first in every
     # Route Monitoring AS_PATH (all 152 in this capture start with 65000, tshark agrees).
-    assert route["attributes"]["as_path"] == "65000 65001"
+    assert route["attributes"]["as_path"] == [{"type": "sequence", "asns": [65000, 65001]}]
     assert route["attributes"]["origin"] == "incomplete"
     status, data = await get(client, "/api/v1/routes?limit=3")
     assert (status, data["count"], data["truncated"]) == (200, 3, True)
