@@ -241,8 +241,10 @@ def as_path_text(segments: Any) -> str:
         return _attr_text(segments)
     parts: list[str] = []
     for seg in segments:
-        asns = [str(a) for a in seg.get("asns", [])] if isinstance(seg, dict) else []
-        brackets = SEGMENT_BRACKETS.get(seg.get("type")) if isinstance(seg, dict) else None
+        if not isinstance(seg, dict):
+            continue
+        asns = [str(a) for a in seg.get("asns", [])]
+        brackets = SEGMENT_BRACKETS.get(str(seg.get("type")))
         if brackets is None:
             parts.extend(asns)
         else:
