@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from lab import (
@@ -43,6 +42,7 @@ from lab import (
     require,
     tail,
 )
+from lab.harness import Harness
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,7 +137,7 @@ def http_get(host: str, port: int, path: str, ns: Namespace | None = None) -> tu
     return status, body.decode("utf-8", "replace")
 
 
-class Agent:
+class Agent(Harness):
     """``python -m agent.cli run`` as a child process (in ``ns`` when given).
 
     Ports 0 are allowed: the bound addresses are read from the agent's JSON log.
@@ -251,17 +251,10 @@ class Agent:
         self.proc = None
         return p.returncode
 
-    def __enter__(self) -> Agent:
-        if self.proc is None:
-            self.start()
-        return self
+    def _running(self) -> bool:
+        return self.proc is not None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _teardown(self, failed: bool) -> None:
         self.stop()
 
     # -- reading -------------------------------------------------------------
