@@ -83,7 +83,7 @@ from pydantic import (
 from pydantic.dataclasses import dataclass
 from pydantic_core import core_schema
 
-from parsers.bmp.messages import MAX_MESSAGE_SIZE
+from parsers.bmp.messages import MAX_MESSAGE_SIZE, VIEWS
 
 ENV_PREFIX = "BMP_AGENT_"
 #: Environment variable naming the config file (when ``--config`` is absent).
@@ -369,7 +369,7 @@ HEALTH_CHECKS = (
     "single_route_reflector",
     "expected_prefix_missing",
 )
-_VIEW_NAMES = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
+_VIEW_NAMES = VIEWS
 
 
 def _expected_prefix(value: str) -> str:
@@ -776,7 +776,7 @@ def read_file(path: str | Path) -> dict[str, _Raw]:
 
 
 #: Prefixed variables that are no setting but ours: the config file, the
-#: CLI's API password (``agent.apiclient``).
+#: CLI's API password (``agent.cli.apiclient``).
 _NOT_SETTINGS = frozenset({ENV_CONFIG_FILE, "BMP_AGENT_API_PASSWORD"})
 
 

@@ -1,15 +1,15 @@
-"""The daemon: wires config, core, BMP listeners/connectors and HTTP together.
+"""The daemon: config, core, BMP listeners/connectors, HTTP and components, with a life cycle.
 
 ``Daemon.start()`` binds HTTP first (``/readyz`` answers 503), then every BMP
-listener (then ``/readyz`` is 200), then starts the connectors and any extra
+listener (then ``/readyz`` is 200), then starts the connectors and the
 components. ``Daemon.stop()`` closes listeners, connectors and router
 sessions (``core.close_session`` for each) and HTTP, within
 ``SHUTDOWN_TIMEOUT``. ``Daemon.reload()`` (SIGHUP) re-reads the config and
-applies what is safe at run time; ``serve()`` is the async entry point of
-``bmp-agent run``.
+applies what is safe at run time.
 
-Later sources (netlink, BIRD sockets) plug in as ``Component``s:
-``daemon.add_component(c)`` before ``start()``; ``c.start(daemon)``,
+The daemon knows no component by name: ``agent.app`` (the composition root)
+builds it, builds each component from it (it is their ``agent.host.Host``)
+and adds them with ``add_component`` before ``start()``; ``c.start(host)``,
 ``c.stop()`` and ``c.reload(config) -> list[str]`` (keys it could not apply).
 """
 
@@ -18,20 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import signal
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.gc_collector import GCCollector
-from prometheus_client.platform_collector import PlatformCollector
-from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-from . import __version__, log, sdnotify
+from . import __version__, log
 from .config import Config, ConfigError, Endpoint
-from .connector import Connector
-from .http import HttpServer
-from .listener import Routers, bound_addresses, start_listeners
+from .export.http import HttpServer, json_handler
+from .host import Component, Handler
+from .sources.bmp.connector import Connector
+from .sources.bmp.listener import Routers, bound_addresses, start_listeners
 
 #: Graceful shutdown must finish within this many seconds (SIGTERM → exit).
 SHUTDOWN_TIMEOUT = 4.0
@@ -41,67 +40,24 @@ class StartupError(RuntimeError):
     """The daemon cannot start (a listen address cannot be bound, ...)."""
 
 
-class Component(Protocol):
-    name: str
-
-    async def start(self, daemon: Daemon) -> None: ...
-
-    async def stop(self) -> None: ...
-
-    def reload(self, config: Config) -> list[str]: ...
-
-
-def new_registry() -> CollectorRegistry:
-    """A registry with what the default one has (process, platform and GC
-    metrics) and ``bmp_agent_build_info``."""
-    registry = CollectorRegistry(auto_describe=True)
-    ProcessCollector(registry=registry)
-    PlatformCollector(registry=registry)
-    GCCollector(registry=registry)
-    from .metrics import BuildInfoCollector
-
-    registry.register(BuildInfoCollector())
-    return registry
-
-
-def make_core(config: Config) -> Any:
-    from .core import Core, CoreSettings
-
-    return Core(CoreSettings(flap_window=config.rib.flap_window, top_flaps=config.rib.top_flaps))
-
-
-def register_metrics(
-    core: Any, registry: CollectorRegistry, *, tables_as_text: bool = False
-) -> Any:
-    from . import metrics
-
-    return metrics.register(core, registry, tables_as_text=tables_as_text)
-
-
 class Daemon:
+    """Implements ``agent.host.Host`` for the components built on it."""
+
     def __init__(
         self,
         config: Config,
         *,
+        core: Any,
+        registry: CollectorRegistry,
         loader: Callable[[], Config] | None = None,
-        core: Any = None,
-        registry: CollectorRegistry | None = None,
         views: Any = None,
     ) -> None:
         self.config = config
         self.loader = loader
-        self.core = core if core is not None else make_core(config)
-        own_registry = registry is None
-        core_collector = None
-        if registry is None:
-            registry = new_registry()
-            # Per-table families as cached text (agent.metrics.CoreCollector).
-            core_collector = register_metrics(self.core, registry, tables_as_text=True)
+        self.core = core
         self.registry = registry
         self.routers = Routers(self.core, config.bmp)
         self.http = HttpServer(self.core, registry, ready=lambda: self.ready, views=views)
-        if core_collector is not None:
-            self.http.metrics_text.append(core_collector.table_text)
         self.servers: list[asyncio.base_events.Server] = []
         self.connectors: dict[Endpoint, Connector] = {}
         self.components: list[Component] = []
@@ -110,21 +66,35 @@ class Daemon:
         self.ready = False
         self.stopped = asyncio.Event()
         self.log = log.get_logger(component="daemon")
-        # BGP health checks: /api/v1/health, bmp_health_check, a reloadable component.
-        from .health import attach as attach_health
 
-        self.health = attach_health(self, metrics=own_registry)
-        # Kernel FIB reconciliation (fib.enabled): /api/v1/fib/diff, bmp_fib_* metrics.
-        from .fib import attach as attach_fib
+    # -- agent.host.Host --------------------------------------------------------
 
-        self.fib = attach_fib(self, metrics=own_registry)
-        # BIRD control sockets (sources: [{type: bird}]), polled into the core.
-        from .bird import attach as attach_bird
+    def add_get(self, path: str, handler: Handler) -> None:
+        self.http.add_get(path, handler)
 
-        self.bird = attach_bird(self)
+    def add_json_get(
+        self,
+        path: str,
+        fn: Callable[[web.Request], Any],
+        *,
+        params: tuple[str, ...] | None = (),
+    ) -> None:
+        self.http.add_get(path, json_handler(fn, params=params))
+
+    def register_collector(self, collector: Collector) -> None:
+        self.registry.register(collector)
+
+    def add_metrics_text(self, fn: Callable[[], str]) -> None:
+        self.http.metrics_text.append(fn)
+
+    # -- components -------------------------------------------------------------
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)
+
+    def component(self, name: str) -> Component | None:
+        """The component called ``name`` (``"fib"``, ``"health"``, ``"bird"``), if added."""
+        return next((c for c in self.components if c.name == name), None)
 
     async def start(self) -> None:
         cfg = self.config
@@ -265,56 +235,3 @@ class Daemon:
             settings, flap_window=new.rib.flap_window, top_flaps=new.rib.top_flaps
         )
         return True
-
-
-def _reload_notified(daemon: Daemon) -> None:
-    """SIGHUP: reload, telling systemd (``RELOADING=1`` … ``READY=1``)."""
-    sdnotify.reloading()
-    try:
-        daemon.reload()
-    finally:
-        sdnotify.ready("config reloaded")
-
-
-async def serve(
-    config: Config,
-    *,
-    loader: Callable[[], Config] | None = None,
-    on_ready: Callable[[Daemon], None] | None = None,
-) -> int:
-    """Run until SIGTERM/SIGINT. Returns the exit status."""
-    from .core.gctune import tune_gc
-
-    tune_gc()  # big RIBs: rare full collections (agent.core.gctune)
-    daemon = Daemon(config, loader=loader)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    # Handlers go in before start(): a signal right after "ready" is logged
-    # must not hit the default action (SIGHUP would kill the process).
-    installed: list[signal.Signals] = []
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
-    with contextlib.suppress(NotImplementedError, RuntimeError):
-        loop.add_signal_handler(signal.SIGHUP, _reload_notified, daemon)
-        installed.append(signal.SIGHUP)
-    try:
-        await daemon.start()
-    except StartupError as exc:
-        daemon.log.error("cannot start", error=str(exc))
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        raise
-    if on_ready is not None:
-        on_ready(daemon)
-    sdnotify.ready(f"bmp on {', '.join(str(a) for a in daemon.bmp_addresses)}")
-    try:
-        await stop.wait()
-        daemon.log.info("signal received, shutting down")
-    finally:
-        for sig in installed:
-            loop.remove_signal_handler(sig)
-        sdnotify.stopping()
-        await daemon.stop()
-    return 0

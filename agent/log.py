@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from typing import Any, TextIO
 
@@ -101,3 +102,10 @@ def flush() -> None:
     for s in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             s.flush()
+
+
+def os_reason(exc: OSError) -> str:
+    """``Address already in use`` rather than asyncio's long wrapped text."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)

@@ -32,9 +32,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "integratio
 import bird_socket_lab as bl  # noqa: E402
 from lab import INJ_A_V4, SPEAKER_V4, lab_topology, wait_until  # noqa: E402
 
-from agent.bird import BirdPoller  # noqa: E402
-from agent.bird.protocol import LineReader  # noqa: E402
 from agent.core import Core  # noqa: E402
+from agent.sources.bird import BirdPoller  # noqa: E402
+from agent.sources.bird.protocol import LineReader  # noqa: E402
 
 
 def feeder_config(n: int, log: Path) -> str:

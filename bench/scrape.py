@@ -139,13 +139,13 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from prometheus_client import CollectorRegistry, generate_latest
 
+    from agent.app import build_daemon
     from agent.config import Config
-    from agent.daemon import Daemon
-    from agent.metrics import CoreCollector
+    from agent.export.metrics import CoreCollector
     from parsers.bmp.session import BmpSession
 
     async def build() -> Any:
-        return Daemon(Config())
+        return build_daemon(Config())
 
     daemon = asyncio.run(build())
     rs = daemon.core.open_session("127.0.0.1", 1)

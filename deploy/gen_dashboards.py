@@ -33,7 +33,7 @@ ToR have the same ``router``/``peer`` labels, so:
 tests/deploy/test_fleet_live.py checks these with three agents and one real
 Prometheus.
 
-Metric names and labels are the contract of agent/metrics.py plus the FIB
+Metric names and labels are the contract of agent/export/metrics.py plus the FIB
 (``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``) families.
 """
 

@@ -1,6 +1,6 @@
 """``bmp-agent decode``: the command on the golden captures, and the renderer.
 
-The command runs as a subprocess (``python -m agent.decode_cmd``, with the
+The command runs as a subprocess (``python -m agent.cli.decode``, with the
 interpreter running the tests, so it works from a source tree and from the
 CI virtualenv alike); the renderer (``parsers.render``) is also tested directly
 on hand-made dataclasses for what the captures do not contain.
@@ -56,7 +56,7 @@ CAPTURES = ROOT / "tests" / "data" / "captures"
 
 def decode(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "agent.decode_cmd", *args],
+        [sys.executable, "-m", "agent.cli.decode", *args],
         cwd=ROOT,
         input=stdin,
         capture_output=True,
@@ -812,8 +812,8 @@ def test_render_events() -> None:
 
 
 def test_bmp_agent_cli_wiring(capsys: pytest.CaptureFixture[str]) -> None:
-    """``bmp-agent decode`` (agent.cli) reaches this command."""
-    from agent.cli import main
+    """``bmp-agent decode`` (agent.cli.main) reaches this command."""
+    from agent.cli.main import main
 
     assert main(["decode", "--summary", capture("bird-addpath-latesink.bmp")]) == 0
     out = capsys.readouterr().out

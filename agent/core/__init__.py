@@ -1,6 +1,6 @@
-"""The agent's state core: routers, peers, RIB views, flaps and stats.
+"""The state core: routers, peers, RIB tables, flaps; the only code that writes that state.
 
-See ``agent.core.core`` for the model (router identity, lifecycle, quirks).
+Imports only ``parsers`` and itself; sources write it, exporters read it (``agent.core.core``: the model).
 """
 
 from parsers.bmp.stat_types import stat_name

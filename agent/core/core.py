@@ -2,7 +2,7 @@
 
 Data flows one way: the IO shell turns bytes into events
 (``parsers.bmp.session.BmpSession.feed``) and hands them to a
-``RouterSession``; exporters (``agent.metrics``, ``agent.views``) only read
+``RouterSession``; exporters (``agent.export.metrics``, ``agent.export.views``) only read
 ``Core.routers``. Everything runs on one thread (the event loop).
 
 Router identity
@@ -34,45 +34,14 @@ Quirks (``Router.quirks``)
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
-
-from parsers.bgp.attributes import PathAttributes
-from parsers.bgp.nlri import NlriSet
 
 from .flaps import FlapKey
-from .peer import Peer
-from .rib import AttributeInterner, RibTable
+from .rib import AttributeInterner
 from .router import Router, RouterSession
-
-
-class RouteObserver(Protocol):
-    """Sees every route change just before it is applied to a ``RibTable``.
-
-    Called once per ``NlriSet`` of a Route Monitoring, in stream order, so
-    ``table.routes`` still holds the state before the change. Per-table
-    state belongs in ``table.ext`` (dropped with the routes by
-    ``RibTable.clear``). Must be cheap: it runs on the ingest path.
-    """
-
-    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None: ...
-
-    def announce(
-        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes
-    ) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CoreSettings:
-    #: Seconds: withdraw then re-announce of the same route within this window = 1 prefix flap.
-    flap_window: float = 60.0
-    #: Bounded top-N of flapping prefixes (API and metric).
-    top_flaps: int = 10
-    #: Injectable wall clock (tests).
-    clock: Callable[[], float] = time.time
+from .settings import CoreSettings, RouteObserver, Shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +55,33 @@ class TopFlap:
     flaps: int
 
 
+__all__ = ["Core", "CoreSettings", "RouteObserver", "TopFlap"]
+
+
 class Core:
-    def __init__(self, settings: CoreSettings = CoreSettings()) -> None:
-        self.settings = settings
-        self.interner = AttributeInterner()
+    def __init__(self, settings: CoreSettings | None = None) -> None:
+        #: What the routers share with the core (settings, observers, interner).
+        self.shared = Shared(CoreSettings() if settings is None else settings)
         self._routers: dict[str, Router] = {}
         self.routers: Mapping[str, Router] = MappingProxyType(self._routers)
-        #: ``RouteObserver``s (e.g. ``agent.health``), called on every route change.
-        self.observers: list[RouteObserver] = []
+
+    @property
+    def settings(self) -> CoreSettings:
+        """Read on every use: replacing it (reload) applies to every router at once."""
+        return self.shared.settings
+
+    @settings.setter
+    def settings(self, settings: CoreSettings) -> None:
+        self.shared.settings = settings
+
+    @property
+    def interner(self) -> AttributeInterner:
+        return self.shared.interner
+
+    @property
+    def observers(self) -> list[RouteObserver]:
+        """``RouteObserver``s (e.g. ``agent.health``), called on every route change."""
+        return self.shared.observers
 
     def open_session(
         self,
@@ -105,7 +93,7 @@ class Core:
     ) -> RouterSession:
         """One BMP TCP connection (``mode``: passive = we accepted, active = we connected).
 
-        Other sources open a session the same way (``agent.bird``: ``mode="poll"``,
+        Other sources open a session the same way (``agent.sources.bird``: ``mode="poll"``,
         ``source="bird"``, the label in place of the address)."""
         label = remote_address
         n = 1
@@ -117,10 +105,10 @@ class Core:
             label = f"{remote_address}#{n}"
         if router is None:
             router = self._routers[label] = Router(
-                label, remote_address, max(1000, self.settings.top_flaps * 100)
+                label, remote_address, max(1000, self.settings.top_flaps * 100), self.shared
             )
         now = self.settings.clock()
-        session = RouterSession(self, router, remote_address, remote_port)
+        session = RouterSession(router, remote_address, remote_port)
         router.session = session
         router.up = True
         router.port = remote_port

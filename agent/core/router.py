@@ -1,11 +1,18 @@
-"""A monitored router (one BMP speaker connection slot) and the session that feeds it."""
+"""A monitored router (one BMP speaker connection slot) and the session that feeds it.
+
+``Router`` owns the writes to its peers' RIB tables (``announce``,
+``withdraw``: observers, flap counting, quirks) and creates its peers
+(``peer_for``, ``ensure_peer``); peers own their state transitions
+(``agent.core.peer``). ``RouterSession`` turns one BMP stream's events into
+those calls; the BIRD poller (``agent.sources.bird``) makes the same ones.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
 
 from parsers.bgp.attributes import PathAttributes
+from parsers.bgp.nlri import NlriSet
 from parsers.bmp.context import PeerKey
 from parsers.bmp.messages import (
     MESSAGE_TYPE_NAMES,
@@ -22,10 +29,9 @@ from parsers.bmp.stat_types import stat_name
 from parsers.errors import Action, ParseError
 
 from .flaps import FlapCounts
-from .peer import DOWN, IMPLICIT, UP, Peer
-
-if TYPE_CHECKING:
-    from .core import Core
+from .peer import UP, Peer
+from .rib import RibTable
+from .settings import Shared
 
 # Quirk names counted by the core (the decoders add their own through
 # ``RouterSession.absorb_quirks``).
@@ -72,6 +78,7 @@ class Router:
         "port",
         "quirks",
         "session",
+        "shared",
         "source",
         "sys_descr",
         "sys_name",
@@ -79,12 +86,14 @@ class Router:
         "up",
     )
 
-    def __init__(self, label: str, address: str, flap_capacity: int) -> None:
+    def __init__(self, label: str, address: str, flap_capacity: int, shared: Shared) -> None:
         self.label = label
+        #: Settings, observers and interner of the ``Core`` this router belongs to.
+        self.shared = shared
         self.address = address
         self.port = 0
         self.mode = "passive"
-        #: Where the router's state comes from: "bmp", or "bird" (``agent.bird``).
+        #: Where the router's state comes from: "bmp", or "bird" (``agent.sources.bird``).
         self.source = "bmp"
         self.up = False
         self.session: RouterSession | None = None
@@ -106,11 +115,60 @@ class Router:
     def drop_rib(self, now: float) -> None:
         """Session closed: every route goes, every peer is marked down (no Peer Down counted)."""
         for peer in self.peers.values():
-            peer.clear_routes()
-            if peer.state != DOWN:
-                peer.state = DOWN
-                peer.last_change = now
-                peer.up_since = None
+            peer.go_down(now)
+
+    # -- peers ------------------------------------------------------------------
+
+    def peer_for(self, header: PerPeerHeader) -> Peer:
+        """The peer of a BMP per-peer header, created (down) on first sight."""
+        peer = self.peers.get(header.key)
+        if peer is None:
+            peer = self.peers[header.key] = Peer.from_header(header)
+        return peer
+
+    def ensure_peer(
+        self, peer_type: int, distinguisher: bytes, address: str, *, asn: int, bgp_id: str
+    ) -> Peer:
+        """The peer with this identity, created (down) on first sight (other sources)."""
+        key = (peer_type, distinguisher, address)
+        peer = self.peers.get(key)
+        if peer is None:
+            peer = self.peers[key] = Peer(peer_type, distinguisher, address, asn=asn, bgp_id=bgp_id)
+        return peer
+
+    # -- routes -----------------------------------------------------------------
+
+    def intern(self, attrs: PathAttributes | None) -> PathAttributes:
+        """The shared value equal to ``attrs`` (what ``announce`` expects)."""
+        return self.shared.interner.intern(attrs)
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet, now: float) -> None:
+        """Withdraw ``nset`` from ``table``: observers first, then the table; routes
+        not in the table count the ``withdraw_unknown_route`` quirk."""
+        for obs in self.shared.observers:
+            obs.withdraw(peer, table, nset)
+        unknown = table.withdraw(
+            nset.prefixes, nset.path_ids, now, self.shared.settings.flap_window
+        )
+        if unknown:
+            self.quirks[Q_WITHDRAW_UNKNOWN] += unknown
+
+    def announce(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes, now: float
+    ) -> None:
+        """Announce ``nset`` with ``attrs`` (interned: ``intern``): observers first,
+        then the table; re-announces within the flap window count a prefix flap."""
+        for obs in self.shared.observers:
+            obs.announce(peer, table, nset, attrs)
+        flapped: list[bytes] = []
+        table.announce(
+            nset.prefixes, nset.path_ids, attrs, now, self.shared.settings.flap_window, flapped
+        )
+        if flapped:
+            counts = self.flap_counts
+            view, afi, safi = table.view, table.afi, table.safi
+            for p in flapped:
+                counts.add((peer.key, view, afi, safi, p))
 
 
 class RouterSession:
@@ -123,10 +181,9 @@ class RouterSession:
     the core counts itself (``CORE_QUIRKS``) are skipped.
     """
 
-    __slots__ = ("_absorbed", "_core", "active", "remote_address", "remote_port", "router")
+    __slots__ = ("_absorbed", "active", "remote_address", "remote_port", "router")
 
-    def __init__(self, core: Core, router: Router, remote_address: str, remote_port: int) -> None:
-        self._core = core
+    def __init__(self, router: Router, remote_address: str, remote_port: int) -> None:
         self.router = router
         self.remote_address = remote_address
         self.remote_port = remote_port
@@ -137,7 +194,7 @@ class RouterSession:
 
     def handle(self, event: Event) -> None:
         router = self.router
-        now = self._core.settings.clock()
+        now = router.shared.settings.clock()
         router.last_message = now
         if isinstance(event, Decoded):
             msg = event.message
@@ -198,23 +255,14 @@ class RouterSession:
         if err.action is Action.TREAT_AS_WITHDRAW and isinstance(partial, RouteMonitoring):
             self._route_monitoring(partial, now)
 
-    def _peer(self, header: PerPeerHeader) -> Peer:
-        peers = self.router.peers
-        key = header.key
-        peer = peers.get(key)
-        if peer is None:
-            peer = peers[key] = Peer(header)
-        return peer
-
     def _peer_up(self, msg: PeerUp, now: float) -> None:
         header = msg.peer
-        peer = self._peer(header)
+        peer = self.router.peer_for(header)
         if peer.state == UP:
             self.router.quirks[Q_PEER_UP_WHILE_UP] += 1
         # A Peer Up starts a new BGP session: whatever was held is stale.
         peer.clear_routes()
-        peer.state = UP
-        peer.ever_up = True
+        peer.go_up(now)
         peer.asn = header.asn
         peer.bgp_id = header.bgp_id
         peer.local_asn = msg.sent_open.asn
@@ -223,25 +271,15 @@ class RouterSession:
         peer.local_address = msg.local_address
         peer.local_port = msg.local_port
         peer.remote_port = msg.remote_port
-        peer.last_change = now
-        peer.up_since = now
 
     def _peer_down(self, msg: PeerDown, now: float) -> None:
-        peer = self._peer(msg.peer)
-        reason = msg.reason_name
-        peer.downs[reason] += 1
-        peer.last_down_reason = reason
-        if not peer.ever_up and peer.state == DOWN:
+        peer = self.router.peer_for(msg.peer)
+        if not peer.ever_up and not peer.up:
             self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
-        peer.clear_routes()
-        if peer.state != DOWN:
-            peer.state = DOWN
-            peer.last_change = now
-            peer.up_since = None
+        peer.go_down(now, msg.reason_name)
 
     def _stats(self, msg: StatisticsReport) -> None:
-        peer = self._peer(msg.peer)
-        stats = peer.stats
+        stats = self.router.peer_for(msg.peer).stats
         for entry in msg.stats:
             if entry.value is None:
                 self.router.quirks[Q_STATS_UNDECODED] += 1
@@ -251,41 +289,18 @@ class RouterSession:
     def _route_monitoring(self, msg: RouteMonitoring, now: float) -> None:
         header = msg.peer
         router = self.router
-        peer = router.peers.get(header.key)
-        if peer is None:
-            peer = router.peers[header.key] = Peer(header)
-        if peer.state != UP:
+        peer = router.peer_for(header)
+        if peer.mark_implicit(now):
             router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
-            if peer.state == DOWN:
-                peer.state = IMPLICIT
-                peer.last_change = now
-                peer.up_since = now
         update = msg.update
         view = header.view
         eor = update.end_of_rib
         if eor is not None:
             peer.table(view, eor[0], eor[1]).eor = True
             return
-        settings = self._core.settings
-        window = settings.flap_window
-        unknown = 0
-        observers = self._core.observers
         for nset in update.withdrawn:
-            table = peer.table(view, nset.afi, nset.safi)
-            for obs in observers:
-                obs.withdraw(peer, table, nset)
-            unknown += table.withdraw(nset.prefixes, nset.path_ids, now, window)
-        if unknown:
-            router.quirks[Q_WITHDRAW_UNKNOWN] += unknown
+            router.withdraw(peer, peer.table(view, nset.afi, nset.safi), nset, now)
         if update.announced:
-            attrs: PathAttributes = self._core.interner.intern(update.attributes)
+            attrs = router.intern(update.attributes)
             for nset in update.announced:
-                flapped: list[bytes] = []
-                table = peer.table(view, nset.afi, nset.safi)
-                for obs in observers:
-                    obs.announce(peer, table, nset, attrs)
-                table.announce(nset.prefixes, nset.path_ids, attrs, now, window, flapped)
-                if flapped:
-                    counts = router.flap_counts
-                    for p in flapped:
-                        counts.add((peer.key, view, nset.afi, nset.safi, p))
+                router.announce(peer, peer.table(view, nset.afi, nset.safi), nset, attrs, now)

@@ -5,8 +5,8 @@ decoder; standard library only, so it runs anywhere, as any user);
 ``expected`` rebuilds the local router's selection from BMP (Loc-RIB, or the
 RFC 4271 decision process over post-policy Adj-RIB-In); ``diff`` compares
 them with a grace period; ``reconciler`` runs it as a daemon component;
-``component`` adds ``/api/v1/fib/diff`` and the ``bmp_fib_*`` metrics.
-``bmp-agent fib-diff`` (``agent.fib_cmd``) prints the drift.
+``component`` builds it with ``/api/v1/fib/diff`` and the ``bmp_fib_*``
+metrics from an ``agent.host.Host``; ``cmd`` is ``bmp-agent fib-diff``.
 
 Submodules are imported on use: ``from agent.fib import netlink`` pulls in
 neither aiohttp nor prometheus_client.
@@ -14,26 +14,12 @@ neither aiohttp nor prometheus_client.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
-    from .reconciler import FibReconciler
-
-
-def attach(daemon: Daemon, *, metrics: bool = True) -> FibReconciler | None:
-    """Add the reconciler, ``/api/v1/fib/diff`` and ``bmp_fib_*`` (see ``component``)."""
-    from .component import attach as _attach
-
-    return _attach(daemon, metrics=metrics)
+from typing import Any
 
 
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name in ("netlink", "expected", "diff", "reconciler", "component"):
+    if name in ("netlink", "expected", "diff", "reconciler", "component", "cmd"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(name)
-
-
-__all__ = ["attach"]

@@ -1,7 +1,8 @@
 """The FIB reconciler inside the daemon: component, ``/api/v1/fib/diff``, metrics.
 
-``attach(daemon)`` (called by ``agent.daemon.Daemon`` while ``fib.enabled``)
-adds the ``FibReconciler`` component, the endpoint and a collector:
+``build(host)`` (called by ``agent.app`` with the daemon as ``agent.host.Host``,
+while ``fib.enabled``) returns the ``FibReconciler`` component and adds the
+endpoint and a collector:
 
 ==========================================  =======  ==========================
 metric                                      type     labels
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -34,12 +35,10 @@ from prometheus_client.registry import Collector
 from parsers.afi import afi_name, format_address
 from parsers.bgp.nlri import describe
 
+from ..host import Host
 from .diff import DRIFT_STATES, PENDING, STATES
 from .netlink import Entry, proto_name, table_name
 from .reconciler import FibReconciler
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
 
 DIFF_PARAMS = ("state", "afi", "limit", "pending")
 
@@ -178,22 +177,22 @@ def diff_view(
 
 
 def _diff_handler(fib: FibReconciler) -> Any:
-    from ..http import BadRequest, json_handler
+    """``/api/v1/fib/diff``: a ``ValueError`` is a 400 with its message."""
 
     def handle(request: web.Request) -> Any:
         q = request.query
         state = q.get("state")
         if state is not None and state not in DRIFT_STATES:
-            raise BadRequest(f"state {state!r} is not one of {', '.join(DRIFT_STATES)}")
+            raise ValueError(f"state {state!r} is not one of {', '.join(DRIFT_STATES)}")
         afi = q.get("afi")
         if afi is not None and afi not in ("ipv4", "ipv6"):
-            raise BadRequest(f"afi {afi!r} is not ipv4 or ipv6")
+            raise ValueError(f"afi {afi!r} is not ipv4 or ipv6")
         limit = q.get("limit")
         if limit is not None and (not limit.isdigit() or int(limit) < 1):
-            raise BadRequest(f"limit {limit!r} is not a positive integer")
+            raise ValueError(f"limit {limit!r} is not a positive integer")
         pend = q.get("pending")
         if pend is not None and pend not in ("0", "1", "true", "false"):
-            raise BadRequest(f"pending {pend!r} is not 0/1/true/false")
+            raise ValueError(f"pending {pend!r} is not 0/1/true/false")
         return diff_view(
             fib,
             state=state,
@@ -202,20 +201,20 @@ def _diff_handler(fib: FibReconciler) -> Any:
             pending=pend in ("1", "true"),
         )
 
-    return json_handler(handle, params=DIFF_PARAMS)
+    return handle
 
 
-def attach(daemon: Daemon, *, metrics: bool = True) -> FibReconciler | None:
-    """Add the reconciler, ``/api/v1/fib/diff`` and its collector (before ``start``)."""
-    cfg = daemon.config.fib
+def build(host: Host, *, metrics: bool = True) -> FibReconciler | None:
+    """The reconciler with ``/api/v1/fib/diff`` and its collector (before ``start``);
+    None while ``fib.enabled`` is false."""
+    cfg = host.config.fib
     if not cfg.enabled:
         return None
-    fib = FibReconciler(cfg, daemon.core)
-    daemon.add_component(fib)
-    daemon.http.add_get("/api/v1/fib/diff", _diff_handler(fib))
+    fib = FibReconciler(cfg, host.core)
+    host.add_json_get("/api/v1/fib/diff", _diff_handler(fib), params=DIFF_PARAMS)
     if metrics:
-        daemon.registry.register(FibCollector(fib))
+        host.register_collector(FibCollector(fib))
     return fib
 
 
-__all__ = ["PENDING", "FibCollector", "attach", "diff_view"]
+__all__ = ["PENDING", "FibCollector", "build", "diff_view"]

@@ -3,7 +3,7 @@
 ``checks`` holds the seven checks, their incremental counters
 (``HealthObserver``, a core ``RouteObserver``) and the report; ``component``
 wires them into the daemon (``/api/v1/health``, ``bmp_health_check``,
-reload). ``bmp-agent doctor`` (``agent.doctor_cmd``) prints the report.
+reload). ``bmp-agent doctor`` (``agent.health.cmd``) prints the report.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .checks import (
     is_private_asn,
     report_json,
 )
-from .component import METRIC, Health, HealthCollector, attach
+from .component import METRIC, Health, HealthCollector, build
 
 __all__ = [
     "CHECKS",
@@ -31,7 +31,7 @@ __all__ = [
     "HealthCollector",
     "HealthObserver",
     "Report",
-    "attach",
+    "build",
     "evaluate",
     "is_private_asn",
     "report_json",

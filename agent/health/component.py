@@ -1,12 +1,13 @@
 """The health checks inside the daemon: observer, ``/api/v1/health``, metric, reload.
 
-``attach(daemon)`` (called by ``agent.daemon.Daemon``) registers, before the
-daemon starts:
+``build(host)`` (called by ``agent.app``, the composition root, with the
+daemon as ``agent.host.Host``) returns the ``Health`` component and registers,
+before the daemon starts:
 
 * a ``HealthObserver`` on ``daemon.core.observers`` (while ``health.enabled``);
 * ``GET /api/v1/health[?router=LABEL]`` (``checks.report_json``);
 * the ``bmp_health_check{check, router, peer, severity}`` gauge, a second
-  collector beside ``agent.metrics.CoreCollector``: 1 while the problem is
+  collector beside ``agent.export.metrics.CoreCollector``: 1 while the problem is
   present, 0 for every subject the check evaluated and found fine (router
   checks have ``peer=""``). Disabled checks export nothing.
 
@@ -17,7 +18,7 @@ Every ``health:`` key applies on reload (SIGHUP); a change of
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -25,11 +26,9 @@ from prometheus_client.registry import Collector
 
 from ..config import Config, HealthConfig
 from ..core import Core
-from ..metrics import escape_label
+from ..export.metrics import escape_label
+from ..host import Host
 from .checks import HealthObserver, Report, evaluate, report_json
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
 
 METRIC = "bmp_health_check"
 METRIC_HELP = "1 while the BGP health check finds the problem (0: evaluated and fine)."
@@ -68,7 +67,7 @@ class Health:
 
     # -- Component ------------------------------------------------------------------
 
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self, host: Host) -> None:
         return None
 
     async def stop(self) -> None:
@@ -126,20 +125,18 @@ class HealthCollector(Collector):
         return "\n".join(lines) + "\n"
 
 
-def attach(daemon: Daemon, *, metrics: bool = True) -> Health | None:
-    """Wire the checks into ``daemon`` (before ``start``); None when its core is not a ``Core``."""
-    core = daemon.core
+def build(host: Host, *, metrics: bool = True) -> Health | None:
+    """The checks over ``host.core`` with their endpoint and metric (before ``start``);
+    None when the core is not a ``Core``."""
+    core: object = host.core  # tests build daemons over stand-in cores
     if not isinstance(core, Core):
         return None
-    from ..http import json_handler
-
-    health = Health(core, daemon.config.health)
-    daemon.add_component(health)
+    health = Health(core, host.config.health)
 
     def api(request: web.Request) -> dict[str, Any]:
         return health.document(request.query.get("router"))
 
-    daemon.http.add_get("/api/v1/health", json_handler(api, params=("router",)))
+    host.add_json_get("/api/v1/health", api, params=("router",))
     if metrics:
-        daemon.http.metrics_text.append(HealthCollector(health).text)
+        host.add_metrics_text(HealthCollector(health).text)
     return health

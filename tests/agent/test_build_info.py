@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import agent
 from agent import build
-from agent.daemon import new_registry
+from agent.app import new_registry
 
 
 def test_the_daemons_registry_exports_build_info_without_any_router() -> None:

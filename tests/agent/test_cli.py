@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 import socket
 import threading
 from pathlib import Path
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from agent import __version__
-from agent.cli import build_parser, human_duration, main, table
+from agent.cli.main import build_parser, human_duration, main, table
+from agent.cli.replay import count_messages, replay
 from agent.config import Endpoint
-from agent.replay import count_messages, replay
 
 CAPTURES = Path(__file__).resolve().parents[2] / "tests" / "data" / "captures"
 WAIT = 20.0
@@ -104,12 +105,12 @@ def test_peers_api_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_subcommands_registered() -> None:
     parser = build_parser()
-    import agent.decode_cmd
-    import agent.replay
+    import agent.cli.decode
+    import agent.cli.replay
 
-    assert parser.parse_args(["decode", "x.bmp"]).func is agent.decode_cmd.run
+    assert parser.parse_args(["decode", "x.bmp"]).func is agent.cli.decode.run
     args = parser.parse_args(["replay", "x.bmp", "--to", "[::1]:11019", "--rate", "5", "--hold"])
-    assert args.func is agent.replay.run
+    assert args.func is agent.cli.replay.run
     assert (args.to, args.rate, args.hold) == (Endpoint("::1", 11019), 5.0, True)
 
 
@@ -256,3 +257,35 @@ def test_log_console_format() -> None:
     finally:
         log.set_level("info")
         structlog.reset_defaults()
+
+
+def test_routes_table_prints_the_as_path_segments_of_the_api() -> None:
+    from agent.cli.main import as_path_text, render_routes
+
+    segments = [
+        {"type": "sequence", "asns": [65001, 4200000001]},
+        {"type": "set", "asns": [1, 2]},
+        {"type": "confed_sequence", "asns": [65010, 65011]},
+        {"type": "confed_set", "asns": [7]},
+    ]
+    assert as_path_text(segments) == "65001 4200000001 {1,2} (65010 65011) [7]"
+    assert as_path_text(None) == "-"
+    route = {
+        "router": "r1",
+        "peer": "10.0.0.1",
+        "view": "adj_in_pre",
+        "prefix": "192.0.2.0/24",
+        "path_id": None,
+        "attributes": {"next_hop": "10.0.0.1", "as_path": segments[:2]},
+    }
+    assert re.split(r"  +", render_routes([route]).splitlines()[1]) == [
+        "r1",
+        "10.0.0.1",
+        "pre",
+        "192.0.2.0/24",
+        "-",
+        "10.0.0.1",
+        "65001 4200000001 {1,2}",
+        "-",
+        "-",
+    ]

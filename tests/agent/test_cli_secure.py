@@ -196,7 +196,7 @@ def test_bad_client_options_exit_2(
 
 
 def test_plain_http_sends_no_credentials_unasked() -> None:
-    from agent import apiclient
+    from agent.cli import apiclient
 
     assert apiclient.ClientSettings().headers() == {}
     assert apiclient.ClientSettings(user="a", password="b").headers() == {

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent import views
 from agent.core import Core, CoreSettings, Peer, Router
-from agent.metrics import register
+from agent.export import views
+from agent.export.metrics import register
 from parsers.bmp.session import BmpSession
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"

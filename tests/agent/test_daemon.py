@@ -22,10 +22,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from agent.cli import main
+from agent.app import build_daemon
+from agent.cli.main import main
+from agent.cli.replay import replay
 from agent.config import Endpoint, load
 from agent.daemon import Daemon, StartupError
-from agent.replay import replay
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO / "tests" / "data" / "captures"
@@ -44,7 +45,7 @@ def local_config(**bmp: Any) -> Any:
 @pytest.fixture
 async def daemon() -> AsyncIterator[Daemon]:
     with capture_logs() as logs:  # keep stdout for the CLI output under test
-        d = Daemon(local_config())
+        d = build_daemon(local_config())
         d.captured_logs = logs  # type: ignore[attr-defined]
         await d.start()
         try:
@@ -73,7 +74,7 @@ async def get_text(url: str) -> str:
 
 
 class Replayer:
-    """``agent.replay.replay(..., hold=True)`` in a thread: the router stays connected."""
+    """``agent.cli.replay.replay(..., hold=True)`` in a thread: the router stays connected."""
 
     def __init__(self, path: Path, target: Endpoint) -> None:
         self.result: tuple[int, int] | None = None
@@ -202,7 +203,7 @@ async def test_bind_failure_is_a_startup_error() -> None:
         cfg = dataclasses.replace(
             cfg, bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", port),))
         )
-        d = Daemon(cfg)
+        d = build_daemon(cfg)
         with pytest.raises(StartupError) as info:
             await d.start()
         assert str(info.value) == (
@@ -214,7 +215,7 @@ async def test_bind_failure_is_a_startup_error() -> None:
 async def test_reload_applies_safe_keys(tmp_path: Path) -> None:
     path = tmp_path / "agent.yaml"
     path.write_text("bmp:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: 127.0.0.1:0\n")
-    d = Daemon(load(path=path, environ={}), loader=lambda: load(path=path, environ={}))
+    d = build_daemon(load(path=path, environ={}), loader=lambda: load(path=path, environ={}))
     await d.start()
     try:
         path.write_text(

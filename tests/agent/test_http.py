@@ -12,11 +12,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from agent import views
+from agent.app import build_daemon, new_registry
 from agent.config import Endpoint, load
 from agent.core import Core, CoreSettings
-from agent.daemon import Daemon, new_registry
-from agent.http import HttpServer, json_handler
+from agent.daemon import Daemon
+from agent.export import views
+from agent.export.http import HttpServer, json_handler
 from parsers.bmp.session import BmpSession
 
 CAPTURES = Path(__file__).resolve().parents[2] / "tests" / "data" / "captures"
@@ -38,7 +39,7 @@ async def daemon() -> AsyncIterator[Daemon]:
         http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
     )
     with capture_logs():
-        d = Daemon(cfg)
+        d = build_daemon(cfg)
         await d.start()
         try:
             yield d
@@ -144,7 +145,7 @@ async def test_api_routes_filters(daemon: Daemon, client: Any) -> None:
     assert (route["prefix"], route["match"]) == ("10.244.1.0/24", "longest")
     # ExaBGP sent AS path "65001"; FRR 8.4 puts its own AS first in every
     # Route Monitoring AS_PATH (all 152 in this capture start with 65000, tshark agrees).
-    assert route["attributes"]["as_path"] == "65000 65001"
+    assert route["attributes"]["as_path"] == [{"type": "sequence", "asns": [65000, 65001]}]
     assert route["attributes"]["origin"] == "incomplete"
     status, data = await get(client, "/api/v1/routes?limit=3")
     assert (status, data["count"], data["truncated"]) == (200, 3, True)

@@ -14,9 +14,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from agent.config import BmpConfig, Endpoint, load
-from agent.connector import Connector, backoff_delay
 from agent.core import Core, CoreSettings
-from agent.listener import Routers, start_listeners
+from agent.sources.bmp.connector import Connector, backoff_delay
+from agent.sources.bmp.listener import Routers, start_listeners
 
 #: Bound for every wait in these tests (a hang fails instead of blocking CI).
 WAIT = 10.0

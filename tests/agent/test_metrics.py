@@ -18,7 +18,7 @@ from test_core_support import (
 )
 
 from agent.core import Core
-from agent.metrics import register
+from agent.export.metrics import register
 from parsers.bmp.messages import StatEntry
 from parsers.bmp.session import DecodeFailed
 from parsers.errors import TruncatedError

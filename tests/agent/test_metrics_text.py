@@ -18,10 +18,10 @@ from test_core_support import (
     rm,
 )
 
+from agent.app import build_daemon
 from agent.config import Config
 from agent.core import Core
-from agent.daemon import Daemon
-from agent.metrics import TABLE_FAMILIES, TEXT_FAMILIES, CoreCollector, register
+from agent.export.metrics import TABLE_FAMILIES, TEXT_FAMILIES, CoreCollector, register
 
 TABLE_NAMES = (
     "bmp_rib_routes",
@@ -123,7 +123,7 @@ def test_table_text_is_what_generate_latest_writes() -> None:
 
 def test_daemon_metrics_use_table_text() -> None:
     core = loaded_core()
-    daemon = Daemon(Config(), core=core)
+    daemon = build_daemon(Config(), core=core)
     fn, health_text = daemon.http.metrics_text
     assert lines_of(fn()) == lines_of(generate_latest(_full_registry(core)).decode())
     assert health_text().startswith("# HELP bmp_health_check ")

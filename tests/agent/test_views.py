@@ -17,8 +17,8 @@ from test_core_support import (
     stats,
 )
 
-from agent import views
 from agent.core import Core
+from agent.export import views
 from parsers.bgp.attributes import (
     AS_SEQUENCE,
     AS_SET,
@@ -155,23 +155,27 @@ def test_route_attributes_rendering() -> None:
     (r,) = views.routes(core, view="adj_in_pre", prefix="192.0.2.0/27")["routes"]
     json.dumps(r)
     assert r["path_id"] is None and r["afi"] == "ipv4" and r["safi"] == "unicast"
+    # the decode schema (docs/decode-schema.md): absent attributes are left out
     assert r["attributes"] == {
         "origin": "incomplete",
-        "as_path": "65001 4200000001 {1,2}",
+        # AS_PATH merged with AS4_PATH (RFC 6793 §4.2.3): parsers' effective_as_path
+        "as_path": [
+            {"type": "sequence", "asns": [65001]},
+            {"type": "sequence", "asns": [4200000001]},
+            {"type": "set", "asns": [1, 2]},
+        ],
+        "as4_path": [
+            {"type": "sequence", "asns": [4200000001]},
+            {"type": "set", "asns": [1, 2]},
+        ],
         "next_hop": "10.0.1.2",
-        "mp_next_hop": [],
         "med": 30,
         "local_pref": 200,
+        "aggregator": {"asn": 65001, "address": "10.0.1.2"},
         "communities": ["65001:100", "65001:3"],
         "large_communities": ["4200000001:1:3"],
         "extended_communities": ["rt:65001:7", "0001020304050607"],
-        "atomic_aggregate": False,
-        "aggregator": {"asn": 65001, "address": "10.0.1.2"},
-        "originator_id": None,
-        "cluster_list": [],
-        "otc": None,
-        "unknown": [{"type": 99, "flags": 192, "value": "0102"}],
-        "discarded": [],
+        "unknown": [{"type": 99, "flags": 192, "hex": "0102"}],
     }
 
 

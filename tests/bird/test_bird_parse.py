@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fake_bird import recorded
 
-from agent.bird.attrs import AttrCache, as_path, build_attributes, prefix_key
-from agent.bird.parse import (
+from agent.sources.bird.attrs import AttrCache, as_path, build_attributes, prefix_key
+from agent.sources.bird.parse import (
     ProtocolParser,
     Route,
     RouteParser,
@@ -14,7 +14,7 @@ from agent.bird.parse import (
     parse_status,
     split_protocol_row,
 )
-from agent.bird.protocol import (
+from agent.sources.bird.protocol import (
     BirdProtocolError,
     CommandRejected,
     Line,
@@ -354,6 +354,6 @@ def test_attr_cache_shares_values() -> None:
     ],
 )
 def test_since_moved(old: str, new: str, moved: bool) -> None:
-    from agent.bird.parse import since_moved
+    from agent.sources.bird.parse import since_moved
 
     assert since_moved(old, new) is moved

@@ -11,11 +11,11 @@ import pytest
 from fake_bird import FakeBird, greeting, recorded
 from prometheus_client import CollectorRegistry
 
-from agent import metrics
-from agent.bird import BirdPoller, BirdSource, router_label
 from agent.config import SourceConfig, load
 from agent.core import Core, CoreSettings
 from agent.core.peer import DOWN, UP
+from agent.export import metrics
+from agent.sources.bird import BirdPoller, BirdSource, router_label
 
 V4 = (1, 1)
 V6 = (2, 1)
@@ -355,14 +355,14 @@ async def test_daemon_runs_bird_sources_and_serves_metrics(
 ) -> None:
     import aiohttp
 
-    from agent.daemon import Daemon
+    from agent.app import build_daemon
 
     p = tmp_path / "agent.yaml"
     p.write_text(
         "bmp:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: 127.0.0.1:0\nfib:\n  enabled: false\n"
         f"sources:\n  - {{type: bird, socket: {bird20.path}, interval: 0.2s, router: node-a}}\n"
     )
-    d = Daemon(load(path=p, environ={}))
+    d = build_daemon(load(path=p, environ={}))
     await d.start()
     try:
         for _ in range(200):
@@ -386,8 +386,8 @@ async def test_daemon_runs_bird_sources_and_serves_metrics(
 
 
 async def test_client_abandoned_reply_and_allow_list(bird20: FakeBird) -> None:
-    from agent.bird.client import BirdClient
-    from agent.bird.protocol import BirdCommandError, CommandRejected
+    from agent.sources.bird.client import BirdClient
+    from agent.sources.bird.protocol import BirdCommandError, CommandRejected
 
     c = BirdClient(str(bird20.path))
     assert await c.connect() == "2.0.12"

@@ -39,7 +39,7 @@ import pytest
 from deploy_support import DASHBOARDS, REPO, free_port, run, tool
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.replay import count_messages
+from agent.cli.replay import count_messages
 
 CAPTURES = REPO / "tests" / "data" / "captures"
 REPLAYED = ("frr-basic", "frr-mistakes", "gobgp-basic")
@@ -55,12 +55,12 @@ CONDITIONAL = {
     "bmp_health_check": "health checks (issue #8): before they are wired into the daemon",
 }
 
-#: The metric contract: agent/metrics.py plus the FIB and health families.
+#: The metric contract: agent/export/metrics.py plus the FIB and health families.
 SIBLING_FAMILIES = set(CONDITIONAL)
 
 
 def contract() -> set[str]:
-    doc = (REPO / "agent" / "metrics.py").read_text()
+    doc = (REPO / "agent" / "export" / "metrics.py").read_text()
     names = set(re.findall(r"^(bmp_[a-z_]+)\s+(?:gauge|counter)\b", doc, re.M))
     # the 18 families of issue #3 at least (others get added, never renamed)
     assert len(names) >= 18 and "bmp_router_up" in names, names

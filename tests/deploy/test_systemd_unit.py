@@ -31,7 +31,7 @@ from deploy_support import REPO, run, tool
 from sandbox import Sandbox
 
 from agent import config as agent_config
-from agent.cli import build_parser
+from agent.cli.main import build_parser
 
 UNIT = REPO / "systemd" / "bmp-agent.service"
 EXAMPLE = REPO / "systemd" / "config.yaml"

@@ -17,9 +17,9 @@ from fibns import FibNs, fib_netns, run_async_in_ns
 from structlog.testing import capture_logs
 from test_fib_reconciler import KERNEL_OK, feed
 
-from agent import fib_cmd
+from agent.app import build_daemon
 from agent.config import Endpoint, load
-from agent.daemon import Daemon
+from agent.fib import cmd as fib_cmd
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
 
@@ -55,8 +55,8 @@ def cli(api: str, *extra: str) -> tuple[int, str]:
 def test_api_metrics_and_cli(fns: FibNs) -> None:
     async def main() -> None:
         with capture_logs():
-            d = Daemon(config())
-            assert d.fib is not None
+            d = build_daemon(config())
+            assert d.component("fib") is not None
             feed(d.core)
             await d.start()
             try:
@@ -119,8 +119,8 @@ def test_api_metrics_and_cli(fns: FibNs) -> None:
 def test_disabled_fib_has_no_endpoint(fns: FibNs) -> None:
     async def main() -> None:
         with capture_logs():
-            d = Daemon(config(enabled=False))
-            assert d.fib is None
+            d = build_daemon(config(enabled=False))
+            assert d.component("fib") is None
             await d.start()
             try:
                 base = f"http://{d.http_addresses[0]}"

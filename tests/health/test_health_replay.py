@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from health_support import Lab
 
-from agent import cli
+from agent.app import build_daemon
+from agent.cli import main as cli
 from agent.config import load
 from agent.daemon import Daemon
-from agent.doctor_cmd import render
 from agent.health import report_json
+from agent.health.cmd import render
 from parsers.bmp.session import BmpSession
 
 CAPTURE = Path(__file__).parents[1] / "data" / "captures" / "frr-mistakes.bmp"
@@ -65,7 +66,7 @@ async def agent() -> AsyncIterator[Daemon]:
         "BMP_AGENT_HTTP_LISTEN": "127.0.0.1:0",
         "BMP_AGENT_HEALTH_EXPECTED_PREFIXES": "10.96.0.0/12,0.0.0.0/0@adj_in_pre",
     }
-    d = Daemon(load(environ=env))
+    d = build_daemon(load(environ=env))
     await d.start()
     try:
         yield d

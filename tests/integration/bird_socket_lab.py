@@ -274,7 +274,7 @@ class BirdDaemon:
 
     def since(self, protocol: str) -> str:
         """The since-time text of ``protocol`` in ``show protocols``."""
-        from agent.bird.parse import split_protocol_row
+        from agent.sources.bird.parse import split_protocol_row
 
         for line in self.cmd("show protocols").splitlines():
             text = line[5:] if line[:4].isdigit() else line

@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from lab import (
@@ -43,6 +42,7 @@ from lab import (
     require,
     tail,
 )
+from lab.harness import Harness
 from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[2]
@@ -137,7 +137,7 @@ def http_get(host: str, port: int, path: str, ns: Namespace | None = None) -> tu
     return status, body.decode("utf-8", "replace")
 
 
-class Agent:
+class Agent(Harness):
     """``python -m agent.cli run`` as a child process (in ``ns`` when given).
 
     Ports 0 are allowed: the bound addresses are read from the agent's JSON log.
@@ -251,17 +251,10 @@ class Agent:
         self.proc = None
         return p.returncode
 
-    def __enter__(self) -> Agent:
-        if self.proc is None:
-            self.start()
-        return self
+    def _running(self) -> bool:
+        return self.proc is not None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _teardown(self, failed: bool) -> None:
         self.stop()
 
     # -- reading -------------------------------------------------------------
@@ -686,18 +679,23 @@ def collector_lab(
         cl.close()
 
 
-def check_ab_attributes(cl: CollectorLab, as_path_head: str = "") -> None:
+def sequence(*asns: int) -> list[dict[str, Any]]:
+    """An ``as_path`` of one AS_SEQUENCE, as the API renders it (decode schema)."""
+    return [{"type": "sequence", "asns": list(asns)}]
+
+
+def check_ab_attributes(cl: CollectorLab, as_path_head: tuple[int, ...] = ()) -> None:
     """A's and B's attributes, exactly, in the pre- and post-policy views, for
     one prefix each; ``as_path_head`` is what the speaker puts in front of the
     received AS path (FRR: its own AS)."""
     for view in ("adj_in_pre", "adj_in_post"):
         a = route_attrs(cl, INJ_A_V4, view, "192.0.2.0/27")
-        assert a["as_path"] == f"{as_path_head}{ASN_A} 4200000001"
+        assert a["as_path"] == sequence(*as_path_head, ASN_A, 4200000001)
         assert (a["med"], a["next_hop"]) == (10, INJ_A_V4)
         assert sorted(a["communities"]) == ["65001:100", "65001:7"]
         assert a["large_communities"] == ["4200000001:1:7"]
         b = route_attrs(cl, INJ_B_V6, view, "2001:db8:1::/48")
-        assert b["as_path"] == f"{as_path_head}{ASN_B} {ASN_B}"
+        assert b["as_path"] == sequence(*as_path_head, ASN_B, ASN_B)
         assert (b["med"], b["large_communities"]) == (500, ["4200000002:2:1"])
 
 

@@ -22,12 +22,12 @@ import bird_socket_lab as bl
 import lab
 import pytest
 
-from agent.bird import BirdPoller
-from agent.bird.parse import since_moved
 from agent.core import DOWN, UP, Core, Peer
 from agent.fib import diff as fib_diff
 from agent.fib import expected as fib_expected
 from agent.fib import netlink
+from agent.sources.bird import BirdPoller
+from agent.sources.bird.parse import since_moved
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -161,7 +161,7 @@ async def test_bird_socket_source(lab_topo: lab.LabTopology, version: str) -> No
 
             # session reset between two polls: counted from the since-time
             # BIRD's since-time has 1 s resolution and jitters by 1 s: a reset
-            # is seen when it moves by more (agent.bird.parse.since_moved)
+            # is seen when it moves by more (agent.sources.bird.parse.since_moved)
             since = v4d.since("A")
             time.sleep(3)
             birdc = str(bl.binaries(version)["birdc"])

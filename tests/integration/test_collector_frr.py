@@ -71,7 +71,7 @@ def test_frr_passive(frr_lab: CollectorLab) -> None:
     # A's and B's routes, exactly, pre- and post-policy (rejected prefixes in no table)
     cl.announce_all()
     # FRR 8.4 puts its own AS in front of the received AS path in RMs
-    check_ab_attributes(cl, as_path_head="65000 ")
+    check_ab_attributes(cl, as_path_head=(65000,))
     # FRR's Statistics Report type 0 counts the prefixes its import policy rejected
     rejected = key(
         "bmp_peer_stats", router=ROUTER, peer=INJ_A_V4, stat="rejected_prefixes", afi="", safi=""

@@ -37,6 +37,7 @@ from collector_support import (
     key,
     passive_agent,
     route_attrs,
+    sequence,
 )
 from lab import (
     INJ_A_V4,
@@ -84,7 +85,7 @@ def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     m = cl.announce_all()
     check_ab_attributes(cl)
     # the Loc-RIB's best path for a prefix A and B share is A's (shorter AS path)
-    assert route_attrs(cl, LOC, "loc_rib", "192.0.2.0/27")["as_path"] == f"{ASN_A} 4200000001"
+    assert route_attrs(cl, LOC, "loc_rib", "192.0.2.0/27")["as_path"] == sequence(ASN_A, 4200000001)
     loc_up = key("bmp_peer_up", router=ROUTER, peer=LOC, peer_asn="65000", peer_type="loc_rib")
     assert m.get(loc_up) == 1
     # every Loc-RIB RM came without a Peer Up (one prefix per RM)

@@ -22,8 +22,8 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from .harness import Harness
 from .netns import (
     INJ_A_V4,
     INJ_B_V6,
@@ -161,7 +161,7 @@ def route_attributes(
     return " ".join(parts)
 
 
-class ExaBgp:
+class ExaBgp(Harness):
     def __init__(
         self, ns: Namespace, workdir: Path, peers: Sequence[ExaPeer], name: str = "exabgp"
     ) -> None:
@@ -212,17 +212,10 @@ class ExaBgp:
         self.stop()
         self.start()
 
-    def __enter__(self) -> ExaBgp:
-        if self.proc is None:
-            self.start()
-        return self
+    def _running(self) -> bool:
+        return self.proc is not None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _teardown(self, failed: bool) -> None:
         self.stop()
 
     def _check_alive(self) -> bool:

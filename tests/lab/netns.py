@@ -29,8 +29,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from .harness import Harness
 
 PREFIX = "bmpt-"
 NETNS_DIR = Path("/run/netns")
@@ -225,7 +226,7 @@ def socket_in(
 
 
 @dataclass
-class Topology:
+class Topology(Harness):
     """Named namespaces and veth links; cleans everything up on exit.
 
     ``keep=True`` (or env ``BMPT_KEEP=1``) keeps the work directory (configs, logs)
@@ -245,19 +246,16 @@ class Topology:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}{self.run_id}-"))
         self.workdir.chmod(0o755)
 
-    # -- context manager -------------------------------------------------
-    def __enter__(self) -> Topology:
+    def _running(self) -> bool:
+        return self._open
+
+    def start(self) -> None:
+        """Register the run (``cleanup_stale`` removes what a killed run left)."""
         REGISTRY.mkdir(parents=True, exist_ok=True)
         (REGISTRY / f"{self.run_id}.pid").write_text(str(os.getpid()))
         self._open = True
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _teardown(self, failed: bool) -> None:
         self.close()
 
     def close(self) -> None:

@@ -22,9 +22,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from . import bmpwire
+from .harness import Harness
 from .netns import LabError, Namespace, poll
 
 
@@ -36,7 +36,7 @@ class Connection:
     accepted_at: float = field(default_factory=time.time)
 
 
-class BmpSink:
+class BmpSink(Harness):
     def __init__(self, ns: Namespace | None, host: str, port: int) -> None:
         self.ns = ns
         self.host = host
@@ -146,17 +146,10 @@ class BmpSink:
             self._listener = None
         self._sel.close()
 
-    def __enter__(self) -> BmpSink:
-        if self._thread is None:
-            self.start()
-        return self
+    def _running(self) -> bool:
+        return self._thread is not None
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _teardown(self, failed: bool) -> None:
         self.close()
 
     # -- reading -------------------------------------------------------------

@@ -25,8 +25,8 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
+from .harness import Harness
 from .netns import (
     COLLECTOR_V4,
     INJ_A_V4,
@@ -343,7 +343,7 @@ def bird_config(cfg: SpeakerConfig, log_file: Path) -> str:
 # --------------------------------------------------------------------------- runtime
 
 
-class Speaker:
+class Speaker(Harness):
     """Base class: one speaker process tree in ``ns`` with files in ``rundir``."""
 
     kind = "speaker"
@@ -398,18 +398,11 @@ class Speaker:
     def running(self) -> bool:
         return bool(self.procs) and all(p.poll() is None for p in self.procs)
 
-    def __enter__(self) -> Speaker:
-        if not self.procs:
-            self.start()
-        return self
+    def _running(self) -> bool:
+        return bool(self.procs)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop(graceful=exc_type is None)
+    def _teardown(self, failed: bool) -> None:
+        self.stop(graceful=not failed)
 
     # -- queries ------------------------------------------------------------------
     def session_states(self) -> dict[str, str]:

@@ -26,6 +26,7 @@ from structlog.testing import capture_logs
 from support import bgp as b
 from support import bmp as m
 
+from agent.app import build_daemon
 from agent.config import Endpoint, load
 from agent.daemon import Daemon
 
@@ -199,7 +200,7 @@ class Agent:
 @contextlib.asynccontextmanager
 async def running_agent(**bmp_settings: Any) -> AsyncIterator[Agent]:
     with capture_logs() as logs:
-        daemon = Daemon(local_config(**bmp_settings))
+        daemon = build_daemon(local_config(**bmp_settings))
         await daemon.start()
         try:
             async with aiohttp.ClientSession() as http:

@@ -17,6 +17,7 @@ import pytest
 from reliability_support import REPO, local_config
 from structlog.testing import capture_logs
 
+from agent.app import build_daemon
 from agent.config import ConfigError, load
 from agent.daemon import Daemon
 
@@ -74,7 +75,7 @@ async def start(web_config: str) -> AsyncIterator[Running]:
     cfg = local_config()
     cfg = dataclasses.replace(cfg, http=dataclasses.replace(cfg.http, web_config=web_config))
     with capture_logs() as logs:
-        d = Daemon(cfg)
+        d = build_daemon(cfg)
         await d.start()
         try:
             yield Running(d, logs)  # type: ignore[arg-type]

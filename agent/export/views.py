@@ -9,6 +9,10 @@ float/bool/None. Endpoints:
 * ``routes(core, router=, peer=, view=, prefix=, limit=)`` → ``/api/v1/routes``
 * ``flaps(core)`` → ``/api/v1/flaps``
 
+A route's ``attributes`` are ``parsers.render.render_attributes``, the
+object ``bmp-agent decode`` prints (``docs/decode-schema.md``): one renderer,
+one documented shape.
+
 Route lookup by ``prefix`` (unicast, multicast and labeled-unicast tables;
 ``prefix`` is a prefix or a bare address): every table of the selected
 routers/peers/views answers with its exact match, or when the exact prefix
@@ -29,21 +33,13 @@ import ipaddress
 from typing import Any
 
 from parsers.afi import afi_name, safi_name
-from parsers.bgp.attributes import (
-    AS_CONFED_SEQUENCE,
-    AS_CONFED_SET,
-    AS_SET,
-    ORIGIN_NAMES,
-    AsPathSegment,
-    PathAttributes,
-    format_community,
-    format_extended_community,
-)
+from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import describe
 from parsers.bmp.messages import VIEWS
+from parsers.render import render_attributes
 
-from .core import Core, Peer, RibTable, Router
-from .core.rib import RouteKey, key_path_id, key_prefix
+from ..core import Core, Peer, RibTable, Router
+from ..core.rib import RouteKey, key_path_id, key_prefix
 
 JsonDict = dict[str, Any]
 
@@ -173,47 +169,6 @@ def peers(core: Core, router: str | None = None) -> JsonDict:
 # -- routes -----------------------------------------------------------------
 
 
-def as_path_text(segments: tuple[AsPathSegment, ...] | None) -> str | None:
-    """``65001 64512 {1,2} (65010)``: sets in braces, confederation segments in parentheses."""
-    if segments is None:
-        return None
-    parts: list[str] = []
-    for seg in segments:
-        asns = [str(a) for a in seg.asns]
-        if seg.type == AS_SET:
-            parts.append("{" + ",".join(asns) + "}")
-        elif seg.type == AS_CONFED_SEQUENCE:
-            parts.append("(" + " ".join(asns) + ")")
-        elif seg.type == AS_CONFED_SET:
-            parts.append("[" + ",".join(asns) + "]")
-        else:
-            parts.extend(asns)
-    return " ".join(parts)
-
-
-def attributes_view(a: PathAttributes) -> JsonDict:
-    return {
-        "origin": None if a.origin is None else ORIGIN_NAMES.get(a.origin, str(a.origin)),
-        "as_path": as_path_text(a.effective_as_path),
-        "next_hop": a.effective_next_hop,
-        "mp_next_hop": list(a.mp_next_hop),
-        "med": a.med,
-        "local_pref": a.local_pref,
-        "communities": [format_community(c) for c in a.communities],
-        "large_communities": [f"{g}:{x}:{y}" for g, x, y in a.large_communities],
-        "extended_communities": [format_extended_community(e) for e in a.extended_communities],
-        "atomic_aggregate": a.atomic_aggregate,
-        "aggregator": None
-        if a.aggregator is None
-        else {"asn": a.aggregator.asn, "address": a.aggregator.address},
-        "originator_id": a.originator_id,
-        "cluster_list": list(a.cluster_list),
-        "otc": a.otc,
-        "unknown": [{"type": u.type, "flags": u.flags, "value": u.value.hex()} for u in a.unknown],
-        "discarded": list(a.discarded),
-    }
-
-
 class _Renderer:
     """Renders routes, sharing the attribute dict of an interned value."""
 
@@ -231,7 +186,7 @@ class _Renderer:
     ) -> JsonDict:
         rendered = self._attrs.get(id(a))
         if rendered is None:
-            rendered = self._attrs[id(a)] = attributes_view(a)
+            rendered = self._attrs[id(a)] = render_attributes(a)
         out: JsonDict = {
             "router": router.label,
             "peer": peer.label,

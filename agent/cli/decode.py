@@ -11,8 +11,8 @@ Exit status: 0 when every message decoded, 1 when at least one was malformed
 (each is reported on stderr with file, offset, error kind and action), 2 for
 usage errors and unreadable files.
 
-``agent.cli`` wires this in with ``add_parser(subparsers)`` and ``run(args)``;
-``python3 -m agent.decode_cmd FILE...`` runs it on its own.
+``agent.cli.main`` wires this in with ``add_parser(subparsers)`` and ``run(args)``;
+``python3 -m agent.cli.decode FILE...`` runs it on its own.
 """
 
 from __future__ import annotations

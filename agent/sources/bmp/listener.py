@@ -2,7 +2,7 @@
 
 Passive mode (``bmp.listen``, the default) accepts connections from routers
 (FRR ``bmp connect``, GoBGP ``bmp-servers``, BIRD ``station address``);
-active mode (``agent.connector``) dials routers that listen (FRR ``bmp
+active mode (``agent.sources.bmp.connector``) dials routers that listen (FRR ``bmp
 listener``). Both use ``BmpProtocol``.
 
 Every chunk received goes through the sans-IO ``BmpSession.feed`` and each
@@ -14,7 +14,6 @@ queue to grow: TCP flow control is the back-pressure.
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -32,9 +31,9 @@ from parsers.bmp.messages import (
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import Action, ParseError
 
-from .config import BmpConfig, Endpoint
-from .log import get_logger
-from .netaddr import listen_socket, unmap
+from ...config import BmpConfig, Endpoint
+from ...log import get_logger, os_reason
+from ...netaddr import listen_socket, unmap
 
 Mode = Literal["passive", "active"]
 
@@ -358,13 +357,6 @@ async def start_listeners(
             s.close()
         raise
     return servers
-
-
-def os_reason(exc: OSError) -> str:
-    """``Address already in use`` rather than asyncio's long wrapped text."""
-    if exc.errno:
-        return os.strerror(exc.errno)
-    return exc.strerror or str(exc)
 
 
 def bound_addresses(server: asyncio.base_events.Server) -> list[Endpoint]:

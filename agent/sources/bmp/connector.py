@@ -14,9 +14,9 @@ import contextlib
 import random
 from collections.abc import Callable
 
-from .config import Endpoint
+from ...config import Endpoint
+from ...log import get_logger
 from .listener import BmpProtocol, Routers
-from .log import get_logger
 
 
 def backoff_delay(

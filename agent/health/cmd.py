@@ -18,7 +18,7 @@ import sys
 import textwrap
 from typing import Any
 
-from .cli import DEFAULT_API, ApiError, get_json
+from ..cli.api import ApiError, add_api_command, get_json
 
 EXIT_FIRING = 3
 
@@ -26,14 +26,13 @@ STATUS_TEXT = {"ok": "OK", "firing": "FIRING", "disabled": "DISABLED"}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_api_command(
+        subparsers,
         "doctor",
-        help="BGP health checks of a running agent, with advice",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        "BGP health checks of a running agent, with advice",
+        __doc__.split("\n\n")[0] if __doc__ else None,
     )
-    parser.add_argument("--api", default=DEFAULT_API, help=f"agent API URL (default {DEFAULT_API})")
     parser.add_argument("--router", help="only this router (its label)")
-    parser.add_argument("--json", action="store_true", help="print the API's JSON")
     parser.add_argument("--quiet", action="store_true", help="print only the checks that fire")
     parser.set_defaults(func=run)
     return parser

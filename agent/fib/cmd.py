@@ -14,26 +14,25 @@ import sys
 import time
 from typing import Any
 
-from .cli import DEFAULT_API, ApiError, get_json, table
+from ..cli.api import ApiError, add_api_command, get_json, table
+from .diff import DRIFT_STATES
 
-DRIFT_STATES = ("missing", "extra", "nexthop_mismatch")
 EXIT_DRIFT = 3
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = subparsers.add_parser(
+    p = add_api_command(
+        subparsers,
         "fib-diff",
-        help="show kernel FIB drift against BGP's selection (from a running agent)",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        "show kernel FIB drift against BGP's selection (from a running agent)",
+        __doc__.split("\n\n")[0] if __doc__ else None,
     )
-    p.add_argument("--api", default=DEFAULT_API, help=f"agent HTTP address (default {DEFAULT_API})")
     p.add_argument("--state", choices=DRIFT_STATES, help="only this drift state")
     p.add_argument("--afi", choices=("ipv4", "ipv6"), help="only this address family")
     p.add_argument("--limit", type=int, metavar="N", help="at most N prefixes")
     p.add_argument(
         "--pending", action="store_true", help="also list differences still within the grace period"
     )
-    p.add_argument("--json", action="store_true", help="print the API's JSON")
     p.set_defaults(func=run)
     return p
 

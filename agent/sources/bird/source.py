@@ -27,9 +27,10 @@ How BIRD's state maps onto the core (``agent.core``):
 Why not synthesize BMP messages and feed ``RouterSession.handle``: BIRD gives
 snapshots, not updates; a diff has to be computed anyway, there are no OPEN
 messages for a Peer Up, and building wire-level dataclasses only to take them
-apart again costs a lot at 100k routes. The diff goes straight into the same
-``RibTable.announce``/``withdraw`` that Route Monitoring uses, so route,
-update and flap counters (and ``Core.observers``) behave identically.
+apart again costs a lot at 100k routes. The diff goes through the same core
+calls Route Monitoring uses (``Router.ensure_peer``, ``Peer.go_up``/``go_down``,
+``Router.announce``/``withdraw``), so route, update and flap counters (and
+``Core.observers``) behave identically; this module writes no state itself.
 """
 
 from __future__ import annotations
@@ -44,11 +45,11 @@ from typing import TYPE_CHECKING, Any
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
-from parsers.bmp.messages import FLAG_L, FLAG_V, PerPeerHeader
 
-from .. import log
-from ..core import DOWN, UP, Core, Peer, RibTable
-from ..core.router import Router, RouterSession
+from ... import log
+from ...core import DOWN, UP, Core, Peer, RibTable
+from ...core.peer import LOC_RIB_PEER_TYPE
+from ...core.router import Router, RouterSession
 from .attrs import AttrCache, prefix_key
 from .client import BirdClient
 from .parse import (
@@ -63,8 +64,8 @@ from .parse import (
 from .protocol import BirdCommandError
 
 if TYPE_CHECKING:
-    from ..config import Config, SourceConfig
-    from ..daemon import Daemon
+    from ...config import Config, SourceConfig
+    from ...host import Host
 
 ZERO_RD = bytes(8)
 LOC_RIB_ADDRESS = "0.0.0.0"
@@ -265,42 +266,27 @@ class BirdPoller:
             self._state.pop(name, None)
             self._since.pop(name, None)
             if gone is not None and gone.state != DOWN:
-                self._down(gone, REASON_REMOVED, now)
+                gone.go_down(now, REASON_REMOVED)
         # Loc-RIB: one peer for the router's selected routes
-        header = PerPeerHeader(3, 0, ZERO_RD, LOC_RIB_ADDRESS, local_as or 0, router_id, 0, 0)
-        loc = router.peers.get(header.key)
-        if loc is None:
-            loc = router.peers[header.key] = Peer(header)
+        loc = router.ensure_peer(
+            LOC_RIB_PEER_TYPE, ZERO_RD, LOC_RIB_ADDRESS, asn=local_as or 0, bgp_id=router_id
+        )
         if loc.state != UP:
-            loc.state = UP
-            loc.ever_up = True
-            loc.last_change = now
-            loc.up_since = now
+            loc.go_up(now)
         self._sync(router, loc, snap.loc_rib, now)
 
     def _apply_peer(self, router: Router, p: Protocol, tables: Tables, now: float) -> None:
         address = p.neighbor_address or p.name
-        v6 = ":" in address
-        header = PerPeerHeader(
-            0,
-            (FLAG_V if v6 else 0) | FLAG_L,
-            ZERO_RD,
-            address,
-            p.neighbor_as or 0,
-            p.neighbor_id or "0.0.0.0",
-            0,
-            0,
+        peer = router.ensure_peer(
+            0, ZERO_RD, address, asn=p.neighbor_as or 0, bgp_id=p.neighbor_id or "0.0.0.0"
         )
         old_key = self._peer_keys.get(p.name)
-        if old_key is not None and old_key != header.key:
+        if old_key is not None and old_key != peer.key:
             # the protocol's neighbour changed (reconfiguration): the old peer goes down
             old = router.peers.get(old_key)
             if old is not None and old.state != DOWN:
-                self._down(old, REASON_DOWN, now)
-        self._peer_keys[p.name] = header.key
-        peer = router.peers.get(header.key)
-        if peer is None:
-            peer = router.peers[header.key] = Peer(header)
+                old.go_down(now, REASON_DOWN)
+        self._peer_keys[p.name] = peer.key
         up = p.established
         was_up = self._state.get(p.name, False) and peer.state != DOWN
         prev = self._since.get(p.name)
@@ -309,7 +295,7 @@ class BirdPoller:
         if prev is None or moved or not up:
             self._since[p.name] = p.since
         if was_up and (not up or moved):
-            self._down(peer, REASON_RESET if up else REASON_DOWN, now)
+            peer.go_down(now, REASON_RESET if up else REASON_DOWN)
         if p.neighbor_as is not None:
             peer.asn = p.neighbor_as
         if p.neighbor_id:
@@ -318,33 +304,21 @@ class BirdPoller:
         peer.local_address = p.source_address
         if not up:
             if peer.state != DOWN:
-                self._down(peer, REASON_DOWN, now)
+                peer.go_down(now, REASON_DOWN)
             return
         if peer.state != UP:
-            peer.state = UP
-            peer.ever_up = True
-            peer.last_change = now
-            peer.up_since = now
+            peer.go_up(now)
         self._sync(router, peer, tables, now)
-
-    def _down(self, peer: Peer, reason: str, now: float) -> None:
-        peer.downs[reason] += 1
-        peer.last_down_reason = reason
-        peer.clear_routes()
-        peer.state = DOWN
-        peer.last_change = now
-        peer.up_since = None
 
     def _sync(self, router: Router, peer: Peer, tables: Tables, now: float) -> None:
         """Make each of the peer's tables equal ``tables`` through withdraw/announce."""
-        window = self.core.settings.flap_window
         wanted = {(view, afi, 1): routes for (view, afi), routes in tables.items()}
         for tkey in list(peer.tables):
             if tkey not in wanted and peer.tables[tkey].routes:
                 wanted[tkey] = {}
         for (view, afi, safi), routes in wanted.items():
             table = peer.table(view, afi, safi)
-            self._sync_table(router, peer, table, routes, now, window)
+            self._sync_table(router, peer, table, routes, now)
 
     def _sync_table(
         self,
@@ -353,38 +327,26 @@ class BirdPoller:
         table: RibTable,
         routes: dict[bytes, PathAttributes],
         now: float,
-        window: float,
     ) -> None:
         old = table.routes
         gone = tuple(k for k in old if k not in routes)
-        observers = self.core.observers
         afi, safi = table.afi, table.safi
         if gone:
-            nset = NlriSet(afi, safi, gone)  # type: ignore[arg-type]
-            for obs in observers:
-                obs.withdraw(peer, table, nset)
-            table.withdraw(nset.prefixes, None, now, window)
+            router.withdraw(peer, table, NlriSet(afi, safi, gone), now)  # type: ignore[arg-type]
         # group changed routes by (interned) attributes: one announce per value
         groups: dict[int, tuple[PathAttributes, list[bytes]]] = {}
-        intern = self.core.interner.intern
         for k, attrs in routes.items():
             cur = old.get(k)
             if cur is not None and (cur is attrs or cur == attrs):
                 continue
-            a = intern(attrs)
+            a = router.intern(attrs)
             g = groups.get(id(a))
             if g is None:
                 groups[id(a)] = (a, [k])
             else:
                 g[1].append(k)
         for a, keys in groups.values():
-            nset = NlriSet(afi, safi, tuple(keys))
-            for obs in observers:
-                obs.announce(peer, table, nset, a)
-            flapped: list[bytes] = []
-            table.announce(nset.prefixes, None, a, now, window, flapped)
-            for p in flapped:
-                router.flap_counts.add((peer.key, table.view, afi, safi, p))
+            router.announce(peer, table, NlriSet(afi, safi, tuple(keys)), a, now)
         table.eor = True
 
     async def poll(self) -> Snapshot | None:
@@ -421,10 +383,10 @@ class BirdSource:
         self._tasks: list[asyncio.Task[None]] = []
         self._stop = asyncio.Event()
 
-    async def start(self, daemon: Daemon) -> None:
+    async def start(self, host: Host) -> None:
         for cfg in self.configs:
             poller = BirdPoller(
-                daemon.core, cfg.socket, router_label(cfg.socket, cfg.router), cfg.timeout
+                host.core, cfg.socket, router_label(cfg.socket, cfg.router), cfg.timeout
             )
             self.pollers.append(poller)
             self._tasks.append(asyncio.create_task(self._run(poller, cfg.interval)))

@@ -5,7 +5,7 @@
 - ``/healthz``: 200 while the event loop runs.
 - ``/readyz``: 200 once every BMP listener is bound, 503 before.
 - ``/api/v1/routers``, ``/api/v1/peers``, ``/api/v1/routes``, ``/api/v1/flaps``:
-  JSON from ``agent.views``. Bad query parameters give 400 with
+  JSON from ``agent.export.views``. Bad query parameters give 400 with
   ``{"error": "..."}``.
 
 Later endpoints (``/api/v1/fib/diff``, ``/api/v1/health``) are added with
@@ -26,10 +26,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from parsers.bmp.messages import VIEWS
 
-from .config import Endpoint
-from .listener import os_reason
-from .log import get_logger
-from .netaddr import listen_socket
+from ..config import Endpoint
+from ..log import get_logger, os_reason
+from ..netaddr import listen_socket
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -135,7 +134,7 @@ class HttpServer:
         self.core = core
         self.registry = registry
         #: Exposition text appended to ``/metrics`` after the registry's
-        #: (``agent.metrics.CoreCollector.table_text``).
+        #: (``agent.export.metrics.CoreCollector.table_text``).
         self.metrics_text: list[Callable[[], str]] = []
         self.ready = ready
         self.views = views
@@ -192,7 +191,7 @@ class HttpServer:
         basic auth; a bad one raises ``OSError`` too."""
         ssl_context = None
         if web_config:
-            from . import webconfig
+            from .. import webconfig
 
             try:
                 wc = webconfig.load(web_config)

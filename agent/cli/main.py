@@ -1,13 +1,14 @@
 """``bmp-agent``: the command line.
 
 Subcommands: ``run`` (the daemon), ``peers`` and ``routes`` (read the JSON
-API of a running agent), ``replay`` (``agent.replay``), ``decode``
-(``agent.decode_cmd``). A subcommand living in its own module provides
+API of a running agent), ``replay`` (``agent.cli.replay``), ``decode``
+(``agent.cli.decode``). A subcommand living in its own module provides
 ``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
 list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
 when the parser is built; one that cannot be imported is an error (exit 1
 naming it), not a subcommand silently missing. Every subcommand with
-``--api`` also takes the TLS and basic-auth options of ``agent.apiclient``.
+``--api`` also takes the TLS and basic-auth options of ``agent.cli.apiclient``;
+the API client they share is ``agent.cli.api``.
 
 Exit status: 0 ok, 1 runtime failure (cannot bind, API unreachable), 2 usage
 or configuration error.
@@ -21,20 +22,20 @@ import importlib
 import json
 import sys
 import time
-import urllib.error
-import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__, apiclient
+from parsers.bmp.messages import VIEWS
 
-DEFAULT_API = "http://127.0.0.1:9324"
+from .. import __version__
+from . import apiclient
+from .api import ApiError, add_api_command, get_json, table
 
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
-#: Later: "agent.fib_cmd" (fib-diff), "agent.doctor_cmd" (doctor).
-SUBCOMMAND_MODULES = ("agent.decode_cmd", "agent.replay", "agent.doctor_cmd", "agent.fib_cmd")
+#: Imported when the parser is built (they import ``agent.cli.api``, never this
+#: module); one that is missing or broken is an error, not a lost command.
+SUBCOMMAND_MODULES = ("agent.cli.decode", "agent.cli.replay", "agent.health.cmd", "agent.fib.cmd")
 
-VIEW_ORDER = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
 VIEW_SHORT = {
     "adj_in_pre": "pre",
     "adj_in_post": "post",
@@ -85,7 +86,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
-    from .config import FLAG_KEYS
+    from ..config import FLAG_KEYS
 
     return {k: getattr(args, k, None) for k in FLAG_KEYS}
 
@@ -95,8 +96,8 @@ def _warn(message: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import config as cfgmod
-    from . import log
+    from .. import config as cfgmod
+    from .. import log
 
     def loader() -> cfgmod.Config:
         return cfgmod.load(path=args.config, flags=_flags(args), on_warning=_warn)
@@ -107,7 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"bmp-agent: configuration error: {exc}", file=sys.stderr)
         return 2
     log.configure(config.log.level, config.log.format)
-    from .daemon import StartupError, serve
+    from ..app import serve
+    from ..daemon import StartupError
 
     try:
         return asyncio.run(serve(config, loader=loader))
@@ -119,39 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
 
 
-# ----------------------------------------------------------------------------- API client
-
-
-class ApiError(RuntimeError):
-    pass
-
-
-def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
-    url = api.rstrip("/") + path
-    query = {k: v for k, v in (params or {}).items() if v is not None}
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    try:
-        with apiclient.urlopen(url, timeout=10) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
-        try:
-            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise ApiError(f"{url}: HTTP {exc.code}{': ' + detail if detail else ''}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
-    except ValueError as exc:
-        raise ApiError(f"{url}: bad JSON ({exc})") from None
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
-    return "\n".join(lines)
+# ----------------------------------------------------------------------------- API tables
 
 
 def human_duration(seconds: float | None) -> str:
@@ -216,7 +186,7 @@ def render_peers(routers: list[dict[str, Any]], peers: list[dict[str, Any]], now
     columns: list[str] = []
     counts = [_prefix_counts(p) for p in peers]
     seen = {c for pc in counts for c in pc}
-    for view in VIEW_ORDER:
+    for view in VIEWS:
         for afi in ("ipv4", "ipv6"):
             col = f"{VIEW_SHORT[view]}/{afi}"
             if col in seen:
@@ -262,6 +232,32 @@ def _attr_text(value: Any) -> str:
     return str(value)
 
 
+#: How ``as_path`` segment types print (sequence: bare numbers).
+SEGMENT_BRACKETS = {
+    "set": ("{", "}", ","),
+    "confed_sequence": ("(", ")", " "),
+    "confed_set": ("[", "]", ","),
+}
+
+
+def as_path_text(segments: Any) -> str:
+    """``65001 64512 {1,2} (65010)`` from the API's segment list (decode schema)."""
+    if not isinstance(segments, list):
+        return _attr_text(segments)
+    parts: list[str] = []
+    for seg in segments:
+        if not isinstance(seg, dict):
+            continue
+        asns = [str(a) for a in seg.get("asns", [])]
+        brackets = SEGMENT_BRACKETS.get(str(seg.get("type")))
+        if brackets is None:
+            parts.extend(asns)
+        else:
+            left, right, sep = brackets
+            parts.append(left + sep.join(asns) + right)
+    return " ".join(parts) or "-"
+
+
 def render_routes(routes: list[dict[str, Any]]) -> str:
     rows = []
     for r in routes:
@@ -275,7 +271,7 @@ def render_routes(routes: list[dict[str, Any]]) -> str:
                 r.get("prefix"),
                 r.get("path_id"),
                 _attr_text(attrs.get("next_hop")),
-                _attr_text(attrs.get("as_path")),
+                as_path_text(attrs.get("as_path")),
                 _attr_text(attrs.get("med")),
                 _attr_text(attrs.get("communities")),
             ]
@@ -337,13 +333,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("peers", cmd_peers, "routers and BGP peers of a running agent"),
         ("routes", cmd_routes, "RIB of a running agent as a table"),
     ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--api", default=DEFAULT_API, help=f"agent API URL (default {DEFAULT_API})")
-        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        p = add_api_command(sub, name, helptext)
         if name == "routes":
             p.add_argument("--router", help="router label (its address)")
             p.add_argument("--peer", help="peer address")
-            p.add_argument("--view", choices=VIEW_ORDER, help="RIB view")
+            p.add_argument("--view", choices=VIEWS, help="RIB view")
             p.add_argument("--prefix", help="prefix or address (exact, else longest match)")
             p.add_argument("--limit", type=int, help="at most this many routes")
         p.set_defaults(func=fn)

@@ -52,8 +52,8 @@ from parsers.afi import afi_name, safi_name
 from parsers.bgp.nlri import describe
 from parsers.bmp.context import PeerKey
 
-from . import build
-from .core import Core, Peer
+from .. import build
+from ..core import Core, Peer
 
 ROUTER = ["router"]
 PEER = ["router", "peer"]

@@ -24,7 +24,7 @@ from typing import IO, Any, cast
 from parsers.bmp.reader import BmpReader
 from parsers.errors import ParseError
 
-from .config import Endpoint, parse_endpoint
+from ..config import Endpoint, parse_endpoint
 
 CHUNK = 1 << 16
 GZIP_MAGIC = b"\x1f\x8b"

@@ -1,0 +1,56 @@
+"""The HTTP API client of the read-only subcommands (``peers``, ``routes``, ``doctor``, ``fib-diff``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import urllib.error
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any
+
+from . import apiclient
+
+DEFAULT_API = "http://127.0.0.1:9324"
+
+
+def add_api_command(
+    subparsers: Any, name: str, helptext: str, description: str | None = None
+) -> argparse.ArgumentParser:
+    """A subcommand reading a running agent's API: ``--api URL`` and ``--json``."""
+    p: argparse.ArgumentParser = subparsers.add_parser(name, help=helptext, description=description)
+    p.add_argument("--api", default=DEFAULT_API, help=f"agent API URL (default {DEFAULT_API})")
+    p.add_argument("--json", action="store_true", help="print the API's JSON")
+    return p
+
+
+class ApiError(RuntimeError):
+    pass
+
+
+def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
+    url = api.rstrip("/") + path
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    try:
+        with apiclient.urlopen(url, timeout=10) as resp:
+            return json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        raise ApiError(f"{url}: HTTP {exc.code}{': ' + detail if detail else ''}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
+    except ValueError as exc:
+        raise ApiError(f"{url}: bad JSON ({exc})") from None
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[str(h) for h in headers]] + [["-" if c is None else str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells]
+    return "\n".join(lines)

@@ -1,0 +1,56 @@
+"""What every router of one core shares: settings, route observers, the attribute interner."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from parsers.bgp.attributes import PathAttributes
+from parsers.bgp.nlri import NlriSet
+
+from .rib import AttributeInterner
+
+if TYPE_CHECKING:
+    from .peer import Peer
+    from .rib import RibTable
+
+
+class RouteObserver(Protocol):
+    """Sees every route change just before it is applied to a ``RibTable``.
+
+    Called once per ``NlriSet`` of a Route Monitoring (or of a BIRD poll's
+    diff), in stream order, so ``table.routes`` still holds the state before
+    the change. Per-table state belongs in ``table.ext`` (dropped with the
+    routes by ``RibTable.clear``). Must be cheap: it runs on the ingest path.
+    """
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None: ...
+
+    def announce(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CoreSettings:
+    #: Seconds: withdraw then re-announce of the same route within this window = 1 prefix flap.
+    flap_window: float = 60.0
+    #: Bounded top-N of flapping prefixes (API and metric).
+    top_flaps: int = 10
+    #: Injectable wall clock (tests).
+    clock: Callable[[], float] = time.time
+
+
+class Shared:
+    """One per ``Core``, held by each of its ``Router``s: ``settings`` is replaced
+    on reload (read on every use), ``observers`` and ``interner`` are shared."""
+
+    __slots__ = ("interner", "observers", "settings")
+
+    def __init__(self, settings: CoreSettings) -> None:
+        self.settings = settings
+        self.interner = AttributeInterner()
+        #: ``RouteObserver``s (e.g. ``agent.health``), called on every route change.
+        self.observers: list[RouteObserver] = []

@@ -1,0 +1,61 @@
+"""What a daemon component sees of the daemon: the narrow ``Host`` interface.
+
+Components (``agent.fib``, ``agent.health``, ``agent.sources.bird``) are built
+by the composition root (``agent.app``) from a ``Host``: they read
+``config`` and ``core``, add HTTP endpoints and metric collectors, and never
+import ``agent.daemon`` or ``agent.app``. ``agent.daemon.Daemon`` implements it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from aiohttp import web
+    from prometheus_client.registry import Collector
+
+    from .config import Config
+    from .core import Core
+
+Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+
+
+class Host(Protocol):
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def core(self) -> Core: ...
+
+    def add_get(self, path: str, handler: Handler) -> None:
+        """A GET endpoint (before ``start``)."""
+
+    def add_json_get(
+        self,
+        path: str,
+        fn: Callable[[web.Request], Any],
+        *,
+        params: tuple[str, ...] | None = (),
+    ) -> None:
+        """A GET endpoint answering ``fn(request)`` as JSON; ``params``: the allowed
+        query parameters (None: ``fn`` checks them); ``ValueError`` → 400."""
+
+    def register_collector(self, collector: Collector) -> None:
+        """A Prometheus collector on ``/metrics``."""
+
+    def add_metrics_text(self, fn: Callable[[], str]) -> None:
+        """Exposition text appended to ``/metrics`` (families written directly)."""
+
+
+class Component(Protocol):
+    """A part of the daemon with a life cycle: started after the listeners are
+    bound, stopped before them; ``reload`` returns the keys it could not apply."""
+
+    name: str
+
+    async def start(self, host: Host) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def reload(self, config: Config) -> list[str]: ...
