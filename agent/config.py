@@ -511,7 +511,7 @@ def _stripped(value: Any) -> str:
 @dataclass(frozen=True, slots=True, config=_STRICT)
 class SourceConfig:
     """One entry of ``sources:``. ``type: bird`` polls a BIRD control socket
-    (``agent.bird``): ``socket`` its path, ``interval`` between polls,
+    (``agent.sources.bird``): ``socket`` its path, ``interval`` between polls,
     ``router`` the router label (default: the socket's file name), ``timeout``
     per command."""
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from agent import cli
+from agent.cli import main as cli
 
 PASSWORD = "s3cret-cli"
 

@@ -10,8 +10,8 @@ import socket
 import aiohttp
 import pytest
 
+from agent.app import build_daemon
 from agent.config import load
-from agent.daemon import Daemon
 from agent.netaddr import unmap
 
 HAS_IPV6 = socket.has_ipv6
@@ -40,7 +40,7 @@ async def test_wildcard_ipv6_takes_ipv4_unless_ipv6_only(ipv6_only: bool) -> Non
         environ={"BMP_AGENT_BMP_IPV6_ONLY": flag, "BMP_AGENT_HTTP_IPV6_ONLY": flag},
         flags={"bmp_listen": ["[::]:0"], "http_listen": "[::]:0"},
     )
-    d = Daemon(cfg)
+    d = build_daemon(cfg)
     await d.start()
     try:
         bmp = d.bmp_addresses[0].port
@@ -60,7 +60,7 @@ async def test_wildcard_ipv6_takes_ipv4_unless_ipv6_only(ipv6_only: bool) -> Non
 async def test_ipv4_router_on_a_dual_stack_socket_keeps_its_ipv4_label() -> None:
     cfg = load(environ={}, flags={"bmp_listen": ["[::]:0"], "http_listen": "127.0.0.1:0",
                                   "allow": ["127.0.0.0/8"]})  # fmt: skip
-    d = Daemon(cfg)
+    d = build_daemon(cfg)
     await d.start()
     try:
         _, w = await asyncio.open_connection("127.0.0.1", d.bmp_addresses[0].port)
@@ -78,7 +78,7 @@ async def test_ipv4_router_on_a_dual_stack_socket_keeps_its_ipv4_label() -> None
 
 
 async def test_metrics_gzip_and_content_type() -> None:
-    d = Daemon(
+    d = build_daemon(
         load(environ={}, flags={"bmp_listen": ["127.0.0.1:0"], "http_listen": "127.0.0.1:0"})
     )
     await d.start()

@@ -60,7 +60,7 @@ from test_dashboards_live import (
     stop_all,
 )
 
-from agent.replay import count_messages
+from agent.cli.replay import count_messages
 
 CAPTURES = REPO / "tests" / "data" / "captures"
 NODES = {"node-a": "frr-basic", "node-b": "gobgp-basic", "node-c": "frr-mistakes"}
