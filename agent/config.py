@@ -225,6 +225,7 @@ HEALTH_CHECKS = (
     "ibgp_full_mesh_at_scale",
     "single_route_reflector",
     "expected_prefix_missing",
+    "bmp_feed_inconsistent",
 )
 _VIEW_NAMES = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
 
@@ -311,6 +312,9 @@ class FibConfig:
     interval: float = field(default=1.0, metadata=_meta(_range(0.05, 3600)))
     #: Netlink subscription receive buffer, bytes (0: the kernel default).
     rcvbuf: int = field(default=4 * 1024 * 1024, metadata=_meta(_range(0, 1 << 30)))
+    #: ``bmp_inconsistent``: per peer, the prefixes whose evidence (a withdrawal
+    #: of a route the source view never announced) is kept; beyond, counted only.
+    evidence_max: int = field(default=10000, metadata=_meta(_range(0, 1 << 24)))
 
 
 SOURCE_TYPES = ("bird",)
