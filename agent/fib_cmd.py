@@ -27,7 +27,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0] if __doc__ else None,
     )
     p.add_argument("--api", default=DEFAULT_API, help=f"agent HTTP address (default {DEFAULT_API})")
-    p.add_argument("--state", choices=DRIFT_STATES, help="only this drift state")
+    p.add_argument(
+        "--state", choices=(*DRIFT_STATES, "bmp_inconsistent"), help="only this drift state"
+    )
     p.add_argument("--afi", choices=("ipv4", "ipv6"), help="only this address family")
     p.add_argument("--limit", type=int, metavar="N", help="at most N prefixes")
     p.add_argument(
@@ -124,4 +126,6 @@ def run(args: argparse.Namespace) -> int:
         print(render(data))
     if data.get("error") or not data.get("router"):
         return 1
-    return EXIT_DRIFT if any(not d.get("pending") for d in data.get("drift", [])) else 0
+    # bmp_inconsistent rows are the router's BMP feed contradicting itself, not drift
+    drift = [d for d in data.get("drift", []) if d.get("state") != "bmp_inconsistent"]
+    return EXIT_DRIFT if any(not d.get("pending") for d in drift) else 0

@@ -207,6 +207,9 @@ def diff_view(
         "error": fib.error,
         "resyncs": dict(fib.resyncs),
         "evidence_dropped": dict(fib.evidence.dropped),
+        "passes": fib.passes,
+        "full_passes": fib.full_passes,
+        "last_pass_seconds": fib.last_pass_seconds,
         "tables": tables,
         "drift": drift,
     }

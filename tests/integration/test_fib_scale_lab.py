@@ -46,6 +46,7 @@ from fib_scale_support import (
     v6_prefixes,
     wait_counts,
     wait_kernel,
+    withdraw_bulk,
 )
 from lab import (
     INJ_A2_V4,
@@ -121,10 +122,10 @@ def settle_healthy(agent: Agent, n6_post: int, timeout: float) -> dict[str, Any]
     return d
 
 
-def check_inconsistent(agent: Agent, inc: int, views: tuple[str, ...]) -> None:
-    """The bmp_inconsistent prefixes with their evidence, and their counters."""
-    d = agent.diff("?state=bmp_inconsistent")
-    rows = d["drift"]
+def check_inconsistent(agent: Agent, inc: int, said: str) -> None:
+    """The bmp_inconsistent prefixes with their evidence, their counter and the
+    health check; ``said``: what FRR's pre-policy view shows for them."""
+    rows = agent.diff("?state=bmp_inconsistent")["drift"]
     assert len(rows) == inc
     for r in rows:
         assert r["state"] == "bmp_inconsistent"
@@ -132,24 +133,25 @@ def check_inconsistent(agent: Agent, inc: int, views: tuple[str, ...]) -> None:
         assert r["expected"] == []
         assert r["actual"][0].split()[0] == INJ_B_V6
         ev = r["evidence"]
-        assert ev["peer"] == PEER
-        assert ev["view"] == "adj_in_post"
-        assert ev["said"] == "withdraw_never_announced"
+        assert (ev["peer"], ev["view"], ev["said"]) == (
+            PEER, "adj_in_post", "withdraw_never_announced"
+        )  # fmt: skip
         assert isinstance(ev["at"], float)
-        assert tuple(o["view"] for o in ev["other_views"]) == views
-    got = metric_lines(agent, "bmp_view_inconsistencies_total")
-    key = f'{{kind="kernel_holds_withdrawn_route",peer="{PEER}",router="{ROUTER}",view="adj_in_post"}}'
-    assert got.get(key, 0) == inc
-    health = agent.get("/api/v1/health")
-    (check,) = [c for c in health["checks"] if c["check"] == "bmp_feed_inconsistent"]
-    fired = {(f["router"], f["peer"]): f for f in check["findings"]}
-    if inc:
-        f = fired[(ROUTER, PEER)]
-        assert f["details"]["bmp_inconsistent"] == {"ipv6": inc}
-    else:
-        assert (ROUTER, PEER) not in fired or "bmp_inconsistent" not in fired[(ROUTER, PEER)][
-            "details"
+        assert ev["other_views"] == [
+            {"view": "adj_in_pre", "peer": PEER, "said": said},
+            {"view": "kernel", "said": "holds"},
         ]
+    got = metric_lines(agent, "bmp_view_inconsistencies_total")
+    key = (
+        f'{{kind="kernel_holds_withdrawn_route",peer="{PEER}",router="{ROUTER}",'
+        'view="adj_in_post"}'
+    )
+    assert got.get(key, 0) == inc
+    fired = _feed_check(agent)
+    if inc:
+        assert fired[(ROUTER, PEER)]["details"]["bmp_inconsistent"] == {"ipv6": inc}
+    else:
+        assert "bmp_inconsistent" not in fired.get((ROUTER, PEER), {"details": {}})["details"]
 
 
 def drift_routes(
@@ -159,14 +161,16 @@ def drift_routes(
     return list(agent.diff(q)["drift"])
 
 
-@pytest.mark.parametrize("run", [1])
-def test_frr_scale_live_feed(run: int, lab_topo: LabTopology) -> None:
-    """FRR + zebra, agent first, table arrives live; then a real drift at scale."""
+@pytest.mark.parametrize("soft", [True, False], ids=["softreconf", "nosoftreconf"])
+def test_frr_scale_live_feed(soft: bool, lab_topo: LabTopology) -> None:
+    """FRR + zebra, agent first, the table arrives live. With soft-reconfiguration:
+    then a real drift at scale. Without (pre-policy is all withdrawals): then a
+    10,000-route withdrawal burst."""
     require("frr", "exabgp")
     lab = lab_topo
     spk = lab.spk
     agent = Agent(spk, lab.workdir)
-    speaker = make_speaker("frr", spk, lab.workdir, scale_config()).start()
+    speaker = make_speaker("frr", spk, lab.workdir, scale_config(soft_reconfiguration=soft)).start()
     inj = ExaBgp(lab.inj, lab.workdir, lab_peers()[:1]).start()
     zebra = speaker.procs[0]
     try:
@@ -177,63 +181,133 @@ def test_frr_scale_live_feed(run: int, lab_topo: LabTopology) -> None:
         loaded = time.monotonic() - t0
         # the agent holds what FRR sent in post-policy: the IPv6 routes FRR
         # withdrew there without announcing them are what it lacks
-        wait_counts_ready = time.monotonic()
+        t1 = time.monotonic()
         n6_post = _settled_post_count(agent, "ipv6")
         assert view_routes(agent, "adj_in_post", "ipv4") == N4
-        assert view_routes(agent, "adj_in_pre", "ipv4") == N4
-        assert view_routes(agent, "adj_in_pre", "ipv6") == N6
+        assert view_routes(agent, "adj_in_pre", "ipv4") == (N4 if soft else 0)
+        assert view_routes(agent, "adj_in_pre", "ipv6") == (N6 if soft else 0)
         d = settle_healthy(agent, n6_post, timeout=60)
-        settled = time.monotonic() - wait_counts_ready
+        settled = time.monotonic() - t1
         inc = N6 - n6_post
         assert d["router"] == ROUTER and d["view"] == "adj_in_post"
-        check_inconsistent(agent, inc, ("adj_in_pre", "kernel"))
-        print(f"frr live: loaded {loaded:.1f}s, settled {settled:.1f}s later, "
-              f"bmp_inconsistent {inc}")  # fmt: skip
-
-        # a real drift behind zebra's back: zebra stopped (it would repair its
-        # routes at once), 900 IPv4 + 100 IPv6 deleted, 50 + 50 next hops changed
-        gone4, gone6 = p4[-900:], p6[-100:]
-        moved4, moved6 = p4[1000:1050], p6[10000:10050]
-        zebra.send_signal(signal.SIGSTOP)
-        try:
-            lines = [f"route del {p} proto bgp" for p in gone4]
-            lines += [f"-6 route del {p} proto bgp" for p in gone6]
-            lines += [f"route replace {p} via {INJ_A2_V4} proto bgp metric 20" for p in moved4]
-            lines += [f"-6 route replace {p} via {INJ_B2_V6} proto bgp metric 20" for p in moved6]
-            t1 = time.monotonic()
-            batch(spk, lab.workdir, lines, "drift")
+        said = "announces" if soft else "all_withdrawals"
+        check_inconsistent(agent, inc, said)
+        health = _feed_check(agent)
+        if not soft:
+            # the pre-policy feed only withdraws: named as such
+            assert health[(ROUTER, PEER)]["details"]["all_withdrawals"] == ["adj_in_pre"]
+        print(f"frr live (soft-reconfiguration {soft}): loaded {loaded:.1f}s, "
+              f"settled {settled:.1f}s later, bmp_inconsistent {inc}")  # fmt: skip
+        if soft:
+            inject_drift(agent, lab, zebra, p4, p6, n6_post, inc)
+        else:
+            # 10,000 withdrawals at once: FRR removes them from the kernel; the
+            # pre-policy withdrawals of never-announced routes change nothing
+            withdraw_bulk(inj, "A", p4[:10000], INJ_A_V4, CHUNK4)
+            wait_kernel(spk, "bgp", N4 - 10000, N6, timeout=120, describe=agent.tail)
             want = {
-                "ipv4": {"expected": N4, "kernel": N4 - 900, "in_sync": N4 - 950,
-                         "missing": 900, "nexthop_mismatch": 50},
-                "ipv6": {"expected": n6_post, "kernel": N6 - 100,
-                         "in_sync": n6_post - 150, "missing": 100, "nexthop_mismatch": 50},
-            }  # fmt: skip
+                "ipv4": {"expected": N4 - 10000, "kernel": N4 - 10000, "in_sync": N4 - 10000},
+                "ipv6": {"expected": n6_post, "kernel": N6, "in_sync": n6_post},
+            }
             if inc:
                 want["ipv6"]["bmp_inconsistent"] = inc
-            _, d = wait_counts(agent, want, timeout=GRACE + 10, what="the injected drift")
-            print(f"drift reported {time.monotonic() - t1:.1f}s after the change (grace {GRACE})")
+            _, d = wait_counts(agent, want, timeout=60, what="in sync after the burst")
             assert_accounted(d)
-            missing = {r["prefix"] for r in drift_routes(agent, "missing")}
-            assert missing == set(gone4) | set(gone6)
-            mm = drift_routes(agent, "nexthop_mismatch")
-            assert {r["prefix"] for r in mm} == set(moved4) | set(moved6)
-            for r in mm:
-                want_nh, got_nh = (
-                    (INJ_B_V6, INJ_B2_V6) if ":" in r["prefix"] else (INJ_A_V4, INJ_A2_V4)
-                )
-                assert (r["expected"], r["actual"][0].split()[0]) == ([want_nh], got_nh)
-        finally:
-            zebra.send_signal(signal.SIGCONT)
-        # the kernel as ``ip -j route show`` sees it, against the agent's count
-        k4 = kernel_routes(spk, "-4", "bgp")
-        k6 = kernel_routes(spk, "-6", "bgp")
-        tables = {t["afi"]: t for t in agent.diff("?limit=1")["tables"] if t["table"] == "main"}
-        assert abs(tables["ipv4"]["kernel"] - len(k4)) <= N4  # both read while zebra repairs
-        del k6
+            got = metric_lines(agent, "bmp_view_inconsistencies_total")
+            key = (
+                f'{{kind="withdraw_never_announced",peer="{PEER}",router="{ROUTER}",'
+                'view="adj_in_pre"}'
+            )
+            assert got[key] >= N4 + N6 + 10000  # every pre-policy message withdraws
     finally:
         inj.stop()
         speaker.stop()
         agent.stop()
+
+
+def inject_drift(
+    agent: Agent, lab: LabTopology, zebra: Any, p4: list[str], p6: list[str], n6_post: int, inc: int
+) -> None:
+    """Zebra stopped (it would repair its routes at once): 900 IPv4 + 100 IPv6
+    deleted, 50 + 50 next hops changed → exactly that, within the grace period."""
+    spk = lab.spk
+    gone4, gone6 = p4[-900:], p6[-100:]
+    moved4, moved6 = p4[1000:1050], p6[10000:10050]
+    zebra.send_signal(signal.SIGSTOP)
+    try:
+        lines = [f"route del {p} proto bgp" for p in gone4 + gone6]
+        lines += [f"route replace {p} via {INJ_A2_V4} proto bgp metric 20" for p in moved4]
+        lines += [f"route replace {p} via {INJ_B2_V6} proto bgp metric 20" for p in moved6]
+        t1 = time.monotonic()
+        batch(spk, lab.workdir, lines, "drift")
+        want = {
+            "ipv4": {"expected": N4, "kernel": N4 - 900, "in_sync": N4 - 950,
+                     "missing": 900, "nexthop_mismatch": 50},
+            "ipv6": {"expected": n6_post, "kernel": N6 - 100,
+                     "in_sync": n6_post - 150, "missing": 100, "nexthop_mismatch": 50},
+        }  # fmt: skip
+        if inc:
+            want["ipv6"]["bmp_inconsistent"] = inc
+        _, d = wait_counts(agent, want, timeout=GRACE + 10, what="the injected drift")
+        print(f"drift reported {time.monotonic() - t1:.1f}s after the change (grace {GRACE})")
+        assert_accounted(d)
+        missing = {r["prefix"] for r in drift_routes(agent, "missing")}
+        assert missing == set(gone4) | set(gone6)
+        mm = drift_routes(agent, "nexthop_mismatch")
+        assert {r["prefix"] for r in mm} == set(moved4) | set(moved6)
+        for r in mm:
+            v6 = ":" in r["prefix"]
+            want_nh, got_nh = (INJ_B_V6, INJ_B2_V6) if v6 else (INJ_A_V4, INJ_A2_V4)
+            assert (r["expected"], r["actual"][0].split()[0]) == ([want_nh], got_nh)
+        # the kernel as ``ip -j route show`` lists it, in the same state
+        k4 = kernel_routes(spk, "-4", "bgp")
+        k6 = kernel_routes(spk, "-6", "bgp")
+        assert (len(k4), len(k6)) == (N4 - 900, N6 - 100)
+        moved = {r["dst"]: r.get("gateway") for r in k4 + k6 if r["dst"] in set(moved4 + moved6)}
+        assert set(moved.values()) == {INJ_A2_V4, INJ_B2_V6}
+        metrics = metric_lines(agent, "bmp_fib_routes")
+        assert metrics['{afi="ipv4",router="127.0.0.1",state="missing",table="main"}'] == 900
+        if inc:
+            assert (
+                metrics['{afi="ipv6",router="127.0.0.1",state="bmp_inconsistent",table="main"}']
+                == inc
+            )
+    finally:
+        zebra.send_signal(signal.SIGCONT)
+
+
+def test_bird_scale(lab_topo: LabTopology) -> None:
+    """BIRD 3 with ``protocol kernel`` (proto bird): the agent first (BIRD sends
+    nothing for sessions up before its BMP session), then BIRD, then ExaBGP."""
+    require("bird", "exabgp")
+    lab = lab_topo
+    spk = lab.spk
+    agent = Agent(spk, lab.workdir)
+    speaker = make_speaker("bird", spk, lab.workdir, scale_config(stats_interval=0)).start()
+    inj = ExaBgp(lab.inj, lab.workdir, lab_peers()[:1]).start()
+    try:
+        speaker.wait_established([INJ_A_V4], timeout=40)
+        t0 = time.monotonic()
+        load_table(inj)
+        wait_kernel(spk, "bird", N4, N6, timeout=240, describe=agent.tail)
+        loaded = time.monotonic() - t0
+        t1 = time.monotonic()
+        n6_post = _settled_post_count(agent, "ipv6")
+        assert n6_post == N6
+        d = settle_healthy(agent, n6_post, timeout=60)
+        assert d["view"] == "adj_in_post"
+        check_inconsistent(agent, 0, "announces")
+        print(f"bird: loaded {loaded:.1f}s, settled {time.monotonic() - t1:.1f}s later")
+    finally:
+        inj.stop()
+        speaker.stop()
+        agent.stop()
+
+
+def _feed_check(agent: Agent) -> dict[tuple[str, str], dict[str, Any]]:
+    health = agent.get("/api/v1/health")
+    (check,) = [c for c in health["checks"] if c["check"] == "bmp_feed_inconsistent"]
+    return {(f["router"], f["peer"]): f for f in check["findings"]}
 
 
 def _settled_post_count(agent: Agent, afi: str, quiet: float = 3.0) -> int:
