@@ -129,7 +129,7 @@ class Evidence:
                 self.held[w.peer] -= 1
 
     def classify(
-        self, router: Router, afi: int, rd: str | None, extra: set[bytes], kernel: dict[bytes, Any]
+        self, router: Router, source: str, afi: int, rd: str | None, extra: set[bytes]
     ) -> set[bytes]:
         """The prefixes of ``extra`` (kernel holds, selection lacks) that are
         ``bmp_inconsistent``; their evidence gets the other views' statements."""
@@ -137,8 +137,11 @@ class Evidence:
         if not ev or not extra:
             return set()
         out: set[bytes] = set()
+        view = source
         for p in extra & ev.keys():
             w = ev[p]
+            if w.view != view:
+                continue  # recorded before the source view was known
             peer = router.peers.get(w.peer)
             t = peer.tables.get((w.view, afi, 1)) if peer is not None else None
             if peer is None or not peer.up or t is None or id(t.routes) != w.routes_id:

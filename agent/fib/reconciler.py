@@ -441,7 +441,22 @@ class FibReconciler:
         in ``table.ext``."""
         m: Mark | None = None
         router = self.router
-        if (
+        if router is None or self.view is None:
+            # not known yet (the first pass after a router connects): keep the
+            # evidence of a local router's views; the pass that finds the
+            # router and its view re-marks every table
+            if (
+                table.safi == 1
+                and table.afi in (1, 2)
+                and table.view in ("adj_in_post", "loc_rib", "adj_in_pre")
+                and peer.rd in self.rds
+                and any(
+                    r.peers.get(peer.key) is peer and self._maybe_local(r)
+                    for r in list(self.core.routers.values())
+                )
+            ):
+                m = Mark([], table.afi, peer.rd, True)
+        elif (
             router is not None
             and self.view is not None
             and table.safi == 1
@@ -459,6 +474,12 @@ class FibReconciler:
             ext = table.ext = {}
         ext[EXT_KEY] = m
         return m
+
+    def _maybe_local(self, r: Router) -> bool:
+        want = self.config.router
+        if want:
+            return r.label == want or r.address == want
+        return r.source == "bird" or is_local_address(r.address)
 
     def _invalidate_markers(self) -> None:
         for router in list(self.core.routers.values()):
@@ -492,6 +513,10 @@ class FibReconciler:
                             work.append((afi, peer.rd, _prefixes(prev.routes)))
                         if prev.up != up or prev.src != src:
                             work.append((afi, peer.rd, _prefixes(t.routes)))
+                        if prev.routes is not t.routes or prev.up != up:
+                            ev = self.evidence.tables.get((afi, peer.rd))
+                            if ev:
+                                work.append((afi, peer.rd, list(ev)))
                     new.setdefault((afi, peer.rd), []).append(Source(src, t, t.routes, up, peer.rd))
         if not full:
             for s in old.values():
@@ -599,8 +624,8 @@ class FibReconciler:
                     mismatch.add(p)
         extra = ker - sel
         router = self.router
-        if extra and router is not None and self.evidence.tables:
-            bad = self.evidence.classify(router, afi, rd, extra, kern)
+        if extra and router is not None and self.view is not None and self.evidence.tables:
+            bad = self.evidence.classify(router, self.view, afi, rd, extra)
             if bad:
                 extra -= bad
                 self._inconsistent(key, afi, rd, bad, now)
@@ -639,7 +664,8 @@ class FibReconciler:
                     self.log.info("local router", router=router.label)
             # drift against another router or view means nothing now
             self.tracker.clear()
-            self.evidence.clear()
+            if self.router is not None and router is not self.router:
+                self.evidence.clear()
             self.router = router
             self.router_label = router.label if router is not None else ""
             self.view = view
