@@ -368,6 +368,7 @@ HEALTH_CHECKS = (
     "ibgp_full_mesh_at_scale",
     "single_route_reflector",
     "expected_prefix_missing",
+    "bmp_feed_inconsistent",
 )
 _VIEW_NAMES = VIEWS
 
@@ -463,6 +464,9 @@ class FibConfig:
     interval: Annotated[float, Strict(), Bounds(0.05, 3600)] = 1.0
     #: Netlink subscription receive buffer, bytes (0: the kernel default).
     rcvbuf: Annotated[int, Strict(), Bounds(0, 1 << 30)] = 4 * 1024 * 1024
+    #: ``bmp_inconsistent``: per peer, the prefixes whose evidence (a withdrawal
+    #: of a route the source view never announced) is kept; beyond, counted only.
+    evidence_max: Annotated[int, Strict(), Bounds(0, 1 << 24)] = 10000
 
 
 SOURCE_TYPES = ("bird",)

@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..cli.api import ApiError, add_api_command, get_json, table
-from .diff import DRIFT_STATES
+from .diff import BMP_INCONSISTENT, HELD_STATES
 
 EXIT_DRIFT = 3
 
@@ -27,7 +27,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "show kernel FIB drift against BGP's selection (from a running agent)",
         __doc__.split("\n\n")[0] if __doc__ else None,
     )
-    p.add_argument("--state", choices=DRIFT_STATES, help="only this drift state")
+    p.add_argument(
+        "--state", choices=HELD_STATES, help="only this drift state (or bmp_inconsistent)"
+    )
     p.add_argument("--afi", choices=("ipv4", "ipv6"), help="only this address family")
     p.add_argument("--limit", type=int, metavar="N", help="at most N prefixes")
     p.add_argument(
@@ -123,4 +125,6 @@ def run(args: argparse.Namespace) -> int:
         print(render(data))
     if data.get("error") or not data.get("router"):
         return 1
-    return EXIT_DRIFT if any(not d.get("pending") for d in data.get("drift", [])) else 0
+    # bmp_inconsistent rows are the router's BMP feed contradicting itself, not drift
+    drift = [d for d in data.get("drift", []) if d.get("state") != BMP_INCONSISTENT]
+    return EXIT_DRIFT if any(not d.get("pending") for d in drift) else 0

@@ -63,6 +63,7 @@ from parsers.bgp.nlri import NlriSet
 
 from ..config import HEALTH_CHECKS, HealthConfig
 from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+from . import feed
 
 EXT_KEY = "health"
 LOC_RIB_PEER = 3
@@ -162,6 +163,8 @@ CHECKS: dict[str, CheckInfo] = {
         ),
     )
 }
+# checks kept in their own modules
+CHECKS[feed.NAME] = CheckInfo(feed.NAME, feed.SEVERITY, feed.SCOPE, feed.TITLE, feed.ADVICE)
 assert tuple(CHECKS) == HEALTH_CHECKS
 
 
@@ -594,8 +597,15 @@ def check_expected(
     )
 
 
-def evaluate(core: Core, cfg: HealthConfig, *, router: str | None = None) -> Report:
-    """Run every check over ``core`` (see the module docstring for the cost)."""
+def evaluate(
+    core: Core,
+    cfg: HealthConfig,
+    *,
+    router: str | None = None,
+    evidence: feed.FeedEvidence | None = None,
+) -> Report:
+    """Run every check over ``core`` (see the module docstring for the cost);
+    ``evidence``: the FIB reconciler, for ``bmp_feed_inconsistent``."""
     results = {
         name: CheckResult(info, cfg.enabled and name not in cfg.disabled)
         for name, info in CHECKS.items()
@@ -619,6 +629,11 @@ def evaluate(core: Core, cfg: HealthConfig, *, router: str | None = None) -> Rep
                     results["default_route_received"].add(r, p, check_default_route(cfg, rtr, peer))
                 if "host_route_flood" in on:
                     results["host_route_flood"].add(r, p, check_host_routes(cfg, rtr, peer))
+            if feed.NAME in on and feed.evaluated(rtr, peer):
+                got = feed.check(rtr, peer, evidence)
+                results[feed.NAME].add(
+                    r, p, None if got is None else Finding(feed.NAME, r, p, got[0], got[1])
+                )
             if peer.state == UP and peer.sent_open is not None:
                 if "public_asn" in on:
                     results["public_asn"].add(r, p, check_public_asn(cfg, rtr, peer))

@@ -29,6 +29,7 @@ from ..core import Core
 from ..export.metrics import escape_label
 from ..host import Host
 from .checks import HealthObserver, Report, evaluate, report_json
+from .feed import FeedEvidence
 
 METRIC = "bmp_health_check"
 METRIC_HELP = "1 while the BGP health check finds the problem (0: evaluated and fine)."
@@ -44,6 +45,8 @@ class Health:
         self.core = core
         self.config = config
         self.observer = HealthObserver(config.route_views)
+        #: the FIB reconciler, set by ``agent.app`` (``bmp_feed_inconsistent``)
+        self.evidence: FeedEvidence | None = None
         self._attached = False
         if config.enabled:
             self._attach()
@@ -60,7 +63,7 @@ class Health:
             self._attached = False
 
     def evaluate(self, router: str | None = None) -> Report:
-        return evaluate(self.core, self.config, router=router)
+        return evaluate(self.core, self.config, router=router, evidence=self.evidence)
 
     def document(self, router: str | None = None) -> dict[str, Any]:
         return report_json(self.evaluate(router), self.config)
