@@ -61,6 +61,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
             t.get("missing"),
             t.get("extra"),
             t.get("nexthop_mismatch"),
+            t.get("bmp_inconsistent", 0),
             t.get("pending"),
         ]
         for t in data.get("tables", [])
@@ -77,6 +78,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
                 "MISSING",
                 "EXTRA",
                 "NH MISMATCH",
+                "BMP INCONSISTENT",
                 "PENDING",
             ],
             rows,

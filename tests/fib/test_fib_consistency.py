@@ -12,8 +12,11 @@ extra, 203.0.113.0/24 nothing (the kernel lacks it).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import dataclasses
+import io
 import os
 import time
 from collections.abc import Callable
@@ -27,6 +30,7 @@ from structlog.testing import capture_logs
 from agent.app import build_daemon
 from agent.config import Endpoint, FibConfig, HealthConfig, load
 from agent.core import Core
+from agent.fib import cmd as fib_cmd
 from agent.fib.component import FibCollector, diff_view
 from agent.fib.reconciler import FibReconciler
 from agent.health import evaluate
@@ -207,6 +211,15 @@ def test_evidence_is_bounded_per_peer(fns: FibNs) -> None:
     run(fns, True, body, evidence_max=1)
 
 
+def fib_diff(api: str, *extra: str) -> tuple[int, str]:
+    p = argparse.ArgumentParser()
+    fib_cmd.add_parser(p.add_subparsers())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = fib_cmd.run(p.parse_args(["fib-diff", "--api", api, *extra]))
+    return code, out.getvalue()
+
+
 def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
     """``agent.app`` wires the ``fib`` component into the ``health`` component
     (neither imports the other): ``/api/v1/health`` and ``bmp_health_check``
@@ -255,6 +268,22 @@ def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
                 assert [(x["prefix"], x["state"]) for x in diff["drift"]] == [
                     ("198.51.100.0/24", "bmp_inconsistent")
                 ]
+                # fib-diff: its own column; drift (10.99.0.0/24 extra) still exits 3
+                code, out = await asyncio.to_thread(fib_diff, base)
+                assert code == fib_cmd.EXIT_DRIFT
+                lines = out.splitlines()
+                head = next(x for x in lines if x.startswith("AFI"))
+                assert "NH MISMATCH  BMP INCONSISTENT  PENDING" in head
+                row = next(x for x in lines if x.startswith("ipv4"))
+                assert row.split() == ["ipv4", "main", "1", "3", "1", "0", "1", "0", "1", "0"]
+                rows = [x.split()[:3] for x in lines if x.startswith(("10.", "198."))]
+                assert rows == [
+                    ["198.51.100.0/24", "main", "bmp_inconsistent"],
+                    ["10.99.0.0/24", "main", "extra"],
+                ]
+                # only the feed defect: not drift, exit 0
+                code, out = await asyncio.to_thread(fib_diff, base, "--state", "bmp_inconsistent")
+                assert code == 0, out
             finally:
                 await d.stop()
 
