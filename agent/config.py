@@ -211,10 +211,44 @@ class LogConfig:
     format: str = field(default="auto", metadata=_meta(_choice(LOG_FORMATS)))
 
 
+def _community(value: str) -> str:
+    """A BGP community as text (``agent.health.community``), normalised."""
+    from .health.community import normalise
+
+    return normalise(value)
+
+
+#: Bound of ``rib.count_communities`` (series: peers x views x communities).
+COUNT_COMMUNITIES_MAX = 64
+
+
+def _peer_selector(value: str) -> str:
+    """A peer selector (``agent.health.selectors``): CIDR, ASN, id:CIDR or sysname:GLOB."""
+    from .health.selectors import normalise_selector
+
+    return normalise_selector(value)
+
+
+_DCI_FAMILIES = {"ipv4": 32, "ipv6": 128}
+
+
+def _max_length(value: str) -> str:
+    """``ipv4:N`` or ``ipv6:N`` (also ``ipv4/N``), normalised to ``ipv4:N``."""
+    fam, sep, n = value.strip().lower().replace("/", ":").partition(":")
+    top = _DCI_FAMILIES.get(fam)
+    if not sep or top is None or not n.strip().isdigit() or int(n) > top:
+        raise ValueError(f"{value!r} is not ipv4:0-32 or ipv6:0-128")
+    return f"{fam}:{int(n)}"
+
+
 @dataclass(frozen=True, slots=True)
 class RibConfig:
     flap_window: float = field(default=60.0, metadata=_meta(_range(0.001)))
     top_flaps: int = field(default=10, metadata=_meta(_range(0, 10000)))
+    #: Communities whose routes ``bmp_rib_community_routes`` counts per
+    #: (router, peer, view): standard ``64510:100``, large ``64510:1:2``,
+    #: extended ``rt:64510:100`` (at most ``COUNT_COMMUNITIES_MAX``).
+    count_communities: tuple[str, ...] = field(default=(), metadata=_meta(_community))
 
 
 HEALTH_CHECKS = (
@@ -225,6 +259,10 @@ HEALTH_CHECKS = (
     "ibgp_full_mesh_at_scale",
     "single_route_reflector",
     "expected_prefix_missing",
+    "metallb_pod_routes",
+    "cidr_overlap",
+    "dci_unsummarized",
+    "local_only_leak",
 )
 _VIEW_NAMES = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
 
@@ -266,6 +304,37 @@ class HealthConfig:
     expected_prefixes: tuple[str, ...] = field(default=(), metadata=_meta(_expected_prefix))
     #: View of the expected prefixes written without ``@VIEW``.
     expected_view: str = field(default="adj_in_post", metadata=_meta(_choice(_VIEW_NAMES)))
+    #: MetalLB speakers (metallb_pod_routes): peer address CIDR, ASN (``65010`` or
+    #: ``AS65010``), ``id:CIDR`` (BGP identifier) or ``sysname:GLOB`` (a router whose
+    #: BMP sysName matches, e.g. an FRR-K8s node: its Adj-RIB-Out is checked).
+    metallb_peers: tuple[str, ...] = field(default=(), metadata=_meta(_peer_selector))
+    #: Pod CIDRs: MetalLB must not announce inside them; cidr_overlap watches them.
+    pod_cidrs: tuple[Network, ...] = field(default=(), metadata=_meta(_cidr))
+    #: Service CIDRs (cidr_overlap watches them).
+    service_cidrs: tuple[Network, ...] = field(default=(), metadata=_meta(_cidr))
+    #: MetalLB LoadBalancer pools: a MetalLB speaker announces nothing outside them
+    #: (empty: not checked).
+    lb_pools: tuple[Network, ...] = field(default=(), metadata=_meta(_cidr))
+    #: DCI peers (dci_unsummarized, local_only_leak), same forms as metallb_peers.
+    dci_peers: tuple[str, ...] = field(default=(), metadata=_meta(_peer_selector))
+    #: Longest prefix allowed over a DCI link per family (the last entry of a family wins).
+    dci_max_length: tuple[str, ...] = field(
+        default=("ipv4:20", "ipv6:48"), metadata=_meta(_max_length)
+    )
+    #: dci_unsummarized also fires above this many routes in one view of a DCI peer.
+    dci_max_routes: int = field(default=1000, metadata=_meta(_range(0)))
+    #: Communities that mark a route as local to its DC (local_only_leak).
+    local_only_communities: tuple[str, ...] = field(default=(), metadata=_meta(_community))
+
+    def dci_max_len(self, afi: int) -> int:
+        """The longest prefix length allowed over a DCI link for ``afi`` (1 or 2)."""
+        fam = "ipv4" if afi == 1 else "ipv6"
+        out = 20 if afi == 1 else 48
+        for entry in self.dci_max_length:
+            f, _, n = entry.partition(":")
+            if f == fam:
+                out = int(n)
+        return out
 
 
 def _fib_protocol(value: str) -> str:
@@ -650,6 +719,14 @@ def build(layers: Iterable[Mapping[str, _Raw]]) -> Config:
         raise ConfigError(
             "bmp.reconnect_min",
             f"{bmp.reconnect_min} is above bmp.reconnect_max ({bmp.reconnect_max})",
+            src,
+        )
+    n = len(config.rib.count_communities)
+    if n > COUNT_COMMUNITIES_MAX:
+        src = values.get("rib", {}).get("count_communities", (None, "defaults"))[1]
+        raise ConfigError(
+            "rib.count_communities",
+            f"{n} communities, at most {COUNT_COMMUNITIES_MAX} (each one is a series per peer and view)",
             src,
         )
     return config
