@@ -448,8 +448,10 @@ class Conflicts:
     """The conflicts one peer's routes are part of."""
 
     count: int = 0
-    #: (prefix, origin, other prefix, other origin, other peers), up to SAMPLE
+    #: (prefix, origin, other prefix, other origin, other peers), up to SAMPLE,
+    #: in address order
     sample: list[tuple[str, int, str, int, tuple[str, ...]]] | None = None
+    _keys: list[tuple[tuple[int, int, int], tuple[int, int, int]]] | None = None
 
 
 def find_conflicts(
@@ -478,10 +480,11 @@ def find_conflicts(
             for label in this[2][o1]:
                 c = out.get(label)
                 if c is None:
-                    c = out[label] = Conflicts(0, [])
+                    c = out[label] = Conflicts(0, [], [])
                 c.count += 1
-                assert c.sample is not None
+                assert c.sample is not None and c._keys is not None
                 if len(c.sample) < SAMPLE:
+                    c._keys.append((_sort_key(this[0], this[1]), _sort_key(other[0], other[1])))
                     c.sample.append(
                         (
                             prefix_text(this[1], this[0]),
@@ -512,8 +515,10 @@ def find_conflicts(
                         record(anc, oa, node, ob)
         stack.append((afi, v, plen, node))
     for c in out.values():
-        assert c.sample is not None
-        c.sample.sort()
+        assert c.sample is not None and c._keys is not None
+        order = sorted(range(len(c.sample)), key=lambda i: (c._keys[i], c.sample[i]))  # type: ignore[index]
+        c.sample = [c.sample[i] for i in order]
+        c._keys = None
     return out
 
 
