@@ -241,6 +241,8 @@ def var_custom(name: str, label: str, values: list[str]) -> dict[str, Any]:
     }
 
 
+#: The multi-DC and MetalLB checks (agent.health.dc), one alert each.
+DC_CHECKS = "metallb_pod_routes|cidr_overlap|dci_unsummarized|local_only_leak"
 VIEWS = ["adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib"]
 
 GAUGE_STATS = (
@@ -458,6 +460,32 @@ def overview() -> dict[str, Any]:
             f"sum by (check, severity) (bmp_health_check{{{sel}}})",
             "{{check}} ({{severity}})",
         ),
+        # Multi-DC design rules and MetalLB (issue #20): the four checks and the
+        # routes per community of interest (rib.count_communities).
+        row("Multi-DC and MetalLB"),
+        table(
+            "MetalLB, CIDR overlap, DCI summaries, local-only leaks",
+            "Peers failing metallb_pod_routes, cidr_overlap, dci_unsummarized or local_only_leak"
+            " now (bmp-agent doctor lists the prefixes).",
+            f'bmp_health_check{{{sel}, check=~"{DC_CHECKS}"}} == 1',
+            ["Time", "__name__", "job", "Value"],
+        ),
+        graph(
+            "Routes per community",
+            "Routes carrying each community of rib.count_communities (e.g. the local-only and"
+            " global-export tags of each DC), summed over peers, per view.",
+            f'sum by (community, view) (bmp_rib_community_routes{{{sel}, view=~"$view"}})',
+            "{{community}} {{view}}",
+        ),
+        graph(
+            "Local-only routes towards DCI peers",
+            "Routes per community in the views of peers that local_only_leak flags"
+            " (Adj-RIB-Out post-policy: sent to them; Adj-RIB-In: received).",
+            f"sum by (instance, router, peer, view, community) (bmp_rib_community_routes{{{sel}}})"
+            f' and on (instance, router, peer) (bmp_health_check{{{sel}, check="local_only_leak"}}'
+            " == 1)",
+            "{{router}} {{peer}} {{view}} {{community}}",
+        ),
         graph(
             "Decode errors",
             "BMP messages that failed to decode, by router and error kind.",
@@ -595,6 +623,12 @@ def peer_detail() -> dict[str, Any]:
             f"bmp_health_check{{{sel}}}",
             ["Time", "__name__", "job", "instance", "router", "peer"],
             mappings=value_mapping(("ok", "green"), ("problem", "red")),
+        ),
+        graph(
+            "Routes per community",
+            "Routes of this peer carrying each community of rib.count_communities, per view.",
+            f"bmp_rib_community_routes{{{sel}}}",
+            "{{view}} {{community}}",
         ),
     ]
     variables = [
