@@ -1,6 +1,6 @@
 """BGP health checks: the classic Kubernetes-on-BGP mistakes, found in the BMP stream.
 
-``checks`` holds the seven checks, their incremental counters
+``checks`` holds the checks (the multi-DC and MetalLB ones in ``dc``), their incremental counters
 (``HealthObserver``, a core ``RouteObserver``) and the report; ``component``
 wires them into the daemon (``/api/v1/health``, ``bmp_health_check``,
 reload). ``bmp-agent doctor`` (``agent.doctor_cmd``) prints the report.

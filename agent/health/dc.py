@@ -305,18 +305,19 @@ class DcObserver:
 
     # -- counters -----------------------------------------------------------------
 
-    def _watched(
-        self, afi: int, p: bytes, attrs: PathAttributes, peer: Peer, d_peer: bool
-    ) -> int | None:
-        """The origin AS when the route is watched by cidr_overlap, else None."""
+    def _origin_of(self, attrs: PathAttributes, peer: Peer, d_peer: bool) -> int | None:
+        """The origin AS when a route with ``attrs`` may be watched by
+        cidr_overlap (the prefix decides the rest, ``_prefix_watched``)."""
+        if not self.settings.watch and not d_peer and not node_originated(attrs):
+            return None
+        return origin_as(attrs, peer)
+
+    def _prefix_watched(self, afi: int, p: bytes, d_peer: bool) -> bool:
         s = self.settings
         if s.watch:
-            if not s.watch.contains(afi, p):
-                return None
-        else:
-            if p == b"\x00" or (not d_peer and (p[0] == BITS[afi] or not node_originated(attrs))):
-                return None
-        return origin_as(attrs, peer)
+            return s.watch.contains(afi, p)
+        # learned: what nodes originate (no host routes) and what DCI peers send
+        return p != b"\x00" and (d_peer or p[0] != BITS[afi])
 
     def _update(
         self,
@@ -330,6 +331,20 @@ class DcObserver:
     ) -> None:
         s = self.settings
         afi = table.afi
+        st = dc_state(table)
+        new_origin: int | None = None
+        watch = False
+        if roles.watch:
+            if attrs is not None:
+                new_origin = self._origin_of(attrs, peer, d_peer)
+            watch = new_origin is not None or (st is not None and bool(st.origins))
+        leak = roles.dci and s.leak_on
+        new_leak = s.leak.match(attrs) if (attrs is not None and leak) else ()
+        leak = leak and (bool(new_leak) or (st is not None and bool(st.leaks)))
+        metallb = roles.metallb
+        long = roles.dci and s.dci_on
+        if not (metallb or long or leak or watch):
+            return
         routes = table.routes
         path_ids = nset.path_ids
         keys: Iterable[RouteKey]
@@ -338,12 +353,12 @@ class DcObserver:
         else:
             keys = dict.fromkeys(zip(path_ids, nset.prefixes, strict=False))
         add = attrs is not None
-        new_leak = s.leak.match(attrs) if (attrs is not None and roles.dci and s.leak_on) else ()
         long_len = s.max_len[afi]
-        st = dc_state(table)
-        # the local-only communities of the last old attrs looked at
+        # attribute-derived values of the last old attrs looked at
         leak_of: PathAttributes | None = None
         old_leak: tuple[str, ...] = ()
+        origin_of: PathAttributes | None = None
+        old_origin: int | None = None
         for k in keys:
             p = k[1] if isinstance(k, tuple) else k
             old = routes.get(k)
@@ -353,14 +368,14 @@ class DcObserver:
             # prefix-only counters: one path more (new key) or less (withdrawn key)
             delta = (1 if not present else 0) if add else (-1 if present else 0)
             if delta:
-                if roles.metallb and s.metallb_bad(afi, p):
+                if metallb and s.metallb_bad(afi, p):
                     st = st or _new_state(table)
                     _bump(st.metallb, p, delta)
-                if roles.dci and s.dci_on and p[0] > long_len:
+                if long and p[0] > long_len:
                     st = st or _new_state(table)
                     _bump(st.long, p, delta)
             # attribute-dependent counters: the old route goes, the new one comes
-            if roles.dci and s.leak_on:
+            if leak:
                 if old is not None and st is not None and st.leaks:
                     if old is not leak_of:
                         leak_of = old
@@ -374,25 +389,22 @@ class DcObserver:
                     _bump(st.leaks, p, 1)
                     for c in new_leak:
                         _bump(st.leak_comms, c, 1)
-            if roles.watch:
-                if present and st is not None and st.origins:
-                    assert old is not None
-                    o = self._watched(afi, p, old, peer, d_peer)
-                    if o is not None:
-                        per = st.origins.get(p)
-                        if per is not None:
-                            _bump(per, o, -1)
-                            if not per:
-                                del st.origins[p]
-                            st.serial += 1
-                if add:
-                    assert attrs is not None
-                    o = self._watched(afi, p, attrs, peer, d_peer)
-                    if o is not None:
-                        st = st or _new_state(table)
-                        per = st.origins.setdefault(p, {})
-                        per[o] = per.get(o, 0) + 1
+            if watch and self._prefix_watched(afi, p, d_peer):
+                if old is not None and st is not None and st.origins:
+                    if old is not origin_of:
+                        origin_of = old
+                        old_origin = self._origin_of(old, peer, d_peer)
+                    per = st.origins.get(p) if old_origin is not None else None
+                    if per is not None and old_origin in per:
+                        _bump(per, old_origin, -1)
+                        if not per:
+                            del st.origins[p]
                         st.serial += 1
+                if new_origin is not None:
+                    st = st or _new_state(table)
+                    per = st.origins.setdefault(p, {})
+                    per[new_origin] = per.get(new_origin, 0) + 1
+                    st.serial += 1
 
     def rebuild(self, core: Core) -> None:
         """Recompute every table's counters from its routes (O(routes), once)."""

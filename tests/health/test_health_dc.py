@@ -8,6 +8,8 @@ import ipaddress
 
 import pytest
 from health_support import POST, ROUTER, Lab, hdr, peer_down, peer_up, rm
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.config import Config, HealthConfig
 from agent.health import Health
@@ -405,3 +407,66 @@ def test_incremental_equals_rebuild(attach_late: bool) -> None:
         ("10.0.2.5", "adj_in_pre"): (1, 0, 0),  # 198.51.100.1/32 outside the pool
         ("10.0.1.2", "adj_in_pre"): (0, 0, 0),
     }
+
+
+POOL = [
+    pa((64520,), comms=("64510:100",)),
+    pa((64520, 64530)),
+    pa((64601,)),
+    pa((64601, 64601), comms=("64510:100", "64510:200")),
+    pa(()),
+    pa((64520,), as_set=(1, 2)),
+]
+PREFIXES = [
+    "10.244.0.0/16",
+    "10.244.1.0/24",
+    "10.244.1.0/26",
+    "10.96.0.0/12",
+    "192.0.2.1/32",
+    "0.0.0.0/0",
+]
+
+
+def _snapshot(lab: Lab) -> dict[tuple[str, str], tuple[object, ...]]:
+    out = {}
+    for peer in lab.core.routers[ROUTER].peers.values():
+        for (view, _afi, _), t in peer.tables.items():
+            st = dc_state(t)
+            if st is not None:
+                v = (dict(st.metallb), dict(st.long), dict(st.leaks), dict(st.leak_comms),
+                     {p: dict(o) for p, o in st.origins.items() if o})  # fmt: skip
+                if any(v):
+                    out[(peer.label, view)] = v
+    return out
+
+
+@pytest.mark.parametrize("learned", [False, True])
+@given(
+    events=st.lists(
+        st.tuples(st.integers(0, 2), st.booleans(), st.lists(st.integers(0, 5), min_size=1, max_size=3), st.integers(0, 5), st.booleans()),
+        max_size=25,
+    )
+)  # fmt: skip
+def test_incremental_equals_rebuild_random(
+    learned: bool, events: list[tuple[int, bool, list[int], int, bool]]
+) -> None:
+    cfg = HealthConfig(
+        dci_peers=("AS64520",),
+        metallb_peers=("AS64700",),
+        pod_cidrs=() if learned else nets("10.244.0.0/16"),
+        lb_pools=nets("192.0.2.0/24"),
+        local_only_communities=("64510:100",),
+        dci_max_length=("ipv4:16",),
+    )
+    peers = [DCI, MLB, NODE]
+    lab = Lab(cfg).feed(*(peer_up(h) for h in peers))
+    for who, announce, ids, a, down in events:
+        h = peers[who]
+        if down:
+            lab.feed(peer_down(h), peer_up(h))
+            continue
+        prefixes = [PREFIXES[i] for i in ids]
+        lab.feed(rm(h, prefixes, a=POOL[a]) if announce else rm(h, withdraw=prefixes))
+    got = _snapshot(lab)
+    DcObserver(cfg).rebuild(lab.core)
+    assert _snapshot(lab) == got
