@@ -22,7 +22,8 @@ Which tables each check looks at
   ``health.service_cidrs``; with neither set, the CIDRs are *learned*: the
   routes a node peer originates itself (an AS_PATH of one AS, prepends
   allowed; host routes left out, they are MetalLB/anycast service addresses)
-  plus every route from a DCI peer. Two watched routes of one router conflict
+  plus every route from a DCI peer (learning needs ``health.dci_peers``: with
+  no CIDRs and no DCI peers the check evaluates nothing). Two watched routes of one router conflict
   when their prefixes are equal or one contains the other and their origin
   ASes (last AS of the AS_PATH; the peer AS for an empty path) differ: the
   origin AS stands for the DC. Routes ending in an AS_SET (aggregates) are
@@ -139,7 +140,10 @@ class DcSettings:
         self.leak = CommunityMatcher(cfg.local_only_communities)
         self.leak_on = LEAK in on and bool(self.dci) and bool(self.leak)
         self.watch = Space((*cfg.pod_cidrs, *cfg.service_cidrs))
-        self.overlap_on = OVERLAP in on
+        # learned CIDRs (neither pod_cidrs nor service_cidrs) need DCI peers: a
+        # router sees another DC's routes through them; without either the
+        # check evaluates nothing (and costs nothing on ingest)
+        self.overlap_on = OVERLAP in on and (bool(self.watch) or bool(self.dci))
         self.max_len = {1: cfg.dci_max_len(1), 2: cfg.dci_max_len(2)}
         self.dci_views = self.route_views | {WIRE_OUT}
 
@@ -754,7 +758,7 @@ def evaluate_dc(
         if not rtr.up:
             continue
         r = rtr.label
-        conflicts = obs.overlaps(rtr) if OVERLAP in on else {}
+        conflicts = obs.overlaps(rtr) if OVERLAP in on and s.overlap_on else {}
         for peer in list(rtr.peers.values()):
             if peer.peer_type == LOC_RIB_PEER or peer.state not in (UP, IMPLICIT):
                 continue
@@ -763,7 +767,7 @@ def evaluate_dc(
                 views = _views_of(s.metallb, rtr, peer, side_m, glob_m)
                 if views:
                     results[METALLB].add(r, p, check_metallb(s, rtr, peer, views))
-            if OVERLAP in on:
+            if OVERLAP in on and s.overlap_on:
                 results[OVERLAP].add(r, p, check_overlap(rtr, peer, conflicts))
             if s.dci and (DCI in on or (LEAK in on and s.leak)):
                 views = _views_of(s.dci, rtr, peer, dci_views, dci_views)

@@ -47,8 +47,7 @@ def test_mistakes_capture_through_the_core() -> None:
         "ibgp_full_mesh_at_scale": [],
         "single_route_reflector": [],
         "expected_prefix_missing": [],
-        # nothing configured: MetalLB and DCI checks evaluate no peer; the
-        # learned pod CIDRs of the one node do not overlap
+        # nothing configured: the MetalLB, DCI and overlap checks evaluate no peer
         "metallb_pod_routes": [],
         "cidr_overlap": [],
         "dci_unsummarized": [],
@@ -158,7 +157,6 @@ async def test_mistakes_replayed_into_the_agent(
         ("ibgp_full_mesh_at_scale", "", "warning"): 0.0,
         ("single_route_reflector", "", "warning"): 0.0,
         ("expected_prefix_missing", "", "critical"): 1.0,
-        ("cidr_overlap", "10.0.1.2", "critical"): 0.0,
     }
     assert (await get(agent, "/api/v1/health?router=192.0.2.9"))[1]["firing"] == 0
     status, err = await get(agent, "/api/v1/health?peer=1")
