@@ -390,6 +390,7 @@ _DCI_FAMILIES = {"ipv4": 32, "ipv6": 128}
 def _max_length(value: str) -> str:
     """``ipv4:N`` or ``ipv6:N`` (also ``ipv4/N``), normalised to ``ipv4:N``."""
     fam, sep, n = value.strip().lower().replace("/", ":").partition(":")
+    fam = fam.strip()
     top = _DCI_FAMILIES.get(fam)
     if not sep or top is None or not n.strip().isdigit() or int(n) > top:
         raise ValueError(f"{value!r} is not ipv4:0-32 or ipv6:0-128")
@@ -518,7 +519,7 @@ class HealthConfig:
             str,
             Validated(
                 _max_length,
-                {"type": "string", "pattern": r"^\s*(?i:ipv4|ipv6)\s*[:/]\s*[0-9]{1,3}\s*$"},
+                {"type": "string", "pattern": r"^\s*[Ii][Pp][Vv][46]\s*[:/]\s*[0-9]{1,3}\s*$"},
             ),
         ],
         ...,
