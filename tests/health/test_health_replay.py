@@ -48,6 +48,11 @@ def test_mistakes_capture_through_the_core() -> None:
         "ibgp_full_mesh_at_scale": [],
         "single_route_reflector": [],
         "expected_prefix_missing": [],
+        # nothing configured: the MetalLB, DCI and overlap checks evaluate no peer
+        "metallb_pod_routes": [],
+        "cidr_overlap": [],
+        "dci_unsummarized": [],
+        "local_only_leak": [],
         "bmp_feed_inconsistent": [],
     }
     # the never-up 10.0.1.99 and fd00:1::2 (Peer Down only) are not evaluated
@@ -124,6 +129,10 @@ async def test_mistakes_replayed_into_the_agent(
         "ibgp_full_mesh_at_scale": "ok",
         "single_route_reflector": "ok",
         "expected_prefix_missing": "firing",
+        "metallb_pod_routes": "ok",
+        "cidr_overlap": "ok",
+        "dci_unsummarized": "ok",
+        "local_only_leak": "ok",
         "bmp_feed_inconsistent": "ok",
     }
     router = by_name["public_asn"]["findings"][0]["router"]
