@@ -19,11 +19,14 @@ from ..bgp.nlri import NlriSet
 from ..bgp.wire import MAX_PREFIX_BITS, Fallback
 from . import decode as spec
 from .context import DecodeContext, PeerKey
-from .messages import PerPeerHeader, RouteMonitoring
-from .wire import per_peer_header
+from .messages import TLV_E_BIT, BmpTlv, PerPeerHeader, RouteMonitoring
+from .wire import INFO_NAMES_KNOWN, RM_NAMES_KNOWN, assign_path_status, per_peer_header
 
 _PEER = Struct("!BB8s16sI4sII")
 _TIMESTAMP = Struct("!II")
+_TLV = Struct("!HH")
+_U32 = Struct("!I")
+_U16 = Struct("!H")
 _MARKER = b"\xff" * 16
 
 # ---------------------------------------------------------------- per-peer header
@@ -162,8 +165,13 @@ def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     if n < 48 + 23 or data[0] != 3 or int.from_bytes(data[1:5], "big") != n:
         raise Fallback
     peer, key, view, four = _peer_header(data[6:48])
-    if data[48:64] != _MARKER or data[66] != 2 or (data[64] << 8 | data[65]) != n - 48:
+    if data[48:64] != _MARKER or data[66] != 2:
         raise Fallback
+    end = 48 + (data[64] << 8 | data[65])
+    if end != n:
+        if end > n or end < 48 + 23:
+            raise Fallback
+        return _with_trailing(data, end, ctx, peer, key, view, four)
     known = key in ctx.caps
     if not (data[67] or data[68]):
         # The hottest case, inlined: IPv4 announcements only, an attribute
@@ -184,3 +192,74 @@ def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     if not known:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
     return RouteMonitoring(peer, update)
+
+
+# ---------------------------------------------------------------- bytes after the UPDATE
+
+
+def _with_trailing(
+    data: bytes,
+    end: int,
+    ctx: DecodeContext,
+    peer: PerPeerHeader,
+    key: PeerKey,
+    view: str,
+    four: bool,
+) -> RouteMonitoring:
+    """A v3 Route Monitoring with bytes after its UPDATE (``data[end:]``):
+    the UPDATE as usual, then the TLVs, as ``decode._route_monitoring``."""
+    update = decode_update_body(data[:end], 48, four, ctx, key, view)
+    if key not in ctx.caps:
+        ctx.quirks["route_monitoring_without_peer_up"] += 1
+    quirks = ctx.quirks
+    tlvs = _tlvs(data, end, True)
+    trailing = b""
+    if tlvs is None:
+        tlvs = _tlvs(data, end, False)
+        if tlvs is None:
+            tlvs = ()
+            trailing = data[end:]
+            quirks["trailing_bytes"] += 1
+    if tlvs:
+        quirks["trailing_tlv"] += 1
+        for t in tlvs:
+            if t.pen is not None or t.type not in (
+                RM_NAMES_KNOWN if t.index is not None else INFO_NAMES_KNOWN
+            ):
+                quirks["unknown_tlv"] += 1
+    routes = 0
+    for nset in update.announced:
+        routes += len(nset.prefixes)
+    marks = assign_path_status(tlvs, routes, quirks)
+    return RouteMonitoring(peer, update, tlvs, marks, trailing)
+
+
+def _tlvs(data: bytes, pos: int, indexed: bool) -> tuple[BmpTlv, ...] | None:
+    """The TLVs of ``data[pos:]`` (``decode.message_tlvs``), or None when
+    they do not parse."""
+    n = len(data)
+    out: list[BmpTlv] = []
+    while pos < n:
+        if n - pos < 4:
+            return None
+        tlv_type, length = _TLV.unpack_from(data, pos)
+        pos += 4
+        pen: int | None = None
+        if tlv_type & TLV_E_BIT:
+            tlv_type ^= TLV_E_BIT
+            if length < 4 or n - pos < 4:
+                return None
+            pen = _U32.unpack_from(data, pos)[0]
+            pos += 4
+            length -= 4
+        index: int | None = None
+        if indexed:
+            if n - pos < 2:
+                return None
+            index = _U16.unpack_from(data, pos)[0]
+            pos += 2
+        if pos + length > n:
+            return None
+        out.append(BmpTlv(tlv_type, data[pos : pos + length], index, pen))
+        pos += length
+    return tuple(out)

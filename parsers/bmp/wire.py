@@ -10,10 +10,12 @@ Each structure parses (``decode.py``) and builds (``tests/support/bmp.py``).
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from construct import (
     Bytes,
+    If,
     Int8ub,
     Int16ub,
     Int32ub,
@@ -26,7 +28,18 @@ from construct import (
 
 from ..afi import format_address
 from ..errors import Action, UnsupportedError
-from .messages import COMMON_HEADER_SIZE, PerPeerHeader
+from .messages import (
+    COMMON_HEADER_SIZE,
+    INFO_NAMES,
+    RM_TLV_GROUP,
+    RM_TLV_NAMES,
+    RM_TLV_PATH_MARKING,
+    TLV_G_BIT,
+    BmpTlv,
+    PathStatus,
+    PerPeerHeader,
+    path_status,
+)
 
 # --------------------------------------------------------------------------
 # construct structures
@@ -70,6 +83,32 @@ TLV = Struct(
 )
 TLV_HEADER = Struct("type" / Int16ub, "length" / Int16ub)
 TLV_HEADER_SIZE = 4
+
+#: draft-ietf-grow-bmp-tlv: a TLV with the E bit (0x8000) in its type carries
+#: a 4-byte Private Enterprise Number, counted in its length.
+TLV_PEN = Int32ub
+TLV_PEN_SIZE = 4
+
+#: draft-ietf-grow-bmp-tlv §Route Monitoring: type, length (of the value, the
+#: PEN included), [PEN,] a 2-byte index (G bit + NLRI or group index), value.
+INDEXED_TLV = Struct(
+    "type" / Int16ub,
+    "length"
+    / Rebuild(Int16ub, lambda ctx: len(ctx.value) + (TLV_PEN_SIZE if ctx.type & 0x8000 else 0)),
+    "pen" / If(this.type & 0x8000, Int32ub),
+    "index" / Int16ub,
+    "value" / Bytes(lambda ctx: ctx.length - (TLV_PEN_SIZE if ctx.type & 0x8000 else 0)),
+)
+TLV_INDEX = Int16ub
+TLV_INDEX_SIZE = 2
+
+#: draft-ietf-grow-bmp-path-marking-tlv: the Path Status TLV's value: 4 bytes
+#: of status bits, then (optionally) a 2-byte reason code.
+PATH_MARKING = Struct("status" / Int32ub, "reason" / Int16ub)
+PATH_MARKING_STATUS = Int32ub
+PATH_MARKING_SIZES = (4, 6)
+#: The Group TLV's value: 2-byte NLRI indexes.
+GROUP_MEMBER = Int16ub
 
 #: RFC 7854 §4.10: what follows the per-peer header of a Peer Up, before the OPENs.
 PEER_UP_FIXED = Struct(
@@ -124,6 +163,10 @@ BGP_HEADER_P = compiled(BGP_HEADER)
 STAT_AFI_SAFI_GAUGE_P = compiled(STAT_AFI_SAFI_GAUGE)
 
 
+#: TLV types ``BmpTlv.known`` knows, as sets (the fast path's check).
+RM_NAMES_KNOWN = frozenset(RM_TLV_NAMES)
+INFO_NAMES_KNOWN = frozenset(INFO_NAMES)
+
 # --------------------------------------------------------------------------
 # shared helpers
 # --------------------------------------------------------------------------
@@ -160,11 +203,63 @@ def per_peer_header(
 
 
 def version_error(version: int, offset: int) -> UnsupportedError:
-    """The error for a BMP version other than 3 (action DROP_SESSION)."""
-    if version == 4:
-        text = "BMP version 4 (draft-ietf-grow-bmp-tlv) is not supported"
-    elif version in (1, 2):
+    """The error for a BMP version other than 3 and 4 (action DROP_SESSION:
+    that session only)."""
+    if version in (1, 2):
         text = f"BMP version {version} (pre-RFC 7854 drafts) is not supported"
     else:
-        text = f"bad BMP version {version}, expected 3"
+        text = f"unsupported BMP version {version}, expected 3 or 4"
     return UnsupportedError(text, offset=offset, action=Action.DROP_SESSION)
+
+
+def path_status_of(value: bytes) -> PathStatus | None:
+    """The marking in a Path Status TLV's value, or None when its length is
+    not 4 or 6 (counted as the ``bad_path_marking`` quirk by the caller)."""
+    n = len(value)
+    if n == 6:
+        return path_status(int.from_bytes(value[:4], "big"), int.from_bytes(value[4:6], "big"))
+    if n == 4:
+        return path_status(int.from_bytes(value, "big"), None)
+    return None
+
+
+def assign_path_status(
+    tlvs: tuple[BmpTlv, ...], routes: int, quirks: Counter[str]
+) -> tuple[PathStatus | None, ...]:
+    """Each announced route's marking from the Path Status TLVs of one Route
+    Monitoring (draft-ietf-grow-bmp-tlv indexes): index 0 marks every NLRI,
+    n the n-th (1-based, in ``Update.announced`` order), G bit + n the NLRIs
+    of Group TLV n. A more specific index wins. Empty without any marking.
+    Shared by both decoders: it reads dataclasses, not bytes."""
+    marks = [
+        t for t in tlvs if t.type == RM_TLV_PATH_MARKING and t.pen is None and t.index is not None
+    ]
+    if not marks:
+        return ()
+    groups: dict[int, list[int]] = {}
+    for t in tlvs:
+        if t.type == RM_TLV_GROUP and t.pen is None and t.index is not None:
+            v = t.value
+            groups[t.index] = [int.from_bytes(v[i : i + 2], "big") for i in range(0, len(v) - 1, 2)]
+    out: list[PathStatus | None] = [None] * routes
+    # Least specific first, so a per-NLRI marking overrides a group's or the message's.
+    for rank in (0, 1, 2):
+        for t in marks:
+            index = t.index
+            assert index is not None
+            kind = 0 if index == 0 else (1 if index & TLV_G_BIT else 2)
+            if kind != rank:
+                continue
+            status = path_status_of(t.value)
+            if status is None:
+                quirks["bad_path_marking"] += 1
+                continue
+            if kind == 0:
+                out = [status] * routes
+            elif kind == 1:
+                for n in groups.get(index, ()):
+                    if 1 <= n <= routes:
+                        out[n - 1] = status
+            elif 1 <= index <= routes:
+                out[index - 1] = status
+    return tuple(out)

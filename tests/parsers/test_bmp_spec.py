@@ -91,11 +91,16 @@ UPDATE_4BYTE = build_update(attributes=ATTRS_4BYTE, nlri=ipv4_prefix("198.51.100
 # -- common header ---------------------------------------------------------------
 
 
-def test_bmp_v4_is_rejected_by_name() -> None:
-    msg = b"\x04" + build_initiation()[1:]
+def test_bmp_v4_initiation_decodes_like_v3() -> None:
+    v3 = build_initiation()
+    assert decode(b"\x04" + v3[1:]) == decode(v3)
+
+
+def test_an_unknown_version_is_refused_by_name() -> None:
+    msg = b"\x05" + build_initiation()[1:]
     with pytest.raises(UnsupportedError) as exc:
         decode(msg)
-    assert "version 4" in exc.value.message
+    assert exc.value.message == "unsupported BMP version 5, expected 3 or 4"
     assert exc.value.offset == 0
     assert exc.value.action is Action.DROP_SESSION
 
