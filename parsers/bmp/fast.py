@@ -19,7 +19,7 @@ from ..bgp.nlri import NlriSet
 from ..bgp.wire import MAX_PREFIX_BITS, Fallback
 from . import decode as spec
 from .context import DecodeContext, PeerKey
-from .messages import TLV_E_BIT, BmpTlv, PerPeerHeader, RouteMonitoring
+from .messages import RM_TLV_BGP_PDU, TLV_E_BIT, BmpTlv, PerPeerHeader, RouteMonitoring
 from .wire import INFO_NAMES_KNOWN, RM_NAMES_KNOWN, assign_path_status, per_peer_header
 
 _PEER = Struct("!BB8s16sI4sII")
@@ -163,6 +163,8 @@ def decode_route_monitoring(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
 def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     n = len(data)
     if n < 48 + 23 or data[0] != 3 or int.from_bytes(data[1:5], "big") != n:
+        if n >= 48 + 29 and data[0] == 4 and int.from_bytes(data[1:5], "big") == n:
+            return _decode_v4(data, ctx)
         raise Fallback
     peer, key, view, four = _peer_header(data[6:48])
     if data[48:64] != _MARKER or data[66] != 2:
@@ -222,16 +224,59 @@ def _with_trailing(
             quirks["trailing_bytes"] += 1
     if tlvs:
         quirks["trailing_tlv"] += 1
-        for t in tlvs:
-            if t.pen is not None or t.type not in (
-                RM_NAMES_KNOWN if t.index is not None else INFO_NAMES_KNOWN
-            ):
-                quirks["unknown_tlv"] += 1
+        _count_unknown(tlvs, ctx)
+    return _with_tlvs(peer, update, tlvs, trailing, ctx)
+
+
+def _count_unknown(tlvs: tuple[BmpTlv, ...], ctx: DecodeContext) -> None:
+    for t in tlvs:
+        if t.pen is not None or t.type not in (
+            RM_NAMES_KNOWN if t.index is not None else INFO_NAMES_KNOWN
+        ):
+            ctx.quirks["unknown_tlv"] += 1
+
+
+def _with_tlvs(
+    peer: PerPeerHeader,
+    update: Update,
+    tlvs: tuple[BmpTlv, ...],
+    trailing: bytes,
+    ctx: DecodeContext,
+) -> RouteMonitoring:
     routes = 0
     for nset in update.announced:
         routes += len(nset.prefixes)
-    marks = assign_path_status(tlvs, routes, quirks)
+    marks = assign_path_status(tlvs, routes, ctx.quirks)
     return RouteMonitoring(peer, update, tlvs, marks, trailing)
+
+
+def _decode_v4(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
+    """BMP v4 Route Monitoring (``decode._route_monitoring_v4``): indexed TLVs
+    after the per-peer header, exactly one of them the BGP PDU."""
+    if data[48:64] == _MARKER:
+        raise Fallback  # the UPDATE outside a TLV: the spec counts the quirk
+    peer, key, view, four = _peer_header(data[6:48])
+    every = _tlvs(data, 48, True)
+    if every is None:
+        raise Fallback
+    pdu: BmpTlv | None = None
+    for t in every:
+        if t.type == RM_TLV_BGP_PDU and t.pen is None:
+            if pdu is not None:
+                raise Fallback
+            pdu = t
+    if pdu is None:
+        raise Fallback
+    raw = pdu.value
+    n = len(raw)
+    if n < 23 or raw[:16] != _MARKER or raw[18] != 2 or (raw[16] << 8 | raw[17]) != n:
+        raise Fallback
+    update = decode_update_body(raw, 0, four, ctx, key, view)
+    if key not in ctx.caps:
+        ctx.quirks["route_monitoring_without_peer_up"] += 1
+    tlvs = tuple(t for t in every if t is not pdu)
+    _count_unknown(tlvs, ctx)
+    return _with_tlvs(peer, update, tlvs, b"", ctx)
 
 
 def _tlvs(data: bytes, pos: int, indexed: bool) -> tuple[BmpTlv, ...] | None:

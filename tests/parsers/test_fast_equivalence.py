@@ -20,6 +20,7 @@ from support.bmp import (
     build_indexed_tlv,
     build_per_peer_header,
     build_route_monitoring,
+    build_route_monitoring_v4,
     group_tlv,
     path_marking_tlv,
 )
@@ -298,3 +299,54 @@ def test_trailing_tlvs_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> No
     assert handed == []
     assert routes == 400
     assert ctx.quirks == {"trailing_tlv": 200, "unknown_tlv": 100}
+
+
+# -- BMP v4 Route Monitoring (the BGP PDU in a TLV) -------------------------------
+
+
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    update_cases(),
+    st.lists(_TRAILING_TLV, max_size=3),
+    st.lists(_TRAILING_TLV, max_size=3),
+)
+def test_fast_equals_spec_on_v4(case, before, after) -> None:  # type: ignore[no-untyped-def]
+    flags = 0 if case.four_octet_as else FLAG_A
+    rm = build_route_monitoring_v4(
+        case.data, before=before, after=after, peer=build_per_peer_header(flags=flags)
+    )
+    got_fast, got_spec, fctx, sctx = _decode_both(rm, case.add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
+    assert got_spec.update == case.expected  # type: ignore[attr-defined]
+
+
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(update_cases(), st.lists(_TRAILING_TLV, max_size=2), st.data())
+def test_fast_equals_spec_on_mutated_v4(case, tlvs, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    flags = 0 if case.four_octet_as else FLAG_A
+    rm = bytearray(
+        build_route_monitoring_v4(case.data, after=tlvs, peer=build_per_peer_header(flags=flags))
+    )
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(48, len(rm) - 1))
+        rm[pos] = data.draw(st.integers(0, 255))
+    got_fast, got_spec, fctx, sctx = _decode_both(bytes(rm), case.add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
+
+
+def test_v4_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    handed = _no_fallback(monkeypatch)
+    attrs = [b.origin(0), b.as_path([(2, [65001])]), b.next_hop("192.0.2.1")]
+    ctx = DecodeContext()
+    ctx.peer_up((0, bytes(8), "192.0.2.1"), PeerCaps())
+    marked = 0
+    for i in range(100):
+        update = b.build_update(attributes=attrs, nlri=b.nlri([f"10.{i}.0.0/24", f"10.{i}.1.0/24"]))
+        tlvs = [path_marking_tlv(2, index=1 + i % 2)] if i % 2 else []
+        msg = fast.decode_route_monitoring(build_route_monitoring_v4(update, after=tlvs), ctx)
+        marked += sum(1 for s in msg.path_status if s is not None)
+    assert handed == []
+    assert marked == 50
+    assert dict(ctx.quirks) == {}
