@@ -56,6 +56,7 @@ from .bmp.messages import (
     RM_TLV_GROUP,
     RM_TLV_PATH_MARKING,
     TLV_G_BIT,
+    TLV_TRAILING_BYTES,
     BmpMessage,
     BmpTlv,
     InformationTlv,
@@ -73,10 +74,10 @@ from .bmp.messages import (
     Termination,
     UnknownBmpMessage,
     information_dict,
+    path_status_of,
 )
 from .bmp.session import Decoded, DecodeFailed, Event
 from .bmp.stat_types import stat_name
-from .bmp.wire import path_status_of
 from .errors import ParseError
 
 JsonDict = dict[str, Any]
@@ -178,9 +179,9 @@ def render_message(
             for route, mark in zip(out["update"]["announced"], marks, strict=False):
                 route["path_status"] = render_path_status(mark)
         if msg.tlvs:
-            out["tlvs"] = [render_tlv(t) for t in msg.tlvs]
-        if msg.trailing:
-            out["trailing"] = msg.trailing.hex()
+            out["tlvs"] = [render_tlv(t) for t in msg.tlvs if t.type != TLV_TRAILING_BYTES]
+            if msg.trailing:
+                out["trailing"] = msg.trailing.hex()
     elif isinstance(msg, PeerUp):
         out.update(render_peer_up(msg))
     elif isinstance(msg, PeerDown):

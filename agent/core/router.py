@@ -314,18 +314,26 @@ class RouterSession:
             router.withdraw(peer, peer.table(view, nset.afi, nset.safi), nset, now)
         if update.announced:
             attrs = router.intern(update.attributes)
-            if msg.path_status:
-                self._marked(msg, peer, attrs, now)
-                return
+            if msg.tlvs:
+                marks = msg.path_status
+                if marks:
+                    self._marked(msg, peer, attrs, marks, now)
+                    return
             for nset in update.announced:
                 router.announce(peer, peer.table(view, nset.afi, nset.safi), nset, attrs, now)
 
-    def _marked(self, msg: RouteMonitoring, peer: Peer, attrs: PathAttributes, now: float) -> None:
+    def _marked(
+        self,
+        msg: RouteMonitoring,
+        peer: Peer,
+        attrs: PathAttributes,
+        marks: tuple[PathStatus | None, ...],
+        now: float,
+    ) -> None:
         """Announce routes with their path marking: one announce per run of
         routes with the same marking, each with its interned ``MarkedAttributes``."""
         router = self.router
         view = msg.peer.view
-        marks = msg.path_status
         values: dict[PathStatus, PathAttributes] = {}
         i = 0
         for nset in msg.update.announced:

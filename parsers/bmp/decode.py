@@ -40,6 +40,7 @@ from .messages import (
     RM_TLV_BGP_PDU,
     TERMINATION_REASON,
     TLV_E_BIT,
+    TLV_TRAILING_BYTES,
     VERSION,
     VERSION_4,
     VERSIONS,
@@ -58,6 +59,7 @@ from .messages import (
     StatisticsReport,
     Termination,
     UnknownBmpMessage,
+    bad_markings,
 )
 from .stat_types import COUNTER, EXPERIMENTAL_TYPES, GAUGE, STAT_TYPES
 from .wire import (
@@ -83,7 +85,6 @@ from .wire import (
     TLV_INDEX_SIZE,
     TLV_PEN,
     TLV_PEN_SIZE,
-    assign_path_status,
     peer_address,
     per_peer_header,
     version_error,
@@ -282,7 +283,8 @@ def count_tlv_quirks(
 ) -> None:
     """``trailing_tlv`` once per v3 message with TLVs after its PDU,
     ``unknown_tlv`` per TLV of a type this decoder does not know,
-    ``trailing_bytes`` per message whose extra bytes are no TLVs."""
+    ``trailing_bytes`` per message whose extra bytes are no TLVs,
+    ``bad_path_marking`` per Path Status TLV of a bad length."""
     if trailing:
         quirks["trailing_bytes"] += 1
     if tlvs:
@@ -291,6 +293,9 @@ def count_tlv_quirks(
         for t in tlvs:
             if not t.known:
                 quirks["unknown_tlv"] += 1
+        bad = bad_markings(tlvs)
+        if bad:
+            quirks["bad_path_marking"] += bad
 
 
 def _information_tlvs(data: bytes, pos: int, end: int) -> tuple[InformationTlv, ...]:
@@ -476,19 +481,15 @@ def _route_monitoring(
     # send it): the routes stay; the rest is TLVs or kept as bytes.
     tlvs, trailing = trailing_tlvs(data, nxt, end, "Route Monitoring")
     count_tlv_quirks(tlvs, trailing, ctx.quirks, v3=True)
-    return _with_tlvs(peer, update, tlvs, trailing, ctx)
+    return _with_tlvs(peer, update, tlvs, trailing)
 
 
 def _with_tlvs(
-    peer: PerPeerHeader,
-    update: Update,
-    tlvs: tuple[BmpTlv, ...],
-    trailing: bytes,
-    ctx: DecodeContext,
+    peer: PerPeerHeader, update: Update, tlvs: tuple[BmpTlv, ...], trailing: bytes
 ) -> RouteMonitoring:
-    routes = sum(len(n.prefixes) for n in update.announced)
-    marks = assign_path_status(tlvs, routes, ctx.quirks)
-    return RouteMonitoring(peer, update, tlvs, marks, trailing)
+    if trailing:
+        tlvs = (*tlvs, BmpTlv(TLV_TRAILING_BYTES, trailing))
+    return RouteMonitoring(peer, update, tlvs)
 
 
 def _route_monitoring_v4(
@@ -504,7 +505,7 @@ def _route_monitoring_v4(
         update = _rm_update(raw, pos, peer, ctx)
         tlvs, trailing = trailing_tlvs(data, nxt, end, "Route Monitoring")
         count_tlv_quirks(tlvs, trailing, ctx.quirks, v3=False)
-        return _with_tlvs(peer, update, tlvs, trailing, ctx)
+        return _with_tlvs(peer, update, tlvs, trailing)
     every = _walk_tlvs(data, pos, end, indexed=True, what="Route Monitoring")
     pdus = [(o, t) for o, t in every if t.type == RM_TLV_BGP_PDU and t.pen is None]
     if len(pdus) != 1:
@@ -523,7 +524,7 @@ def _route_monitoring_v4(
         )
     update = _rm_update(raw, base, peer, ctx)
     count_tlv_quirks(tlvs, b"", ctx.quirks, v3=False)
-    return _with_tlvs(peer, update, tlvs, b"", ctx)
+    return _with_tlvs(peer, update, tlvs, b"")
 
 
 def _rm_update(raw: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) -> Update:

@@ -19,8 +19,16 @@ from ..bgp.nlri import NlriSet
 from ..bgp.wire import MAX_PREFIX_BITS, Fallback
 from . import decode as spec
 from .context import DecodeContext, PeerKey
-from .messages import RM_TLV_BGP_PDU, TLV_E_BIT, BmpTlv, PerPeerHeader, RouteMonitoring
-from .wire import INFO_NAMES_KNOWN, RM_NAMES_KNOWN, assign_path_status, per_peer_header
+from .messages import (
+    RM_TLV_BGP_PDU,
+    TLV_E_BIT,
+    TLV_TRAILING_BYTES,
+    BmpTlv,
+    PerPeerHeader,
+    RouteMonitoring,
+    bad_markings,
+)
+from .wire import INFO_NAMES_KNOWN, RM_NAMES_KNOWN, per_peer_header
 
 _PEER = Struct("!BB8s16sI4sII")
 _TIMESTAMP = Struct("!II")
@@ -225,29 +233,29 @@ def _with_trailing(
     if tlvs:
         quirks["trailing_tlv"] += 1
         _count_unknown(tlvs, ctx)
-    return _with_tlvs(peer, update, tlvs, trailing, ctx)
+    return _with_tlvs(peer, update, tlvs, trailing)
 
 
 def _count_unknown(tlvs: tuple[BmpTlv, ...], ctx: DecodeContext) -> None:
+    """``decode.count_tlv_quirks``'s ``unknown_tlv`` and ``bad_path_marking``."""
+    if not tlvs:
+        return
     for t in tlvs:
         if t.pen is not None or t.type not in (
             RM_NAMES_KNOWN if t.index is not None else INFO_NAMES_KNOWN
         ):
             ctx.quirks["unknown_tlv"] += 1
+    bad = bad_markings(tlvs)
+    if bad:
+        ctx.quirks["bad_path_marking"] += bad
 
 
 def _with_tlvs(
-    peer: PerPeerHeader,
-    update: Update,
-    tlvs: tuple[BmpTlv, ...],
-    trailing: bytes,
-    ctx: DecodeContext,
+    peer: PerPeerHeader, update: Update, tlvs: tuple[BmpTlv, ...], trailing: bytes
 ) -> RouteMonitoring:
-    routes = 0
-    for nset in update.announced:
-        routes += len(nset.prefixes)
-    marks = assign_path_status(tlvs, routes, ctx.quirks)
-    return RouteMonitoring(peer, update, tlvs, marks, trailing)
+    if trailing:
+        tlvs = (*tlvs, BmpTlv(TLV_TRAILING_BYTES, trailing))
+    return RouteMonitoring(peer, update, tlvs)
 
 
 def _decode_v4(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
@@ -276,7 +284,7 @@ def _decode_v4(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
     tlvs = tuple(t for t in every if t is not pdu)
     _count_unknown(tlvs, ctx)
-    return _with_tlvs(peer, update, tlvs, b"", ctx)
+    return _with_tlvs(peer, update, tlvs, b"")
 
 
 def _tlvs(data: bytes, pos: int, indexed: bool) -> tuple[BmpTlv, ...] | None:

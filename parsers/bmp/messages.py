@@ -223,6 +223,9 @@ RM_TLV_NAMES = {
 TLV_E_BIT = 0x8000
 #: G bit of a TLV index: the index names a group (Group TLV), not one NLRI.
 TLV_G_BIT = 0x8000
+#: ``BmpTlv.type`` of the bytes after a v3 UPDATE that do not parse as TLVs
+#: (kept, value = the bytes; never a wire type).
+TLV_TRAILING_BYTES = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +246,8 @@ class BmpTlv:
 
     @property
     def name(self) -> str:
+        if self.type == TLV_TRAILING_BYTES:
+            return "trailing_bytes"
         if self.pen is not None:
             return f"enterprise_{self.pen}_{self.type}"
         if self.index is None:
@@ -251,7 +256,7 @@ class BmpTlv:
 
     @property
     def known(self) -> bool:
-        if self.pen is not None:
+        if self.pen is not None or self.type == TLV_TRAILING_BYTES:
             return False
         return (self.type in RM_TLV_NAMES) if self.index is not None else self.type in INFO_NAMES
 
@@ -326,6 +331,62 @@ def path_status(status: int, reason: int | None) -> PathStatus:
         if len(_PATH_STATUS) < _PATH_STATUS_MAX:
             _PATH_STATUS[key] = got
     return got
+
+
+def path_status_of(value: bytes) -> PathStatus | None:
+    """The marking in a Path Status TLV's value, or None when its length is
+    not 4 or 6 (the ``bad_path_marking`` quirk)."""
+    n = len(value)
+    if n == 6:
+        return path_status(int.from_bytes(value[:4], "big"), int.from_bytes(value[4:6], "big"))
+    if n == 4:
+        return path_status(int.from_bytes(value, "big"), None)
+    return None
+
+
+def _is_marking(t: BmpTlv) -> bool:
+    return t.type == RM_TLV_PATH_MARKING and t.pen is None and t.index is not None
+
+
+def bad_markings(tlvs: tuple[BmpTlv, ...]) -> int:
+    """Path Status TLVs whose value is not 4 or 6 bytes (each a quirk)."""
+    return sum(1 for t in tlvs if _is_marking(t) and len(t.value) not in (4, 6))
+
+
+def assign_path_status(tlvs: tuple[BmpTlv, ...], routes: int) -> tuple[PathStatus | None, ...]:
+    """Each announced route's marking from the Path Status TLVs of one Route
+    Monitoring (draft-ietf-grow-bmp-tlv indexes): index 0 marks every NLRI,
+    n the n-th (1-based, in ``Update.announced`` order), G bit + n the NLRIs
+    of Group TLV n. A more specific index wins. Empty without any marking."""
+    marks = [t for t in tlvs if _is_marking(t)]
+    if not marks:
+        return ()
+    groups: dict[int, list[int]] = {}
+    for t in tlvs:
+        if t.type == RM_TLV_GROUP and t.pen is None and t.index is not None:
+            v = t.value
+            groups[t.index] = [int.from_bytes(v[i : i + 2], "big") for i in range(0, len(v) - 1, 2)]
+    out: list[PathStatus | None] = [None] * routes
+    # Least specific first, so a per-NLRI marking overrides a group's or the message's.
+    for rank in (0, 1, 2):
+        for t in marks:
+            index = t.index
+            assert index is not None
+            kind = 0 if index == 0 else (1 if index & TLV_G_BIT else 2)
+            if kind != rank:
+                continue
+            status = path_status_of(t.value)
+            if status is None:
+                continue
+            if kind == 0:
+                out = [status] * routes
+            elif kind == 1:
+                for n in groups.get(index, ()):
+                    if 1 <= n <= routes:
+                        out[n - 1] = status
+            elif 1 <= index <= routes:
+                out[index - 1] = status
+    return tuple(out)
 
 
 # --- Initiation (§4.3) and Termination (§4.5) --------------------------------
@@ -473,13 +534,27 @@ class RouteMonitoring(BmpMessageBase):
     TYPE: ClassVar[int] = MessageType.ROUTE_MONITORING
     peer: PerPeerHeader
     update: Update
-    #: TLVs after the UPDATE (v3) or around it (v4), the BGP PDU TLV excluded.
+    #: TLVs after the UPDATE (v3) or around it (v4), the BGP PDU TLV
+    #: excluded; bytes after a v3 UPDATE that are no TLVs are one
+    #: ``TLV_TRAILING_BYTES`` entry. One field only: this class is built per
+    #: message on the hot path.
     tlvs: tuple[BmpTlv, ...] = ()
-    #: One entry per announced route (``update.announced`` flattened, in
-    #: order) when the message carries path marking, else empty.
-    path_status: tuple[PathStatus | None, ...] = ()
-    #: Bytes after the UPDATE that do not parse as TLVs (v3 only).
-    trailing: bytes = b""
+
+    @property
+    def path_status(self) -> tuple[PathStatus | None, ...]:
+        """One entry per announced route (``update.announced`` flattened, in
+        order) when the message carries path marking, else empty (computed)."""
+        if not self.tlvs:
+            return ()
+        return assign_path_status(self.tlvs, sum(len(n.prefixes) for n in self.update.announced))
+
+    @property
+    def trailing(self) -> bytes:
+        """Bytes after a v3 UPDATE that do not parse as TLVs."""
+        for t in self.tlvs:
+            if t.type == TLV_TRAILING_BYTES:
+                return t.value
+        return b""
 
 
 # --- Route Mirroring (§4.7) --------------------------------------------------

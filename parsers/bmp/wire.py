@@ -10,7 +10,6 @@ Each structure parses (``decode.py``) and builds (``tests/support/bmp.py``).
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from construct import (
@@ -31,14 +30,8 @@ from ..errors import Action, UnsupportedError
 from .messages import (
     COMMON_HEADER_SIZE,
     INFO_NAMES,
-    RM_TLV_GROUP,
     RM_TLV_NAMES,
-    RM_TLV_PATH_MARKING,
-    TLV_G_BIT,
-    BmpTlv,
-    PathStatus,
     PerPeerHeader,
-    path_status,
 )
 
 # --------------------------------------------------------------------------
@@ -210,56 +203,3 @@ def version_error(version: int, offset: int) -> UnsupportedError:
     else:
         text = f"unsupported BMP version {version}, expected 3 or 4"
     return UnsupportedError(text, offset=offset, action=Action.DROP_SESSION)
-
-
-def path_status_of(value: bytes) -> PathStatus | None:
-    """The marking in a Path Status TLV's value, or None when its length is
-    not 4 or 6 (counted as the ``bad_path_marking`` quirk by the caller)."""
-    n = len(value)
-    if n == 6:
-        return path_status(int.from_bytes(value[:4], "big"), int.from_bytes(value[4:6], "big"))
-    if n == 4:
-        return path_status(int.from_bytes(value, "big"), None)
-    return None
-
-
-def assign_path_status(
-    tlvs: tuple[BmpTlv, ...], routes: int, quirks: Counter[str]
-) -> tuple[PathStatus | None, ...]:
-    """Each announced route's marking from the Path Status TLVs of one Route
-    Monitoring (draft-ietf-grow-bmp-tlv indexes): index 0 marks every NLRI,
-    n the n-th (1-based, in ``Update.announced`` order), G bit + n the NLRIs
-    of Group TLV n. A more specific index wins. Empty without any marking.
-    Shared by both decoders: it reads dataclasses, not bytes."""
-    marks = [
-        t for t in tlvs if t.type == RM_TLV_PATH_MARKING and t.pen is None and t.index is not None
-    ]
-    if not marks:
-        return ()
-    groups: dict[int, list[int]] = {}
-    for t in tlvs:
-        if t.type == RM_TLV_GROUP and t.pen is None and t.index is not None:
-            v = t.value
-            groups[t.index] = [int.from_bytes(v[i : i + 2], "big") for i in range(0, len(v) - 1, 2)]
-    out: list[PathStatus | None] = [None] * routes
-    # Least specific first, so a per-NLRI marking overrides a group's or the message's.
-    for rank in (0, 1, 2):
-        for t in marks:
-            index = t.index
-            assert index is not None
-            kind = 0 if index == 0 else (1 if index & TLV_G_BIT else 2)
-            if kind != rank:
-                continue
-            status = path_status_of(t.value)
-            if status is None:
-                quirks["bad_path_marking"] += 1
-                continue
-            if kind == 0:
-                out = [status] * routes
-            elif kind == 1:
-                for n in groups.get(index, ()):
-                    if 1 <= n <= routes:
-                        out[n - 1] = status
-            elif 1 <= index <= routes:
-                out[index - 1] = status
-    return tuple(out)

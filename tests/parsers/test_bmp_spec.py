@@ -39,6 +39,8 @@ from parsers.bmp.messages import (
     FLAG_L,
     FLAG_O,
     FLAG_V,
+    TLV_TRAILING_BYTES,
+    BmpTlv,
     Initiation,
     MirrorTlv,
     PeerDown,
@@ -568,7 +570,7 @@ def test_a_byte_after_the_update_keeps_the_route() -> None:
     out = decode(build_route_monitoring(UPDATE_4BYTE + b"\x00"), ctx)
     assert isinstance(out, RouteMonitoring)
     assert len(out.update.announced[0].prefixes) == 1
-    assert out.tlvs == () and out.trailing == b"\x00"
+    assert out.tlvs == (BmpTlv(TLV_TRAILING_BYTES, b"\x00"),) and out.trailing == b"\x00"
     assert ctx.quirks["trailing_bytes"] == 1
 
 
