@@ -1,4 +1,6 @@
-"""Construct specification of every BMP message (RFC 7854, RFC 8671, RFC 9069).
+"""Construct specification of every BMP message (RFC 7854, RFC 8671, RFC 9069,
+and BMP v4 / message TLVs of draft-ietf-grow-bmp-tlv with the path marking of
+draft-ietf-grow-bmp-path-marking-tlv).
 
 The structures below are the declarative wire format: each one parses and
 builds (the test builders use them to make messages). ``decode_bmp_message``

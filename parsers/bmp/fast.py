@@ -3,7 +3,9 @@
 Route Monitoring is nearly all of a BMP stream, so it gets a decoder built
 from ``struct`` and ``bytes`` slices: the per-peer header (cached), then the
 UPDATE through ``parsers.bgp.fast`` with the ADD-PATH decision of this
-session's ``DecodeContext``. Whatever the fast path does not handle (other
+session's ``DecodeContext``. TLVs after a v3 UPDATE (``_with_trailing``) and
+BMP v4 messages (``_decode_v4``: the UPDATE in a BGP PDU TLV) are handled
+here too, with the TLV walk of ``_tlvs``. Whatever the fast path does not handle (other
 SAFIs, unusual attributes, any error) raises ``Fallback`` and goes to the
 construct decoder (``decode.py``), so both give equal results on every input
 (``tests/parsers/test_fast_equivalence.py``).

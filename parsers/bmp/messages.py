@@ -1,7 +1,8 @@
 """Every BMP message as a frozen dataclass (RFC 7854, RFC 8671, RFC 9069):
 the common and per-peer headers, the information TLVs, Initiation,
 Termination, Peer Up, Peer Down, Statistics Report, Route Monitoring and
-Route Mirroring. Each message class carries its type code in ``TYPE``. The
+Route Mirroring, and the message TLVs and path markings of BMP v4
+(``BmpTlv``, ``PathStatus``). Each message class carries its type code in ``TYPE``. The
 decoders are in ``decode.py`` (construct) and ``fast.py``.
 """
 
