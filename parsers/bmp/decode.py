@@ -510,6 +510,13 @@ def _route_monitoring_v4(
         return _with_tlvs(peer, update, tlvs, trailing)
     every = _walk_tlvs(data, pos, end, indexed=True, what="Route Monitoring")
     pdus = [(o, t) for o, t in every if t.type == RM_TLV_BGP_PDU and t.pen is None]
+    if not pdus:
+        # Code points are still provisional: a router numbering the BGP PDU
+        # TLV otherwise must not lose its routes. One TLV that holds exactly
+        # one whole UPDATE is that PDU.
+        pdus = [(o, t) for o, t in every if t.pen is None and _is_whole_update(t.value)]
+        if len(pdus) == 1:
+            ctx.quirks["bgp_pdu_tlv_type"] += 1
     if len(pdus) != 1:
         raise MalformedError(
             f"BMP v4 Route Monitoring carries {len(pdus)} BGP PDU TLVs (type "
@@ -527,6 +534,13 @@ def _route_monitoring_v4(
     update = _rm_update(raw, base, peer, ctx)
     count_tlv_quirks(tlvs, b"", ctx.quirks, v3=False)
     return _with_tlvs(peer, update, tlvs, b"")
+
+
+def _is_whole_update(value: bytes) -> bool:
+    if len(value) < BGP_HEADER_SIZE or value[:16] != b"\xff" * 16:
+        return False
+    h = BGP_HEADER_P.parse(value[:BGP_HEADER_SIZE])
+    return bool(h.length == len(value) and h.type == 2)
 
 
 def _rm_update(raw: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) -> Update:

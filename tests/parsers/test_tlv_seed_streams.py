@@ -79,3 +79,22 @@ def test_fuzz_seeds_include_tlv_and_v4_streams() -> None:
         assert b"\x07" + data in every
     v4_messages = [s for s in every if len(s) > 7 and s[1] == 4]
     assert len(v4_messages) >= 10
+
+
+def test_v4_pdu_under_another_type_code_keeps_its_routes() -> None:
+    """draft-ietf-grow-bmp-tlv-20 lists other provisional code points (BGP
+    PDU = 7): the one TLV holding a whole UPDATE is taken as the PDU."""
+    from support import bgp as b
+    from support import bmp
+
+    u = b.build_update(attributes=tlv_streams.ATTRS, nlri=b.nlri(["10.7.0.0/24", "10.7.1.0/24"]))
+    body = bmp.build_per_peer_header(address="10.0.1.2") + bmp.build_indexed_tlv(7, u)
+    msg = bmp.build_message(0, body, version=4)
+    for fast in (True, False):
+        session = BmpSession(fast=fast)
+        (event,) = session.feed(msg)
+        assert isinstance(event, Decoded)
+        assert isinstance(event.message, RouteMonitoring)
+        assert len(event.message.update.announced[0].prefixes) == 2
+        assert event.message.tlvs == ()
+        assert session.ctx.quirks["bgp_pdu_tlv_type"] == 1
