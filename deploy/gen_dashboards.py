@@ -503,7 +503,7 @@ def overview() -> dict[str, Any]:
             "Peers",
             "BGP peers from Peer Up, per node and router; State is the session. A row links to"
             " the peer's detail dashboard.",
-            f"bmp_peer_up{{{sel}}} * ignoring (peer_bgp_id, rd, local_asn, local_address)"
+            f"bmp_peer_up{{{sel}}} * ignoring (peer_bgp_id, rd, local_asn, local_address, table)"
             f" group_right () bmp_peer_info{{{sel}}}",
             ["Time", "__name__"],
             mappings=UP_DOWN,
