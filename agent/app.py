@@ -24,13 +24,14 @@ from prometheus_client.process_collector import ProcessCollector
 
 from . import sdnotify
 from .config import Config
-from .core import Core, CoreSettings
-from .daemon import Daemon, StartupError
+from .core import Core
+from .daemon import Daemon, StartupError, core_settings
 from .export import metrics
 from .fib.component import build as build_fib
 from .health.component import build as build_health
 from .host import Component, Host
 from .sources.bird import build as build_bird
+from .sources.bmp.listener import RefusalCollector
 
 
 class ComponentBuilder(Protocol):
@@ -54,7 +55,7 @@ def new_registry() -> CollectorRegistry:
 
 
 def make_core(config: Config) -> Core:
-    return Core(CoreSettings(flap_window=config.rib.flap_window, top_flaps=config.rib.top_flaps))
+    return Core(core_settings(config))
 
 
 def build_daemon(
@@ -76,6 +77,7 @@ def build_daemon(
         # Per-table families as cached text (agent.export.metrics.CoreCollector).
         collector = metrics.register(core, registry, tables_as_text=True)
         daemon.add_metrics_text(collector.table_text)
+        registry.register(RefusalCollector(daemon.routers))
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:
