@@ -396,6 +396,7 @@ HEALTH_CHECKS = (
     "ibgp_full_mesh_at_scale",
     "single_route_reflector",
     "expected_prefix_missing",
+    "rib_limit_reached",
 )
 _VIEW_NAMES = VIEWS
 

@@ -48,6 +48,7 @@ def test_mistakes_capture_through_the_core() -> None:
         "ibgp_full_mesh_at_scale": [],
         "single_route_reflector": [],
         "expected_prefix_missing": [],
+        "rib_limit_reached": [],
     }
     # the never-up 10.0.1.99 and fd00:1::2 (Peer Down only) are not evaluated
     assert report.results["public_asn"].subjects == [("10.0.9.1", "10.0.1.2", True)]
@@ -123,6 +124,7 @@ async def test_mistakes_replayed_into_the_agent(
         "ibgp_full_mesh_at_scale": "ok",
         "single_route_reflector": "ok",
         "expected_prefix_missing": "firing",
+        "rib_limit_reached": "ok",
     }
     router = by_name["public_asn"]["findings"][0]["router"]
     assert router == "127.0.0.1"
@@ -149,6 +151,7 @@ async def test_mistakes_replayed_into_the_agent(
         ("ibgp_full_mesh_at_scale", "", "warning"): 0.0,
         ("single_route_reflector", "", "warning"): 0.0,
         ("expected_prefix_missing", "", "critical"): 1.0,
+        ("rib_limit_reached", "10.0.1.2", "critical"): 0.0,
     }
     assert (await get(agent, "/api/v1/health?router=192.0.2.9"))[1]["firing"] == 0
     status, err = await get(agent, "/api/v1/health?peer=1")
