@@ -8,7 +8,7 @@ systemd unit's ``MemoryMax=``), else ``DEFAULT_MEMORY``; minus ``BASE_MEMORY``
 120 B/route at 4.8M routes without the FIB, 168 B/route with it) rounded up,
 so the default stops storing before the kernel's OOM killer would stop the
 agent. Sizing: 4.8M routes (one full table, both families) need
-``4.8M * 200 / 0.7 + 128 MiB`` ≈ 1.5 GiB.
+``4.8M * 200 / 0.7 + 128 MiB`` ≈ 1.4 GiB (the chart: 1.5Gi).
 """
 
 from __future__ import annotations
