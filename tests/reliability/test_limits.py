@@ -29,6 +29,7 @@ from reliability_support import (
     initiation,
     peer_down,
     peer_up,
+    per_peer,
     prefixes,
     read_eof,
     route_monitoring,
@@ -335,13 +336,13 @@ async def test_router_churning_20000_peers_is_forgotten_and_metrics_shrink_back(
 
 
 def malformed() -> bytes:
-    """A Peer Up cut short inside its fixed fields: skipped, the session stays."""
-    return bmp(3, route_monitoring(PEER)[6:48] + bytes(5))
+    """A Statistics Report cut short after its stats count: skipped, the session stays."""
+    return bmp(1, per_peer(PEER) + bytes(3))
 
 
 async def test_100000_malformed_messages_log_a_bounded_summary() -> None:
     async with running_agent(max_errors=0) as agent:
-        reader, a = await router_from(agent, "127.0.0.2")
+        _, a = await router_from(agent, "127.0.0.2")
         bad = malformed()
         await send(a, initiation())
         for _ in range(100):
