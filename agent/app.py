@@ -14,15 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-from . import sdnotify
+from . import log, sdnotify
 from .config import Config
 from .core import Core
 from .daemon import Daemon, StartupError, core_settings
@@ -54,6 +56,21 @@ def new_registry() -> CollectorRegistry:
     return registry
 
 
+class HttpClientErrorCollector(Collector):
+    """``bmp_http_client_errors_total{error}``: requests the HTTP server could
+    not parse (``agent.log.ClientErrorFilter``: logged at debug level only)."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "bmp_http_client_errors",
+            "HTTP requests that could not be parsed (malformed, too large), by error.",
+            labels=["error"],
+        )
+        for name, n in sorted(log.HTTP_CLIENT_ERRORS.items()):
+            family.add_metric([name], n)
+        yield family
+
+
 def make_core(config: Config) -> Core:
     return Core(core_settings(config))
 
@@ -78,6 +95,7 @@ def build_daemon(
         collector = metrics.register(core, registry, tables_as_text=True)
         daemon.add_metrics_text(collector.table_text)
         registry.register(RefusalCollector(daemon.routers))
+        registry.register(HttpClientErrorCollector())
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:

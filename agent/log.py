@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -92,7 +93,39 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             root.removeHandler(old)
     handler._bmp_agent = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorFilter) for f in server.filters):
+        server.addFilter(ClientErrorFilter())
     set_level(level)
+
+
+#: HTTP requests the server could not parse (malformed, oversized), by
+#: exception name: ``bmp_http_client_errors_total{error}``.
+HTTP_CLIENT_ERRORS: Counter[str] = Counter()
+
+
+class ClientErrorFilter(logging.Filter):
+    """aiohttp logs every request it cannot parse as an error with a
+    traceback (~400 bytes each: a flood of bad requests floods the log). They
+    are the client's fault: counted in ``HTTP_CLIENT_ERRORS`` and logged at
+    debug level only (one line, no traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not str(record.msg).startswith("Error handling request"):
+            return True
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if not isinstance(exc, HttpProcessingError):
+            return True  # a handler's bug: keep it loud
+        HTTP_CLIENT_ERRORS[type(exc).__name__] += 1
+        if _state["level"] > LEVELS["debug"]:
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+        record.args = None
+        record.exc_info = None
+        return True
 
 
 def get_logger(**bind: Any) -> Any:

@@ -19,8 +19,12 @@ import asyncio
 import contextlib
 import gc
 import json
+import signal
+import socket
 import struct
 import tracemalloc
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from reliability_support import (
@@ -38,6 +42,7 @@ from reliability_support import (
 )
 from support import bgp as b
 from support import bmp as m
+from test_signals import AgentProcess
 
 from agent.membudget import BYTES_PER_ROUTE
 
@@ -377,3 +382,32 @@ async def test_session_dropped_after_max_errors_consecutive_malformed() -> None:
         assert router.close_reason == "too_many_errors"
         [err] = agent.events("too many consecutive malformed messages, closing connection")
         assert (err["errors"], err["max_errors"]) == (100, 100)
+
+
+def test_malformed_http_requests_are_counted_not_logged(tmp_path: Path) -> None:
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(
+        "bmp:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: 127.0.0.1:0\n"
+        "log:\n  level: info\n  format: json\n"
+    )
+    a = AgentProcess(cfg)
+    try:
+        http = a.wait_event("http listening")["addresses"][0]
+        a.wait_event("bmp-agent ready")
+        host, port = http.rsplit(":", 1)
+        for _ in range(100):
+            with socket.create_connection((host, int(port)), timeout=10) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n")
+                assert s.recv(4096).split(b" ", 2)[1] == b"400"
+        with urllib.request.urlopen(f"http://{http}/metrics", timeout=10) as resp:
+            text = resp.read().decode()
+        assert 'bmp_http_client_errors_total{error="BadHttpMessage"} 100.0' in text
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(timeout=10) == 0
+        rest = a.rest()
+        assert [e for e in a.seen + rest if "Error handling request" in e["event"]] == []
+        assert a.proc.stderr is not None and "Error handling request" not in a.proc.stderr.read()
+    finally:
+        if a.proc.poll() is None:
+            a.proc.kill()
+        a.proc.wait(timeout=10)
