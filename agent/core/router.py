@@ -298,6 +298,7 @@ class Router:
             return nset
         peer.dropped[table.view] += dropped
         wanted = len(new) + dropped
+        first: tuple[str, int] | None = None
         for key, limit, held, cap in rooms:
             if not limit or held + wanted <= cap:
                 continue
@@ -308,25 +309,27 @@ class Router:
                 self.blocked, self.cap = True, 0
             else:
                 shared.blocked, shared.cap = True, 0
-            if self.blocked_by(peer) is None:
-                peer.blocked = key
-                _log.warning(
-                    "route limit reached: new routes from this peer are dropped",
-                    router=self.label,
-                    peer=peer.label,
-                    limit_key=key,
-                    limit=limit,
-                    peer_routes=peer.count,
-                    router_routes=self.routes,
-                    total_routes=shared.routes,
-                    dropped=dropped,
-                    on_limit=s.on_limit,
-                )
-                if s.on_limit == "close" and self.session is not None:
-                    close = self.session.on_limit
-                    if close is not None:
-                        close(key)
-            break
+            if first is None:
+                first = (key, limit)
+        if first is not None and self.blocked_by(peer) is None:
+            key, limit = first
+            peer.blocked = key
+            _log.warning(
+                "route limit reached: new routes from this peer are dropped",
+                router=self.label,
+                peer=peer.label,
+                limit_key=key,
+                limit=limit,
+                peer_routes=peer.count,
+                router_routes=self.routes,
+                total_routes=shared.routes,
+                dropped=dropped,
+                on_limit=s.on_limit,
+            )
+            if s.on_limit == "close" and self.session is not None:
+                close = self.session.on_limit
+                if close is not None:
+                    close(key)
         if not keep:
             return None
         return NlriSet(

@@ -180,3 +180,24 @@ def test_wire_strings_are_capped_and_sanitised_for_labels() -> None:
     assert router.sys_descr == "FRR 8.4 [31m red"
     assert len(router.info["sys_name"]) == 1024
     assert label_text("spine-1") == "spine-1"
+
+
+def test_a_batch_over_two_limits_holds_both() -> None:
+    core = limited(max_routes_per_peer=100, max_routes_per_router=100)
+    s = core.open_session("10.0.9.1", 40000)
+    router = core.routers["10.0.9.1"]
+    feed(s, peer_up(A), peer_up(B), rm(A, nets(150)))
+    peer_a = router.peers[A.key]
+    assert (peer_a.count, peer_a.cap, router.blocked, router.blocked_by(peer_a)) == (
+        100,
+        0,
+        True,
+        LIMIT_PEER,
+    )
+    feed(s, rm(B, nets(1, start=1000)))  # the router's limit holds for B too
+    assert router.peers[B.key].dropped == {"adj_in_pre": 1}
+    assert router.blocked_by(router.peers[B.key]) == LIMIT_ROUTER
+    feed(s, rm(A, None, nets(11)))  # 89: both below 90 %
+    assert (peer_a.cap, router.blocked) == (100, False)
+    feed(s, rm(B, nets(1, start=1000)))
+    assert router.peers[B.key].count == 1
