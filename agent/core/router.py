@@ -59,8 +59,11 @@ CORE_QUIRKS = frozenset({Q_RM_WITHOUT_PEER_UP})
 
 #: Longest label value taken from the wire (sysName, sysDescr, ...), in characters.
 MAX_LABEL = 128
-#: Longest Initiation information string kept (the API's ``info``).
+#: Longest Initiation information string kept (the API's ``info``), and how
+#: many strings per type and types.
 MAX_INFO = 1024
+MAX_INFO_ITEMS = 16
+MAX_INFO_KEYS = 32
 
 
 def label_text(value: str, limit: int = MAX_LABEL) -> str:
@@ -75,7 +78,7 @@ def label_text(value: str, limit: int = MAX_LABEL) -> str:
 
 def _clean_info(value: str | list[str]) -> str | list[str]:
     if isinstance(value, list):
-        return [label_text(v, MAX_INFO) for v in value[:16]]
+        return [label_text(v, MAX_INFO) for v in value[:MAX_INFO_ITEMS]]
     return label_text(value, MAX_INFO)
 
 
@@ -445,7 +448,7 @@ class RouterSession:
             elif isinstance(msg, Initiation):
                 router.messages["initiation"] += 1
                 info = msg.info()
-                router.info = {k: _clean_info(v) for k, v in info.items()}
+                router.info = {k: _clean_info(v) for k, v in list(info.items())[:MAX_INFO_KEYS]}
                 router.sys_name = label_text(_text(info.get("sys_name")))
                 router.sys_descr = label_text(_text(info.get("sys_descr")))
             elif isinstance(msg, Termination):

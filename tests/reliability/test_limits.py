@@ -19,9 +19,11 @@ import asyncio
 import contextlib
 import gc
 import json
+import os
 import signal
 import socket
 import struct
+import time
 import tracemalloc
 import urllib.request
 from pathlib import Path
@@ -44,7 +46,7 @@ from support import bgp as b
 from support import bmp as m
 from test_signals import AgentProcess
 
-from agent.membudget import BYTES_PER_ROUTE
+from agent.membudget import BYTES_PER_ROUTE, HEADROOM
 
 PEER = "10.0.1.2"
 
@@ -407,6 +409,64 @@ def test_malformed_http_requests_are_counted_not_logged(tmp_path: Path) -> None:
         rest = a.rest()
         assert [e for e in a.seen + rest if "Error handling request" in e["event"]] == []
         assert a.proc.stderr is not None and "Error handling request" not in a.proc.stderr.read()
+    finally:
+        if a.proc.poll() is None:
+            a.proc.kill()
+        a.proc.wait(timeout=10)
+
+
+def rss_of(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_agent_rss_follows_the_limit_not_what_the_router_sends(tmp_path: Path) -> None:
+    """The agent as a process: 600,000 routes sent, 200,000 stored; RSS grows
+    by less than the budget ``agent.membudget`` sets aside for 200,000 routes
+    (x ``BYTES_PER_ROUTE`` / ``HEADROOM``: 57 MB); storing all 600,000 would
+    take about three times what the 200,000 take (~40 MB, FIB state and
+    first-use imports included)."""
+    limit, sent = 200_000, 600_000
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text(
+        "bmp:\n  listen: ['127.0.0.1:0']\nhttp:\n  listen: 127.0.0.1:0\n"
+        f"log:\n  level: info\n  format: json\nrib:\n  max_routes_per_router: {limit}\n"
+    )
+    stream = initiation("leaky") + peer_up(PEER)
+    stream += b"".join(table_rm(first, 500) for first in range(0, sent, 500))
+    a = AgentProcess(cfg)
+    try:
+        http = a.wait_event("http listening")["addresses"][0]
+        bmp_addr = a.wait_event("bmp listening")["addresses"][0]
+        a.wait_event("bmp-agent ready")
+        idle = rss_of(a.proc.pid)
+        host, port = bmp_addr.rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=20) as router:
+            router.sendall(stream)
+            deadline = time.monotonic() + 60
+            while True:
+                with urllib.request.urlopen(f"http://{http}/metrics", timeout=20) as resp:
+                    text = resp.read().decode()
+                if (
+                    f'bmp_messages_total{{router="127.0.0.1",type="route_monitoring"}} {sent // 500}.0'
+                    in text
+                ):
+                    break
+                assert time.monotonic() < deadline, "stream not applied"
+                time.sleep(0.1)
+            grown = rss_of(a.proc.pid) - idle
+            print(
+                f"RSS {idle / 1e6:.1f} MB idle, +{grown / 1e6:.1f} MB for {limit} routes stored "
+                f"of {sent} sent ({grown / limit:.0f} B/route stored)"
+            )
+            assert f'bmp_rib_route_usage{{scope="total"}} {float(limit)}' in text
+            assert (
+                'bmp_rib_routes_dropped_total{peer="10.0.1.2",router="127.0.0.1",'
+                f'view="adj_in_pre"}} {float(sent - limit)}'
+            ) in text
+            assert grown < limit * BYTES_PER_ROUTE / HEADROOM
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(timeout=10) == 0
     finally:
         if a.proc.poll() is None:
             a.proc.kill()
