@@ -312,9 +312,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bmp, http, pport = free_port(), free_port(), free_port()
     procs: list[subprocess.Popen[bytes]] = []
     agent = _bin("bmp-agent")
+    # Three replays from 127.0.0.1 at once (bmp.max_sessions_per_address is 2).
+    config = tmp / "agent.yaml"
+    config.write_text("bmp:\n  max_sessions_per_address: 4\n")
     try:
         _spawn(
-            [*agent, "run", "--bmp-listen", f"127.0.0.1:{bmp}", "--http-listen",
+            [*agent, "run", "--config", str(config), "--bmp-listen", f"127.0.0.1:{bmp}", "--http-listen",
              f"127.0.0.1:{http}", "--log-level", "warning", "--log-format", "json"],
             tmp / "agent.log", procs,
         )  # fmt: skip
