@@ -169,7 +169,7 @@ CHECKS: dict[str, CheckInfo] = {
             "what is missing). Find out why the peer sends so many routes (a leaked full "
             "table, a /32 flood); if they are legitimate, raise rib.max_routes_per_peer, "
             "rib.max_routes_per_router or rib.max_routes (and the memory limit with it: "
-            "docs/operations.md, sizing). Storing resumes below 90 % of the limit.",
+            "README, Route limits; the chart's resources). Storing resumes below 90 % of the limit.",
         ),
     )
 }
