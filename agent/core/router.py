@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
@@ -42,7 +43,11 @@ LIMIT_GLOBAL = "rib.max_routes"
 #: Storing resumes once routes fall below this share of the limit reached.
 RESUME_BELOW = 0.9
 
-_log = get_logger(component="core")
+
+def _log() -> Any:
+    """The core's logger, made when needed (logging is configured after import)."""
+    return get_logger(component="core")
+
 
 # Quirk names counted by the core (the decoders add their own through
 # ``RouterSession.absorb_quirks``).
@@ -175,7 +180,7 @@ class Router:
             limit = self.shared.settings.max_peers_per_router
             if limit and len(self.peers) >= limit:
                 if not self.peers_refused:
-                    _log.warning(
+                    _log().warning(
                         "peer limit reached: messages of new peers are ignored",
                         router=self.label,
                         peers=len(self.peers),
@@ -317,7 +322,7 @@ class Router:
         if first is not None and self.blocked_by(peer) is None:
             key, limit = first
             peer.blocked = key
-            _log.warning(
+            _log().warning(
                 "route limit reached: new routes from this peer are dropped",
                 router=self.label,
                 peer=peer.label,
@@ -384,7 +389,7 @@ class Router:
         self.blocked_by(peer)
 
     def _resumed(self, peer: Peer, key: str, held: int) -> None:
-        _log.info(
+        _log().info(
             "route limit cleared: storing new routes again",
             router=self.label,
             peer=peer.label if key == LIMIT_PEER else None,
