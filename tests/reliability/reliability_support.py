@@ -128,7 +128,11 @@ def task_count() -> int:
 
 
 def local_config(
-    *, rib: dict[str, Any] | None = None, log: dict[str, Any] | None = None, **bmp_settings: Any
+    *,
+    rib: dict[str, Any] | None = None,
+    log: dict[str, Any] | None = None,
+    fib: dict[str, Any] | None = None,
+    **bmp_settings: Any,
 ) -> Any:
     cfg = load(environ={})
     return dataclasses.replace(
@@ -137,6 +141,7 @@ def local_config(
         http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
         rib=dataclasses.replace(cfg.rib, **(rib or {})),
         log=dataclasses.replace(cfg.log, **(log or {})),
+        fib=dataclasses.replace(cfg.fib, **(fib or {})),
     )
 
 
@@ -203,11 +208,15 @@ class Agent:
 
 @contextlib.asynccontextmanager
 async def running_agent(
-    *, rib: dict[str, Any] | None = None, log: dict[str, Any] | None = None, **bmp_settings: Any
+    *,
+    rib: dict[str, Any] | None = None,
+    log: dict[str, Any] | None = None,
+    fib: dict[str, Any] | None = None,
+    **bmp_settings: Any,
 ) -> AsyncIterator[Agent]:
-    """``rib``/``log``: keys of those sections; the rest are ``bmp.*`` keys."""
+    """``rib``/``log``/``fib``: keys of those sections; the rest are ``bmp.*`` keys."""
     with capture_logs() as logs:
-        daemon = build_daemon(local_config(rib=rib, log=log, **bmp_settings))
+        daemon = build_daemon(local_config(rib=rib, log=log, fib=fib, **bmp_settings))
         await daemon.start()
         try:
             async with aiohttp.ClientSession() as http:
