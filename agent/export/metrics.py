@@ -26,6 +26,7 @@ bmp_prefix_flaps_total                      counter  router, peer, view, afi, sa
 bmp_eor_received                            gauge    router, peer, view, afi, safi
 bmp_peer_stats                              gauge    router, peer, stat, afi, safi
 bmp_top_flapping_prefix_flaps               gauge    router, peer, view, prefix
+bmp_rib_community_routes                    gauge    router, peer, view, community
 bmp_agent_build_info                        gauge    version, python, compiled
 bmp_rib_routes_dropped_total                counter  router, peer, view
 bmp_rib_route_usage                         gauge    scope (peer_max, router_max, total)
@@ -42,7 +43,9 @@ concurrent session); ``peer`` the peer address (``addr%rd`` for peers with a
 distinguisher); ``afi``/``safi`` lowercase names; ``action`` announce or
 withdraw; ``stat`` the IANA snake_case name, with ``afi``/``safi`` empty for
 stats that are not per AFI/SAFI. ``bmp_top_flapping_prefix_flaps`` holds at
-most ``CoreSettings.top_flaps`` series. Peers never seen up (FRR's Peer Down
+most ``CoreSettings.top_flaps`` series. ``bmp_rib_community_routes`` (routes
+carrying each community of ``rib.count_communities``) is rendered by
+``agent.health.rib_communities``. Peers never seen up (FRR's Peer Down
 for unconfigured/never-established neighbors) report ``bmp_peer_up 0``.
 ``bmp_agent_build_info`` is 1, with or without a router (``BuildInfoCollector``;
 ``compiled`` is ``agent.build.compiled()``): dashboards list agents by it.

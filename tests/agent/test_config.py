@@ -61,6 +61,7 @@ def test_defaults() -> None:
         "rib": {
             "flap_window": 60.0,
             "top_flaps": 10,
+            "count_communities": [],
             "max_routes_per_peer": 0,
             "max_routes_per_router": 0,
             "max_routes": 0,

@@ -124,7 +124,8 @@ def test_table_text_is_what_generate_latest_writes() -> None:
 def test_daemon_metrics_use_table_text() -> None:
     core = loaded_core()
     daemon = build_daemon(Config(), core=core)
-    fn, health_text = daemon.http.metrics_text
+    fn, health_text, community_text = daemon.http.metrics_text
+    assert community_text() == ""  # rib.count_communities is empty
     assert lines_of(fn()) == lines_of(generate_latest(_full_registry(core)).decode())
     assert health_text().startswith("# HELP bmp_health_check ")
     assert lines_of(generate_latest(daemon.registry).decode()) == []
