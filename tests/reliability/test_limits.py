@@ -257,7 +257,9 @@ async def test_64_squatters_from_one_address_cannot_keep_a_router_out() -> None:
 
 
 async def test_silent_sessions_make_room_oldest_first_when_slots_are_short() -> None:
-    async with running_agent(max_routers=4, silent_timeout=0.3) as agent:
+    # idle_timeout below silent_timeout: its checks (sessions silent between
+    # whole messages are healthy) must not reset the silence measured.
+    async with running_agent(max_routers=4, silent_timeout=0.3, idle_timeout=0.1) as agent:
         # The oldest has a peer up (busy, never evicted); three stay silent.
         _, busy = await router_from(agent, "127.0.0.5")
         await send(busy, initiation("busy") + peer_up(PEER))

@@ -112,7 +112,7 @@ class Routers:
                 address is not None and conn.remote[0] != address
             ):
                 continue
-            if now - conn.last_progress < timeout or conn.has_peer_up():
+            if now - conn.last_message_at < timeout or conn.has_peer_up():
                 continue
             if best is None or conn.connected_at < best.connected_at:
                 best = conn
@@ -121,7 +121,7 @@ class Routers:
             best.log.warning(
                 "router silent since its initiation with no peer up: closed to make room",
                 silent_timeout=timeout,
-                silent_seconds=round(now - best.last_progress, 3),
+                silent_seconds=round(now - best.last_message_at, 3),
             )
             best.close("silent_evicted")
         return best
@@ -196,6 +196,9 @@ class BmpProtocol(asyncio.Protocol):
         self._on_message = on_message
         self._idle_handle: asyncio.TimerHandle | None = None
         self.last_progress = 0.0
+        #: Loop time of the last whole message (or of the connect): what
+        #: ``bmp.silent_timeout`` measures (the idle check moves ``last_progress``).
+        self.last_message_at = 0.0
         self.connected_at = 0.0
         #: Whether this session holds a slot in ``Routers.by_address``.
         self._slot = False
@@ -245,7 +248,7 @@ class BmpProtocol(asyncio.Protocol):
         self._slot = True
         self.log.info("router connected")
         loop = asyncio.get_running_loop()
-        self.last_progress = self.connected_at = loop.time()
+        self.last_progress = self.connected_at = self.last_message_at = loop.time()
         if settings.idle_timeout > 0:
             self._idle_handle = loop.call_later(settings.idle_timeout, self._check_idle)
 
@@ -313,7 +316,7 @@ class BmpProtocol(asyncio.Protocol):
 
     def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
         """Apply decoded events in order; True when one of them closed the session."""
-        self.last_progress = asyncio.get_running_loop().time()
+        self.last_progress = self.last_message_at = asyncio.get_running_loop().time()
         self.messages += len(events)
         if self._on_message is not None:
             self._on_message()
