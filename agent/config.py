@@ -52,6 +52,14 @@ Defaults worth knowing:
   before it is closed (slowloris protection). A router that is silent between
   whole messages is healthy and stays connected (BIRD sends nothing while
   nothing changes); dead connections are found by TCP keepalive. 0 disables it.
+- ``rib.max_routes`` 0 is derived from the memory available
+  (``agent.membudget``); ``rib.max_routes_per_peer``/``_per_router`` 0 are
+  no limit. At a limit new routes are dropped and counted, the session stays
+  (``rib.on_limit: close`` closes it); storing resumes below 90 %.
+- ``bmp.max_sessions_per_address`` (2) refuses a third session from one
+  address; ``bmp.silent_timeout`` (300 s) makes a session silent since its
+  Initiation, with no peer up, evictable (oldest first) when slots are short;
+  ``bmp.forget_after`` (1 h) drops the state of gone routers and down peers.
 
 New sections are added by declaring another pydantic dataclass and a field of
 ``Config`` with it; the loader, the environment names and the JSON Schema
