@@ -14,18 +14,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
 
-from . import sdnotify
+from . import log, sdnotify
 from .config import Config
-from .core import Core, CoreSettings
-from .daemon import Daemon, StartupError
+from .core import Core
+from .daemon import Daemon, StartupError, core_settings
 from .export import metrics
 from .fib.component import build as build_fib
 from .fib.reconciler import FibReconciler
@@ -33,6 +35,7 @@ from .health.component import Health
 from .health.component import build as build_health
 from .host import Component, Host
 from .sources.bird import build as build_bird
+from .sources.bmp.listener import RefusalCollector
 
 
 class ComponentBuilder(Protocol):
@@ -55,8 +58,23 @@ def new_registry() -> CollectorRegistry:
     return registry
 
 
+class HttpClientErrorCollector(Collector):
+    """``bmp_http_client_errors_total{error}``: requests the HTTP server could
+    not parse (``agent.log.ClientErrorFilter``: logged at debug level only)."""
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "bmp_http_client_errors",
+            "HTTP requests that could not be parsed (malformed, too large), by error.",
+            labels=["error"],
+        )
+        for name, n in sorted(log.HTTP_CLIENT_ERRORS.items()):
+            family.add_metric([name], n)
+        yield family
+
+
 def make_core(config: Config) -> Core:
-    return Core(CoreSettings(flap_window=config.rib.flap_window, top_flaps=config.rib.top_flaps))
+    return Core(core_settings(config))
 
 
 def build_daemon(
@@ -78,6 +96,8 @@ def build_daemon(
         # Per-table families as cached text (agent.export.metrics.CoreCollector).
         collector = metrics.register(core, registry, tables_as_text=True)
         daemon.add_metrics_text(collector.table_text)
+        registry.register(RefusalCollector(daemon.routers))
+        registry.register(HttpClientErrorCollector())
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:

@@ -52,6 +52,14 @@ Defaults worth knowing:
   before it is closed (slowloris protection). A router that is silent between
   whole messages is healthy and stays connected (BIRD sends nothing while
   nothing changes); dead connections are found by TCP keepalive. 0 disables it.
+- ``rib.max_routes`` 0 is derived from the memory available
+  (``agent.membudget``); ``rib.max_routes_per_peer``/``_per_router`` 0 are
+  no limit. At a limit new routes are dropped and counted, the session stays
+  (``rib.on_limit: close`` closes it); storing resumes below 90 %.
+- ``bmp.max_sessions_per_address`` (2) refuses a third session from one
+  address; ``bmp.silent_timeout`` (300 s) makes a session silent since its
+  Initiation, with no peer up, evictable (oldest first) when slots are short;
+  ``bmp.forget_after`` (1 h) drops the state of gone routers and down peers.
 
 New sections are added by declaring another pydantic dataclass and a field of
 ``Config`` with it; the loader, the environment names and the JSON Schema
@@ -91,6 +99,7 @@ ENV_CONFIG_FILE = "BMP_AGENT_CONFIG"
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("auto", "json", "console")
+ON_LIMIT = ("drop", "close")
 
 #: Every section: unknown keys are errors, no NaN or infinity, no coercion
 #: beyond what the annotations say.
@@ -313,6 +322,19 @@ class BmpConfig:
     reconnect_max: Annotated[float, Strict(), Bounds(0.01, 86400)] = 60.0
     #: ``[::]`` listeners take IPv6 clients only (default: IPv4 too).
     ipv6_only: Annotated[bool, Strict()] = False
+    #: Sessions open at once from one source address (two BMP targets on one
+    #: speaker need 2); more are refused (``bmp_router_refusals_total``).
+    max_sessions_per_address: Annotated[int, Strict(), Bounds(1, 100000)] = 2
+    #: Seconds a session may send nothing after its Initiation with no peer up
+    #: before it may be closed to make room (oldest first) when slots are short.
+    silent_timeout: Annotated[float, Strict(), Bounds(0.001, 86400 * 7)] = 300.0
+    #: Seconds after which a disconnected router's state, and a down peer's,
+    #: is dropped (their flap and Peer Down counts stay in aggregate).
+    forget_after: Annotated[float, Strict(), Bounds(0.001, 86400 * 365)] = 3600.0
+    #: Peers one router may have (0: no limit); messages of more are ignored, counted.
+    max_peers_per_router: Annotated[int, Strict(), Bounds(0, 10_000_000)] = 10000
+    #: Consecutive malformed messages after which the session is dropped (0: never).
+    max_errors: Annotated[int, Strict(), Bounds(0, 10_000_000)] = 100
 
     def allowed(self, address: str) -> bool:
         """Whether a remote address is inside ``allow`` (IPv4-mapped IPv6 as IPv4)."""
@@ -352,6 +374,9 @@ class HttpConfig:
 class LogConfig:
     level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
     format: Annotated[str, OneOf(LOG_FORMATS)] = "auto"
+    #: Decode warnings logged per router and error kind per minute; the rest
+    #: are counted and summarised in one line ("N more suppressed").
+    decode_warnings_per_minute: Annotated[int, Strict(), Bounds(1, 100000)] = 10
 
 
 def _community(value: str) -> str:
@@ -431,6 +456,17 @@ PeerSelector = Annotated[str, Validated(_peer_selector, _PEER_SELECTOR)]
 class RibConfig:
     flap_window: Annotated[float, Strict(), Bounds(0.001)] = 60.0
     top_flaps: Annotated[int, Strict(), Bounds(0, 10000)] = 10
+    #: Routes one peer may hold (0: no limit); new routes beyond are dropped
+    #: and counted (``bmp_rib_routes_dropped_total``), as BGP max-prefix.
+    max_routes_per_peer: Annotated[int, Strict(), Bounds(0, 1 << 40)] = 0
+    #: Routes all peers of one router may hold (0: no limit).
+    max_routes_per_router: Annotated[int, Strict(), Bounds(0, 1 << 40)] = 0
+    #: Routes all routers may hold; 0 = derived from the memory available
+    #: (``agent.membudget``: cgroup ``memory.max`` or 4 GiB, 200 B/route, 70 %).
+    max_routes: Annotated[int, Strict(), Bounds(0, 1 << 40)] = 0
+    #: At a limit: "drop" new routes (the session stays), or "close" the
+    #: router's session as well (BGP max-prefix's teardown).
+    on_limit: Annotated[str, OneOf(ON_LIMIT)] = "drop"
     #: Communities whose routes ``bmp_rib_community_routes`` counts per
     #: (router, peer, view): standard ``64510:100``, large ``64510:1:2``,
     #: extended ``rt:64510:100`` (at most ``COUNT_COMMUNITIES_MAX``).
@@ -453,6 +489,7 @@ HEALTH_CHECKS = (
     "dci_unsummarized",
     "local_only_leak",
     "bmp_feed_inconsistent",
+    "rib_limit_reached",
 )
 _VIEW_NAMES = VIEWS
 

@@ -14,6 +14,9 @@ import contextlib
 import logging
 import os
 import sys
+import time
+from collections import Counter
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
@@ -90,7 +93,39 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             root.removeHandler(old)
     handler._bmp_agent = True  # type: ignore[attr-defined]
     root.addHandler(handler)
+    server = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, ClientErrorFilter) for f in server.filters):
+        server.addFilter(ClientErrorFilter())
     set_level(level)
+
+
+#: HTTP requests the server could not parse (malformed, oversized), by
+#: exception name: ``bmp_http_client_errors_total{error}``.
+HTTP_CLIENT_ERRORS: Counter[str] = Counter()
+
+
+class ClientErrorFilter(logging.Filter):
+    """aiohttp logs every request it cannot parse as an error with a
+    traceback (~400 bytes each: a flood of bad requests floods the log). They
+    are the client's fault: counted in ``HTTP_CLIENT_ERRORS`` and logged at
+    debug level only (one line, no traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if exc is None or not str(record.msg).startswith("Error handling request"):
+            return True
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        if not isinstance(exc, HttpProcessingError):
+            return True  # a handler's bug: keep it loud
+        HTTP_CLIENT_ERRORS[type(exc).__name__] += 1
+        if _state["level"] > LEVELS["debug"]:
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        record.msg = f"{record.getMessage()}: {type(exc).__name__}: {exc}"
+        record.args = None
+        record.exc_info = None
+        return True
 
 
 def get_logger(**bind: Any) -> Any:
@@ -109,3 +144,50 @@ def os_reason(exc: OSError) -> str:
     if exc.errno:
         return os.strerror(exc.errno)
     return exc.strerror or str(exc)
+
+
+class RateLimit:
+    """At most ``per_window`` log lines per kind per ``window`` seconds.
+
+    ``allow(kind)`` says whether to log this one; what is held back is
+    counted and handed out once (with the next line ``allow`` lets through) when the kind's window
+    has passed, or at the end (``drain``), for one summary line
+    ("N more suppressed"). Cost: one dict lookup per call.
+    """
+
+    __slots__ = ("_clock", "_state", "per_window", "window")
+
+    def __init__(
+        self, per_window: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.per_window = per_window
+        self.window = window
+        self._clock = clock
+        #: kind -> [window start, logged in window, suppressed since last summary]
+        self._state: dict[str, list[float]] = {}
+
+    def allow(self, kind: str) -> tuple[bool, int]:
+        """(log this one?, lines suppressed before it to report now)."""
+        now = self._clock()
+        st = self._state.get(kind)
+        if st is None:
+            if len(self._state) >= 1024:  # bounded: kinds come from a fixed set
+                self._state.clear()
+            self._state[kind] = [now, 1.0, 0.0]
+            return True, 0
+        if now - st[0] >= self.window:
+            held = int(st[2])
+            st[0], st[1], st[2] = now, 1.0, 0.0
+            return True, held
+        if st[1] < self.per_window:
+            st[1] += 1
+            return True, 0
+        st[2] += 1
+        return False, 0
+
+    def drain(self) -> dict[str, int]:
+        """Kinds with lines suppressed since their last summary, and how many."""
+        out = {k: int(st[2]) for k, st in self._state.items() if st[2]}
+        for k in out:
+            self._state[k][2] = 0.0
+        return out

@@ -1,6 +1,6 @@
 """The state core: routers, peers, RIB tables, flaps; the only code that writes that state.
 
-Imports only ``parsers`` and itself; sources write it, exporters read it (``agent.core.core``: the model).
+Imports only ``parsers``, ``agent.log`` and itself; sources write it, exporters read it (``agent.core.core``: the model).
 """
 
 from parsers.bmp.stat_types import stat_name

@@ -34,11 +34,13 @@ Quirks (``Router.quirks``)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from .flaps import FlapKey
+from .peer import DOWN, NO_LIMIT, Peer
 from .rib import AttributeInterner
 from .router import Router, RouterSession
 from .settings import CoreSettings, RouteObserver, Shared
@@ -64,6 +66,9 @@ class Core:
         self.shared = Shared(CoreSettings() if settings is None else settings)
         self._routers: dict[str, Router] = {}
         self.routers: Mapping[str, Router] = MappingProxyType(self._routers)
+        #: What ``forget`` dropped, in aggregate: "routers", "peers", and the
+        #: counters they held: "prefix_flaps", "peer_downs", "routes_dropped".
+        self.forgotten: Counter[str] = Counter()
 
     @property
     def settings(self) -> CoreSettings:
@@ -72,7 +77,17 @@ class Core:
 
     @settings.setter
     def settings(self, settings: CoreSettings) -> None:
-        self.shared.settings = settings
+        shared = self.shared
+        shared.settings = settings
+        if not shared.blocked:
+            shared.cap = settings.max_routes or NO_LIMIT
+        for router in self._routers.values():
+            router.apply_limits()
+
+    @property
+    def route_count(self) -> int:
+        """Routes held by every router (what ``CoreSettings.max_routes`` limits)."""
+        return self.shared.routes
 
     @property
     def interner(self) -> AttributeInterner:
@@ -136,6 +151,48 @@ class Core:
         router.drop_rib(now)
         if len(self.interner) > 4096:
             self.interner.sweep()
+
+    def forget(self, after: float, now: float | None = None) -> tuple[int, int]:
+        """Drop BMP routers disconnected for ``after`` seconds and, of connected
+        ones, peers down for as long; their counters go to ``forgotten``.
+        Returns (routers, peers) dropped."""
+        now = self.settings.clock() if now is None else now
+        before = now - after
+        routers = peers = 0
+        for label, router in list(self._routers.items()):
+            if router.source != "bmp":
+                continue  # other sources own their routers' life cycle
+            if router.session is None:
+                if (router.last_close or 0.0) <= before:
+                    for peer in router.peers.values():
+                        self._forget_peer(peer)
+                    peers += len(router.peers)
+                    del self._routers[label]
+                    routers += 1
+                continue
+            gone = [
+                key
+                for key, peer in router.peers.items()
+                if peer.state == DOWN
+                and not peer.count
+                and (peer.last_change or router.connected_since or 0.0) <= before
+            ]
+            for key in gone:
+                self._forget_peer(router.peers.pop(key))
+            if gone:
+                peers += len(gone)
+                router.peers = dict(router.peers)  # give the memory back
+        self.forgotten["routers"] += routers
+        self.forgotten["peers"] += peers
+        if routers and len(self.interner) > 4096:
+            self.interner.sweep()
+        return routers, peers
+
+    def _forget_peer(self, peer: Peer) -> None:
+        f = self.forgotten
+        f["prefix_flaps"] += sum(t.flaps for t in peer.tables.values())
+        f["peer_downs"] += sum(peer.downs.values())
+        f["routes_dropped"] += sum(peer.dropped.values())
 
     def top_flaps(self, n: int | None = None) -> list[TopFlap]:
         """The most flapping prefixes over all routers, highest count first."""

@@ -9,7 +9,9 @@ started), ``go_down`` (it ended; a reason counts a Peer Down) and
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
+from typing import Protocol
 
 from parsers.afi import format_rd
 from parsers.bgp.messages import OpenMessage
@@ -29,6 +31,15 @@ LOC_RIB_PEER_TYPE = 3
 
 TableKey = tuple[str, int, int]
 
+#: "No limit" for ``Peer.cap``.
+NO_LIMIT = sys.maxsize
+
+
+class RouteOwner(Protocol):
+    """The router a peer belongs to: told when the peer's routes are cleared."""
+
+    def routes_cleared(self, peer: Peer, n: int) -> None: ...
+
 
 def peer_label(address: str, rd: str | None) -> str:
     """The ``peer`` label: the address, plus ``%<rd>`` when the distinguisher is set
@@ -41,8 +52,12 @@ class Peer:
         "address",
         "asn",
         "bgp_id",
+        "blocked",
+        "cap",
+        "count",
         "distinguisher",
         "downs",
+        "dropped",
         "ever_up",
         "key",
         "label",
@@ -51,6 +66,7 @@ class Peer:
         "local_address",
         "local_asn",
         "local_port",
+        "owner",
         "peer_type",
         "rd",
         "received_open",
@@ -102,6 +118,18 @@ class Peer:
         #: Last Statistics Report value per (stat name, afi, safi); afi/safi
         #: are None for stats that are not per AFI/SAFI.
         self.stats: dict[tuple[str, int | None, int | None], int] = {}
+        #: Routes in all tables, kept by ``Router.announce``/``withdraw`` (and
+        #: zeroed by ``clear_routes``): what the route limits compare.
+        self.count = 0
+        #: ``rib.max_routes_per_peer`` while storing; 0 once it was reached
+        #: (until the routes fall below 90 %), so one comparison gates a batch.
+        self.cap = NO_LIMIT
+        #: The limit (config key) that made this peer drop new routes, if any.
+        self.blocked: str | None = None
+        #: New routes dropped at a limit, per view (persists).
+        self.dropped: Counter[str] = Counter()
+        #: The router holding this peer (``Router.peer_for``/``ensure_peer``).
+        self.owner: RouteOwner | None = None
 
     @classmethod
     def from_header(cls, header: PerPeerHeader) -> Peer:
@@ -169,6 +197,11 @@ class Peer:
     def clear_routes(self) -> None:
         for t in self.tables.values():
             t.clear()
+        n = self.count
+        if n:
+            self.count = 0
+            if self.owner is not None:
+                self.owner.routes_cleared(self, n)
 
     @property
     def route_count(self) -> int:

@@ -10,6 +10,8 @@ those calls; the BIRD poller (``agent.sources.bird``) makes the same ones.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
+from typing import Any
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
@@ -30,12 +32,26 @@ from parsers.bmp.session import Decoded, DecodeFailed, Event
 from parsers.bmp.stat_types import stat_name
 from parsers.errors import Action, ParseError
 
+from ..log import get_logger
 from . import path_status
 from .flaps import FlapCounts
 from .path_status import MarkedAttributes
-from .peer import UP, Peer
+from .peer import NO_LIMIT, UP, Peer
 from .rib import RibTable
 from .settings import Shared
+
+#: The route limits, as config keys (``Peer.blocked``, logs, health check).
+LIMIT_PEER = "rib.max_routes_per_peer"
+LIMIT_ROUTER = "rib.max_routes_per_router"
+LIMIT_GLOBAL = "rib.max_routes"
+#: Storing resumes once routes fall below this share of the limit reached.
+RESUME_BELOW = 0.9
+
+
+def _log() -> Any:
+    """The core's logger, made when needed (logging is configured after import)."""
+    return get_logger(component="core")
+
 
 # Quirk names counted by the core (the decoders add their own through
 # ``RouterSession.absorb_quirks``).
@@ -48,6 +64,31 @@ Q_STATS_UNDECODED = "stats_value_undecoded"
 #: count is authoritative and ``absorb_quirks`` skips them, so nothing is
 #: counted twice.
 CORE_QUIRKS = frozenset({Q_RM_WITHOUT_PEER_UP})
+
+
+#: Longest label value taken from the wire (sysName, sysDescr, ...), in characters.
+MAX_LABEL = 128
+#: Longest Initiation information string kept (the API's ``info``), and how
+#: many strings per type and types.
+MAX_INFO = 1024
+MAX_INFO_ITEMS = 16
+MAX_INFO_KEYS = 32
+
+
+def label_text(value: str, limit: int = MAX_LABEL) -> str:
+    """A wire string fit for a label: control and non-printing characters
+    become spaces (runs collapsed), cut to ``limit`` characters (with "…")."""
+    if value.isprintable() and len(value) <= limit:
+        return value
+    out = "".join(c if c.isprintable() else " " for c in value[: limit * 4])
+    out = " ".join(out.split())
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+def _clean_info(value: str | list[str]) -> str | list[str]:
+    if isinstance(value, list):
+        return [label_text(v, MAX_INFO) for v in value[:MAX_INFO_ITEMS]]
+    return label_text(value, MAX_INFO)
 
 
 def _text(value: str | list[str] | None) -> str:
@@ -67,6 +108,8 @@ class Router:
 
     __slots__ = (
         "address",
+        "blocked",
+        "cap",
         "close_reason",
         "connected_since",
         "connections",
@@ -79,8 +122,10 @@ class Router:
         "messages",
         "mode",
         "peers",
+        "peers_refused",
         "port",
         "quirks",
+        "routes",
         "session",
         "shared",
         "source",
@@ -115,6 +160,14 @@ class Router:
         self.last_close: float | None = None
         self.close_reason: str | None = None
         self.termination_reason: str | None = None
+        #: Routes of every peer (``CoreSettings.max_routes_per_router``).
+        self.routes = 0
+        #: The router limit was reached; storing resumes below 90 %.
+        self.blocked = False
+        #: ``max_routes_per_router`` while storing, 0 while ``blocked``.
+        self.cap = shared.settings.max_routes_per_router or NO_LIMIT
+        #: Peers not created because ``max_peers_per_router`` was reached.
+        self.peers_refused = 0
 
     def drop_rib(self, now: float) -> None:
         """Session closed: every route goes, every peer is marked down (no Peer Down counted)."""
@@ -123,12 +176,31 @@ class Router:
 
     # -- peers ------------------------------------------------------------------
 
-    def peer_for(self, header: PerPeerHeader) -> Peer:
-        """The peer of a BMP per-peer header, created (down) on first sight."""
+    def peer_for(self, header: PerPeerHeader) -> Peer | None:
+        """The peer of a BMP per-peer header, created (down) on first sight;
+        None (counted in ``peers_refused``) beyond ``max_peers_per_router``."""
         peer = self.peers.get(header.key)
         if peer is None:
+            limit = self.shared.settings.max_peers_per_router
+            if limit and len(self.peers) >= limit:
+                if not self.peers_refused:
+                    _log().warning(
+                        "peer limit reached: messages of new peers are ignored",
+                        router=self.label,
+                        peers=len(self.peers),
+                        limit_key="bmp.max_peers_per_router",
+                        limit=limit,
+                    )
+                self.peers_refused += 1
+                return None
             peer = self.peers[header.key] = Peer.from_header(header)
+            self._adopt(peer)
         return peer
+
+    def _adopt(self, peer: Peer) -> None:
+        peer.owner = self
+        limit = self.shared.settings.max_routes_per_peer
+        peer.cap = limit or NO_LIMIT
 
     def ensure_peer(
         self, peer_type: int, distinguisher: bytes, address: str, *, asn: int, bgp_id: str
@@ -138,6 +210,7 @@ class Router:
         peer = self.peers.get(key)
         if peer is None:
             peer = self.peers[key] = Peer(peer_type, distinguisher, address, asn=asn, bgp_id=bgp_id)
+            self._adopt(peer)
         return peer
 
     # -- routes -----------------------------------------------------------------
@@ -149,34 +222,198 @@ class Router:
     def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet, now: float) -> None:
         """Withdraw ``nset`` from ``table``: observers first, then the table; routes
         not in the table count the ``withdraw_unknown_route`` quirk."""
-        for obs in self.shared.observers:
+        shared = self.shared
+        for obs in shared.observers:
             obs.withdraw(peer, table, nset)
         if table.ext:
             path_status.account_withdraw(table, nset)
-        unknown = table.withdraw(
-            nset.prefixes, nset.path_ids, now, self.shared.settings.flap_window
-        )
+        routes = table.routes
+        before = len(routes)
+        unknown = table.withdraw(nset.prefixes, nset.path_ids, now, shared.settings.flap_window)
         if unknown:
             self.quirks[Q_WITHDRAW_UNKNOWN] += unknown
+        gone = before - len(routes)
+        if gone:
+            peer.count -= gone
+            self.routes -= gone
+            shared.routes -= gone
+            if peer.blocked is not None or self.blocked or shared.blocked:
+                self._relax(peer)
 
     def announce(
         self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes, now: float
     ) -> None:
         """Announce ``nset`` with ``attrs`` (interned: ``intern``): observers first,
-        then the table; re-announces within the flap window count a prefix flap."""
-        for obs in self.shared.observers:
+        then the table; re-announces within the flap window count a prefix flap.
+
+        Route limits: while the peer, this router and all routers together
+        hold fewer routes than their limits minus the batch, nothing else is
+        done (one comparison each); otherwise ``_admit`` keeps the routes that
+        replace one already stored and only as many new ones as fit."""
+        shared = self.shared
+        n = len(nset.prefixes)
+        if (
+            peer.count + n > peer.cap
+            or self.routes + n > self.cap
+            or shared.routes + n > shared.cap
+        ):
+            admitted = self._admit(peer, table, nset)
+            if admitted is None:
+                return
+            nset = admitted
+        for obs in shared.observers:
             obs.announce(peer, table, nset, attrs)
         if table.ext or type(attrs) is MarkedAttributes:
             path_status.account_announce(table, nset, attrs)
         flapped: list[bytes] = []
+        routes = table.routes
+        before = len(routes)
         table.announce(
-            nset.prefixes, nset.path_ids, attrs, now, self.shared.settings.flap_window, flapped
+            nset.prefixes, nset.path_ids, attrs, now, shared.settings.flap_window, flapped
         )
+        added = len(routes) - before
+        if added:
+            peer.count += added
+            self.routes += added
+            shared.routes += added
         if flapped:
             counts = self.flap_counts
             view, afi, safi = table.view, table.afi, table.safi
             for p in flapped:
                 counts.add((peer.key, view, afi, safi, p))
+
+    # -- route limits ---------------------------------------------------------
+
+    def _admit(self, peer: Peer, table: RibTable, nset: NlriSet) -> NlriSet | None:
+        """The part of ``nset`` that the limits let in: replacements, then new
+        routes while they fit. Counts and logs what is dropped; None when
+        nothing is left."""
+        shared = self.shared
+        s = shared.settings
+        # The limits themselves: the caps are 0 while a limit holds.
+        rooms = (
+            (LIMIT_PEER, s.max_routes_per_peer, peer.count, peer.cap),
+            (LIMIT_ROUTER, s.max_routes_per_router, self.routes, self.cap),
+            (LIMIT_GLOBAL, s.max_routes, shared.routes, shared.cap),
+        )
+        room = min(cap - held for _, _, held, cap in rooms)
+        routes = table.routes
+        prefixes, path_ids = nset.prefixes, nset.path_ids
+        keys: tuple[object, ...] | list[tuple[int, bytes]]
+        keys = prefixes if path_ids is None else list(zip(path_ids, prefixes, strict=False))
+        keep: list[int] = []
+        new: set[object] = set()
+        for i, k in enumerate(keys):
+            if k in routes or k in new:
+                keep.append(i)
+            elif len(new) < room:
+                new.add(k)
+                keep.append(i)
+        dropped = len(keys) - len(keep)
+        if not dropped:
+            return nset
+        peer.dropped[table.view] += dropped
+        wanted = len(new) + dropped
+        first: tuple[str, int] | None = None
+        for key, limit, held, cap in rooms:
+            if not limit or held + wanted <= cap:
+                continue
+            # This limit is reached: hold it until the routes fall below 90 %.
+            if key == LIMIT_PEER:
+                peer.cap = 0
+            elif key == LIMIT_ROUTER:
+                self.blocked, self.cap = True, 0
+            else:
+                shared.blocked, shared.cap = True, 0
+            if first is None:
+                first = (key, limit)
+        if first is not None and self.blocked_by(peer) is None:
+            key, limit = first
+            peer.blocked = key
+            _log().warning(
+                "route limit reached: new routes from this peer are dropped",
+                router=self.label,
+                peer=peer.label,
+                limit_key=key,
+                limit=limit,
+                peer_routes=peer.count,
+                router_routes=self.routes,
+                total_routes=shared.routes,
+                dropped=dropped,
+                on_limit=s.on_limit,
+            )
+            if s.on_limit == "close" and self.session is not None:
+                close = self.session.on_limit
+                if close is not None:
+                    close(key)
+        if not keep:
+            return None
+        return NlriSet(
+            nset.afi,
+            nset.safi,
+            tuple(prefixes[i] for i in keep),
+            None if path_ids is None else tuple(path_ids[i] for i in keep),
+            None if nset.labels is None else tuple(nset.labels[i] for i in keep),
+        )
+
+    def blocked_by(self, peer: Peer) -> str | None:
+        """The limit (config key) that keeps this peer's new routes out, or None."""
+        key = peer.blocked
+        if key is None:
+            return None
+        if key == LIMIT_PEER:
+            held = peer.cap == 0
+        elif key == LIMIT_ROUTER:
+            held = self.blocked
+        else:
+            held = self.shared.blocked
+        if not held:
+            peer.blocked = None
+            return None
+        return key
+
+    def routes_cleared(self, peer: Peer, n: int) -> None:
+        """``Peer.clear_routes`` dropped ``n`` routes (Peer Down, Peer Up, close)."""
+        self.routes -= n
+        self.shared.routes -= n
+        self._relax(peer)
+
+    def _relax(self, peer: Peer) -> None:
+        """Routes went: lift the limits that are back below 90 %."""
+        shared = self.shared
+        s = shared.settings
+        lim = s.max_routes_per_peer
+        if peer.cap == 0 and (not lim or peer.count < RESUME_BELOW * lim):
+            peer.cap = s.max_routes_per_peer or NO_LIMIT
+            self._resumed(peer, LIMIT_PEER, peer.count)
+        lim = s.max_routes_per_router
+        if self.blocked and (not lim or self.routes < RESUME_BELOW * lim):
+            self.blocked, self.cap = False, s.max_routes_per_router or NO_LIMIT
+            self._resumed(peer, LIMIT_ROUTER, self.routes)
+        lim = s.max_routes
+        if shared.blocked and (not lim or shared.routes < RESUME_BELOW * lim):
+            shared.blocked, shared.cap = False, s.max_routes or NO_LIMIT
+            self._resumed(peer, LIMIT_GLOBAL, shared.routes)
+        self.blocked_by(peer)
+
+    def _resumed(self, peer: Peer, key: str, held: int) -> None:
+        _log().info(
+            "route limit cleared: storing new routes again",
+            router=self.label,
+            peer=peer.label if key == LIMIT_PEER else None,
+            limit_key=key,
+            routes=held,
+        )
+
+    def apply_limits(self) -> None:
+        """The settings changed (reload): new caps for this router and its peers."""
+        s = self.shared.settings
+        if not self.blocked:
+            self.cap = s.max_routes_per_router or NO_LIMIT
+        for peer in self.peers.values():
+            if peer.cap != 0:
+                peer.cap = s.max_routes_per_peer or NO_LIMIT
+            self._relax(peer)
 
 
 class RouterSession:
@@ -189,7 +426,7 @@ class RouterSession:
     the core counts itself (``CORE_QUIRKS``) are skipped.
     """
 
-    __slots__ = ("_absorbed", "active", "remote_address", "remote_port", "router")
+    __slots__ = ("_absorbed", "active", "on_limit", "remote_address", "remote_port", "router")
 
     def __init__(self, router: Router, remote_address: str, remote_port: int) -> None:
         self.router = router
@@ -197,6 +434,9 @@ class RouterSession:
         self.remote_port = remote_port
         self.active = True
         self._absorbed: Counter[str] = Counter()
+        #: Set by the IO shell: closes the connection when a route limit is
+        #: reached and ``on_limit`` is "close" (argument: the limit's key).
+        self.on_limit: Callable[[str], None] | None = None
 
     # -- entry points -------------------------------------------------------
 
@@ -221,9 +461,9 @@ class RouterSession:
             elif isinstance(msg, Initiation):
                 router.messages["initiation"] += 1
                 info = msg.info()
-                router.info = info
-                router.sys_name = _text(info.get("sys_name"))
-                router.sys_descr = _text(info.get("sys_descr"))
+                router.info = {k: _clean_info(v) for k, v in list(info.items())[:MAX_INFO_KEYS]}
+                router.sys_name = label_text(_text(info.get("sys_name")))
+                router.sys_descr = label_text(_text(info.get("sys_descr")))
             elif isinstance(msg, Termination):
                 router.messages["termination"] += 1
                 router.termination_reason = msg.reason_name or "unspecified"
@@ -266,6 +506,8 @@ class RouterSession:
     def _peer_up(self, msg: PeerUp, now: float) -> None:
         header = msg.peer
         peer = self.router.peer_for(header)
+        if peer is None:
+            return
         if peer.state == UP:
             self.router.quirks[Q_PEER_UP_WHILE_UP] += 1
         # A Peer Up starts a new BGP session: whatever was held is stale.
@@ -286,12 +528,17 @@ class RouterSession:
 
     def _peer_down(self, msg: PeerDown, now: float) -> None:
         peer = self.router.peer_for(msg.peer)
+        if peer is None:
+            return
         if not peer.ever_up and not peer.up:
             self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
         peer.go_down(now, msg.reason_name)
 
     def _stats(self, msg: StatisticsReport) -> None:
-        stats = self.router.peer_for(msg.peer).stats
+        peer = self.router.peer_for(msg.peer)
+        if peer is None:
+            return
+        stats = peer.stats
         for entry in msg.stats:
             if entry.value is None:
                 self.router.quirks[Q_STATS_UNDECODED] += 1
@@ -302,6 +549,8 @@ class RouterSession:
         header = msg.peer
         router = self.router
         peer = router.peer_for(header)
+        if peer is None:
+            return
         if peer.mark_implicit(now):
             router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
         update = msg.update

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +40,16 @@ class CoreSettings:
     flap_window: float = 60.0
     #: Bounded top-N of flapping prefixes (API and metric).
     top_flaps: int = 10
+    #: Route limits (0: none): new routes beyond them are dropped and counted
+    #: (``agent.core.limits``); replacements and withdrawals still apply.
+    max_routes_per_peer: int = 0
+    max_routes_per_router: int = 0
+    max_routes: int = 0
+    #: What a limit does besides dropping: "drop" (only that), "close" (close
+    #: the router's session as BGP max-prefix does).
+    on_limit: str = "drop"
+    #: Peers per router (0: no limit); peers beyond it are refused and counted.
+    max_peers_per_router: int = 0
     #: Injectable wall clock (tests).
     clock: Callable[[], float] = time.time
 
@@ -47,10 +58,16 @@ class Shared:
     """One per ``Core``, held by each of its ``Router``s: ``settings`` is replaced
     on reload (read on every use), ``observers`` and ``interner`` are shared."""
 
-    __slots__ = ("interner", "observers", "settings")
+    __slots__ = ("blocked", "cap", "interner", "observers", "routes", "settings")
 
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         self.interner = AttributeInterner()
         #: ``RouteObserver``s (e.g. ``agent.health``), called on every route change.
         self.observers: list[RouteObserver] = []
+        #: Routes held by every router (``CoreSettings.max_routes``).
+        self.routes = 0
+        #: The global limit was reached and routes have not yet fallen below 90 %.
+        self.blocked = False
+        #: ``max_routes`` while storing, 0 while ``blocked`` (one comparison per batch).
+        self.cap = settings.max_routes or sys.maxsize

@@ -29,6 +29,14 @@ bmp_peer_stats                              gauge    router, peer, stat, afi, sa
 bmp_top_flapping_prefix_flaps               gauge    router, peer, view, prefix
 bmp_rib_community_routes                    gauge    router, peer, view, community
 bmp_agent_build_info                        gauge    version, python, compiled
+bmp_rib_routes_dropped_total                counter  router, peer, view
+bmp_rib_route_usage                         gauge    scope (peer_max, router_max, total)
+bmp_rib_route_limit                         gauge    scope (per_peer, per_router, total)
+bmp_router_peers_refused_total              counter  router
+bmp_forgotten_total                         counter  what (routers, peers, prefix_flaps,
+                                                     peer_downs, routes_dropped)
+bmp_router_refusals_total                   counter  reason (agent.sources.bmp.listener)
+bmp_router_evictions_total                  counter  reason
 ==========================================  =======  ==============================================
 
 ``router`` is the router label (source address, ``addr#2`` for a second
@@ -141,6 +149,31 @@ def _families() -> dict[str, Family]:
         "stats": g(
             "bmp_peer_stats", "Last value of each BMP Statistics Report type.",
             labels=["router", "peer", "stat", "afi", "safi"],
+        ),
+        "dropped": c(
+            "bmp_rib_routes_dropped",
+            "New routes not stored because a route limit (rib.max_routes*) was reached.",
+            labels=["router", "peer", "view"],
+        ),
+        "routes_limit": g(
+            "bmp_rib_route_limit",
+            "Route limits in force (0: none): per_peer, per_router, total.",
+            labels=["scope"],
+        ),
+        "routes_held": g(
+            "bmp_rib_route_usage",
+            "Routes held: the fullest peer, the fullest router, all routers.",
+            labels=["scope"],
+        ),
+        "peers_refused": c(
+            "bmp_router_peers_refused",
+            "BMP messages of new peers ignored beyond bmp.max_peers_per_router.",
+            labels=ROUTER,
+        ),
+        "forgotten": c(
+            "bmp_forgotten",
+            "State dropped after bmp.forget_after, and the counters it held, in aggregate.",
+            labels=["what"],
         ),
         "top_flaps": g(
             "bmp_top_flapping_prefix_flaps",
@@ -314,6 +347,7 @@ class CoreCollector(Collector):
         f = _families()
         core = self.core
         tables = not self.tables_as_text
+        peer_max = router_max = 0
         for router in list(core.routers.values()):
             r = router.label
             f["router_up"].add_metric([r], 1.0 if router.up else 0.0)
@@ -329,6 +363,9 @@ class CoreCollector(Collector):
                 f["decode_errors"].add_metric([r, name], n)
             for name, n in sorted(router.quirks.items()):
                 f["quirks"].add_metric([r, name], n)
+            if router.peers_refused:
+                f["peers_refused"].add_metric([r], router.peers_refused)
+            router_max = max(router_max, router.routes)
             for peer in list(router.peers.values()):
                 p = peer.label
                 asn = str(peer.asn)
@@ -351,6 +388,9 @@ class CoreCollector(Collector):
                     )
                 for reason, n in sorted(peer.downs.items()):
                     f["peer_downs"].add_metric([r, p, reason], n)
+                for view, n in sorted(peer.dropped.items()):
+                    f["dropped"].add_metric([r, p, view], n)
+                peer_max = max(peer_max, peer.count)
                 if tables and peer.last_change is not None:
                     f["peer_last_change"].add_metric([r, p], peer.last_change)
                 for (view, afi, safi), t in list(peer.tables.items()) if tables else ():
@@ -388,6 +428,21 @@ class CoreCollector(Collector):
             top[k] = top.get(k, 0) + flap.flaps
         for k, n in top.items():
             f["top_flaps"].add_metric(list(k), n)
+        s = core.settings
+        for scope, n in (
+            ("per_peer", s.max_routes_per_peer),
+            ("per_router", s.max_routes_per_router),
+            ("total", s.max_routes),
+        ):
+            f["routes_limit"].add_metric([scope], n)
+        for scope, n in (
+            ("peer_max", peer_max),
+            ("router_max", router_max),
+            ("total", core.route_count),
+        ):
+            f["routes_held"].add_metric([scope], n)
+        for what in ("routers", "peers", "prefix_flaps", "peer_downs", "routes_dropped"):
+            f["forgotten"].add_metric([what], core.forgotten[what])
         if not tables:
             for family in TEXT_FAMILIES:
                 del f[family]

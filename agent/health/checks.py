@@ -1,4 +1,4 @@
-"""The BGP health checks, evaluated from the state core.
+"""The BGP health checks (and the agent's own ``rib_limit_reached``), evaluated from the state core.
 
 The seven single-fabric checks are here; the four multi-DC and MetalLB checks
 (``metallb_pod_routes``, ``cidr_overlap``, ``dci_unsummarized``,
@@ -203,6 +203,17 @@ CHECKS: dict[str, CheckInfo] = {
 }
 # checks kept in their own modules
 CHECKS[feed.NAME] = CheckInfo(feed.NAME, feed.SEVERITY, feed.SCOPE, feed.TITLE, feed.ADVICE)
+CHECKS["rib_limit_reached"] = CheckInfo(
+    "rib_limit_reached",
+    CRITICAL,
+    "peer",
+    "A route limit is reached: new routes from the peer are not stored",
+    "The agent's view of this peer is incomplete (bmp_rib_routes_dropped_total counts "
+    "what is missing). Find out why the peer sends so many routes (a leaked full "
+    "table, a /32 flood); if they are legitimate, raise rib.max_routes_per_peer, "
+    "rib.max_routes_per_router or rib.max_routes (and the memory limit with it: "
+    "README, Route limits; the chart's resources). Storing resumes below 90 % of the limit.",
+)
 assert tuple(CHECKS) == HEALTH_CHECKS
 
 
@@ -597,6 +608,34 @@ def check_expected(
     )
 
 
+def check_rib_limit(core: Core, router: Router, peer: Peer) -> Finding | None:
+    key = router.blocked_by(peer)
+    if key is None:
+        return None
+    s = core.settings
+    limit = {
+        "rib.max_routes_per_peer": s.max_routes_per_peer,
+        "rib.max_routes_per_router": s.max_routes_per_router,
+        "rib.max_routes": s.max_routes,
+    }[key]
+    dropped = sum(peer.dropped.values())
+    return Finding(
+        "rib_limit_reached",
+        router.label,
+        peer.label,
+        f"{key} ({limit}) reached: {dropped} new routes from peer AS {peer.asn} dropped "
+        f"(peer {peer.count}, router {router.routes}, all routers {core.route_count} routes)",
+        {
+            "limit_key": key,
+            "limit": limit,
+            "dropped": dropped,
+            "peer_routes": peer.count,
+            "router_routes": router.routes,
+            "total_routes": core.route_count,
+        },
+    )
+
+
 def evaluate(
     core: Core,
     cfg: HealthConfig,
@@ -625,6 +664,10 @@ def evaluate(
             continue
         r = rtr.label
         for peer in list(rtr.peers.values()):
+            if "rib_limit_reached" in on and peer.state in (UP, IMPLICIT):
+                results["rib_limit_reached"].add(
+                    rtr.label, peer.label, check_rib_limit(core, rtr, peer)
+                )
             if peer.peer_type == LOC_RIB_PEER:
                 continue
             p = peer.label

@@ -50,10 +50,23 @@ def test_defaults() -> None:
             "reconnect_min": 1.0,
             "reconnect_max": 60.0,
             "ipv6_only": False,
+            "max_sessions_per_address": 2,
+            "silent_timeout": 300.0,
+            "forget_after": 3600.0,
+            "max_peers_per_router": 10000,
+            "max_errors": 100,
         },
         "http": {"listen": "127.0.0.1:9324", "web_config": "", "ipv6_only": False},
-        "log": {"level": "info", "format": "auto"},
-        "rib": {"flap_window": 60.0, "top_flaps": 10, "count_communities": []},
+        "log": {"level": "info", "format": "auto", "decode_warnings_per_minute": 10},
+        "rib": {
+            "flap_window": 60.0,
+            "top_flaps": 10,
+            "count_communities": [],
+            "max_routes_per_peer": 0,
+            "max_routes_per_router": 0,
+            "max_routes": 0,
+            "on_limit": "drop",
+        },
     }
 
 

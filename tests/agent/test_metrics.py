@@ -194,7 +194,16 @@ def test_default_registry_process_metrics_stay() -> None:
     assert 'bmp_router_connections_total{router="10.0.9.1"} 1.0' in text
 
 
+#: Families with a value before any router connects: the route limits and
+#: what is held against them, and what ``Core.forget`` dropped.
+GLOBAL_FAMILIES = ("bmp_rib_route_limit", "bmp_rib_route_usage", "bmp_forgotten")
+
+
 def test_empty_core_scrapes() -> None:
     core, _ = make_core()
     got = scrape(core)
-    assert all(not samples for _, samples in got.values())
+    assert all(not samples for name, (_, samples) in got.items() if name not in GLOBAL_FAMILIES)
+    assert got["bmp_rib_route_usage"][1] == [
+        ("bmp_rib_route_usage", {"scope": s}, 0.0) for s in ("peer_max", "router_max", "total")
+    ]
+    assert [v for _, _, v in got["bmp_forgotten"][1]] == [0.0] * 5

@@ -24,7 +24,7 @@ from agent.core import Core
 from agent.export.metrics import TABLE_FAMILIES, TEXT_FAMILIES, CoreCollector, register
 
 TABLE_NAMES = (
-    "bmp_rib_routes",
+    "bmp_rib_routes{",
     "bmp_rib_prefixes",
     "bmp_route_updates_total",
     "bmp_prefix_flaps_total",

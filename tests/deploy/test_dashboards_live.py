@@ -315,7 +315,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     try:
         # the multi-DC panels need data: frr-basic's and frr-mistakes' peer
         # 10.0.1.2 taken for a DCI peer, its 65001:100 tag for local-only
+        # (three replays from 127.0.0.1 at once: bmp.max_sessions_per_address is 2)
         (tmp / "agent.yaml").write_text(
+            "bmp:\n  max_sessions_per_address: 4\n"
             "rib:\n  count_communities: ['65001:100', '4200000001:1:0']\n"
             "health:\n  dci_peers: ['10.0.1.2/32']\n  local_only_communities: ['65001:100']\n"
         )

@@ -135,6 +135,7 @@ def test_unit_requirements() -> None:
     assert one["RestartPreventExitStatus"] == "2"  # a config error is not retried
     assert one["EnvironmentFile"] == "-/etc/default/bmp-agent"
     assert one["MemoryHigh"] == "768M" and one["MemoryMax"] == "1G"
+    assert one["LimitNOFILE"] == "65536"  # agent.daemon.NOFILE_WANTED
     assert int(one["CPUWeight"]) < 100
     assert one["Documentation"] == "file:///usr/share/doc/bmp-agent/README.md"
     dropin = _directives(DROPIN.read_text())

@@ -46,6 +46,7 @@ def test_check_names_and_severities() -> None:
         "dci_unsummarized": "warning",
         "local_only_leak": "warning",
         "bmp_feed_inconsistent": "warning",
+        "rib_limit_reached": "critical",
     }
     assert all(c.advice and c.title for c in CHECKS.values())
 

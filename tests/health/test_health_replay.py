@@ -54,6 +54,7 @@ def test_mistakes_capture_through_the_core() -> None:
         "dci_unsummarized": [],
         "local_only_leak": [],
         "bmp_feed_inconsistent": [],
+        "rib_limit_reached": [],
     }
     # the never-up 10.0.1.99 and fd00:1::2 (Peer Down only) are not evaluated
     assert report.results["public_asn"].subjects == [("10.0.9.1", "10.0.1.2", True)]
@@ -134,6 +135,7 @@ async def test_mistakes_replayed_into_the_agent(
         "dci_unsummarized": "ok",
         "local_only_leak": "ok",
         "bmp_feed_inconsistent": "ok",
+        "rib_limit_reached": "ok",
     }
     router = by_name["public_asn"]["findings"][0]["router"]
     assert router == "127.0.0.1"
@@ -161,6 +163,7 @@ async def test_mistakes_replayed_into_the_agent(
         ("single_route_reflector", "", "warning"): 0.0,
         ("expected_prefix_missing", "", "critical"): 1.0,
         ("bmp_feed_inconsistent", "10.0.1.2", "warning"): 0.0,
+        ("rib_limit_reached", "10.0.1.2", "critical"): 0.0,
     }
     assert (await get(agent, "/api/v1/health?router=192.0.2.9"))[1]["firing"] == 0
     status, err = await get(agent, "/api/v1/health?peer=1")

@@ -127,12 +127,21 @@ def task_count() -> int:
 # ----------------------------------------------------------------------------- agent
 
 
-def local_config(**bmp_settings: Any) -> Any:
+def local_config(
+    *,
+    rib: dict[str, Any] | None = None,
+    log: dict[str, Any] | None = None,
+    fib: dict[str, Any] | None = None,
+    **bmp_settings: Any,
+) -> Any:
     cfg = load(environ={})
     return dataclasses.replace(
         cfg,
         bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),), **bmp_settings),
         http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
+        rib=dataclasses.replace(cfg.rib, **(rib or {})),
+        log=dataclasses.replace(cfg.log, **(log or {})),
+        fib=dataclasses.replace(cfg.fib, **(fib or {})),
     )
 
 
@@ -198,9 +207,16 @@ class Agent:
 
 
 @contextlib.asynccontextmanager
-async def running_agent(**bmp_settings: Any) -> AsyncIterator[Agent]:
+async def running_agent(
+    *,
+    rib: dict[str, Any] | None = None,
+    log: dict[str, Any] | None = None,
+    fib: dict[str, Any] | None = None,
+    **bmp_settings: Any,
+) -> AsyncIterator[Agent]:
+    """``rib``/``log``/``fib``: keys of those sections; the rest are ``bmp.*`` keys."""
     with capture_logs() as logs:
-        daemon = build_daemon(local_config(**bmp_settings))
+        daemon = build_daemon(local_config(rib=rib, log=log, fib=fib, **bmp_settings))
         await daemon.start()
         try:
             async with aiohttp.ClientSession() as http:

@@ -4,9 +4,11 @@ after every message it sent was applied, and flushes the logs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import resource
 import signal
 import socket
 import subprocess
@@ -21,6 +23,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from reliability_support import CAPTURES, REPO
+
+from agent import membudget
 
 WAIT = 20.0
 #: frr-basic.bmp: 1 Initiation + 4 Peer Up + 238 RM + 26 Stats + 7 Peer Down.
@@ -155,3 +159,85 @@ def test_sigterm_with_router_mid_stream(agent: tuple[AgentProcess, Path]) -> Non
         whole_in_cut += 1
         pos += n
     assert gone["messages"] == FRR_BASIC_MESSAGES + whole_in_cut
+
+
+def _table_stream(routes: int, per_message: int = 500) -> bytes:
+    """Initiation, Peer Up and ``routes`` /24s in Route Monitoring messages."""
+    from reliability_support import initiation, peer_up
+    from support import bgp as b
+    from support import bmp as m
+
+    header = m.build_per_peer_header(address="10.0.1.2", asn=65001, bgp_id="10.0.0.1")
+    attrs = b.origin(0) + b.as_path([65001]) + b.next_hop("10.0.0.2")
+    out = [initiation("full"), peer_up("10.0.1.2")]
+    for first in range(0, routes, per_message):
+        raw = b"".join(
+            b"\x18" + ((10 << 24) + ((first + i) << 8)).to_bytes(4, "big")[:3]
+            for i in range(min(per_message, routes - first))
+        )
+        out.append(
+            m.build_route_monitoring(b.build_update(attributes=attrs, nlri=raw), peer=header)
+        )
+    return b"".join(out)
+
+
+def test_sigterm_during_full_table_ingest_exits_within_5s(
+    agent: tuple[AgentProcess, Path],
+) -> None:
+    a, _ = agent
+    http = a.wait_event("http listening")["addresses"][0]
+    bmp_addr = a.wait_event("bmp listening")["addresses"][0]
+    a.wait_event("bmp-agent ready")
+    host, port = bmp_addr.rsplit(":", 1)
+    stream = _table_stream(1_000_000)
+    sent = threading.Event()
+    with socket.create_connection((host, int(port)), timeout=WAIT) as router:
+
+        def push() -> None:
+            with contextlib.suppress(OSError):
+                router.sendall(stream)
+            sent.set()
+
+        threading.Thread(target=push, daemon=True).start()
+        deadline = time.monotonic() + WAIT
+        while messages_total(http) < 200:  # the ingest is under way
+            assert time.monotonic() < deadline, "ingest did not start"
+            time.sleep(0.02)
+        applied = messages_total(http)
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(timeout=5) == 0
+    assert applied < 2002  # SIGTERM came mid-table
+    events = [e["event"] for e in a.rest()]
+    assert events[-1] == "bmp-agent stopped"
+    assert "shutdown timed out" not in events
+
+
+def test_sighup_names_sources_and_sections_it_cannot_apply(
+    agent: tuple[AgentProcess, Path],
+) -> None:
+    a, cfg = agent
+    a.wait_event("bmp-agent ready")
+    # At start: the descriptor limit (raised to 65536 where the hard limit
+    # allows) and the route budget derived from memory.
+    [limits] = [
+        e
+        for e in a.seen
+        if e["event"] in ("limits", "descriptor limit is low: set LimitNOFILE=65536")
+    ]
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else min(hard, 65536)
+    assert limits["nofile"] == max(soft, want)
+    assert limits["nofile_hard"] == hard
+    assert limits["max_routes"] == membudget.default_max_routes()[0]
+    cfg.write_text(
+        "bmp:\n  listen: ['127.0.0.1:0']\n  max_routers: 8\n  forget_after: 60\n"
+        "http:\n  listen: 127.0.0.1:0\nlog:\n  level: info\n  format: json\n"
+        "rib:\n  max_routes_per_peer: 1000\n"
+        "sources:\n  - {type: bird, socket: /run/bird/bird.ctl}\n"
+    )
+    a.proc.send_signal(signal.SIGHUP)
+    reloaded = a.wait_event("config reloaded")
+    # The listen addresses did not change (port 0 both times).
+    assert reloaded["applied"] == ["bmp.forget_after", "rib.max_routes_per_peer"]
+    assert reloaded["not_applied"] == ["sources"]
+    assert a.wait_event("config changes need a restart")["keys"] == ["sources"]

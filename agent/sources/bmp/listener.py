@@ -19,6 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
+from prometheus_client.core import CounterMetricFamily, Metric
+
 from parsers.bgp.messages import Notification
 from parsers.bmp.messages import (
     MESSAGE_TYPE_NAMES,
@@ -31,8 +33,9 @@ from parsers.bmp.messages import (
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import Action, ParseError
 
-from ...config import BmpConfig, Endpoint
-from ...log import get_logger, os_reason
+from ...config import BmpConfig, Endpoint, LogConfig
+from ...core.router import label_text
+from ...log import RateLimit, get_logger, os_reason
 from ...netaddr import listen_socket, unmap
 
 Mode = Literal["passive", "active"]
@@ -40,6 +43,8 @@ Mode = Literal["passive", "active"]
 
 class RouterSessionLike(Protocol):
     """What the listener needs from ``agent.core.RouterSession``."""
+
+    on_limit: Callable[[str], None] | None
 
     def handle(self, event: Event) -> Any: ...
 
@@ -79,8 +84,47 @@ class Routers:
     def __init__(self, core: CoreLike, settings: BmpConfig) -> None:
         self.core = core
         self.settings = settings
+        self.log_settings = LogConfig()
         self.connections: set[BmpProtocol] = set()
         self.log = get_logger(component="bmp")
+        #: Live sessions (not closing) per source address.
+        self.by_address: Counter[str] = Counter()
+        #: Connections refused, by reason (``bmp_router_refusals_total``).
+        self.refusals: Counter[str] = Counter()
+        #: Sessions closed to make room, by reason (``bmp_router_evictions_total``).
+        self.evictions: Counter[str] = Counter()
+        #: Refusal log lines (a flood of connections is one line a minute per reason).
+        self.refusal_log = RateLimit(5)
+
+    @property
+    def live(self) -> int:
+        """Sessions holding a slot (connected and not closing)."""
+        return self.by_address.total()
+
+    def evict_silent(self, address: str | None = None) -> BmpProtocol | None:
+        """Close the oldest session (of ``address``, or any) silent for
+        ``bmp.silent_timeout`` with no peer up; it is returned, or None."""
+        timeout = self.settings.silent_timeout
+        now = asyncio.get_running_loop().time()
+        best: BmpProtocol | None = None
+        for conn in self.connections:
+            if conn.closing_reason is not None or (
+                address is not None and conn.remote[0] != address
+            ):
+                continue
+            if now - conn.last_message_at < timeout or conn.has_peer_up():
+                continue
+            if best is None or conn.connected_at < best.connected_at:
+                best = conn
+        if best is not None:
+            self.evictions["silent"] += 1
+            best.log.warning(
+                "router silent since its initiation with no peer up: closed to make room",
+                silent_timeout=timeout,
+                silent_seconds=round(now - best.last_message_at, 3),
+            )
+            best.close("silent_evicted")
+        return best
 
     def protocol(self, mode: Mode = "passive", **kw: Any) -> BmpProtocol:
         return BmpProtocol(self, mode, **kw)
@@ -96,6 +140,37 @@ class Routers:
         waits = [c.closed for c in self.connections]
         if waits:
             await asyncio.wait(waits)
+
+
+#: Close reasons that reset the connection rather than close it politely.
+ABORT_REASONS = frozenset(
+    {"framing_error", "decode_error", "idle_timeout", "too_many_errors", "silent_evicted"}
+)
+
+
+class RefusalCollector:
+    """``bmp_router_refusals_total{reason}`` and ``bmp_router_evictions_total{reason}``."""
+
+    REASONS = ("not_allowed", "max_sessions_per_address", "max_routers")
+
+    def __init__(self, routers: Routers) -> None:
+        self.routers = routers
+
+    def collect(self) -> list[Metric]:
+        refused = CounterMetricFamily(
+            "bmp_router_refusals",
+            "BMP connections refused, by reason.",
+            labels=["reason"],
+        )
+        for reason in (*self.REASONS, *sorted(set(self.routers.refusals) - set(self.REASONS))):
+            refused.add_metric([reason], self.routers.refusals[reason])
+        evicted = CounterMetricFamily(
+            "bmp_router_evictions",
+            "BMP sessions closed to make room (silent since Initiation, no peer up).",
+            labels=["reason"],
+        )
+        evicted.add_metric(["silent"], self.routers.evictions["silent"])
+        return [refused, evicted]
 
 
 class BmpProtocol(asyncio.Protocol):
@@ -120,7 +195,16 @@ class BmpProtocol(asyncio.Protocol):
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._on_message = on_message
         self._idle_handle: asyncio.TimerHandle | None = None
-        self._last_progress = 0.0
+        self.last_progress = 0.0
+        #: Loop time of the last whole message (or of the connect): what
+        #: ``bmp.silent_timeout`` measures (the idle check moves ``last_progress``).
+        self.last_message_at = 0.0
+        self.connected_at = 0.0
+        #: Whether this session holds a slot in ``Routers.by_address``.
+        self._slot = False
+        #: Consecutive malformed messages (``bmp.max_errors``).
+        self._errors = 0
+        self._warn = RateLimit(routers.log_settings.decode_warnings_per_minute)
 
     # ------------------------------------------------------------------ setup
 
@@ -133,33 +217,74 @@ class BmpProtocol(asyncio.Protocol):
         self.remote = (host, port)
         router = str(Endpoint(host, port))
         self.log = self.routers.log.bind(router=router, mode=self.mode)
-        settings = self.routers.settings
+        routers = self.routers
+        settings = routers.settings
         if self.mode == "passive" and not settings.allowed(host):
-            self.log.warning("router rejected: address not in bmp.allow", remote_address=host)
-            self._refuse("not_allowed")
+            self._refuse("not_allowed", "router rejected: address not in bmp.allow", host)
             return
-        if len(self.routers.connections) >= settings.max_routers:
-            self.log.warning(
+        per_address = settings.max_sessions_per_address
+        if routers.by_address[host] >= per_address and routers.evict_silent(host) is None:
+            self._refuse(
+                "max_sessions_per_address",
+                "router refused: bmp.max_sessions_per_address reached",
+                host,
+                max_sessions_per_address=per_address,
+            )
+            return
+        if routers.live >= settings.max_routers and routers.evict_silent() is None:
+            self._refuse(
+                "max_routers",
                 "router refused: bmp.max_routers reached",
-                remote_address=host,
+                host,
                 max_routers=settings.max_routers,
             )
-            self._refuse("max_routers")
             return
         _keepalive(transport)
         self.session = BmpSession(fast=True, max_message_size=settings.max_message_size)
-        self.rs = self.routers.core.open_session(host, port, mode=self.mode)
-        self.routers.connections.add(self)
+        self.rs = routers.core.open_session(host, port, mode=self.mode)
+        self.rs.on_limit = self._route_limit
+        routers.connections.add(self)
+        routers.by_address[host] += 1
+        self._slot = True
         self.log.info("router connected")
         loop = asyncio.get_running_loop()
-        self._last_progress = loop.time()
+        self.last_progress = self.connected_at = self.last_message_at = loop.time()
         if settings.idle_timeout > 0:
             self._idle_handle = loop.call_later(settings.idle_timeout, self._check_idle)
 
-    def _refuse(self, reason: str) -> None:
+    def _refuse(self, reason: str, message: str, host: str, **fields: Any) -> None:
+        routers = self.routers
+        routers.refusals[reason] += 1
+        ok, held = routers.refusal_log.allow(reason)
+        if ok:
+            if held:
+                fields["suppressed"] = held
+            self.log.warning(message, remote_address=host, reason=reason, **fields)
         self.closing_reason = reason
         if self.transport is not None:
             self.transport.abort()
+
+    def _release(self) -> None:
+        """Give the slot back (closing starts, or the connection is gone)."""
+        if self._slot:
+            self._slot = False
+            by_address = self.routers.by_address
+            host = self.remote[0]
+            by_address[host] -= 1
+            if by_address[host] <= 0:
+                del by_address[host]
+
+    def has_peer_up(self) -> bool:
+        router = getattr(self.rs, "router", None)
+        peers = getattr(router, "peers", None)
+        if not peers:
+            return False
+        return any(p.up for p in list(peers.values()))
+
+    def _route_limit(self, key: str) -> None:
+        """``rib.on_limit: close``: a route limit was reached on this session."""
+        self.log.warning("route limit reached, closing the session (rib.on_limit)", limit_key=key)
+        self.close("route_limit")
 
     # ------------------------------------------------------------------ data
 
@@ -191,29 +316,47 @@ class BmpProtocol(asyncio.Protocol):
 
     def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
         """Apply decoded events in order; True when one of them closed the session."""
-        self._last_progress = asyncio.get_running_loop().time()
+        self.last_progress = self.last_message_at = asyncio.get_running_loop().time()
         self.messages += len(events)
         if self._on_message is not None:
             self._on_message()
-        drop = False
+        drop: str | None = None
+        max_errors = self.routers.settings.max_errors
         for event in events:
             try:
                 rs.handle(event)
             except Exception:
                 # A bug in the core must not take the collector down; the
                 # stream itself is still framed, so keep the session.
-                self.log.exception("core failed to apply a message", offset=event.offset)
+                ok, held = self._warn.allow("core_exception")
+                if ok:
+                    self.log.exception(
+                        "core failed to apply a message", offset=event.offset, suppressed=held
+                    )
             if isinstance(event, DecodeFailed):
                 self._log_decode_failed(event)
                 if event.error.action is Action.DROP_SESSION:
-                    drop = True
+                    drop = "decode_error"
+                    break
+                self._errors += 1
+                if max_errors and self._errors >= max_errors:
+                    self.log.error(
+                        "too many consecutive malformed messages, closing connection",
+                        errors=self._errors,
+                        max_errors=max_errors,
+                    )
+                    drop = "too_many_errors"
                     break
             else:
+                self._errors = 0
                 self._log_decoded(event)
+            if self.closing_reason is not None:
+                drop = self.closing_reason  # e.g. rib.on_limit: close
+                break
         rs.absorb_quirks(session.ctx.quirks)
-        if drop:
-            self.close("decode_error")
-        return drop
+        if drop is not None:
+            self.close(drop)
+        return drop is not None
 
     def _log_decode_failed(self, event: DecodeFailed) -> None:
         err = event.error
@@ -223,8 +366,13 @@ class BmpProtocol(asyncio.Protocol):
             else None
         )
         level = "error" if err.action is Action.DROP_SESSION else "warning"
+        ok, held = self._warn.allow(err.kind)
+        if not ok:
+            return
+        extra: dict[str, Any] = {"suppressed": held} if held else {}
         getattr(self.log, level)(
             "bmp message decode error",
+            **extra,
             msg_type=msg_type,
             error=err.message,
             kind=err.kind,
@@ -256,8 +404,8 @@ class BmpProtocol(asyncio.Protocol):
             self.log.info(
                 "router initiation",
                 msg_type="initiation",
-                sys_name=info.get("sys_name"),
-                sys_descr=info.get("sys_descr"),
+                sys_name=_short_text(info.get("sys_name")),
+                sys_descr=_short_text(info.get("sys_descr")),
             )
         elif isinstance(msg, Termination):
             self.log.info("router termination", msg_type="termination", reason=msg.reason_name)
@@ -272,14 +420,14 @@ class BmpProtocol(asyncio.Protocol):
         timeout = self.routers.settings.idle_timeout
         if timeout <= 0:
             return
-        idle = loop.time() - self._last_progress
+        idle = loop.time() - self.last_progress
         buffered = self.session.reader.buffered if self.session is not None else 0
         if not buffered and self.messages:
             # Silent between whole messages is healthy (BIRD sends nothing
             # while nothing changes); only a message left half-sent, or a
             # connection that never sent one, counts. Dead peers are found
             # by TCP keepalive.
-            self._last_progress = loop.time()
+            self.last_progress = loop.time()
             self._idle_handle = loop.call_later(timeout, self._check_idle)
             return
         if idle >= timeout:
@@ -297,16 +445,20 @@ class BmpProtocol(asyncio.Protocol):
     def close(self, reason: str) -> None:
         if self.closing_reason is None:
             self.closing_reason = reason
+        self._release()
         if self.transport is not None and not self.transport.is_closing():
-            if reason in ("framing_error", "decode_error", "idle_timeout"):
+            if reason in ABORT_REASONS:
                 self.transport.abort()
             else:
                 self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        for kind, n in self._warn.drain().items():
+            self.log.warning("bmp message decode errors suppressed", kind=kind, suppressed=n)
         if self in self.routers.connections:
             self.routers.connections.discard(self)
             reason = self.closing_reason or ("error" if exc is not None else "closed_by_router")
@@ -322,6 +474,12 @@ class BmpProtocol(asyncio.Protocol):
             self.log.info("router disconnected", **fields)
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+def _short_text(value: str | list[str] | None) -> str | None:
+    if value is None:
+        return None
+    return label_text(value if isinstance(value, str) else "\n".join(value), 256)
 
 
 def _short(n: Notification) -> str:
