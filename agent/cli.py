@@ -67,6 +67,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         help="accept BMP connections only from these networks (repeatable; default any)",
     )
     parser.add_argument(
+        "--relay",
+        action="append",
+        metavar="HOST:PORT",
+        help="relay every router's BMP stream to this collector, with resync (repeatable)",
+    )
+    parser.add_argument(
         "--http-listen", metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:9324)"
     )
     parser.add_argument(

@@ -177,6 +177,10 @@ class BmpConfig:
     )
     reconnect_min: float = field(default=1.0, metadata=_meta(_range(0.01, 3600)))
     reconnect_max: float = field(default=60.0, metadata=_meta(_range(0.01, 86400)))
+    #: Upstream collectors each router's stream is relayed to (``agent.export.relay``).
+    relay: tuple[Endpoint, ...] = field(default=(), metadata=_meta(_connect))
+    #: Bytes buffered per relay upstream before it is dropped and resynced.
+    relay_spool_bytes: int = field(default=64 * 1024 * 1024, metadata=_meta(_range(65536, 1 << 36)))
 
     def allowed(self, address: str) -> bool:
         """Whether a remote address is inside ``allow`` (IPv4-mapped IPv6 as IPv4)."""
@@ -590,6 +594,7 @@ FLAG_KEYS: dict[str, str] = {
     "bmp_listen": "bmp.listen",
     "connect": "bmp.connect",
     "allow": "bmp.allow",
+    "relay": "bmp.relay",
     "http_listen": "http.listen",
     "web_config_file": "http.web_config",
     "log_level": "log.level",
@@ -600,6 +605,7 @@ FLAG_NAMES: dict[str, str] = {
     "bmp_listen": "--bmp-listen",
     "connect": "--connect",
     "allow": "--allow",
+    "relay": "--relay",
     "http_listen": "--http-listen",
     "web_config_file": "--web.config.file",
     "log_level": "--log-level",

@@ -118,6 +118,10 @@ class Daemon:
         from .bird import attach as attach_bird
 
         self.bird = attach_bird(self)
+        # BMP relay to upstream collectors (bmp.relay), with resync from the RIB.
+        from .export.relay import attach as attach_relay
+
+        self.relay = attach_relay(self, metrics=own_registry)
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)

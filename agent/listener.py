@@ -65,6 +65,14 @@ def peer_fields(peer: PerPeerHeader) -> dict[str, Any]:
     return out
 
 
+class Tee(Protocol):
+    """Sees the raw bytes of one router session (``agent.export.relay.RouterTee``)."""
+
+    def feed(self, data: bytes, events: list[Event], pending: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Routers:
     """The set of live router connections, shared by listeners and connectors.
 
@@ -77,6 +85,8 @@ class Routers:
         self.settings = settings
         self.connections: set[BmpProtocol] = set()
         self.log = get_logger(component="bmp")
+        #: Makes a ``Tee`` per router session (``agent.export.relay``), or None.
+        self.tee: Callable[[RouterSessionLike], Tee] | None = None
 
     def protocol(self, mode: Mode = "passive", **kw: Any) -> BmpProtocol:
         return BmpProtocol(self, mode, **kw)
@@ -109,6 +119,7 @@ class BmpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.session: BmpSession | None = None
         self.rs: RouterSessionLike | None = None
+        self.tee: Tee | None = None
         self.log: Any = routers.log
         self.remote: tuple[str, int] = ("", 0)
         self.messages = 0
@@ -145,6 +156,8 @@ class BmpProtocol(asyncio.Protocol):
         self.session = BmpSession(fast=True, max_message_size=settings.max_message_size)
         self.rs = self.routers.core.open_session(host, port, mode=self.mode)
         self.routers.connections.add(self)
+        if self.routers.tee is not None:
+            self.tee = self.routers.tee(self.rs)
         self.log.info("router connected")
         loop = asyncio.get_running_loop()
         self._last_progress = loop.time()
@@ -181,8 +194,16 @@ class BmpProtocol(asyncio.Protocol):
             )
             self.close("framing_error")
             return
-        if events:
-            self._apply(session, rs, events)
+        if events and self._apply(session, rs, events):
+            return
+        if self.tee is not None:
+            # After the core applied the events: a resync copies exactly this state.
+            try:
+                self.tee.feed(data, events, session.reader.buffered)
+            except Exception:
+                self.log.exception("relay failed to take the data; relay stopped for the session")
+                self.tee.close()
+                self.tee = None
 
     def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
         """Apply decoded events in order; True when one of them closed the session."""
@@ -302,6 +323,9 @@ class BmpProtocol(asyncio.Protocol):
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        if self.tee is not None:
+            self.tee.close()
+            self.tee = None
         if self in self.routers.connections:
             self.routers.connections.discard(self)
             reason = self.closing_reason or ("error" if exc is not None else "closed_by_router")

@@ -1,0 +1,1 @@
+"""Exporters: read the state core and feed other systems (relay, NATS, MRT)."""
