@@ -31,7 +31,13 @@ DEFAULT_API = "http://127.0.0.1:9324"
 
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
 #: Later: "agent.fib_cmd" (fib-diff), "agent.doctor_cmd" (doctor).
-SUBCOMMAND_MODULES = ("agent.decode_cmd", "agent.replay", "agent.doctor_cmd", "agent.fib_cmd")
+SUBCOMMAND_MODULES = (
+    "agent.decode_cmd",
+    "agent.replay",
+    "agent.doctor_cmd",
+    "agent.fib_cmd",
+    "agent.export.dump_cmd",
+)
 
 VIEW_ORDER = ("adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib")
 VIEW_SHORT = {

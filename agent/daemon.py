@@ -122,6 +122,10 @@ class Daemon:
         from .export.relay import attach as attach_relay
 
         self.relay = attach_relay(self, metrics=own_registry)
+        # MRT snapshots: GET /api/v1/mrt (bmp-agent dump --mrt FILE).
+        from .export.mrt import attach as attach_mrt
+
+        attach_mrt(self)
 
     def add_component(self, component: Component) -> None:
         self.components.append(component)
