@@ -38,6 +38,8 @@ def test_defaults() -> None:
             "max_message_size": MAX_MESSAGE_SIZE,
             "reconnect_min": 1.0,
             "reconnect_max": 60.0,
+            "relay": [],
+            "relay_spool_bytes": 64 * 1024 * 1024,
         },
         "http": {"listen": "127.0.0.1:9324", "web_config": ""},
         "log": {"level": "info", "format": "auto"},
