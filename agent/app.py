@@ -4,7 +4,8 @@
 core's collector, the ``Daemon`` (BMP listeners/connectors, HTTP) and then
 each component in ``COMPONENTS`` from the daemon's narrow ``agent.host.Host``
 interface: health checks (``agent.health``), kernel FIB reconciliation
-(``agent.fib``), BIRD control sockets (``agent.sources.bird``). ``serve()``
+(``agent.fib``), BIRD control sockets (``agent.sources.bird``), the BMP relay
+and MRT snapshots (``agent.export.relay``, ``agent.export.mrt``). ``serve()``
 is the async entry point of ``bmp-agent run``. Nothing imports this module
 but the CLI (and tests).
 """
@@ -27,6 +28,8 @@ from .config import Config
 from .core import Core, CoreSettings
 from .daemon import Daemon, StartupError
 from .export import metrics
+from .export.mrt import build as build_mrt
+from .export.relay import build as build_relay
 from .fib.component import build as build_fib
 from .health.component import build as build_health
 from .host import Component, Host
@@ -38,8 +41,16 @@ class ComponentBuilder(Protocol):
 
 
 #: In start order (stopped in reverse): health observes the core before any
-#: route arrives, the FIB reconciler reads it, BIRD sockets feed it.
-COMPONENTS: tuple[ComponentBuilder, ...] = (build_health, build_fib, build_bird)
+#: route arrives, the FIB reconciler reads it, BIRD sockets feed it; the BMP
+#: relay (``bmp.relay``) tees every router session of the BMP source
+#: (``Host.add_bmp_tee``); MRT snapshots are an endpoint only (``/api/v1/mrt``).
+COMPONENTS: tuple[ComponentBuilder, ...] = (
+    build_health,
+    build_fib,
+    build_bird,
+    build_relay,
+    build_mrt,
+)
 
 
 def new_registry() -> CollectorRegistry:

@@ -313,6 +313,11 @@ class BmpConfig:
     reconnect_max: Annotated[float, Strict(), Bounds(0.01, 86400)] = 60.0
     #: ``[::]`` listeners take IPv6 clients only (default: IPv4 too).
     ipv6_only: Annotated[bool, Strict()] = False
+    #: Upstream collectors every router's BMP stream is relayed to, with
+    #: resync from the RIB on (re)connect (``agent.export.relay``).
+    relay: tuple[ConnectAddress, ...] = ()
+    #: Bytes buffered per relay upstream before it is dropped and resynced.
+    relay_spool_bytes: Annotated[int, Strict(), Bounds(65536, 1 << 36)] = 64 * 1024 * 1024
 
     def allowed(self, address: str) -> bool:
         """Whether a remote address is inside ``allow`` (IPv4-mapped IPv6 as IPv4)."""
@@ -818,6 +823,7 @@ FLAG_KEYS: dict[str, str] = {
     "bmp_listen": "bmp.listen",
     "connect": "bmp.connect",
     "allow": "bmp.allow",
+    "relay": "bmp.relay",
     "http_listen": "http.listen",
     "web_config_file": "http.web_config",
     "log_level": "log.level",
@@ -828,6 +834,7 @@ FLAG_NAMES: dict[str, str] = {
     "bmp_listen": "--bmp-listen",
     "connect": "--connect",
     "allow": "--allow",
+    "relay": "--relay",
     "http_listen": "--http-listen",
     "web_config_file": "--web.config.file",
     "log_level": "--log-level",

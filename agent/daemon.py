@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 from . import __version__, log
 from .config import Config, ConfigError, Endpoint
 from .export.http import HttpServer, json_handler
-from .host import Component, Handler
+from .host import Component, Handler, TeeFactory
 from .sources.bmp.connector import Connector
 from .sources.bmp.listener import Routers, bound_addresses, start_listeners
 
@@ -86,6 +86,9 @@ class Daemon:
 
     def add_metrics_text(self, fn: Callable[[], str]) -> None:
         self.http.metrics_text.append(fn)
+
+    def add_bmp_tee(self, factory: TeeFactory) -> None:
+        self.routers.tees.append(factory)
 
     # -- components -------------------------------------------------------------
 

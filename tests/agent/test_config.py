@@ -50,6 +50,8 @@ def test_defaults() -> None:
             "reconnect_min": 1.0,
             "reconnect_max": 60.0,
             "ipv6_only": False,
+            "relay": [],
+            "relay_spool_bytes": 64 * 1024 * 1024,
         },
         "http": {"listen": "127.0.0.1:9324", "web_config": "", "ipv6_only": False},
         "log": {"level": "info", "format": "auto"},

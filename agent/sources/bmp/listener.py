@@ -14,6 +14,7 @@ queue to grow: TCP flow control is the back-pressure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
 from parsers.errors import Action, ParseError
 
 from ...config import BmpConfig, Endpoint
+from ...host import Tee, TeeFactory
 from ...log import get_logger, os_reason
 from ...netaddr import listen_socket, unmap
 
@@ -81,6 +83,8 @@ class Routers:
         self.settings = settings
         self.connections: set[BmpProtocol] = set()
         self.log = get_logger(component="bmp")
+        #: Each makes a ``Tee`` per router session (``agent.host.Host.add_bmp_tee``).
+        self.tees: list[TeeFactory] = []
 
     def protocol(self, mode: Mode = "passive", **kw: Any) -> BmpProtocol:
         return BmpProtocol(self, mode, **kw)
@@ -113,6 +117,7 @@ class BmpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.session: BmpSession | None = None
         self.rs: RouterSessionLike | None = None
+        self.tees: list[Tee] = []
         self.log: Any = routers.log
         self.remote: tuple[str, int] = ("", 0)
         self.messages = 0
@@ -150,6 +155,11 @@ class BmpProtocol(asyncio.Protocol):
         self.session = BmpSession(fast=True, max_message_size=settings.max_message_size)
         self.rs = self.routers.core.open_session(host, port, mode=self.mode)
         self.routers.connections.add(self)
+        for make_tee in self.routers.tees:
+            try:
+                self.tees.append(make_tee(self.rs))
+            except Exception:
+                self.log.exception("tee failed to open for the session")
         self.log.info("router connected")
         loop = asyncio.get_running_loop()
         self._last_progress = loop.time()
@@ -186,8 +196,21 @@ class BmpProtocol(asyncio.Protocol):
             )
             self.close("framing_error")
             return
-        if events:
-            self._apply(session, rs, events)
+        if events and self._apply(session, rs, events):
+            return
+        if self.tees:
+            # After the core applied the events: a resync copies exactly this state.
+            self._feed_tees(data, events, session.reader.buffered)
+
+    def _feed_tees(self, data: bytes, events: list[Event], pending: int) -> None:
+        for tee in list(self.tees):
+            try:
+                tee.feed(data, events, pending)
+            except Exception:
+                self.log.exception("tee failed to take the data; stopped for the session")
+                self.tees.remove(tee)
+                with contextlib.suppress(Exception):
+                    tee.close()
 
     def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
         """Apply decoded events in order; True when one of them closed the session."""
@@ -307,6 +330,12 @@ class BmpProtocol(asyncio.Protocol):
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
+        tees, self.tees = self.tees, []
+        for tee in tees:
+            try:
+                tee.close()
+            except Exception:
+                self.log.exception("tee failed to close")
         if self in self.routers.connections:
             self.routers.connections.discard(self)
             reason = self.closing_reason or ("error" if exc is not None else "closed_by_router")
