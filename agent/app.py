@@ -29,6 +29,7 @@ from .core import Core, CoreSettings
 from .daemon import Daemon, StartupError
 from .export import metrics
 from .export.mrt import build as build_mrt
+from .export.nats import build as build_nats
 from .export.relay import build as build_relay
 from .fib.component import build as build_fib
 from .health.component import build as build_health
@@ -43,12 +44,14 @@ class ComponentBuilder(Protocol):
 #: In start order (stopped in reverse): health observes the core before any
 #: route arrives, the FIB reconciler reads it, BIRD sockets feed it; the BMP
 #: relay (``bmp.relay``) tees every router session of the BMP source
-#: (``Host.add_bmp_tee``); MRT snapshots are an endpoint only (``/api/v1/mrt``).
+#: (``Host.add_bmp_tee``); the NATS feed (``export.nats_url``) observes the
+#: core's route and peer changes; MRT snapshots are an endpoint only (``/api/v1/mrt``).
 COMPONENTS: tuple[ComponentBuilder, ...] = (
     build_health,
     build_fib,
     build_bird,
     build_relay,
+    build_nats,
     build_mrt,
 )
 

@@ -527,6 +527,60 @@ class SourceConfig:
     timeout: Annotated[float, _duration_check(0.1, 3600.0)] = 10.0
 
 
+def _nats_url(value: str) -> str:
+    """``nats://HOST:PORT`` (``tls://`` too), several comma-separated for a cluster; "" = off."""
+    text = value.strip()
+    for url in filter(None, (u.strip() for u in text.split(","))):
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in ("nats", "tls") or not rest:
+            raise ValueError(f"{url!r} is not a nats:// or tls:// URL")
+        hostport = rest.rpartition("@")[2].rstrip("/")
+        parse_endpoint(hostport, allow_port_zero=False)
+    return text
+
+
+def _subject_prefix(value: str) -> str:
+    text = value.strip()
+    if text and not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", text):
+        raise ValueError(f"{value!r} is not a subject prefix (tokens of letters, digits, _ or -)")
+    return text
+
+
+def _file_or_empty(value: str) -> str:
+    text = value.strip()
+    if text and not Path(text).is_file():
+        raise ValueError(f"{text!r}: no such file")
+    return text
+
+
+_FILE = {"type": "string", "description": "a file path, or empty"}
+
+
+@dataclass(frozen=True, slots=True, config=_STRICT)
+class ExportConfig:
+    """``export:``, the message-bus feeds (``agent.export.nats``)."""
+
+    #: NATS server(s) of the gobmp-compatible JetStream feed; "" = no feed.
+    nats_url: Annotated[
+        str,
+        Validated(_nats_url, {"type": "string", "description": "nats://HOST:PORT[,...] or empty"}),
+    ] = ""
+    #: Prepended (with a dot) to every subject, e.g. the node name: NODE.gobmp.parsed.peer.
+    nats_subject_prefix: Annotated[
+        str, Validated(_subject_prefix, {"type": "string", "pattern": r"^[A-Za-z0-9_.-]*$"})
+    ] = ""
+    #: Routes waiting for the bus at most; past it events are dropped (counted)
+    #: and the RIB is republished once the bus keeps up again.
+    nats_queue: Annotated[int, Strict(), Bounds(1024, 1 << 26)] = 262144
+    #: NATS credentials file (JWT and NKey seed), "" = none.
+    nats_credentials: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+    #: CA bundle (PEM) that signed the server's certificate (``tls://``), "" = system.
+    nats_tls_ca: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+    #: Client certificate and key (PEM) for servers that verify clients.
+    nats_tls_cert: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+    nats_tls_key: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+
+
 @dataclass(frozen=True, slots=True, config=_STRICT)
 class Config:
     bmp: BmpConfig = BmpConfig()
@@ -535,6 +589,7 @@ class Config:
     rib: RibConfig = RibConfig()
     health: HealthConfig = HealthConfig()
     fib: FibConfig = FibConfig()
+    export: ExportConfig = ExportConfig()
     #: ``sources:``, a list (not a section of keys): see ``SourceConfig``.
     sources: tuple[SourceConfig, ...] = ()
 

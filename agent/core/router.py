@@ -271,12 +271,16 @@ class RouterSession:
         peer.local_address = msg.local_address
         peer.local_port = msg.local_port
         peer.remote_port = msg.remote_port
+        for obs in self.router.shared.peer_observers:
+            obs.peer_up(self.router, peer)
 
     def _peer_down(self, msg: PeerDown, now: float) -> None:
         peer = self.router.peer_for(msg.peer)
         if not peer.ever_up and not peer.up:
             self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
         peer.go_down(now, msg.reason_name)
+        for obs in self.router.shared.peer_observers:
+            obs.peer_down(self.router, peer)
 
     def _stats(self, msg: StatisticsReport) -> None:
         stats = self.router.peer_for(msg.peer).stats

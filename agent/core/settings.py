@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
@@ -33,6 +33,18 @@ class RouteObserver(Protocol):
     ) -> None: ...
 
 
+class PeerObserver(Protocol):
+    """Sees every BMP peer state change, just after it is applied: ``peer_up``
+    after a Peer Up set the peer's session fields (routes of the old session
+    already dropped), ``peer_down`` after a Peer Down. Runs on the ingest path.
+    ``router`` is the peer's ``agent.core.router.Router`` (typed ``Any``: this
+    module is below ``router``)."""
+
+    def peer_up(self, router: Any, peer: Peer) -> None: ...
+
+    def peer_down(self, router: Any, peer: Peer) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     #: Seconds: withdraw then re-announce of the same route within this window = 1 prefix flap.
@@ -47,10 +59,12 @@ class Shared:
     """One per ``Core``, held by each of its ``Router``s: ``settings`` is replaced
     on reload (read on every use), ``observers`` and ``interner`` are shared."""
 
-    __slots__ = ("interner", "observers", "settings")
+    __slots__ = ("interner", "observers", "peer_observers", "settings")
 
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         self.interner = AttributeInterner()
         #: ``RouteObserver``s (e.g. ``agent.health``), called on every route change.
         self.observers: list[RouteObserver] = []
+        #: ``PeerObserver``s (e.g. ``agent.export.nats``), called on Peer Up / Down.
+        self.peer_observers: list[PeerObserver] = []

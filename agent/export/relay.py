@@ -28,7 +28,8 @@ down), ``bmp_relay_bytes_total{upstream}``,
 connection of a router session, ``reconnect``: after the upstream closed or
 refused, ``spool_full``), ``bmp_relay_spool_bytes{upstream}``,
 ``bmp_relay_dropped_bytes_total{upstream}``, and
-``bmp_export_dropped_total{exporter="relay"}`` (router chunks not delivered).
+``bmp_export_dropped_total{exporter="relay"}`` (router chunks not delivered;
+the family is ``agent.export.bus.ExportCollector``'s, shared by the exporters).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from parsers.bmp.session import Decoded, Event
 from ..backoff import backoff_delay
 from ..config import Config, Endpoint
 from ..log import get_logger
+from .bus import export_collector
 from .resync import Snapshot
 
 if TYPE_CHECKING:
@@ -123,6 +125,10 @@ class Relay:
     async def stop(self) -> None:
         for tee in list(self.tees):
             tee.close()
+
+    def dropped_chunks(self) -> int:
+        """Router chunks not delivered, over all upstreams."""
+        return sum(u.dropped_chunks for u in self.upstreams)
 
     def reload(self, config: Config) -> list[str]:
         self.spool_bytes = config.bmp.relay_spool_bytes
@@ -430,13 +436,7 @@ class RelayCollector(Collector):
             "Bytes discarded when the upstream's spool was full (then resynced).",
             labels=["upstream"],
         )
-        dropped = CounterMetricFamily(
-            "bmp_export_dropped",
-            "Events an exporter could not deliver (the relay: router chunks).",
-            labels=["exporter"],
-        )
         if fill:
-            total_dropped = 0
             for u in self.relay.upstreams:
                 up.add_metric([u.label], 1.0 if u.up else 0.0)
                 sent.add_metric([u.label], float(u.bytes))
@@ -444,9 +444,7 @@ class RelayCollector(Collector):
                     resyncs.add_metric([u.label, reason], float(u.resyncs[reason]))
                 spool.add_metric([u.label], float(u.spooled()))
                 dropped_bytes.add_metric([u.label], float(u.dropped_bytes))
-                total_dropped += u.dropped_chunks
-            dropped.add_metric(["relay"], float(total_dropped))
-        return [up, sent, resyncs, spool, dropped_bytes, dropped]
+        return [up, sent, resyncs, spool, dropped_bytes]
 
 
 def build(host: Host, *, metrics: bool = True) -> Relay | None:
@@ -464,4 +462,6 @@ def build(host: Host, *, metrics: bool = True) -> Relay | None:
     host.add_bmp_tee(relay.tee)
     if metrics:
         host.register_collector(RelayCollector(relay))
+        # bmp_export_dropped_total{exporter="relay"}: one family for every exporter.
+        export_collector(host).dropped["relay"] = relay.dropped_chunks
     return relay
