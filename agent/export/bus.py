@@ -364,17 +364,14 @@ class BusFeed:
         now: float,
     ) -> Iterator[tuple[str, str, bytes]]:
         ident = self._ident(router)
-        p_hash = gobmp.peer_hash(peer)
         subject = gobmp.SUBJECT_UNICAST_V4 if afi == 1 else gobmp.SUBJECT_UNICAST_V6
         base = self._base(attrs) if attrs is not None else None
+        tpl = gobmp.UnicastTemplate(
+            ident, peer, gobmp.peer_hash(peer), view, afi, action, now, attrs, base
+        )
+        key = ident.hash
         for prefix, path_id in keys:
-            doc = gobmp.unicast_prefix(
-                ident, peer, p_hash, view, afi, prefix, path_id, action, now, attrs, None
-            )
-            text = json.dumps(doc, separators=(",", ":"))
-            if base is not None:
-                text = '{"base_attrs":' + base + "," + text[1:]
-            yield subject, ident.hash, text.encode()
+            yield subject, key, tpl.render(prefix, path_id)
 
     def _encode(self, item: tuple[Any, ...]) -> Iterator[tuple[str, str, bytes]]:
         kind = item[0]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
 import struct
 from datetime import UTC, datetime
 from typing import Any
@@ -280,3 +281,62 @@ def unicast_prefix(
     _omit(out, "path_id", path_id)
     out.update(view_flags(peer.peer_type, view))
     return out
+
+
+def _frag(d: dict[str, Any]) -> str:
+    """A JSON object's members without the braces ("" for none)."""
+    return json.dumps(d, separators=(",", ":"))[1:-1]
+
+
+class UnicastTemplate:
+    """``unicast_prefix`` for many routes of one peer, view, family, action and
+    attribute set: the JSON members they share are encoded once, each route
+    adds its prefix, length, path ID and hash (the same object, members in
+    another order)."""
+
+    __slots__ = ("_hash_head", "_head", "_mid", "_tail", "_v4", "afi")
+
+    def __init__(
+        self,
+        ident: RouterIdentity,
+        peer: Peer,
+        p_hash: str,
+        view: str,
+        afi: int,
+        action: str,
+        now: float,
+        attrs: PathAttributes | None,
+        base_json: str | None,
+    ) -> None:
+        self.afi = afi
+        v4 = afi == 1
+        self._v4 = "true" if v4 else "false"
+        self._hash_head = b"".join(p.encode() + b"\0" for p in ("unicast", ident.hash, p_hash))
+        shared: dict[str, Any] = {"router_hash": ident.hash}
+        _omit(shared, "router_ip", ident.ip)
+        shared["peer_hash"] = p_hash
+        _omit(shared, "peer_ip", peer.address)
+        shared["peer_type"] = peer.peer_type
+        _omit(shared, "peer_asn", peer.asn)
+        shared["timestamp"] = timestamp(now)
+        lead = '{"base_attrs":' + base_json + "," if base_json is not None else "{"
+        self._head = lead + _frag({"action": action}) + "," + _frag(shared) + ',"hash":"'
+        mid: dict[str, Any] = {"is_ipv4": v4}
+        if attrs is not None:
+            _omit(mid, "origin_as", origin_as(attrs))
+            _omit(mid, "nexthop", attrs.effective_next_hop)
+        mid["is_nexthop_ipv4"] = v4
+        self._mid = "," + _frag(mid) + "," + _frag(view_flags(peer.peer_type, view))
+        self._tail = "}"
+
+    def render(self, key: bytes, path_id: int | None) -> bytes:
+        length = key[0]
+        prefix = describe(self.afi, 1, key).partition("/")[0]
+        rest = f"{prefix}\0{length}\0{self._v4}\0{path_id or 0}\0\0".encode()
+        h = hashlib.md5(self._hash_head + rest, usedforsecurity=False).hexdigest()
+        out = self._head + h + '","prefix":"' + prefix + '"'
+        if length:
+            out += f',"prefix_len":{length}'
+        if path_id:
+            out += f',"path_id":{path_id}'
+        return (out + self._mid + self._tail).encode()
