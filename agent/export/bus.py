@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 
 #: Messages published between two yields to the event loop.
 BATCH = 512
+#: Seconds the bus client gets to close on shutdown (the daemon has 4 in all).
+STOP_TIMEOUT = 1.5
 #: Attribute sets whose ``base_attrs`` JSON is cached (cleared past this).
 ATTR_CACHE = 65536
 UNICAST = 1
@@ -169,8 +171,10 @@ class BusFeed:
         reconnect_min: float = 1.0,
         reconnect_max: float = 60.0,
         clock: Callable[[], float] = time.time,
+        reload_check: Callable[[Any], list[str]] | None = None,
     ) -> None:
         self.name = name
+        self.reload_check = reload_check
         self.core = core
         self.producer = producer
         self.queue_limit = queue_limit
@@ -213,10 +217,11 @@ class BusFeed:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         with contextlib.suppress(Exception):
-            await self.producer.close()
+            await asyncio.wait_for(self.producer.close(), STOP_TIMEOUT)
 
     def reload(self, config: Any) -> list[str]:
-        return []
+        """The feed's settings need a restart: their keys when they changed."""
+        return self.reload_check(config) if self.reload_check is not None else []
 
     # -- the ingest path (RouteObserver, PeerObserver) -----------------------------
 
@@ -416,7 +421,12 @@ class BusFeed:
         missed, self.missed = self.missed, {}
         now = self.clock()
         peers: list[tuple[Router, Peer]] = []
-        tables: list[tuple[Router, Peer, str, int, list[tuple[RouteKey, PathAttributes]]]] = []
+        #: Per table, its routes grouped by attribute set: only references to
+        #: the RIB's own keys and interned attributes (about 8 bytes a route).
+        tables: list[
+            tuple[Router, Peer, str, int, list[tuple[PathAttributes, list[RouteKey]]]]
+        ] = []
+        routes = 0
         up_now: set[tuple[str, tuple[int, bytes, str]]] = set()
         for router in list(self.core.routers.values()):
             for peer in list(router.peers.values()):
@@ -426,7 +436,14 @@ class BusFeed:
                 peers.append((router, peer))
                 for (view, afi, safi), table in list(peer.tables.items()):
                     if safi == UNICAST and afi in AFIS and table.routes:
-                        tables.append((router, peer, view, afi, list(table.routes.items())))
+                        groups: dict[int, tuple[PathAttributes, list[RouteKey]]] = {}
+                        for k, attrs in table.routes.items():
+                            g = groups.get(id(attrs))
+                            if g is None:
+                                g = groups[id(attrs)] = (attrs, [])
+                            g[1].append(k)
+                        routes += len(table.routes)
+                        tables.append((router, peer, view, afi, list(groups.values())))
         gone: list[tuple[Router, Peer, str, int, list[RouteKey]]] = []
         for router, peer, view, afi, keys in missed.values():
             current = peer.tables.get((view, afi, UNICAST))
@@ -438,7 +455,6 @@ class BusFeed:
         # From here on, live events queue behind the copy.
         self.resync_reason = None
         self.live = True
-        routes = sum(len(t[4]) for t in tables)
         self.log.info(
             "export resync",
             reason=reason,
@@ -455,15 +471,10 @@ class BusFeed:
             dels = ((k[1], k[0]) if isinstance(k, tuple) else (k, None) for k in lost)
             for msg in self._routes(router, peer, view, afi, dels, None, "del", now):
                 await self._send(*msg)
-        for router, peer, view, afi, items in tables:
-            by_attrs: dict[int, tuple[PathAttributes, list[tuple[bytes, int | None]]]] = {}
-            for k, attrs in items:
-                g = by_attrs.get(id(attrs))
-                if g is None:
-                    g = by_attrs[id(attrs)] = (attrs, [])
-                g[1].append((k[1], k[0]) if isinstance(k, tuple) else (k, None))
-            for attrs, adds in by_attrs.values():
-                for msg in self._routes(router, peer, view, afi, iter(adds), attrs, "add", now):
+        for router, peer, view, afi, groups_of in tables:
+            for attrs, rkeys in groups_of:
+                adds = ((k[1], k[0]) if isinstance(k, tuple) else (k, None) for k in rkeys)
+                for msg in self._routes(router, peer, view, afi, adds, attrs, "add", now):
                     await self._send(*msg)
         await self.producer.flush()
         self.log.info("export resync done", messages=self.messages)

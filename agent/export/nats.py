@@ -18,6 +18,7 @@ them) with a flush per batch, not one acknowledged request per route.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -148,6 +149,11 @@ def build(host: Host, *, metrics: bool = True) -> BusFeed | None:
         subject_prefix=cfg.nats_subject_prefix,
         reconnect_min=host.config.bmp.reconnect_min,
         reconnect_max=host.config.bmp.reconnect_max,
+        reload_check=lambda new: [
+            f"export.{f.name}"
+            for f in dataclasses.fields(cfg)
+            if getattr(new.export, f.name) != getattr(cfg, f.name)
+        ],
     )
     if metrics:
         export_collector(host).feeds.append(feed)
