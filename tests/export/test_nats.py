@@ -350,3 +350,36 @@ def test_outage_drops_then_converges(server: NatsServer, tmp_path: Path) -> None
         assert Counter(d["action"] for s, _, d in resynced if s in (V4, V6))["del"] > 0
         first.close()
         second.close()
+
+
+def test_a_full_queue_drops_and_resyncs_to_the_rib(server: NatsServer, tmp_path: Path) -> None:
+    """240000 routes into a queue of 1024: whatever is dropped is republished by
+    a resync, and the consumer ends with exactly the agent's RIB."""
+    env = {**agent_env(server), "BMP_AGENT_EXPORT_NATS_QUEUE": "1024"}
+    with run_agent(tmp_path, env=env) as agent:
+        wait_for(lambda: connected(agent), 30, "the feed to connect")
+        consumer = Consumer(server.url)
+        consumer.create()
+        router = Router("127.0.0.70", agent.bmp_port)
+        router.send_capture("frr-scale.bmp.gz")
+        wait_for(lambda: agent.messages("127.0.0.70") == router.messages, 120, "ingest")
+        rib = {("127.0.0.70", *r) for r in agent_rib(agent, "127.0.0.70")}
+        assert len(rib) == 240000
+
+        def settled() -> bool:
+            return (
+                agent.metric("bmp_export_queue_routes", exporter="nats") == 0
+                and fold_count(consumer) == rib
+            )
+
+        def fold_count(c: Consumer) -> set[tuple[str, str, str, str, int | None]]:
+            c.drain()
+            return fold(c.messages)
+
+        wait_for(settled, 300, "the consumer to hold the agent's RIB", interval=1)
+        dropped = agent.metric("bmp_export_dropped_total", exporter="nats")
+        resyncs = agent.metric("bmp_export_resyncs_total", exporter="nats", reason="dropped")
+        # every drop is followed by a republication of the RIB
+        assert (dropped == 0) == (resyncs == 0)
+        assert router.alive()
+        router.close()
