@@ -11,9 +11,11 @@ Never blocking ingest
     event) to a bounded queue, counted in routes (``export.nats_queue``). A
     sender task encodes (gobmp JSON, ``agent.export.gobmp``) and publishes,
     yielding to the event loop between batches. When the bus is down or the
-    queue is full, events are dropped and counted
-    (``bmp_export_dropped_total{exporter}``), withdrawals among them
-    remembered, and the feed is marked for **resync**.
+    queue is full, the queue and the events that follow are dropped and
+    counted (``bmp_export_dropped_total{exporter}``), withdrawals among them
+    remembered, and the feed is marked for **resync**, which starts once
+    ingest has been quiet for a second (at most 30 s after the drops began)
+    so that it never competes with a burst.
 
 Resync
     On every (re)connect and after drops, the sender republishes the current
@@ -60,6 +62,10 @@ if TYPE_CHECKING:
 
 #: Messages published between two yields to the event loop.
 BATCH = 512
+#: A resync waits for this many seconds without a drop (ingest quiet) ...
+QUIET = 1.0
+#: ... but not longer than this since the drops began.
+QUIET_MAX = 30.0
 #: Seconds the bus client gets to close on shutdown (the daemon has 4 in all).
 STOP_TIMEOUT = 1.5
 #: Attribute sets whose ``base_attrs`` JSON is cached (cleared past this).
@@ -188,6 +194,9 @@ class BusFeed:
         self.live = False
         self.resync_reason: str | None = "connect"
         self.dropped = 0
+        #: ``time.monotonic()`` of the last drop and of the first since live.
+        self.last_drop = 0.0
+        self.first_drop = 0.0
         self.messages = 0
         self.resyncs: dict[str, int] = {}
         #: Withdrawals dropped since the last resync: table -> (router, peer, keys).
@@ -232,8 +241,19 @@ class BusFeed:
             self._wake.set()
             return True
         self.dropped += size
+        now = time.monotonic()
+        self.last_drop = now
         if self.live:
             self.live = False
+            self.first_drop = now
+            # What waits in the queue is covered by the resync too: drop it now
+            # rather than spend the CPU ingest needs (its withdrawals remembered).
+            for q in self.queue:
+                if q[0] == "w":
+                    self._remember(*q[1:6])
+            self.dropped += self.queued
+            self.queue.clear()
+            self.queued = 0
             if self.producer.connected:
                 self.resync_reason = "dropped"
                 self.log.warning(
@@ -310,6 +330,7 @@ class BusFeed:
                 self.log.info("export connected")
             try:
                 if self.resync_reason is not None:
+                    await self._quiet()
                     await self._resync(self.resync_reason)
                 await self._drain()
                 if not self.queue and self.resync_reason is None:
@@ -326,6 +347,16 @@ class BusFeed:
                 self.log.warning("export connection lost", error=str(exc) or type(exc).__name__)
                 with contextlib.suppress(Exception):
                     await self.producer.close()
+
+    async def _quiet(self) -> None:
+        """Wait until ingest has dropped nothing for ``QUIET`` seconds (at most
+        ``QUIET_MAX`` since the drops began): a resync during a burst would
+        take the CPU the burst needs, and the burst's end is in the copy anyway."""
+        while True:
+            now = time.monotonic()
+            if now - self.last_drop >= QUIET or now - self.first_drop >= QUIET_MAX:
+                return
+            await asyncio.sleep(QUIET / 4)
 
     async def _send(self, subject: str, key: str, payload: bytes) -> None:
         await self.producer.publish(self.prefix + subject, key, payload)
