@@ -32,6 +32,8 @@ from .export.mrt import build as build_mrt
 from .export.nats import build as build_nats
 from .export.relay import build as build_relay
 from .fib.component import build as build_fib
+from .fib.reconciler import FibReconciler
+from .health.component import Health
 from .health.component import build as build_health
 from .host import Component, Host
 from .sources.bird import build as build_bird
@@ -94,7 +96,18 @@ def build_daemon(
         component = build(daemon, metrics=own_registry)
         if component is not None:
             daemon.add_component(component)
+    connect(daemon)
     return daemon
+
+
+def connect(daemon: Daemon) -> None:
+    """What one component reads of another goes through here, so that no component
+    imports another: the health check ``bmp_feed_inconsistent`` reads the FIB
+    reconciler's ``bmp_inconsistent`` evidence (``agent.health.feed.FeedEvidence``)."""
+    health = daemon.component("health")
+    fib = daemon.component("fib")
+    if isinstance(health, Health) and isinstance(fib, FibReconciler):
+        health.evidence = fib
 
 
 def _reload_notified(daemon: Daemon) -> None:
