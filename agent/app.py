@@ -4,7 +4,8 @@
 core's collector, the ``Daemon`` (BMP listeners/connectors, HTTP) and then
 each component in ``COMPONENTS`` from the daemon's narrow ``agent.host.Host``
 interface: health checks (``agent.health``), kernel FIB reconciliation
-(``agent.fib``), BIRD control sockets (``agent.sources.bird``). ``serve()``
+(``agent.fib``), BIRD control sockets (``agent.sources.bird``), the BMP relay
+and MRT snapshots (``agent.export.relay``, ``agent.export.mrt``). ``serve()``
 is the async entry point of ``bmp-agent run``. Nothing imports this module
 but the CLI (and tests).
 """
@@ -29,6 +30,9 @@ from .config import Config
 from .core import Core
 from .daemon import Daemon, StartupError, core_settings
 from .export import metrics
+from .export.mrt import build as build_mrt
+from .export.nats import build as build_nats
+from .export.relay import build as build_relay
 from .fib.component import build as build_fib
 from .fib.reconciler import FibReconciler
 from .health.component import Health
@@ -43,8 +47,18 @@ class ComponentBuilder(Protocol):
 
 
 #: In start order (stopped in reverse): health observes the core before any
-#: route arrives, the FIB reconciler reads it, BIRD sockets feed it.
-COMPONENTS: tuple[ComponentBuilder, ...] = (build_health, build_fib, build_bird)
+#: route arrives, the FIB reconciler reads it, BIRD sockets feed it; the BMP
+#: relay (``bmp.relay``) tees every router session of the BMP source
+#: (``Host.add_bmp_tee``); the NATS feed (``export.nats_url``) observes the
+#: core's route and peer changes; MRT snapshots are an endpoint only (``/api/v1/mrt``).
+COMPONENTS: tuple[ComponentBuilder, ...] = (
+    build_health,
+    build_fib,
+    build_bird,
+    build_relay,
+    build_nats,
+    build_mrt,
+)
 
 
 def new_registry() -> CollectorRegistry:

@@ -335,6 +335,11 @@ class BmpConfig:
     max_peers_per_router: Annotated[int, Strict(), Bounds(0, 10_000_000)] = 10000
     #: Consecutive malformed messages after which the session is dropped (0: never).
     max_errors: Annotated[int, Strict(), Bounds(0, 10_000_000)] = 100
+    #: Upstream collectors every router's BMP stream is relayed to, with
+    #: resync from the RIB on (re)connect (``agent.export.relay``).
+    relay: tuple[ConnectAddress, ...] = ()
+    #: Bytes buffered per relay upstream before it is dropped and resynced.
+    relay_spool_bytes: Annotated[int, Strict(), Bounds(65536, 1 << 36)] = 64 * 1024 * 1024
 
     def allowed(self, address: str) -> bool:
         """Whether a remote address is inside ``allow`` (IPv4-mapped IPv6 as IPv4)."""
@@ -685,6 +690,60 @@ class SourceConfig:
     timeout: Annotated[float, _duration_check(0.1, 3600.0)] = 10.0
 
 
+def _nats_url(value: str) -> str:
+    """``nats://HOST:PORT`` (``tls://`` too), several comma-separated for a cluster; "" = off."""
+    text = value.strip()
+    for url in filter(None, (u.strip() for u in text.split(","))):
+        scheme, sep, rest = url.partition("://")
+        if not sep or scheme not in ("nats", "tls") or not rest:
+            raise ValueError(f"{url!r} is not a nats:// or tls:// URL")
+        hostport = rest.rpartition("@")[2].rstrip("/")
+        parse_endpoint(hostport, allow_port_zero=False)
+    return text
+
+
+def _subject_prefix(value: str) -> str:
+    text = value.strip()
+    if text and not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", text):
+        raise ValueError(f"{value!r} is not a subject prefix (tokens of letters, digits, _ or -)")
+    return text
+
+
+def _file_or_empty(value: str) -> str:
+    text = value.strip()
+    if text and not Path(text).is_file():
+        raise ValueError(f"{text!r}: no such file")
+    return text
+
+
+_FILE = {"type": "string", "description": "a file path, or empty"}
+
+
+@dataclass(frozen=True, slots=True, config=_STRICT)
+class ExportConfig:
+    """``export:``, the message-bus feeds (``agent.export.nats``)."""
+
+    #: NATS server(s) of the gobmp-compatible JetStream feed; "" = no feed.
+    nats_url: Annotated[
+        str,
+        Validated(_nats_url, {"type": "string", "description": "nats://HOST:PORT[,...] or empty"}),
+    ] = ""
+    #: Prepended (with a dot) to every subject, e.g. the node name: NODE.gobmp.parsed.peer.
+    nats_subject_prefix: Annotated[
+        str, Validated(_subject_prefix, {"type": "string", "pattern": r"^[A-Za-z0-9_.-]*$"})
+    ] = ""
+    #: Routes waiting for the bus at most; past it events are dropped (counted)
+    #: and the RIB is republished once the bus keeps up again.
+    nats_queue: Annotated[int, Strict(), Bounds(1024, 1 << 26)] = 262144
+    #: NATS credentials file (JWT and NKey seed), "" = none.
+    nats_credentials: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+    #: CA bundle (PEM) that signed the server's certificate (``tls://``), "" = system.
+    nats_tls_ca: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+    #: Client certificate and key (PEM) for servers that verify clients.
+    nats_tls_cert: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+    nats_tls_key: Annotated[str, Validated(_file_or_empty, _FILE)] = ""
+
+
 @dataclass(frozen=True, slots=True, config=_STRICT)
 class Config:
     bmp: BmpConfig = BmpConfig()
@@ -693,6 +752,7 @@ class Config:
     rib: RibConfig = RibConfig()
     health: HealthConfig = HealthConfig()
     fib: FibConfig = FibConfig()
+    export: ExportConfig = ExportConfig()
     #: ``sources:``, a list (not a section of keys): see ``SourceConfig``.
     sources: tuple[SourceConfig, ...] = ()
 
@@ -981,6 +1041,7 @@ FLAG_KEYS: dict[str, str] = {
     "bmp_listen": "bmp.listen",
     "connect": "bmp.connect",
     "allow": "bmp.allow",
+    "relay": "bmp.relay",
     "http_listen": "http.listen",
     "web_config_file": "http.web_config",
     "log_level": "log.level",
@@ -991,6 +1052,7 @@ FLAG_NAMES: dict[str, str] = {
     "bmp_listen": "--bmp-listen",
     "connect": "--connect",
     "allow": "--allow",
+    "relay": "--relay",
     "http_listen": "--http-listen",
     "web_config_file": "--web.config.file",
     "log_level": "--log-level",

@@ -30,7 +30,7 @@ from . import __version__, log, membudget
 from .config import Config, ConfigError, Endpoint, to_dict
 from .core import CoreSettings
 from .export.http import HttpServer, json_handler
-from .host import Component, Handler
+from .host import Component, Handler, TeeFactory
 from .sources.bmp.connector import Connector
 from .sources.bmp.listener import Routers, bound_addresses, start_listeners
 
@@ -92,6 +92,9 @@ class Daemon:
 
     def add_metrics_text(self, fn: Callable[[], str]) -> None:
         self.http.metrics_text.append(fn)
+
+    def add_bmp_tee(self, factory: TeeFactory) -> None:
+        self.routers.tees.append(factory)
 
     # -- components -------------------------------------------------------------
 

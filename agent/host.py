@@ -15,10 +15,30 @@ if TYPE_CHECKING:
     from aiohttp import web
     from prometheus_client.registry import Collector
 
+    from parsers.bmp.session import Event
+
     from .config import Config
     from .core import Core
 
 Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
+
+
+class Tee(Protocol):
+    """Sees the raw bytes of one BMP router session, in order."""
+
+    def feed(self, data: bytes, events: list[Event], pending: int) -> None:
+        """``data`` as received, after the core applied ``events`` (the messages
+        ``data`` completed); ``pending``: bytes at the end of the stream so far
+        that belong to a message not yet complete."""
+
+    def close(self) -> None:
+        """The router session ended."""
+
+
+#: Makes the ``Tee`` of one router session, given the core's
+#: ``agent.core.RouterSession`` (typed loosely: sources see the core through
+#: their own narrow protocols).
+TeeFactory = Callable[[Any], Tee]
 
 
 class Host(Protocol):
@@ -46,6 +66,9 @@ class Host(Protocol):
 
     def add_metrics_text(self, fn: Callable[[], str]) -> None:
         """Exposition text appended to ``/metrics`` (families written directly)."""
+
+    def add_bmp_tee(self, factory: TeeFactory) -> None:
+        """Every BMP router session from now on also feeds ``factory(session)``."""
 
 
 class Component(Protocol):

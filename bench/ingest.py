@@ -32,23 +32,32 @@ B/route (peak RSS minus RSS before the stream, over routes), the ratio to
 pmbmpd, the /metrics p99. Asserts nothing.
 
     python3 bench/ingest.py [--scale 1.0] [--no-fib] [--both] [--no-pmbmpd]
-                            [--verify-pmbmpd] [--profile FILE]
+                            [--verify-pmbmpd] [--profile FILE] [--nats]
+
+``--nats`` adds a run of the agent without FIB feeding a local nats-server
+(JetStream, the agent's gobmp feed) and prints its share of ingest against
+the same agent without the feed, and when the whole RIB was on NATS.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import ipaddress
 import json
 import random
+import shutil
+import socket
 import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +67,7 @@ from procs import (
     Agent,
     connect,
     cpu_seconds,
+    free_port,
     print_machine,
     profile_summary,
     run_agent,
@@ -222,6 +232,7 @@ class Result:
     fib_seconds: float | None = None
     fib_cpu: float | None = None
     scrapes: list[float] = field(default_factory=list)
+    feed: dict[str, float] | None = None
 
 
 class Scraper(threading.Thread):
@@ -255,9 +266,49 @@ def fib_classified(agent: Agent) -> int:
     return int(n)
 
 
-def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
+def metric_sum(agent: Agent, name: str) -> float:
+    total = 0.0
+    for line in agent.get("/metrics").decode().splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@contextlib.contextmanager
+def nats_server() -> Iterator[str]:
+    """nats-server with JetStream in a temporary directory on a free loopback port."""
+    exe = shutil.which("nats-server") or "/usr/sbin/nats-server"
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [exe, "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("nats-server did not start")
+                time.sleep(0.1)
+            yield f"nats://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def measure_agent(
+    stream: Stream, profile: str | None, fib: bool, nats: str | None = None
+) -> Result:
     env = {} if fib else {"BMP_AGENT_FIB_ENABLED": "false"}
+    if nats is not None:
+        env["BMP_AGENT_EXPORT_NATS_URL"] = nats
     with run_agent(env=env) as agent:
+        if nats is not None:
+            while metric_sum(agent, "bmp_export_up") != 1.0:
+                time.sleep(0.05)
         time.sleep(0.5)
         before = status_kb(agent.pid, "VmRSS")
         spy = None
@@ -288,6 +339,25 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
             time.sleep(0.01)
         t1 = time.perf_counter()
         cpu1 = cpu_seconds(agent.pid)
+        feed = None
+        if nats is not None:
+            feed = {
+                "at_rib": metric_sum(agent, "bmp_export_messages_total"),
+                "dropped": metric_sum(agent, "bmp_export_dropped_total"),
+            }
+            # until the feed has published the whole RIB (live, or by a resync)
+            while time.perf_counter() - t0 < 1800:
+                if (
+                    metric_sum(agent, "bmp_export_queue_routes") == 0
+                    and metric_sum(agent, "bmp_export_messages_total") >= stream.routes
+                ):
+                    break
+                time.sleep(0.2)
+            feed["seconds"] = time.perf_counter() - t0
+            feed["cpu"] = cpu_seconds(agent.pid) - cpu0
+            feed["messages"] = metric_sum(agent, "bmp_export_messages_total")
+            feed["dropped_total"] = metric_sum(agent, "bmp_export_dropped_total")
+            feed["resyncs"] = metric_sum(agent, "bmp_export_resyncs_total")
         fib_s = fib_cpu = None
         if fib:
             while time.perf_counter() - t0 < 900:
@@ -305,7 +375,7 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
         after = status_kb(agent.pid, "VmRSS")
         peak = status_kb(agent.pid, "VmHWM")
         sock.close()
-        name = "agent" if fib else "agent-nofib"
+        name = ("agent" if fib else "agent-nofib") + ("+nats" if nats else "")
         return Result(
             name,
             t1 - t0,
@@ -317,6 +387,7 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
             fib_s,
             fib_cpu,
             scraper.latencies,
+            feed,
         )
 
 
@@ -389,6 +460,22 @@ def report(built: Built, results: list[Result]) -> None:
             )
         if pm is not None and r is not pm:
             print(f"ratio {r.name} / pmbmpd (routes/s): {pm.seconds / r.seconds:.2f}x")
+    for r in results:
+        f = r.feed
+        if f is None:
+            continue
+        print(
+            f"{r.name}: at RIB complete {f['at_rib']:,.0f} messages published, {f['dropped']:,.0f}"
+            f" dropped; whole RIB on NATS at {f['seconds']:.2f} s ({f['cpu']:.2f} CPU s),"
+            f" {f['messages']:,.0f} messages, {f['dropped_total']:,.0f} dropped,"
+            f" {f['resyncs']:.0f} resyncs"
+        )
+        base = by.get(r.name.removesuffix("+nats"))
+        if base is not None:
+            print(
+                f"NATS share of ingest: wall {r.seconds / base.seconds - 1:+.1%}"
+                f" (RIB complete), CPU {r.cpu / base.cpu - 1:+.1%}"
+            )
     a, n = by.get("agent"), by.get("agent-nofib")
     if a is not None and n is not None:
         print(
@@ -407,6 +494,11 @@ def main() -> None:
         "--verify-pmbmpd", action="store_true", help="wait for pmbmpd's dump; print its count"
     )
     ap.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the agent's ingest")
+    ap.add_argument(
+        "--nats",
+        action="store_true",
+        help="also the agent (no FIB) feeding a local nats-server; print the feed's share",
+    )
     args = ap.parse_args()
     print("# bench/ingest.py")
     print_machine()
@@ -418,6 +510,11 @@ def main() -> None:
         results.append(measure_agent(built.stream, args.profile, fib=True))
     if args.both or args.no_fib:
         results.append(measure_agent(built.stream, None if results else args.profile, fib=False))
+    if args.nats:
+        if not any(r.name == "agent-nofib" for r in results):
+            results.append(measure_agent(built.stream, None, fib=False))
+        with nats_server() as url:
+            results.append(measure_agent(built.stream, None, fib=False, nats=url))
     if not args.no_pmbmpd:
         results.append(measure_pmbmpd(built.stream, args.verify_pmbmpd))
     report(built, results)

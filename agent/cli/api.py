@@ -1,4 +1,4 @@
-"""The HTTP API client of the read-only subcommands (``peers``, ``routes``, ``doctor``, ``fib-diff``)."""
+"""The HTTP API client of the read-only subcommands (``peers``, ``routes``, ``doctor``, ``fib-diff``, ``dump``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 import urllib.error
 import urllib.parse
 from collections.abc import Sequence
+from http.client import HTTPResponse
 from typing import Any
 
 from . import apiclient
@@ -47,6 +48,28 @@ def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
         raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
     except ValueError as exc:
         raise ApiError(f"{url}: bad JSON ({exc})") from None
+
+
+def open_stream(
+    api: str, path: str, params: dict[str, str | None] | None = None, *, timeout: float = 60
+) -> HTTPResponse:
+    """GET ``path`` for reading as a stream (a binary body too large to hold):
+    the open response, or ``ApiError`` naming the URL and the agent's error."""
+    url = api.rstrip("/") + path
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    try:
+        return apiclient.urlopen(url, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        try:
+            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
+        except (ValueError, AttributeError):
+            detail = ""
+        raise ApiError(f"{url}: HTTP {exc.code}{': ' + detail if detail else ''}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

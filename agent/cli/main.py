@@ -34,7 +34,13 @@ from .api import ApiError, add_api_command, get_json, table
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
 #: Imported when the parser is built (they import ``agent.cli.api``, never this
 #: module); one that is missing or broken is an error, not a lost command.
-SUBCOMMAND_MODULES = ("agent.cli.decode", "agent.cli.replay", "agent.health.cmd", "agent.fib.cmd")
+SUBCOMMAND_MODULES = (
+    "agent.cli.decode",
+    "agent.cli.replay",
+    "agent.health.cmd",
+    "agent.fib.cmd",
+    "agent.export.cmd",
+)
 
 VIEW_SHORT = {
     "adj_in_pre": "pre",
@@ -67,6 +73,12 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="CIDR",
         help="accept BMP connections only from these networks (repeatable; default any)",
+    )
+    parser.add_argument(
+        "--relay",
+        action="append",
+        metavar="HOST:PORT",
+        help="relay every router's BMP stream to this collector, with resync (repeatable)",
     )
     parser.add_argument(
         "--http-listen", metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:9324)"

@@ -43,7 +43,7 @@ from .flaps import FlapKey
 from .peer import DOWN, NO_LIMIT, Peer
 from .rib import AttributeInterner
 from .router import Router, RouterSession
-from .settings import CoreSettings, RouteObserver, Shared
+from .settings import CoreSettings, PeerObserver, RouteObserver, Shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class TopFlap:
     flaps: int
 
 
-__all__ = ["Core", "CoreSettings", "RouteObserver", "TopFlap"]
+__all__ = ["Core", "CoreSettings", "PeerObserver", "RouteObserver", "TopFlap"]
 
 
 class Core:
@@ -97,6 +97,11 @@ class Core:
     def observers(self) -> list[RouteObserver]:
         """``RouteObserver``s (e.g. ``agent.health``), called on every route change."""
         return self.shared.observers
+
+    @property
+    def peer_observers(self) -> list[PeerObserver]:
+        """``PeerObserver``s (e.g. ``agent.export.nats``), called on Peer Up / Peer Down."""
+        return self.shared.peer_observers
 
     def open_session(
         self,

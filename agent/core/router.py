@@ -525,6 +525,8 @@ class RouterSession:
             # RFC 9069 §5.3: the VRF/Table Name TLV names the Loc-RIB's table.
             names = [t.text for t in msg.information if t.type == INFO_VRF_TABLE_NAME]
             peer.table_name = names[0] if names else None
+        for obs in self.router.shared.peer_observers:
+            obs.peer_up(self.router, peer)
 
     def _peer_down(self, msg: PeerDown, now: float) -> None:
         peer = self.router.peer_for(msg.peer)
@@ -533,6 +535,8 @@ class RouterSession:
         if not peer.ever_up and not peer.up:
             self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
         peer.go_down(now, msg.reason_name)
+        for obs in self.router.shared.peer_observers:
+            obs.peer_down(self.router, peer)
 
     def _stats(self, msg: StatisticsReport) -> None:
         peer = self.router.peer_for(msg.peer)

@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
@@ -34,6 +34,18 @@ class RouteObserver(Protocol):
     ) -> None: ...
 
 
+class PeerObserver(Protocol):
+    """Sees every BMP peer state change, just after it is applied: ``peer_up``
+    after a Peer Up set the peer's session fields (routes of the old session
+    already dropped), ``peer_down`` after a Peer Down. Runs on the ingest path.
+    ``router`` is the peer's ``agent.core.router.Router`` (typed ``Any``: this
+    module is below ``router``)."""
+
+    def peer_up(self, router: Any, peer: Peer) -> None: ...
+
+    def peer_down(self, router: Any, peer: Peer) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     #: Seconds: withdraw then re-announce of the same route within this window = 1 prefix flap.
@@ -58,7 +70,7 @@ class Shared:
     """One per ``Core``, held by each of its ``Router``s: ``settings`` is replaced
     on reload (read on every use), ``observers`` and ``interner`` are shared."""
 
-    __slots__ = ("blocked", "cap", "interner", "observers", "routes", "settings")
+    __slots__ = ("blocked", "cap", "interner", "observers", "peer_observers", "routes", "settings")
 
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
@@ -71,3 +83,5 @@ class Shared:
         self.blocked = False
         #: ``max_routes`` while storing, 0 while ``blocked`` (one comparison per batch).
         self.cap = settings.max_routes or sys.maxsize
+        #: ``PeerObserver``s (e.g. ``agent.export.nats``), called on Peer Up / Down.
+        self.peer_observers: list[PeerObserver] = []

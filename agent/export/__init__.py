@@ -1,4 +1,8 @@
-"""Exporters: Prometheus metrics, JSON views of the core and the HTTP server that serves them.
+"""Exporters: read the state core and feed other systems.
 
-They only read ``agent.core``; they may import it, ``agent.config``, ``agent.log`` and ``parsers``, never a source.
+Prometheus metrics, JSON views of the core and the HTTP server that serves
+them; the BMP relay to upstream collectors with resync from the RIB
+(``relay``, ``resync``); MRT snapshots (``mrt``, ``bmp-agent dump``).
+
+They only read ``agent.core``; they may import it, ``agent.config``, ``agent.log``, ``agent.host`` and ``parsers``, never a source.
 """

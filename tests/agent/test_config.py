@@ -55,6 +55,8 @@ def test_defaults() -> None:
             "forget_after": 3600.0,
             "max_peers_per_router": 10000,
             "max_errors": 100,
+            "relay": [],
+            "relay_spool_bytes": 64 * 1024 * 1024,
         },
         "http": {"listen": "127.0.0.1:9324", "web_config": "", "ipv6_only": False},
         "log": {"level": "info", "format": "auto", "decode_warnings_per_minute": 10},

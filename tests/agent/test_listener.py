@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from agent.backoff import backoff_delay
 from agent.config import BmpConfig, Endpoint, load
 from agent.core import Core, CoreSettings
-from agent.sources.bmp.connector import Connector, backoff_delay
+from agent.sources.bmp.connector import Connector
 from agent.sources.bmp.listener import Routers, start_listeners
 
 #: Bound for every wait in these tests (a hang fails instead of blocking CI).

@@ -4,27 +4,18 @@ One ``Connector`` per ``bmp.connect`` target. After a failed attempt or a
 session that ends, it waits with exponential backoff and full jitter,
 ``uniform(reconnect_min, min(reconnect_max, reconnect_min * 2**n))``; the
 backoff resets after a *good* session (one that completed at least one BMP
-message).
+message). The delay is ``agent.backoff.backoff_delay``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-from collections.abc import Callable
 
+from ...backoff import backoff_delay
 from ...config import Endpoint
 from ...log import get_logger
 from .listener import BmpProtocol, Routers
-
-
-def backoff_delay(
-    attempt: int, low: float, high: float, rand: Callable[[float, float], float] = random.uniform
-) -> float:
-    """Delay before reconnect ``attempt`` (0-based): jittered, capped at ``high``."""
-    cap = min(high, low * (2 ** min(attempt, 32)))
-    return rand(low, max(low, cap))
 
 
 class Connector:

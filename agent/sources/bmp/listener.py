@@ -14,6 +14,7 @@ queue to grow: TCP flow control is the back-pressure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from parsers.errors import Action, ParseError
 
 from ...config import BmpConfig, Endpoint, LogConfig
 from ...core.router import label_text
+from ...host import Tee, TeeFactory
 from ...log import RateLimit, get_logger, os_reason
 from ...netaddr import listen_socket, unmap
 
@@ -95,6 +97,8 @@ class Routers:
         self.evictions: Counter[str] = Counter()
         #: Refusal log lines (a flood of connections is one line a minute per reason).
         self.refusal_log = RateLimit(5)
+        #: Each makes a ``Tee`` per router session (``agent.host.Host.add_bmp_tee``).
+        self.tees: list[TeeFactory] = []
 
     @property
     def live(self) -> int:
@@ -188,6 +192,7 @@ class BmpProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.session: BmpSession | None = None
         self.rs: RouterSessionLike | None = None
+        self.tees: list[Tee] = []
         self.log: Any = routers.log
         self.remote: tuple[str, int] = ("", 0)
         self.messages = 0
@@ -246,6 +251,11 @@ class BmpProtocol(asyncio.Protocol):
         routers.connections.add(self)
         routers.by_address[host] += 1
         self._slot = True
+        for make_tee in routers.tees:
+            try:
+                self.tees.append(make_tee(self.rs))
+            except Exception:
+                self.log.exception("tee failed to open for the session")
         self.log.info("router connected")
         loop = asyncio.get_running_loop()
         self.last_progress = self.connected_at = self.last_message_at = loop.time()
@@ -311,8 +321,21 @@ class BmpProtocol(asyncio.Protocol):
             )
             self.close("framing_error")
             return
-        if events:
-            self._apply(session, rs, events)
+        if events and self._apply(session, rs, events):
+            return
+        if self.tees:
+            # After the core applied the events: a resync copies exactly this state.
+            self._feed_tees(data, events, session.reader.buffered)
+
+    def _feed_tees(self, data: bytes, events: list[Event], pending: int) -> None:
+        for tee in list(self.tees):
+            try:
+                tee.feed(data, events, pending)
+            except Exception:
+                self.log.exception("tee failed to take the data; stopped for the session")
+                self.tees.remove(tee)
+                with contextlib.suppress(Exception):
+                    tee.close()
 
     def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
         """Apply decoded events in order; True when one of them closed the session."""
@@ -459,6 +482,12 @@ class BmpProtocol(asyncio.Protocol):
             self._idle_handle = None
         for kind, n in self._warn.drain().items():
             self.log.warning("bmp message decode errors suppressed", kind=kind, suppressed=n)
+        tees, self.tees = self.tees, []
+        for tee in tees:
+            try:
+                tee.close()
+            except Exception:
+                self.log.exception("tee failed to close")
         if self in self.routers.connections:
             self.routers.connections.discard(self)
             reason = self.closing_reason or ("error" if exc is not None else "closed_by_router")
