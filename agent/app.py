@@ -28,7 +28,10 @@ from .core import Core, CoreSettings
 from .daemon import Daemon, StartupError
 from .export import metrics
 from .fib.component import build as build_fib
+from .fib.reconciler import FibReconciler
 from .health.component import build as build_health
+from .history.component import History
+from .history.component import build as build_history
 from .host import Component, Host
 from .sources.bird import build as build_bird
 
@@ -37,9 +40,18 @@ class ComponentBuilder(Protocol):
     def __call__(self, host: Host, *, metrics: bool) -> Component | None: ...
 
 
-#: In start order (stopped in reverse): health observes the core before any
-#: route arrives, the FIB reconciler reads it, BIRD sockets feed it.
-COMPONENTS: tuple[ComponentBuilder, ...] = (build_health, build_fib, build_bird)
+#: In start order (stopped in reverse): health and history observe the core
+#: before any route arrives, the FIB reconciler reads it, BIRD sockets feed it.
+COMPONENTS: tuple[ComponentBuilder, ...] = (build_health, build_history, build_fib, build_bird)
+
+
+def wire(components: list[Component]) -> None:
+    """Connections between components: history follows the FIB reconciler's
+    kernel events (``FibReconciler.listeners``)."""
+    history = next((c for c in components if isinstance(c, History)), None)
+    fib = next((c for c in components if isinstance(c, FibReconciler)), None)
+    if history is not None and fib is not None:
+        history.attach_fib(fib)
 
 
 def new_registry() -> CollectorRegistry:
@@ -76,10 +88,13 @@ def build_daemon(
         # Per-table families as cached text (agent.export.metrics.CoreCollector).
         collector = metrics.register(core, registry, tables_as_text=True)
         daemon.add_metrics_text(collector.table_text)
+    built: list[Component] = []
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:
             daemon.add_component(component)
+            built.append(component)
+    wire(built)
     return daemon
 
 

@@ -465,6 +465,25 @@ class FibConfig:
     rcvbuf: Annotated[int, Strict(), Bounds(0, 1 << 30)] = 4 * 1024 * 1024
 
 
+@dataclass(frozen=True, slots=True, config=_STRICT)
+class HistoryConfig:
+    """``history:``, per-prefix history and convergence (``agent.history``); all
+    applied on reload (turning it off drops the events)."""
+
+    enabled: Annotated[bool, Strict()] = True
+    #: Events held (one global ring, oldest evicted first): 262144 is ~64 MiB
+    #: at the ~250 B an event costs (``bench/ingest.py --history``).
+    max_events: Annotated[int, Strict(), Bounds(1000, 100_000_000)] = 262144
+    #: Events kept per prefix in the index (older ones stay in the ring only).
+    max_per_prefix: Annotated[int, Strict(), Bounds(1, 1_000_000)] = 256
+    #: Seconds without a best-path change that end a convergence episode's rib stage.
+    settle: Annotated[float, Strict(), Bounds(0.01, 3600)] = 2.0
+    #: Seconds after which an episode whose kernel never matched is closed (timed out).
+    timeout: Annotated[float, Strict(), Bounds(1, 86400)] = 120.0
+    #: Prefixes an episode follows (beyond: ``truncated``).
+    convergence_prefixes: Annotated[int, Strict(), Bounds(1, 10_000_000)] = 65536
+
+
 SOURCE_TYPES = ("bird",)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
@@ -530,6 +549,7 @@ class Config:
     rib: RibConfig = RibConfig()
     health: HealthConfig = HealthConfig()
     fib: FibConfig = FibConfig()
+    history: HistoryConfig = HistoryConfig()
     #: ``sources:``, a list (not a section of keys): see ``SourceConfig``.
     sources: tuple[SourceConfig, ...] = ()
 

@@ -5,7 +5,7 @@ Imports only ``parsers`` and itself; sources write it, exporters read it (``agen
 
 from parsers.bmp.stat_types import stat_name
 
-from .core import Core, CoreSettings, RouteObserver, TopFlap
+from .core import Core, CoreSettings, PeerObserver, RouteObserver, TopFlap
 from .peer import DOWN, IMPLICIT, UP, Peer
 from .rib import AttributeInterner, RibTable, RouteKey
 from .router import Router, RouterSession
@@ -18,6 +18,7 @@ __all__ = [
     "Core",
     "CoreSettings",
     "Peer",
+    "PeerObserver",
     "RibTable",
     "RouteKey",
     "RouteObserver",

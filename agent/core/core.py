@@ -41,7 +41,7 @@ from types import MappingProxyType
 from .flaps import FlapKey
 from .rib import AttributeInterner
 from .router import Router, RouterSession
-from .settings import CoreSettings, RouteObserver, Shared
+from .settings import CoreSettings, PeerObserver, RouteObserver, Shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +55,7 @@ class TopFlap:
     flaps: int
 
 
-__all__ = ["Core", "CoreSettings", "RouteObserver", "TopFlap"]
+__all__ = ["Core", "CoreSettings", "PeerObserver", "RouteObserver", "TopFlap"]
 
 
 class Core:
@@ -82,6 +82,11 @@ class Core:
     def observers(self) -> list[RouteObserver]:
         """``RouteObserver``s (e.g. ``agent.health``), called on every route change."""
         return self.shared.observers
+
+    @property
+    def peer_observers(self) -> list[PeerObserver]:
+        """``PeerObserver``s (e.g. ``agent.history``), called before a peer's routes go."""
+        return self.shared.peer_observers
 
     def open_session(
         self,

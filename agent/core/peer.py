@@ -10,6 +10,7 @@ started), ``go_down`` (it ended; a reason counts a Peer Down) and
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from parsers.afi import format_rd
 from parsers.bgp.messages import OpenMessage
@@ -44,6 +45,7 @@ class Peer:
         "distinguisher",
         "downs",
         "ever_up",
+        "header",
         "key",
         "label",
         "last_change",
@@ -55,6 +57,7 @@ class Peer:
         "rd",
         "received_open",
         "remote_port",
+        "router",
         "sent_open",
         "state",
         "stats",
@@ -96,6 +99,13 @@ class Peer:
         #: Peer Down count per reason name.
         self.downs: Counter[str] = Counter()
         self.tables: dict[TableKey, RibTable] = {}
+        #: The per-peer header of the message being applied (Route Monitoring,
+        #: Peer Down): route observers read the router's timestamp from it.
+        self.header: PerPeerHeader | None = None
+        #: The ``agent.core.router.Router`` holding this peer (it sets this; typed
+        #: loosely: router imports peer). Its core's ``peer_observers`` see the
+        #: routes before ``clear_routes`` drops them; observers read its label.
+        self.router: Any = None
         #: Last Statistics Report value per (stat name, afi, safi); afi/safi
         #: are None for stats that are not per AFI/SAFI.
         self.stats: dict[tuple[str, int | None, int | None], int] = {}
@@ -136,7 +146,7 @@ class Peer:
         if reason is not None:
             self.downs[reason] += 1
             self.last_down_reason = reason
-        self.clear_routes()
+        self.clear_routes("session_closed" if reason is None else reason)
         if self.state != DOWN:
             self.state = DOWN
             self.last_change = now
@@ -163,7 +173,16 @@ class Peer:
             t = self.tables[key] = RibTable(view, afi, safi)
         return t
 
-    def clear_routes(self) -> None:
+    def clear_routes(self, reason: str = "peer_up") -> None:
+        """Drop every route; ``peer_observers`` see them first (``reason``: why)."""
+        router = self.router
+        if (
+            router is not None
+            and router.shared.peer_observers
+            and any(t.routes for t in self.tables.values())
+        ):
+            for obs in router.shared.peer_observers:
+                obs.routes_cleared(self, reason)
         for t in self.tables.values():
             t.clear()
 

@@ -124,6 +124,7 @@ class Router:
         peer = self.peers.get(header.key)
         if peer is None:
             peer = self.peers[header.key] = Peer.from_header(header)
+            peer.router = self
         return peer
 
     def ensure_peer(
@@ -134,6 +135,7 @@ class Router:
         peer = self.peers.get(key)
         if peer is None:
             peer = self.peers[key] = Peer(peer_type, distinguisher, address, asn=asn, bgp_id=bgp_id)
+            peer.router = self
         return peer
 
     # -- routes -----------------------------------------------------------------
@@ -276,6 +278,7 @@ class RouterSession:
         peer = self.router.peer_for(msg.peer)
         if not peer.ever_up and not peer.up:
             self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
+        peer.header = msg.peer
         peer.go_down(now, msg.reason_name)
 
     def _stats(self, msg: StatisticsReport) -> None:
@@ -290,6 +293,7 @@ class RouterSession:
         header = msg.peer
         router = self.router
         peer = router.peer_for(header)
+        peer.header = header
         if peer.mark_implicit(now):
             router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
         update = msg.update

@@ -33,6 +33,18 @@ class RouteObserver(Protocol):
     ) -> None: ...
 
 
+class PeerObserver(Protocol):
+    """Sees a peer's routes just before they are all dropped at once.
+
+    ``reason``: the Peer Down reason name, ``"session_closed"`` (the router's
+    BMP session ended) or ``"peer_up"`` (a new BGP session makes the held
+    routes stale). Called only when the peer holds routes; ``peer.tables``
+    still holds them. Must not change them.
+    """
+
+    def routes_cleared(self, peer: Peer, reason: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     #: Seconds: withdraw then re-announce of the same route within this window = 1 prefix flap.
@@ -47,10 +59,12 @@ class Shared:
     """One per ``Core``, held by each of its ``Router``s: ``settings`` is replaced
     on reload (read on every use), ``observers`` and ``interner`` are shared."""
 
-    __slots__ = ("interner", "observers", "settings")
+    __slots__ = ("interner", "observers", "peer_observers", "settings")
 
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
         self.interner = AttributeInterner()
         #: ``RouteObserver``s (e.g. ``agent.health``), called on every route change.
         self.observers: list[RouteObserver] = []
+        #: ``PeerObserver``s (e.g. ``agent.history``), called before a peer's routes go.
+        self.peer_observers: list[PeerObserver] = []
