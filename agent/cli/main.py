@@ -34,7 +34,13 @@ from .api import ApiError, add_api_command, get_json, table
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
 #: Imported when the parser is built (they import ``agent.cli.api``, never this
 #: module); one that is missing or broken is an error, not a lost command.
-SUBCOMMAND_MODULES = ("agent.cli.decode", "agent.cli.replay", "agent.health.cmd", "agent.fib.cmd")
+SUBCOMMAND_MODULES = (
+    "agent.cli.decode",
+    "agent.cli.replay",
+    "agent.health.cmd",
+    "agent.fib.cmd",
+    "agent.history.cmd",
+)
 
 VIEW_SHORT = {
     "adj_in_pre": "pre",
