@@ -245,6 +245,8 @@ class FibReconciler:
         self._stopping = False
         #: ``FibListener``s; none: kernel events and drift moves cost one test each
         self.listeners: list[FibListener] = []
+        #: kernel routes removed in the current read (an install may follow)
+        self._removed: dict[tuple[int, int, bytes], tuple[tuple[str, ...], float]] = {}
         self._apply_filters(config)
 
     # -- component interface ---------------------------------------------------------
@@ -321,7 +323,11 @@ class FibReconciler:
                 self._pending.extend(netlink.drain(sock))
             else:
                 self.kernel.on_route = self._on_route if self.listeners else None
-                netlink.read_events(sock, self.kernel, changed=self._dirty_kernel)
+                try:
+                    netlink.read_events(sock, self.kernel, changed=self._dirty_kernel)
+                finally:
+                    if self._removed:
+                        self._flush_removed()
         except OSError as exc:
             reason = "enobufs" if exc.errno == errno.ENOBUFS else "read_error"
             if reason != "enobufs":
@@ -346,14 +352,42 @@ class FibReconciler:
     def _on_route(
         self, afi: int, table: int, key: bytes, old: Entry | None, new: Entry | None
     ) -> None:
-        """A notification changed a kernel route: tell the listeners."""
+        """A notification changed a kernel route: tell the listeners. A removal
+        followed by an install of the same prefix within one read (zebra replacing
+        a route through nexthop objects) is one next-hop change."""
         if not self.listeners:
             return
         now = self.clock()
         a, b = self._hops(old), self._hops(new)
+        k = (afi, table, key)
+        if b is None:
+            if a is not None:
+                self._removed[k] = (a, now)
+            return
+        if a is None and self._removed:
+            got = self._removed.pop(k, None)
+            if got is not None:
+                a = got[0]
+        self._emit_route(afi, table, key, a, b, now)
+
+    def _emit_route(
+        self,
+        afi: int,
+        table: int,
+        key: bytes,
+        a: tuple[str, ...] | None,
+        b: tuple[str, ...] | None,
+        now: float,
+    ) -> None:
         tname = netlink.table_name(table)
         for listener in self.listeners:
             listener.kernel_route(self.router_label, afi, tname, key, a, b, now)
+
+    def _flush_removed(self) -> None:
+        """Removals no install followed within the read: real removals."""
+        removed, self._removed = self._removed, {}
+        for (afi, table, key), (a, t) in removed.items():
+            self._emit_route(afi, table, key, a, None, t)
 
     def _on_drift(self, key: tuple[int, int], prefixes: set[bytes], state: str | None) -> None:
         now = self.clock()
