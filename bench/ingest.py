@@ -32,7 +32,11 @@ B/route (peak RSS minus RSS before the stream, over routes), the ratio to
 pmbmpd, the /metrics p99. Asserts nothing.
 
     python3 bench/ingest.py [--scale 1.0] [--no-fib] [--both] [--no-pmbmpd]
-                            [--verify-pmbmpd] [--profile FILE]
+                            [--verify-pmbmpd] [--profile FILE] [--history]
+
+``--history``: two agent runs, ``history.enabled`` true then false (FIB as
+``--no-fib`` says), with the history's events held/recorded/evicted and its
+share of wall time, CPU and peak RSS.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -255,8 +260,25 @@ def fib_classified(agent: Agent) -> int:
     return int(n)
 
 
-def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
+def history_figures(agent: Any) -> str:
+    """Events held, recorded and evicted by the per-prefix history (``/metrics``)."""
+    held = recorded = evicted = 0.0
+    for line in agent.get("/metrics").decode().splitlines():
+        if line.startswith("bmp_history_events "):
+            held = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("bmp_history_recorded_events_total{"):
+            recorded += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("bmp_history_evicted_events_total "):
+            evicted = float(line.rsplit(" ", 1)[1])
+    return f"{held:,.0f} events held, {recorded:,.0f} recorded, {evicted:,.0f} evicted"
+
+
+def measure_agent(
+    stream: Stream, profile: str | None, fib: bool, history: bool | None = None
+) -> Result:
     env = {} if fib else {"BMP_AGENT_FIB_ENABLED": "false"}
+    if history is not None:
+        env["BMP_AGENT_HISTORY_ENABLED"] = "true" if history else "false"
     with run_agent(env=env) as agent:
         time.sleep(0.5)
         before = status_kb(agent.pid, "VmRSS")
@@ -306,6 +328,10 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
         peak = status_kb(agent.pid, "VmHWM")
         sock.close()
         name = "agent" if fib else "agent-nofib"
+        if history is not None:
+            name += "-hist" if history else "-nohist"
+            if history:
+                print(f"{name}: history {history_figures(agent)}")
         return Result(
             name,
             t1 - t0,
@@ -389,6 +415,14 @@ def report(built: Built, results: list[Result]) -> None:
             )
         if pm is not None and r is not pm:
             print(f"ratio {r.name} / pmbmpd (routes/s): {pm.seconds / r.seconds:.2f}x")
+    for base in ("agent", "agent-nofib"):
+        h, nh = by.get(base + "-hist"), by.get(base + "-nohist")
+        if h is not None and nh is not None:
+            print(
+                f"history share of ingest ({base}): wall {h.seconds / nh.seconds - 1:+.1%}"
+                f" (RIB complete), CPU {h.cpu / nh.cpu - 1:+.1%},"
+                f" peak RSS {(h.peak_kb - nh.peak_kb) / 1024:+.0f} MB"
+            )
     a, n = by.get("agent"), by.get("agent-nofib")
     if a is not None and n is not None:
         print(
@@ -404,6 +438,11 @@ def main() -> None:
     ap.add_argument("--both", action="store_true", help="the agent with and without FIB")
     ap.add_argument("--no-pmbmpd", action="store_true", help="measure bmp-agent only")
     ap.add_argument(
+        "--history",
+        action="store_true",
+        help="the agent with and without the per-prefix history (history.enabled)",
+    )
+    ap.add_argument(
         "--verify-pmbmpd", action="store_true", help="wait for pmbmpd's dump; print its count"
     )
     ap.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the agent's ingest")
@@ -414,9 +453,12 @@ def main() -> None:
     built = cached(Spec.scaled(args.scale))
     print(f"stream ready in {time.perf_counter() - t:.1f} s (scale {args.scale})")
     results = []
-    if args.both or not args.no_fib:
+    if args.history:
+        for on in (True, False):
+            results.append(measure_agent(built.stream, None, fib=not args.no_fib, history=on))
+    elif args.both or not args.no_fib:
         results.append(measure_agent(built.stream, args.profile, fib=True))
-    if args.both or args.no_fib:
+    if not args.history and (args.both or args.no_fib):
         results.append(measure_agent(built.stream, None if results else args.profile, fib=False))
     if not args.no_pmbmpd:
         results.append(measure_pmbmpd(built.stream, args.verify_pmbmpd))

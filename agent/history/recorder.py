@@ -47,6 +47,7 @@ from .store import (
     FIB_REMOVE,
     IMPLICIT_WITHDRAW,
     WITHDRAW,
+    Event,
     HistoryStore,
 )
 
@@ -157,38 +158,34 @@ class Recorder:
         self, pairs: list[Any], peer: Peer, prefix: bytes, new: PathAttributes | None
     ) -> tuple[Best, Best]:
         """The best path of ``prefix`` before and after ``peer``'s route becomes ``new``."""
-        before: list[Candidate] = []
-        after: list[Candidate] = []
-        labels: dict[int, str] = {}
+        before: list[tuple[Peer, PathAttributes]] = []
+        after: list[tuple[Peer, PathAttributes]] = []
         for p, t in pairs:
-            if not p.up:
-                continue
             a = t.routes.get(prefix)
-            src = None
-            if a is not None:
-                src = self._source(p)
-                c = (src, a)
-                before.append(c)
-                labels[id(c)] = p.label
             if p is peer:
-                a = new
-                if a is None:
-                    continue
-                if src is None:
-                    src = self._source(p)
-                c = (src, a)
-                labels[id(c)] = p.label
+                if a is not None:
+                    before.append((p, a))
+                if new is not None:
+                    after.append((p, new))
+            elif a is not None and p.up:
+                c = (p, a)
+                before.append(c)
                 after.append(c)
-            elif a is not None:
-                after.append(before[-1])
-        return self._pick(before, labels), self._pick(after, labels)
+        return self._pick(before), self._pick(after)
 
-    @staticmethod
-    def _pick(cands: list[Candidate], labels: dict[int, str]) -> Best:
+    def _pick(self, cands: list[tuple[Peer, PathAttributes]]) -> Best:
         if not cands:
             return None
-        c = cands[0] if len(cands) == 1 else decide(cands, "best")[0]
-        return (labels[id(c)], c[1])
+        if len(cands) == 1:
+            p, a = cands[0]
+            return (p.label, a)
+        src = self._source
+        full: list[Candidate] = [(src(p), a) for p, a in cands]
+        won = decide(full, "best")[0]
+        for (p, a), c in zip(cands, full, strict=True):
+            if c is won:
+                return (p.label, a)
+        raise AssertionError("decide returned no candidate")  # pragma: no cover
 
     def _changes(
         self,
@@ -209,33 +206,36 @@ class Recorder:
             return
         label = router.label
         afi, safi = table.afi, table.safi
-        add = self.store.add
-        conv = self.convergence
-        changed = 0
+        events: list[Any] = []
+        add = events.append
         if view == LOC_RIB:
             routes = table.routes
             pl = peer.label
+            nb: Best = None if new is None else (pl, new)
             for i, p in enumerate(prefixes):
                 k: Any = p if path_ids is None else (path_ids[i], p)
                 old_a = routes.get(k)
+                if old_a is new:
+                    continue
                 ob: Best = None if old_a is None else (pl, old_a)
-                nb: Best = None if new is None else (pl, new)
                 if not _same_path(ob, nb, loc_rib=True):
                     add((now, bmp, BEST_PATH_CHANGE, label, pl, view, afi, safi, p, None, ob, nb))
-                    conv.best_changed(label, (afi, safi, p), now)
-                    changed += 1
         else:
             pairs = self._peer_tables(router, peer, table)
+            best = self._best
             for p in prefixes:
-                ob, nb = self._best(pairs, peer, p, new)
+                ob, nb = best(pairs, peer, p, new)
                 if not _same_path(ob, nb, loc_rib=False):
                     who = nb[0] if nb is not None else (ob[0] if ob is not None else "")
                     add((now, bmp, BEST_PATH_CHANGE, label, who, view, afi, safi, p, None, ob, nb))
-                    conv.best_changed(label, (afi, safi, p), now)
-                    changed += 1
-        if changed:
-            self.best_changes[(label, view, afi, safi)] += changed
-            self.recorded[BEST_PATH_CHANGE] += changed
+        if events:
+            self.store.extend(afi, safi, events)
+            self.best_changes[(label, view, afi, safi)] += len(events)
+            self.recorded[BEST_PATH_CHANGE] += len(events)
+            conv = self.convergence
+            if conv.open:
+                for ev in events:
+                    conv.best_changed(label, (afi, safi, ev[8]), now)
 
     # -- RouteObserver ------------------------------------------------------------------
 
@@ -246,23 +246,23 @@ class Recorder:
         bmp = _bmp_time(peer)
         routes = table.routes
         pl, view, afi, safi = peer.label, table.view, table.afi, table.safi
-        add = self.store.add
         pids = nset.path_ids
         prefixes = nset.prefixes
-        known: list[PrefixRef] = []
+        get = routes.get
+        events: list[Event]
         if pids is None:
-            for p in prefixes:
-                old = routes.get(p)
-                add((now, bmp, WITHDRAW, label, pl, view, afi, safi, p, None, old, None))
-                if old is not None:
-                    known.append((afi, safi, p))
+            events = [
+                (now, bmp, WITHDRAW, label, pl, view, afi, safi, p, None, get(p), None)
+                for p in prefixes
+            ]
         else:
-            for pid, p in zip(pids, prefixes, strict=False):
-                old = routes.get((pid, p))
-                add((now, bmp, WITHDRAW, label, pl, view, afi, safi, p, pid, old, None))
-                if old is not None:
-                    known.append((afi, safi, p))
+            events = [
+                (now, bmp, WITHDRAW, label, pl, view, afi, safi, p, pid, get((pid, p)), None)
+                for pid, p in zip(pids, prefixes, strict=False)
+            ]
+        self.store.extend(afi, safi, events)
         self.recorded[WITHDRAW] += len(prefixes)
+        known: list[PrefixRef] = [(afi, safi, ev[8]) for ev in events if ev[10] is not None]
         if router is None:
             return
         if known and view in ADJ_IN and peer.peer_type != LOC_RIB_PEER_TYPE:
@@ -276,30 +276,21 @@ class Recorder:
         bmp = _bmp_time(peer)
         routes = table.routes
         pl, view, afi, safi = peer.label, table.view, table.afi, table.safi
-        add = self.store.add
         pids = nset.path_ids
         prefixes = nset.prefixes
+        get = routes.get
+        events: list[Event]
         if pids is None:
-            for p in prefixes:
-                add((now, bmp, ANNOUNCE, label, pl, view, afi, safi, p, None, routes.get(p), attrs))
+            events = [
+                (now, bmp, ANNOUNCE, label, pl, view, afi, safi, p, None, get(p), attrs)
+                for p in prefixes
+            ]
         else:
-            for pid, p in zip(pids, prefixes, strict=False):
-                add(
-                    (
-                        now,
-                        bmp,
-                        ANNOUNCE,
-                        label,
-                        pl,
-                        view,
-                        afi,
-                        safi,
-                        p,
-                        pid,
-                        routes.get((pid, p)),
-                        attrs,
-                    )
-                )
+            events = [
+                (now, bmp, ANNOUNCE, label, pl, view, afi, safi, p, pid, get((pid, p)), attrs)
+                for pid, p in zip(pids, prefixes, strict=False)
+            ]
+        self.store.extend(afi, safi, events)
         self.recorded[ANNOUNCE] += len(prefixes)
         if router is not None:
             self._changes(router, peer, table, prefixes, pids, attrs, now, bmp)

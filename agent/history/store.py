@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter, deque
-from collections.abc import Iterable
 from typing import Any, Final
 
 #: (time, bmp_time, kind, router, peer, view, afi, safi, prefix key, path_id, old, new)
@@ -115,9 +114,39 @@ class HistoryStore:
                 del lst[0]
                 self.dropped_per_prefix += 1
 
-    def extend(self, events: Iterable[Event]) -> None:
+    def extend(self, afi: int, safi: int, events: list[Event]) -> None:
+        """``add`` for a batch of one family (the events of one NLRI set), in order."""
+        n = len(events)
+        if not n:
+            return
+        cap = self.max_events
+        if n > cap:
+            self.evicted += n - cap
+            events = events[n - cap :]
+            n = cap
+        ring = self.ring
+        over = len(ring) + n - cap
+        if over > 0:
+            evict = self._evict
+            for _ in range(over):
+                evict()
+        ring.extend(events)
+        fam = (afi, safi)
+        idx = self.index.get(fam)
+        if idx is None:
+            idx = self.index[fam] = {}
+        per = self.max_per_prefix
+        get = idx.get
         for ev in events:
-            self.add(ev)
+            p = ev[PREFIX]
+            lst = get(p)
+            if lst is None:
+                idx[p] = [ev]
+            else:
+                lst.append(ev)
+                if len(lst) > per:
+                    del lst[0]
+                    self.dropped_per_prefix += 1
 
     def _evict(self) -> None:
         old = self.ring.popleft()
