@@ -468,9 +468,14 @@ class FibConfig:
 @dataclass(frozen=True, slots=True, config=_STRICT)
 class HistoryConfig:
     """``history:``, per-prefix history and convergence (``agent.history``); all
-    applied on reload (turning it off drops the events)."""
+    applied on reload (turning it off drops the events).
 
-    enabled: Annotated[bool, Strict()] = True
+    Off by default: on a full table it roughly triples the ingest CPU
+    (``bench/ingest.py --history``, bench/RESULTS.md); on a node agent with a
+    few thousand routes its cost is noise, and it should be on there (it
+    answers only for what happened while it was on)."""
+
+    enabled: Annotated[bool, Strict()] = False
     #: Events held (one global ring, oldest evicted first): 262144 is ~64 MiB
     #: at the ~250 B an event costs (``bench/ingest.py --history``).
     max_events: Annotated[int, Strict(), Bounds(1000, 100_000_000)] = 262144

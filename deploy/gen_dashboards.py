@@ -729,6 +729,12 @@ def histogram_heatmap(title: str, description: str, expr: str, **kw: Any) -> Pan
     return panel("heatmap", title, description, [t], options=opts, custom=custom, **kw)
 
 
+HISTORY_NOTE = (
+    " Only agents with the per-prefix history on (history.enabled, issue #19) export this;"
+    " empty elsewhere."
+)
+
+
 def convergence_panels(sel: str) -> list[Panel]:
     """The "Convergence and best paths" row (issue #19, ``agent.history``)."""
     return [
@@ -747,19 +753,20 @@ def convergence_panels(sel: str) -> list[Panel]:
                 (
                     "rib",
                     "seconds from a Peer Down or a withdraw burst until the selection (Loc-RIB,"
-                    " or the agent's own) stopped changing for the affected prefixes, per node.",
+                    " or the agent's own) stopped changing for the affected prefixes, per node."
+                    + HISTORY_NOTE,
                 ),
                 (
                     "fib",
                     "seconds from a Peer Down or a withdraw burst until the kernel FIB matched"
-                    " the new selection, per node." + FIB_NOTE,
+                    " the new selection, per node." + FIB_NOTE + HISTORY_NOTE,
                 ),
             )
         ),
         graph(
             "Convergence time p90 per node",
             "Event-only: 90th percentile of bmp_convergence_seconds per node and stage over the"
-            " last hour (fib: kernel FIB check agents only).",
+            " last hour (fib: kernel FIB check agents only)." + HISTORY_NOTE,
             per_agent(
                 "histogram_quantile(0.9, sum without (router)"
                 f" (increase(bmp_convergence_seconds_bucket{{{sel}}}[1h])))"
@@ -770,7 +777,7 @@ def convergence_panels(sel: str) -> list[Panel]:
         graph(
             "Best-path changes",
             "Best-path changes per second (next hop, AS_PATH or winning peer), from Loc-RIB or"
-            " the agent's own selection, per node, router and family.",
+            " the agent's own selection, per node, router and family." + HISTORY_NOTE,
             per_agent(
                 "sum without (view)"
                 f" (rate(bmp_rib_best_path_changes_total{{{sel}}}[$__rate_interval]))"
@@ -781,7 +788,8 @@ def convergence_panels(sel: str) -> list[Panel]:
         graph(
             "History evictions",
             "Per node: per-prefix history events evicted per second to stay within"
-            " history.max_events (high: the history covers a short time; raise the budget).",
+            " history.max_events (high: the history covers a short time; raise the budget)."
+            + HISTORY_NOTE,
             per_agent(f"rate(bmp_history_evicted_events_total{{{AG}}}[$__rate_interval])"),
             "{{agent}}",
             unit="ops",

@@ -35,7 +35,7 @@ def config(**history: Any) -> Any:
         bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
         http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
         fib=dataclasses.replace(cfg.fib, grace=0.3, interval=0.1),
-        history=dataclasses.replace(cfg.history, settle=0.3, **history),
+        history=dataclasses.replace(cfg.history, enabled=True, settle=0.3, **history),
     )
 
 

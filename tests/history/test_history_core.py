@@ -45,7 +45,7 @@ def stamped(h: PerPeerHeader, t: float) -> PerPeerHeader:
 def setup(cfg: HistoryConfig | None = None) -> tuple[Core, History, Clock, Any]:
     clock = Clock()
     core = Core(CoreSettings(clock=clock))
-    hist = History(core, cfg or HistoryConfig(settle=1.0))
+    hist = History(core, cfg or HistoryConfig(enabled=True, settle=1.0))
     session = core.open_session("10.0.9.1", 40000)
     for addr, asn in (("10.0.1.2", 65001), ("10.0.2.2", 65002)):
         session.handle(peer_up(hdr(addr, asn)))
@@ -120,7 +120,7 @@ def test_announce_reports_only_the_changed_attributes() -> None:
 
 
 def test_peer_down_implicit_withdraw_best_path_and_rib_convergence() -> None:
-    _core, hist, clock, s = setup(HistoryConfig(settle=1.0))
+    _core, hist, clock, s = setup(HistoryConfig(enabled=True, settle=1.0))
     ha, hb = hdr("10.0.1.2", 65001, POST), hdr("10.0.2.2", 65002, POST)
     prefixes = ["10.244.0.0/24", "10.244.1.0/24", "10.244.2.0/24"]
     s.handle(route_monitoring(ha, prefixes, None, A))
@@ -198,7 +198,7 @@ def test_store_evicts_oldest_first_and_the_index_follows() -> None:
 def test_budget_the_ring_stays_within_max_events_and_its_bytes() -> None:
     """At max_events the store holds max_events and costs what the default's
     64 MiB assumes (< 256 B per event over the RIB's own objects)."""
-    cfg = HistoryConfig(max_events=20000, settle=1.0)
+    cfg = HistoryConfig(enabled=True, max_events=20000, settle=1.0)
     _core, hist, clock, s = setup(cfg)
     h = hdr("10.0.1.2", 65001, PRE)
     prefixes = [f"10.{i >> 8}.{i & 255}.0/24" for i in range(20000)]
@@ -221,6 +221,7 @@ def test_budget_the_ring_stays_within_max_events_and_its_bytes() -> None:
 
 
 def test_disabled_costs_nothing_per_route() -> None:
+    assert HistoryConfig().enabled is False  # the default
     core, hist, _clock, s = setup(HistoryConfig(enabled=False))
     assert hist.recorder not in core.observers and hist.recorder not in core.peer_observers
     s.handle(route_monitoring(hdr("10.0.1.2", 65001, PRE), ["10.3.0.0/16"], None, A))
@@ -239,7 +240,7 @@ class FakeFib:
 
 
 def test_fib_stage_ends_at_the_last_kernel_change_once_in_sync() -> None:
-    core, hist, clock, s = setup(HistoryConfig(settle=1.0))
+    core, hist, clock, s = setup(HistoryConfig(enabled=True, settle=1.0))
     fib = FakeFib()
     hist.attach_fib(fib)
     assert fib.listeners == [hist.recorder]

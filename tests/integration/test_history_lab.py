@@ -51,7 +51,11 @@ class HistoryAgent(Agent):
     and a short convergence settle time."""
 
     def __init__(self, ns: Namespace, workdir: Path) -> None:
-        self._env = {"BMP_AGENT_FIB_RCVBUF": str(4 << 20), "BMP_AGENT_HISTORY_SETTLE": "1.0"}
+        self._env = {
+            "BMP_AGENT_FIB_RCVBUF": str(4 << 20),
+            "BMP_AGENT_HISTORY_ENABLED": "true",
+            "BMP_AGENT_HISTORY_SETTLE": "1.0",
+        }
         super().__init__(ns, workdir)
 
 
