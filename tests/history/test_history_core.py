@@ -306,3 +306,41 @@ def test_fib_stage_times_out() -> None:
     conv.tick(121.0)
     assert seen == [("10.0.9.1", "rib", 0.5), ("10.0.9.1", "fib", 121.0)]
     assert conv.recent[-1].timed_out
+
+
+def test_reload_turns_it_off_and_on_and_resizes() -> None:
+    from agent.config import Config
+
+    core, hist, _clock, s = setup(HistoryConfig(enabled=True, settle=1.0))
+    fib = FakeFib()
+    hist.attach_fib(fib)
+    s.handle(route_monitoring(hdr("10.0.1.2", 65001, PRE), ["10.5.0.0/16", "10.6.0.0/16"], None, A))
+    assert len(hist.store) == 4  # 2 announces + 2 first best paths (pre-policy only router)
+    assert hist.reload(Config(history=HistoryConfig(enabled=False))) == []
+    assert len(hist.store) == 0 and not hist.attached
+    assert hist.recorder not in core.observers and fib.listeners == []
+    s.handle(route_monitoring(hdr("10.0.1.2", 65001, PRE), ["10.7.0.0/16"], None, A))
+    assert len(hist.store) == 0
+    hist.reload(Config(history=HistoryConfig(enabled=True, max_events=1000, settle=0.5)))
+    assert hist.attached and fib.listeners == [hist.recorder]
+    assert hist.store.max_events == 1000 and hist.convergence.settle == 0.5
+    s.handle(route_monitoring(hdr("10.0.1.2", 65001, PRE), ["10.8.0.0/16"], None, A))
+    assert [e["event"] for e in hist.history("10.8.0.0/16")["events"]] == [
+        "announce",
+        "best_path_change",
+    ]
+
+
+def test_peer_up_clears_stale_routes_as_implicit_withdraws_without_an_episode() -> None:
+    _core, hist, _clock, s = setup()
+    h = hdr("10.0.1.2", 65001, POST)
+    s.handle(route_monitoring(h, ["10.4.0.0/16"], None, A))
+    s.handle(peer_up(hdr("10.0.1.2", 65001)))  # a new session: the held route is stale
+    ev = hist.history("10.4.0.0/16")["events"]
+    assert [(e["event"], e.get("reason")) for e in ev] == [
+        ("announce", None),
+        ("best_path_change", None),
+        ("implicit_withdraw", "peer_up"),
+        ("best_path_change", None),
+    ]
+    assert hist.convergence.open == {}
