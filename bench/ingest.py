@@ -298,6 +298,9 @@ def measure_agent(
         cpu0 = cpu_seconds(agent.pid)
         t0 = time.perf_counter()
         sock = connect(agent.bmp_port)
+        # a slow agent (a loaded machine, --history) must not time the sender out:
+        # the loop below has its own deadline
+        sock.settimeout(None)
         sender = threading.Thread(target=sock.sendall, args=(stream.data,))
         sender.start()
         routes = 0
