@@ -29,6 +29,7 @@ from .daemon import Daemon, StartupError
 from .export import metrics
 from .fib.component import build as build_fib
 from .fib.reconciler import FibReconciler
+from .health.component import Health
 from .health.component import build as build_health
 from .history.component import History
 from .history.component import build as build_history
@@ -43,15 +44,6 @@ class ComponentBuilder(Protocol):
 #: In start order (stopped in reverse): health and history observe the core
 #: before any route arrives, the FIB reconciler reads it, BIRD sockets feed it.
 COMPONENTS: tuple[ComponentBuilder, ...] = (build_health, build_history, build_fib, build_bird)
-
-
-def wire(components: list[Component]) -> None:
-    """Connections between components: history follows the FIB reconciler's
-    kernel events (``FibReconciler.listeners``)."""
-    history = next((c for c in components if isinstance(c, History)), None)
-    fib = next((c for c in components if isinstance(c, FibReconciler)), None)
-    if history is not None and fib is not None:
-        history.attach_fib(fib)
 
 
 def new_registry() -> CollectorRegistry:
@@ -88,14 +80,27 @@ def build_daemon(
         # Per-table families as cached text (agent.export.metrics.CoreCollector).
         collector = metrics.register(core, registry, tables_as_text=True)
         daemon.add_metrics_text(collector.table_text)
-    built: list[Component] = []
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:
             daemon.add_component(component)
-            built.append(component)
-    wire(built)
+    connect(daemon)
     return daemon
+
+
+def connect(daemon: Daemon) -> None:
+    """What one component reads of another goes through here, so that no component
+    imports another: the health check ``bmp_feed_inconsistent`` reads the FIB
+    reconciler's ``bmp_inconsistent`` evidence (``agent.health.feed.FeedEvidence``);
+    the per-prefix history follows the reconciler's kernel events, drift and passes
+    (``FibReconciler.listeners``)."""
+    health = daemon.component("health")
+    fib = daemon.component("fib")
+    if isinstance(health, Health) and isinstance(fib, FibReconciler):
+        health.evidence = fib
+    history = daemon.component("history")
+    if isinstance(history, History) and isinstance(fib, FibReconciler):
+        history.attach_fib(fib)
 
 
 def _reload_notified(daemon: Daemon) -> None:

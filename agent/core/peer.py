@@ -61,6 +61,7 @@ class Peer:
         "sent_open",
         "state",
         "stats",
+        "table_name",
         "tables",
         "up_since",
     )
@@ -106,6 +107,8 @@ class Peer:
         #: loosely: router imports peer). Its core's ``peer_observers`` see the
         #: routes before ``clear_routes`` drops them; observers read its label.
         self.router: Any = None
+        #: Loc-RIB peers: the VRF/Table Name TLV of the last Peer Up (RFC 9069 §5.3).
+        self.table_name: str | None = None
         #: Last Statistics Report value per (stat name, afi, safi); afi/safi
         #: are None for stats that are not per AFI/SAFI.
         self.stats: dict[tuple[str, int | None, int | None], int] = {}

@@ -53,7 +53,7 @@ def test_defaults() -> None:
         },
         "http": {"listen": "127.0.0.1:9324", "web_config": "", "ipv6_only": False},
         "log": {"level": "info", "format": "auto"},
-        "rib": {"flap_window": 60.0, "top_flaps": 10},
+        "rib": {"flap_window": 60.0, "top_flaps": 10, "count_communities": []},
     }
 
 
