@@ -602,9 +602,10 @@ class HistoryConfig:
     answers only for what happened while it was on)."""
 
     enabled: Annotated[bool, Strict()] = False
-    #: Events held (one global ring, oldest evicted first): 262144 is ~64 MiB
-    #: at the ~250 B an event costs (``bench/ingest.py --history``).
-    max_events: Annotated[int, Strict(), Bounds(1000, 100_000_000)] = 262144
+    #: Events held (one global ring, oldest evicted first): 131072 is ~64 MiB
+    #: at the 310-420 B an event costs with its index entry (one event per
+    #: prefix, the worst case; ``tests/history``, ``bench/ingest.py --history``).
+    max_events: Annotated[int, Strict(), Bounds(1000, 100_000_000)] = 131072
     #: Events kept per prefix in the index (older ones stay in the ring only).
     max_per_prefix: Annotated[int, Strict(), Bounds(1, 1_000_000)] = 256
     #: Seconds without a best-path change that end a convergence episode's rib stage.

@@ -4,6 +4,7 @@ Down, eviction, the memory budget, and the convergence stages."""
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import tracemalloc
 from dataclasses import replace
@@ -11,7 +12,7 @@ from typing import Any
 
 from core_events import POST, PRE, hdr, key, peer_down, peer_up, route_monitoring
 
-from agent.config import HistoryConfig
+from agent.config import Config, HistoryConfig
 from agent.core import Core, CoreSettings
 from agent.history.component import History, HistoryCollector
 from agent.history.convergence import BUCKETS, Convergence
@@ -196,28 +197,36 @@ def test_store_evicts_oldest_first_and_the_index_follows() -> None:
 
 
 def test_budget_the_ring_stays_within_max_events_and_its_bytes() -> None:
-    """At max_events the store holds max_events and costs what the default's
-    64 MiB assumes (< 256 B per event over the RIB's own objects)."""
+    """At max_events the store holds max_events, and the default fits ~64 MiB:
+    measured from an empty history, one event per prefix (the worst case: every
+    event brings its own index entry), announces and best-path changes."""
     cfg = HistoryConfig(enabled=True, max_events=20000, settle=1.0)
-    _core, hist, clock, s = setup(cfg)
+    core, hist, clock, s = setup(cfg)
     h = hdr("10.0.1.2", 65001, PRE)
-    prefixes = [f"10.{i >> 8}.{i & 255}.0/24" for i in range(20000)]
-    for i in range(0, 20000, 100):
-        s.handle(route_monitoring(h, prefixes[i : i + 100], None, A))  # warm the RIB
+    prefixes = [f"10.{i >> 8}.{i & 255}.0/24" for i in range(10000)]
+    hist.reload(Config(history=replace(cfg, enabled=False)))
+    for i in range(0, 10000, 100):  # the RIB, without history
+        s.handle(route_monitoring(h, prefixes[i : i + 100], None, A))
+    hist.reload(Config(history=cfg))
+    gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
-    for rnd in range(3):
-        clock.t += 1
-        a = attrs((65001,), "10.0.1.2", med=rnd)
-        for i in range(0, 20000, 100):
-            s.handle(route_monitoring(h, prefixes[i : i + 100], None, a))
+    clock.t += 1
+    for i in range(0, 10000, 100):  # 10000 announces + 10000 best-path changes (A -> B')
+        s.handle(route_monitoring(h, prefixes[i : i + 100], None, attrs((65001,), "10.0.1.9")))
     used = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
-    assert len(hist.store) == 20000
-    # warm-up: 20000 announces + 20000 first best paths; 3 x 20000 MED-only announces
-    assert hist.store.evicted == 100000 - 20000
-    print(f"history: {used / 20000:.0f} B per event")
-    assert used / 20000 < 256, f"{used / 20000:.0f} B per event"
+    assert len(hist.store) == 20000 and hist.store.evicted == 0
+    per_event = used / 20000
+    print(f"history: {per_event:.0f} B per event")
+    assert per_event < 420, f"{per_event:.0f} B per event"
+    assert HistoryConfig().max_events * 512 <= 64 << 20  # the default with headroom
+    # full: more events evict the oldest, the count stays at max_events
+    clock.t += 1
+    for i in range(0, 10000, 100):
+        s.handle(route_monitoring(h, prefixes[i : i + 100], None, A))
+    assert len(hist.store) == 20000 and hist.store.evicted == 20000
+    del core
 
 
 def test_disabled_costs_nothing_per_route() -> None:
@@ -309,8 +318,6 @@ def test_fib_stage_times_out() -> None:
 
 
 def test_reload_turns_it_off_and_on_and_resizes() -> None:
-    from agent.config import Config
-
     core, hist, _clock, s = setup(HistoryConfig(enabled=True, settle=1.0))
     fib = FakeFib()
     hist.attach_fib(fib)
