@@ -20,7 +20,7 @@ bmp_history_recorded_events_total           counter    event
 bmp_history_evicted_events_total            counter    (none)
 ==========================================  =========  ==========================
 
-``app.wire_history`` subscribes the recorder to the FIB reconciler
+``agent.app.connect`` subscribes the recorder to the FIB reconciler
 (``FibReconciler.listeners``) when both run. Every ``history:`` key applies
 on reload; turning it off detaches the recorder and drops the events.
 """
