@@ -37,6 +37,8 @@ from .fib.component import build as build_fib
 from .fib.reconciler import FibReconciler
 from .health.component import Health
 from .health.component import build as build_health
+from .history.component import History
+from .history.component import build as build_history
 from .host import Component, Host
 from .sources.bird import build as build_bird
 from .sources.bmp.listener import RefusalCollector
@@ -46,13 +48,14 @@ class ComponentBuilder(Protocol):
     def __call__(self, host: Host, *, metrics: bool) -> Component | None: ...
 
 
-#: In start order (stopped in reverse): health observes the core before any
-#: route arrives, the FIB reconciler reads it, BIRD sockets feed it; the BMP
-#: relay (``bmp.relay``) tees every router session of the BMP source
+#: In start order (stopped in reverse): health and history observe the core
+#: before any route arrives, the FIB reconciler reads it, BIRD sockets feed it;
+#: the BMP relay (``bmp.relay``) tees every router session of the BMP source
 #: (``Host.add_bmp_tee``); the NATS feed (``export.nats_url``) observes the
 #: core's route and peer changes; MRT snapshots are an endpoint only (``/api/v1/mrt``).
 COMPONENTS: tuple[ComponentBuilder, ...] = (
     build_health,
+    build_history,
     build_fib,
     build_bird,
     build_relay,
@@ -123,11 +126,16 @@ def build_daemon(
 def connect(daemon: Daemon) -> None:
     """What one component reads of another goes through here, so that no component
     imports another: the health check ``bmp_feed_inconsistent`` reads the FIB
-    reconciler's ``bmp_inconsistent`` evidence (``agent.health.feed.FeedEvidence``)."""
+    reconciler's ``bmp_inconsistent`` evidence (``agent.health.feed.FeedEvidence``);
+    the per-prefix history follows the reconciler's kernel events, drift and passes
+    (``FibReconciler.listeners``)."""
     health = daemon.component("health")
     fib = daemon.component("fib")
     if isinstance(health, Health) and isinstance(fib, FibReconciler):
         health.evidence = fib
+    history = daemon.component("history")
+    if isinstance(history, History) and isinstance(fib, FibReconciler):
+        history.attach_fib(fib)
 
 
 def _reload_notified(daemon: Daemon) -> None:

@@ -633,6 +633,31 @@ class FibConfig:
     evidence_max: Annotated[int, Strict(), Bounds(0, 1 << 24)] = 10000
 
 
+@dataclass(frozen=True, slots=True, config=_STRICT)
+class HistoryConfig:
+    """``history:``, per-prefix history and convergence (``agent.history``); all
+    applied on reload (turning it off drops the events).
+
+    Off by default: on a full table it roughly triples the ingest CPU
+    (``bench/ingest.py --history``, bench/RESULTS.md); on a node agent with a
+    few thousand routes its cost is noise, and it should be on there (it
+    answers only for what happened while it was on)."""
+
+    enabled: Annotated[bool, Strict()] = False
+    #: Events held (one global ring, oldest evicted first): 131072 is ~64 MiB
+    #: at the 310-420 B an event costs with its index entry (one event per
+    #: prefix, the worst case; ``tests/history``, ``bench/ingest.py --history``).
+    max_events: Annotated[int, Strict(), Bounds(1000, 100_000_000)] = 131072
+    #: Events kept per prefix in the index (older ones stay in the ring only).
+    max_per_prefix: Annotated[int, Strict(), Bounds(1, 1_000_000)] = 256
+    #: Seconds without a best-path change that end a convergence episode's rib stage.
+    settle: Annotated[float, Strict(), Bounds(0.01, 3600)] = 2.0
+    #: Seconds after which an episode whose kernel never matched is closed (timed out).
+    timeout: Annotated[float, Strict(), Bounds(1, 86400)] = 120.0
+    #: Prefixes an episode follows (beyond: ``truncated``).
+    convergence_prefixes: Annotated[int, Strict(), Bounds(1, 10_000_000)] = 65536
+
+
 SOURCE_TYPES = ("bird",)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
@@ -753,6 +778,7 @@ class Config:
     health: HealthConfig = HealthConfig()
     fib: FibConfig = FibConfig()
     export: ExportConfig = ExportConfig()
+    history: HistoryConfig = HistoryConfig()
     #: ``sources:``, a list (not a section of keys): see ``SourceConfig``.
     sources: tuple[SourceConfig, ...] = ()
 

@@ -32,11 +32,15 @@ B/route (peak RSS minus RSS before the stream, over routes), the ratio to
 pmbmpd, the /metrics p99. Asserts nothing.
 
     python3 bench/ingest.py [--scale 1.0] [--no-fib] [--both] [--no-pmbmpd]
-                            [--verify-pmbmpd] [--profile FILE] [--nats]
+                            [--verify-pmbmpd] [--profile FILE] [--nats] [--history]
 
 ``--nats`` adds a run of the agent without FIB feeding a local nats-server
 (JetStream, the agent's gobmp feed) and prints its share of ingest against
 the same agent without the feed, and when the whole RIB was on NATS.
+
+``--history``: two agent runs, ``history.enabled`` true then false (FIB as
+``--no-fib`` says), with the history's events held/recorded/evicted and its
+share of wall time, CPU and peak RSS.
 """
 
 from __future__ import annotations
@@ -60,6 +64,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -299,12 +304,31 @@ def nats_server() -> Iterator[str]:
             proc.wait(10)
 
 
+def history_figures(agent: Any) -> str:
+    """Events held, recorded and evicted by the per-prefix history (``/metrics``)."""
+    held = recorded = evicted = 0.0
+    for line in agent.get("/metrics").decode().splitlines():
+        if line.startswith("bmp_history_events "):
+            held = float(line.rsplit(" ", 1)[1])
+        elif line.startswith("bmp_history_recorded_events_total{"):
+            recorded += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("bmp_history_evicted_events_total "):
+            evicted = float(line.rsplit(" ", 1)[1])
+    return f"{held:,.0f} events held, {recorded:,.0f} recorded, {evicted:,.0f} evicted"
+
+
 def measure_agent(
-    stream: Stream, profile: str | None, fib: bool, nats: str | None = None
+    stream: Stream,
+    profile: str | None,
+    fib: bool,
+    nats: str | None = None,
+    history: bool | None = None,
 ) -> Result:
     env = {} if fib else {"BMP_AGENT_FIB_ENABLED": "false"}
     if nats is not None:
         env["BMP_AGENT_EXPORT_NATS_URL"] = nats
+    if history is not None:
+        env["BMP_AGENT_HISTORY_ENABLED"] = "true" if history else "false"
     with run_agent(env=env) as agent:
         if nats is not None:
             while metric_sum(agent, "bmp_export_up") != 1.0:
@@ -327,6 +351,9 @@ def measure_agent(
         cpu0 = cpu_seconds(agent.pid)
         t0 = time.perf_counter()
         sock = connect(agent.bmp_port)
+        # a slow agent (a loaded machine, --history) must not time the sender out:
+        # the loop below has its own deadline
+        sock.settimeout(None)
         sender = threading.Thread(target=sock.sendall, args=(stream.data,))
         sender.start()
         routes = 0
@@ -376,6 +403,10 @@ def measure_agent(
         peak = status_kb(agent.pid, "VmHWM")
         sock.close()
         name = ("agent" if fib else "agent-nofib") + ("+nats" if nats else "")
+        if history is not None:
+            name += "-hist" if history else "-nohist"
+            if history:
+                print(f"{name}: history {history_figures(agent)}")
         return Result(
             name,
             t1 - t0,
@@ -476,6 +507,14 @@ def report(built: Built, results: list[Result]) -> None:
                 f"NATS share of ingest: wall {r.seconds / base.seconds - 1:+.1%}"
                 f" (RIB complete), CPU {r.cpu / base.cpu - 1:+.1%}"
             )
+    for base in ("agent", "agent-nofib"):
+        h, nh = by.get(base + "-hist"), by.get(base + "-nohist")
+        if h is not None and nh is not None:
+            print(
+                f"history share of ingest ({base}): wall {h.seconds / nh.seconds - 1:+.1%}"
+                f" (RIB complete), CPU {h.cpu / nh.cpu - 1:+.1%},"
+                f" peak RSS {(h.peak_kb - nh.peak_kb) / 1024:+.0f} MB"
+            )
     a, n = by.get("agent"), by.get("agent-nofib")
     if a is not None and n is not None:
         print(
@@ -490,6 +529,11 @@ def main() -> None:
     ap.add_argument("--no-fib", action="store_true", help="the agent with fib.enabled: false")
     ap.add_argument("--both", action="store_true", help="the agent with and without FIB")
     ap.add_argument("--no-pmbmpd", action="store_true", help="measure bmp-agent only")
+    ap.add_argument(
+        "--history",
+        action="store_true",
+        help="the agent with and without the per-prefix history (history.enabled)",
+    )
     ap.add_argument(
         "--verify-pmbmpd", action="store_true", help="wait for pmbmpd's dump; print its count"
     )
@@ -506,9 +550,12 @@ def main() -> None:
     built = cached(Spec.scaled(args.scale))
     print(f"stream ready in {time.perf_counter() - t:.1f} s (scale {args.scale})")
     results = []
-    if args.both or not args.no_fib:
+    if args.history:
+        for on in (True, False):
+            results.append(measure_agent(built.stream, None, fib=not args.no_fib, history=on))
+    elif args.both or not args.no_fib:
         results.append(measure_agent(built.stream, args.profile, fib=True))
-    if args.both or args.no_fib:
+    if not args.history and (args.both or args.no_fib):
         results.append(measure_agent(built.stream, None if results else args.profile, fib=False))
     if args.nats:
         if not any(r.name == "agent-nofib" for r in results):

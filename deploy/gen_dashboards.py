@@ -34,8 +34,9 @@ tests/deploy/test_fleet_live.py checks these with three agents and one real
 Prometheus.
 
 Metric names and labels are the contract of agent/export/metrics.py plus the FIB
-(``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``,
-``bmp_rib_community_routes``) families.
+(``bmp_fib_*``, ``bmp_kernel_routes``), health (``bmp_health_check``,
+``bmp_rib_community_routes``) and history (``bmp_convergence_seconds``,
+``bmp_rib_best_path_changes_total``, ``bmp_history_*``) families.
 """
 
 from __future__ import annotations
@@ -648,6 +649,7 @@ def overview() -> dict[str, Any]:
             steps=thresholds((None, "green"), (300, "red")),
             w=24,
         ),
+        *convergence_panels(sel),
         row("Health and agent"),
         table(
             "Failing health checks",
@@ -731,6 +733,101 @@ def overview() -> dict[str, Any]:
         panels,
         variables,
     )
+
+
+def histogram_heatmap(title: str, description: str, expr: str, **kw: Any) -> Panel:
+    """A heatmap of a Prometheus histogram: ``expr`` gives per-``le`` bucket counts."""
+    t = target(expr, "{{agent}} {{le}}")
+    t["format"] = "heatmap"
+    opts = {
+        "calculate": False,
+        "cellGap": 1,
+        "color": {
+            "mode": "scheme",
+            "scheme": "Oranges",
+            "fill": "dark-orange",
+            "scale": "exponential",
+            "exponent": 0.5,
+            "steps": 64,
+            "reverse": False,
+        },
+        "filterValues": {"le": 1e-9},
+        "rowsFrame": {"layout": "auto"},
+        "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
+        "legend": {"show": True},
+        "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
+        "showValue": "never",
+    }
+    custom = {"scaleDistribution": {"type": "linear"}}
+    return panel("heatmap", title, description, [t], options=opts, custom=custom, **kw)
+
+
+HISTORY_NOTE = (
+    " Only agents with the per-prefix history on (history.enabled, issue #19) export this;"
+    " empty elsewhere."
+)
+
+
+def convergence_panels(sel: str) -> list[Panel]:
+    """The "Convergence and best paths" row (issue #19, ``agent.history``)."""
+    return [
+        row("Convergence and best paths"),
+        *(
+            histogram_heatmap(
+                f"Convergence time, stage {stage}",
+                f"Event-only: {what} Rows: node and bucket (le, seconds)."
+                " bmp-agent history --convergence names the prefixes that converged last.",
+                per_agent(
+                    "sum without (router, stage) (increase(bmp_convergence_seconds_bucket"
+                    f'{{{sel}, stage="{stage}"}}[$__rate_interval]))'
+                ),
+            )
+            for stage, what in (
+                (
+                    "rib",
+                    "seconds from a Peer Down or a withdraw burst until the selection (Loc-RIB,"
+                    " or the agent's own) stopped changing for the affected prefixes, per node."
+                    + HISTORY_NOTE,
+                ),
+                (
+                    "fib",
+                    "seconds from a Peer Down or a withdraw burst until the kernel FIB matched"
+                    " the new selection, per node." + FIB_NOTE + HISTORY_NOTE,
+                ),
+            )
+        ),
+        graph(
+            "Convergence time p90 per node",
+            "Event-only: 90th percentile of bmp_convergence_seconds per node and stage over the"
+            " last hour (fib: kernel FIB check agents only)." + HISTORY_NOTE,
+            per_agent(
+                "histogram_quantile(0.9, sum without (router)"
+                f" (increase(bmp_convergence_seconds_bucket{{{sel}}}[1h])))"
+            ),
+            "{{agent}} {{stage}}",
+            unit="s",
+        ),
+        graph(
+            "Best-path changes",
+            "Best-path changes per second (next hop, AS_PATH or winning peer), from Loc-RIB or"
+            " the agent's own selection, per node, router and family." + HISTORY_NOTE,
+            per_agent(
+                "sum without (view)"
+                f" (rate(bmp_rib_best_path_changes_total{{{sel}}}[$__rate_interval]))"
+            ),
+            "{{agent}} {{router}} {{afi}} {{safi}}",
+            unit="ops",
+        ),
+        graph(
+            "History evictions",
+            "Per node: per-prefix history events evicted per second to stay within"
+            " history.max_events (high: the history covers a short time; raise the budget)."
+            + HISTORY_NOTE,
+            per_agent(f"rate(bmp_history_evicted_events_total{{{AG}}}[$__rate_interval])"),
+            "{{agent}}",
+            unit="ops",
+        ),
+    ]
 
 
 def agent_variables(*, multi_instance: bool) -> list[dict[str, Any]]:

@@ -145,11 +145,19 @@ def violations(graph: dict[str, set[str]]) -> list[str]:
         "agent.export",
         "agent.fib",
         "agent.health",
+        "agent.history",
         "agent.app",
         "agent.daemon",
         "agent.cli",
     )
-    components = ("agent.core", "agent.sources", "agent.export", "agent.fib", "agent.health")
+    components = (
+        "agent.core",
+        "agent.sources",
+        "agent.export",
+        "agent.fib",
+        "agent.health",
+        "agent.history",
+    )
     sources = ("agent.sources.bmp", "agent.sources.bird")
     for src, dsts in sorted(graph.items()):
         for dst in sorted(dsts):

@@ -40,6 +40,7 @@ SUBCOMMAND_MODULES = (
     "agent.health.cmd",
     "agent.fib.cmd",
     "agent.export.cmd",
+    "agent.history.cmd",
 )
 
 VIEW_SHORT = {

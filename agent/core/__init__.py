@@ -5,7 +5,7 @@ Imports only ``parsers``, ``agent.log`` and itself; sources write it, exporters 
 
 from parsers.bmp.stat_types import stat_name
 
-from .core import Core, CoreSettings, RouteObserver, TopFlap
+from .core import ClearObserver, Core, CoreSettings, PeerObserver, RouteObserver, TopFlap
 from .peer import DOWN, IMPLICIT, UP, Peer
 from .rib import AttributeInterner, RibTable, RouteKey
 from .router import Router, RouterSession
@@ -15,9 +15,11 @@ __all__ = [
     "IMPLICIT",
     "UP",
     "AttributeInterner",
+    "ClearObserver",
     "Core",
     "CoreSettings",
     "Peer",
+    "PeerObserver",
     "RibTable",
     "RouteKey",
     "RouteObserver",

@@ -43,7 +43,7 @@ from .flaps import FlapKey
 from .peer import DOWN, NO_LIMIT, Peer
 from .rib import AttributeInterner
 from .router import Router, RouterSession
-from .settings import CoreSettings, PeerObserver, RouteObserver, Shared
+from .settings import ClearObserver, CoreSettings, PeerObserver, RouteObserver, Shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +57,7 @@ class TopFlap:
     flaps: int
 
 
-__all__ = ["Core", "CoreSettings", "PeerObserver", "RouteObserver", "TopFlap"]
+__all__ = ["ClearObserver", "Core", "CoreSettings", "PeerObserver", "RouteObserver", "TopFlap"]
 
 
 class Core:
@@ -102,6 +102,11 @@ class Core:
     def peer_observers(self) -> list[PeerObserver]:
         """``PeerObserver``s (e.g. ``agent.export.nats``), called on Peer Up / Peer Down."""
         return self.shared.peer_observers
+
+    @property
+    def clear_observers(self) -> list[ClearObserver]:
+        """``ClearObserver``s (e.g. ``agent.history``), called before a peer's routes go."""
+        return self.shared.clear_observers
 
     def open_session(
         self,

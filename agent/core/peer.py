@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
-from typing import Protocol
+from typing import Any
 
 from parsers.afi import format_rd
 from parsers.bgp.messages import OpenMessage
@@ -35,12 +35,6 @@ TableKey = tuple[str, int, int]
 NO_LIMIT = sys.maxsize
 
 
-class RouteOwner(Protocol):
-    """The router a peer belongs to: told when the peer's routes are cleared."""
-
-    def routes_cleared(self, peer: Peer, n: int) -> None: ...
-
-
 def peer_label(address: str, rd: str | None) -> str:
     """The ``peer`` label: the address, plus ``%<rd>`` when the distinguisher is set
     (RD peers in different VRFs may share an address)."""
@@ -59,6 +53,7 @@ class Peer:
         "downs",
         "dropped",
         "ever_up",
+        "header",
         "key",
         "label",
         "last_change",
@@ -66,11 +61,11 @@ class Peer:
         "local_address",
         "local_asn",
         "local_port",
-        "owner",
         "peer_type",
         "rd",
         "received_open",
         "remote_port",
+        "router",
         "sent_open",
         "state",
         "stats",
@@ -113,6 +108,13 @@ class Peer:
         #: Peer Down count per reason name.
         self.downs: Counter[str] = Counter()
         self.tables: dict[TableKey, RibTable] = {}
+        #: The per-peer header of the message being applied (Route Monitoring,
+        #: Peer Down): route observers read the router's timestamp from it.
+        self.header: PerPeerHeader | None = None
+        #: The ``agent.core.router.Router`` holding this peer (it sets this; typed
+        #: loosely: router imports peer). Its core's ``clear_observers`` see the
+        #: routes before ``clear_routes`` drops them, then it recounts its routes.
+        self.router: Any = None
         #: Loc-RIB peers: the VRF/Table Name TLV of the last Peer Up (RFC 9069 §5.3).
         self.table_name: str | None = None
         #: Last Statistics Report value per (stat name, afi, safi); afi/safi
@@ -128,8 +130,6 @@ class Peer:
         self.blocked: str | None = None
         #: New routes dropped at a limit, per view (persists).
         self.dropped: Counter[str] = Counter()
-        #: The router holding this peer (``Router.peer_for``/``ensure_peer``).
-        self.owner: RouteOwner | None = None
 
     @classmethod
     def from_header(cls, header: PerPeerHeader) -> Peer:
@@ -167,7 +167,7 @@ class Peer:
         if reason is not None:
             self.downs[reason] += 1
             self.last_down_reason = reason
-        self.clear_routes()
+        self.clear_routes("session_closed" if reason is None else reason)
         if self.state != DOWN:
             self.state = DOWN
             self.last_change = now
@@ -194,14 +194,23 @@ class Peer:
             t = self.tables[key] = RibTable(view, afi, safi)
         return t
 
-    def clear_routes(self) -> None:
+    def clear_routes(self, reason: str = "peer_up") -> None:
+        """Drop every route; ``clear_observers`` see them first (``reason``: why)."""
+        router = self.router
+        if (
+            router is not None
+            and router.shared.clear_observers
+            and any(t.routes for t in self.tables.values())
+        ):
+            for obs in router.shared.clear_observers:
+                obs.routes_cleared(self, reason)
         for t in self.tables.values():
             t.clear()
         n = self.count
         if n:
             self.count = 0
-            if self.owner is not None:
-                self.owner.routes_cleared(self, n)
+            if router is not None:
+                router.routes_cleared(self, n)
 
     @property
     def route_count(self) -> int:

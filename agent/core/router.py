@@ -198,7 +198,7 @@ class Router:
         return peer
 
     def _adopt(self, peer: Peer) -> None:
-        peer.owner = self
+        peer.router = self
         limit = self.shared.settings.max_routes_per_peer
         peer.cap = limit or NO_LIMIT
 
@@ -534,6 +534,7 @@ class RouterSession:
             return
         if not peer.ever_up and not peer.up:
             self.router.quirks[Q_PEER_DOWN_NEVER_UP] += 1
+        peer.header = msg.peer
         peer.go_down(now, msg.reason_name)
         for obs in self.router.shared.peer_observers:
             obs.peer_down(self.router, peer)
@@ -555,6 +556,7 @@ class RouterSession:
         peer = router.peer_for(header)
         if peer is None:
             return
+        peer.header = header
         if peer.mark_implicit(now):
             router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
         update = msg.update

@@ -46,6 +46,18 @@ class PeerObserver(Protocol):
     def peer_down(self, router: Any, peer: Peer) -> None: ...
 
 
+class ClearObserver(Protocol):
+    """Sees a peer's routes just before they are all dropped at once.
+
+    ``reason``: the Peer Down reason name, ``"session_closed"`` (the router's
+    BMP session ended) or ``"peer_up"`` (a new BGP session makes the held
+    routes stale). Called only when the peer holds routes; ``peer.tables``
+    still holds them. Must not change them.
+    """
+
+    def routes_cleared(self, peer: Peer, reason: str) -> None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class CoreSettings:
     #: Seconds: withdraw then re-announce of the same route within this window = 1 prefix flap.
@@ -70,7 +82,16 @@ class Shared:
     """One per ``Core``, held by each of its ``Router``s: ``settings`` is replaced
     on reload (read on every use), ``observers`` and ``interner`` are shared."""
 
-    __slots__ = ("blocked", "cap", "interner", "observers", "peer_observers", "routes", "settings")
+    __slots__ = (
+        "blocked",
+        "cap",
+        "clear_observers",
+        "interner",
+        "observers",
+        "peer_observers",
+        "routes",
+        "settings",
+    )
 
     def __init__(self, settings: CoreSettings) -> None:
         self.settings = settings
@@ -85,3 +106,5 @@ class Shared:
         self.cap = settings.max_routes or sys.maxsize
         #: ``PeerObserver``s (e.g. ``agent.export.nats``), called on Peer Up / Down.
         self.peer_observers: list[PeerObserver] = []
+        #: ``ClearObserver``s (e.g. ``agent.history``), called before a peer's routes go.
+        self.clear_observers: list[ClearObserver] = []

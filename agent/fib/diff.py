@@ -139,6 +139,9 @@ class DriftTracker:
         self._waiting: list[tuple[tuple[int, int], Drift]] = []
         #: the open group per (key, state): new drift of one comparison joins it
         self._open: dict[tuple[tuple[int, int], str], Drift] = {}
+        #: Called with (key, prefixes, state) for prefixes whose drift state
+        #: changes (state None: back in sync); None costs nothing.
+        self.on_move: Callable[[tuple[int, int], set[bytes], str | None], None] | None = None
 
     # -- incremental ------------------------------------------------------------------
 
@@ -177,6 +180,8 @@ class DriftTracker:
         if state is None:
             if prev:
                 self._forget(key, list(map(drifts.pop, prev)))
+                if self.on_move is not None:
+                    self.on_move(key, prev, None)
             return
         if prev:
             olds = list(map(drifts.__getitem__, prev))
@@ -206,6 +211,8 @@ class DriftTracker:
         g.n += len(prefixes)
         drifts.update(dict.fromkeys(prefixes, g))
         self._pending[key][state] += len(prefixes)
+        if self.on_move is not None:
+            self.on_move(key, prefixes, state)
 
     def promote(self, now: float, grace: float) -> int:
         """Report the differences older than ``grace``; returns how many are still pending."""

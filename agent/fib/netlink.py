@@ -198,6 +198,10 @@ class KernelState:
     nh_changed: set[int] = field(default_factory=set)
     #: interface index → name (``link_names``, pyroute2), filled on a resync
     links: dict[int, str] = field(default_factory=dict)
+    #: Called for every route a notification changes (not for dumps):
+    #: ``(afi, table, prefix key, old entry, new entry)`` (None: no route).
+    #: None (the default) costs one test per route.
+    on_route: Callable[[int, int, bytes, Entry | None, Entry | None], None] | None = None
 
     def track_counts(self) -> None:
         """Count routes per (afi, table, proto) from now on (one walk here)."""
@@ -390,6 +394,7 @@ def apply_routes(
     interned = state.interned
     routes_by_table = state.routes
     layouts = _LAYOUTS
+    on_route = state.on_route if changed is not None else None
     done = 0
     off = 0
     n = len(buf)
@@ -462,6 +467,10 @@ def apply_routes(
                 if tables is None or table in tables:
                     afi = 1 if family == 2 else 2
                     key = bytes((dst_len,)) + dst[: (dst_len + 7) >> 3]
+                    before: Entry | None = None
+                    if on_route is not None:
+                        t_routes = routes_by_table.get((afi, table))
+                        before = t_routes.get(key) if t_routes is not None else None
                     if mtype == RTM_NEWROUTE:
                         if multi is not None:
                             hops = tuple(sorted(multi))
@@ -487,6 +496,11 @@ def apply_routes(
                             state.add(afi, table, key, got)
                     else:
                         state.delete(afi, table, key, prio)
+                    if on_route is not None:
+                        t_routes = routes_by_table.get((afi, table))
+                        after = t_routes.get(key) if t_routes is not None else None
+                        if after is not before:
+                            on_route(afi, table, key, before, after)
                     if changed is not None:
                         changed.append((afi, table, key))
                     applied += 1

@@ -46,8 +46,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
+from parsers.afi import format_address
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
 
@@ -173,6 +174,30 @@ class FibObserver:
             m.dirty.extend(ev.keys() & set(nset.prefixes))
 
 
+class FibListener(Protocol):
+    """Follows the reconciler (``FibReconciler.listeners``; ``agent.history``):
+    kernel route changes as notifications arrive, drift state changes as passes
+    find them, and the end of each pass. ``router`` is the local router's label
+    ("" while none is known); next hops are ``"<gateway> dev <interface>"``."""
+
+    def kernel_route(
+        self,
+        router: str,
+        afi: int,
+        table: str,
+        prefix: bytes,
+        old: tuple[str, ...] | None,
+        new: tuple[str, ...] | None,
+        now: float,
+    ) -> None: ...
+
+    def drift(
+        self, router: str, afi: int, table: str, prefixes: set[bytes], state: str | None, now: float
+    ) -> None: ...
+
+    def pass_done(self, now: float) -> None: ...
+
+
 @dataclass(slots=True)
 class Source:
     """One RIB table the selection reads, as the last pass saw it."""
@@ -260,6 +285,10 @@ class FibReconciler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        #: ``FibListener``s; none: kernel events and drift moves cost one test each
+        self.listeners: list[FibListener] = []
+        #: kernel routes removed in the current read (an install may follow)
+        self._removed: dict[tuple[int, int, bytes], tuple[tuple[str, ...], float]] = {}
         self._apply_filters(config)
 
     # -- component interface ---------------------------------------------------------
@@ -336,7 +365,12 @@ class FibReconciler:
             if self._buffering:
                 self._pending.extend(netlink.drain(sock))
             else:
-                netlink.read_events(sock, self.kernel, changed=self._dirty_kernel)
+                self.kernel.on_route = self._on_route if self.listeners else None
+                try:
+                    netlink.read_events(sock, self.kernel, changed=self._dirty_kernel)
+                finally:
+                    if self._removed:
+                        self._flush_removed()
         except OSError as exc:
             reason = "enobufs" if exc.errno == errno.ENOBUFS else "read_error"
             if reason != "enobufs":
@@ -345,6 +379,75 @@ class FibReconciler:
                 self.log.info("netlink events lost (ENOBUFS), resyncing")
             self._need_resync = reason
             self._wake.set()
+
+    def _hops(self, entry: Entry | None) -> tuple[str, ...] | None:
+        if entry is None:
+            return None
+        links = self.kernel.links
+        out = []
+        for gw, oif in self.kernel.resolve(entry):
+            text = format_address(gw) if gw else ""
+            if oif:
+                text = f"{text} dev {links.get(oif, oif)}".strip()
+            out.append(text)
+        return tuple(out)
+
+    def _on_route(
+        self, afi: int, table: int, key: bytes, old: Entry | None, new: Entry | None
+    ) -> None:
+        """A notification changed a kernel route: tell the listeners. A removal
+        followed by an install of the same prefix within one read (zebra replacing
+        a route through nexthop objects) is one next-hop change."""
+        if not self.listeners:
+            return
+        now = self.clock()
+        a, b = self._hops(old), self._hops(new)
+        k = (afi, table, key)
+        if b is None:
+            if a is not None:
+                self._removed[k] = (a, now)
+            return
+        if a is None and self._removed:
+            got = self._removed.pop(k, None)
+            if got is not None:
+                a = got[0]
+        self._emit_route(afi, table, key, a, b, now)
+
+    def _emit_route(
+        self,
+        afi: int,
+        table: int,
+        key: bytes,
+        a: tuple[str, ...] | None,
+        b: tuple[str, ...] | None,
+        now: float,
+    ) -> None:
+        tname = netlink.table_name(table)
+        for listener in self.listeners:
+            listener.kernel_route(self.router_label, afi, tname, key, a, b, now)
+
+    def _flush_removed(self) -> None:
+        """Removals no install followed within the read: real removals."""
+        removed, self._removed = self._removed, {}
+        for (afi, table, key), (a, t) in removed.items():
+            self._emit_route(afi, table, key, a, None, t)
+
+    def _on_drift(self, key: tuple[int, int], prefixes: set[bytes], state: str | None) -> None:
+        now = self.clock()
+        tname = netlink.table_name(key[1])
+        for listener in self.listeners:
+            listener.drift(self.router_label, key[0], tname, prefixes, state, now)
+
+    def drifting(self, afi: int, rd: str | None, prefix: bytes) -> str | None:
+        """The drift state of ``prefix`` in the watched tables of ``rd`` (None: in sync,
+        as of the last pass that compared it)."""
+        for table, trd in self.tables:
+            if trd != rd:
+                continue
+            d = self.tracker.tables.get((afi, table), {}).get(prefix)
+            if d is not None:
+                return d.state
+        return None
 
     async def _resync(self) -> None:
         reason = self._need_resync
@@ -726,6 +829,7 @@ class FibReconciler:
                 if keys:
                     work.append((afi, table, rd, keys))
         now = self.clock()
+        self.tracker.on_move = self._on_drift if self.listeners else None
         builder = WantBuilder()
         cache: dict[tuple[int, int], bool] = {}
         t_slice = time.perf_counter()
@@ -759,6 +863,8 @@ class FibReconciler:
         self.last_sync = now
         self.synced = True
         self.rounds += 1
+        for listener in self.listeners:
+            listener.pass_done(now)
         del t0
 
     async def _run(self) -> None:

@@ -53,10 +53,16 @@ CONDITIONAL = {
     "bmp_kernel_routes": "kernel FIB check (issue #4): needs fib: enabled",
     "bmp_fib_last_sync_timestamp_seconds": "kernel FIB check (issue #4): needs fib: enabled",
     "bmp_health_check": "health checks (issue #8): before they are wired into the daemon",
+    "bmp_convergence_seconds_bucket": "convergence (issue #19): needs history.enabled, and"
+    " only after a Peer Down or a withdraw burst",
+    "bmp_rib_best_path_changes_total": "best-path changes (issue #19): needs history.enabled",
 }
 
-#: The metric contract: agent/export/metrics.py plus the FIB and health families.
-SIBLING_FAMILIES = set(CONDITIONAL)
+#: Families of agent/history/component.py that every agent exports (issue #19).
+HISTORY_FAMILIES = {"bmp_history_evicted_events_total"}
+
+#: The metric contract: agent/export/metrics.py plus the FIB, health and history families.
+SIBLING_FAMILIES = set(CONDITIONAL) | HISTORY_FAMILIES
 
 
 def contract() -> set[str]:

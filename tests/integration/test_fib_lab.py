@@ -107,6 +107,7 @@ class Agent:
             "BMP_AGENT_FIB_GRACE": str(GRACE),
             "BMP_AGENT_FIB_INTERVAL": "0.2",
             "BMP_AGENT_FIB_RCVBUF": "4096",
+            **getattr(self, "_env", {}),
         }
         argv = [
             *drop, sys.executable, "-m", "agent.cli", "run",
