@@ -25,7 +25,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from . import __version__, log
+from . import __version__, build, log
 from .config import Config, ConfigError, Endpoint
 from .export.http import HttpServer, json_handler
 from .host import Component, Handler
@@ -98,7 +98,12 @@ class Daemon:
 
     async def start(self) -> None:
         cfg = self.config
-        self.log.info("bmp-agent starting", version=__version__)
+        self.log.info(
+            "bmp-agent starting",
+            version=__version__,
+            compiled=build.compiled(),
+            build=build.describe(),
+        )
         try:
             self.http_addresses = await self.http.start(
                 cfg.http.listen, cfg.http.web_config, ipv6_only=cfg.http.ipv6_only

