@@ -55,12 +55,12 @@ typecheck:
 	$(BIN)/mypy
 
 ## Install everything the tests need (apt packages, Python packages, tools) and run the whole suite.
-# The suite runs on the compiled build (BMP_AGENT_EXPECT_COMPILED: a test fails
+# The suite runs on the compiled build (BMP_HOTPATH_EXPECT=compiled: a test fails
 # if it is not); tests/parsers/test_both_builds.py reruns the fast-vs-spec
 # equivalence tests on the pure-Python build.
 test: install-test lint typecheck
 	@$(BIN)/bmp-agent --version
-	BMP_AGENT_EXPECT_COMPILED=1 $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	BMP_HOTPATH_EXPECT=compiled $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Only the fast tests (no real BGP speakers).
 unit:

@@ -1,7 +1,7 @@
 """Build of bmp-agent: the hot path (``parsers.hotpath.HOT_MODULES``) is
 compiled with mypyc from the same typed ``.py`` files when a C compiler and
 the Python headers are there; otherwise, or when compiling fails, the package
-installs as pure Python and says so in one line. ``BMP_AGENT_PURE=1`` at
+installs as pure Python and says so in one line. ``BMP_HOTPATH=pure`` at
 install time skips the compiler. Everything else is in ``pyproject.toml``.
 """
 
@@ -34,8 +34,8 @@ def _say(text: str) -> None:
 
 
 def _no_compiler_reason() -> str | None:
-    if os.environ.get("BMP_AGENT_PURE", "") not in ("", "0"):
-        return "BMP_AGENT_PURE is set"
+    if os.environ.get("BMP_HOTPATH", "") == "pure":
+        return "BMP_HOTPATH=pure"
     cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
     if shutil.which(os.environ.get("CC", cc).split()[0]) is None:
         return f"no C compiler ({cc})"

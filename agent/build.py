@@ -4,7 +4,7 @@
 compiled code: True when every one of ``COMPILED_MODULES`` is imported from
 an extension module (mypyc-built from the same ``.py`` source, ``setup.py``),
 False for the pure-Python build (no compiler at install time, or
-``BMP_AGENT_PURE=1``; ``parsers.hotpath``).
+``BMP_HOTPATH=pure``; ``parsers.hotpath``).
 """
 
 from __future__ import annotations

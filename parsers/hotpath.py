@@ -7,8 +7,8 @@ prefers an extension module to a source file of the same name, so this module
 decides once, at the first import of ``parsers``, and installs a finder that
 loads the ``.py`` source of every hot module instead when:
 
-- ``BMP_AGENT_PURE`` is set to a non-empty value other than ``0`` (tests run
-  the fast-vs-spec equivalence suite on both builds this way), or
+- ``BMP_HOTPATH=pure`` is set (tests run the fast-vs-spec equivalence
+  suite on both builds this way; any other value: whatever is installed), or
 - a ``.py`` file is newer than its extension module (an in-place build that
   is stale after an edit: running old compiled code would be a silent lie).
 
@@ -39,7 +39,7 @@ HOT_MODULES = (
     "agent.core.rib",
 )
 
-ENV_PURE = "BMP_AGENT_PURE"
+ENV_PURE = "BMP_HOTPATH"
 
 #: How far a source may be newer than its extension before it counts as an
 #: edit (a wheel's files are unpacked at about the same time).
@@ -57,9 +57,8 @@ def _files(name: str) -> tuple[Path, list[Path]]:
 
 def _decide() -> tuple[bool, str]:
     """(force pure?, why) for this process."""
-    flag = os.environ.get(ENV_PURE, "")
-    if flag and flag != "0":
-        return True, f"{ENV_PURE}={flag}"
+    if os.environ.get(ENV_PURE, "") == "pure":
+        return True, f"{ENV_PURE}=pure"
     for name in HOT_MODULES:
         source, exts = _files(name)
         if not exts or not source.exists():

@@ -1,10 +1,10 @@
 """The compiled and the pure-Python hot path pass the same equivalence tests.
 
 The suite itself runs on whatever build is installed (``make test`` runs it on
-the compiled one and sets ``BMP_AGENT_EXPECT_COMPILED=1``, so a build that
+the compiled one and sets ``BMP_HOTPATH_EXPECT=compiled``, so a build that
 silently fell back to pure Python fails here). The fast-vs-spec equivalence
 tests (``test_fast_equivalence.py``, Hypothesis included) are run once more in
-a subprocess with ``BMP_AGENT_PURE=1``, which loads the ``.py`` source of every
+a subprocess with ``BMP_HOTPATH=pure``, which loads the ``.py`` source of every
 hot module (``parsers.hotpath``): both builds are held to the spec.
 """
 
@@ -43,8 +43,8 @@ def _builds(env_extra: dict[str, str]) -> dict[str, str]:
 
 
 def test_the_suite_runs_on_the_compiled_build_when_asked() -> None:
-    if os.environ.get("BMP_AGENT_EXPECT_COMPILED", "") in ("", "0"):
-        pytest.skip("BMP_AGENT_EXPECT_COMPILED not set (make test sets it)")
+    if os.environ.get("BMP_HOTPATH_EXPECT", "") != "compiled":
+        pytest.skip("BMP_HOTPATH_EXPECT=compiled not set (make test sets it)")
     assert build.describe() == "hot path: compiled (mypyc)"
     assert build.compiled() is True
     assert {n: hotpath.module_build(n) for n in hotpath.HOT_MODULES} == dict.fromkeys(
@@ -53,26 +53,25 @@ def test_the_suite_runs_on_the_compiled_build_when_asked() -> None:
 
 
 def test_pure_env_loads_every_hot_module_from_its_source() -> None:
-    assert _builds({hotpath.ENV_PURE: "1"}) == dict.fromkeys(hotpath.HOT_MODULES, "pure")
-    # "0" means off: whatever is installed runs.
+    assert _builds({hotpath.ENV_PURE: "pure"}) == dict.fromkeys(hotpath.HOT_MODULES, "pure")
+    # Any other value: whatever is installed runs.
     expected = "compiled" if build.compiled() else "pure"
-    assert _builds({hotpath.ENV_PURE: "0"}) == dict.fromkeys(hotpath.HOT_MODULES, expected)
+    assert _builds({hotpath.ENV_PURE: "auto"}) == dict.fromkeys(hotpath.HOT_MODULES, expected)
 
 
 def test_version_names_the_build() -> None:
-    pure = _run({hotpath.ENV_PURE: "1"}, "-m", "agent.cli.main", "--version")
+    pure = _run({hotpath.ENV_PURE: "pure"}, "-m", "agent.cli.main", "--version")
     assert pure.returncode == 0, pure.stderr
     assert (
-        pure.stdout == f"bmp-agent {build.__version__} (hot path: pure Python (BMP_AGENT_PURE=1))\n"
+        pure.stdout == f"bmp-agent {build.__version__} (hot path: pure Python (BMP_HOTPATH=pure))\n"
     )
     here = _run({}, "-m", "agent.cli.main", "--version")
     assert here.stdout == f"bmp-agent {build.__version__} ({build.describe()})\n"
 
 
 def test_this_process_runs_the_build_the_env_asks_for() -> None:
-    flag = os.environ.get(hotpath.ENV_PURE, "")
-    if flag in ("", "0"):
-        pytest.skip(f"{hotpath.ENV_PURE} not set")
+    if os.environ.get(hotpath.ENV_PURE, "") != "pure":
+        pytest.skip(f"{hotpath.ENV_PURE}=pure not set")
     assert hotpath.FORCED_PURE is True
     assert build.compiled() is False
     assert {n: hotpath.module_build(n) for n in hotpath.HOT_MODULES} == dict.fromkeys(
@@ -83,7 +82,7 @@ def test_this_process_runs_the_build_the_env_asks_for() -> None:
 @pytest.mark.slow
 def test_equivalence_tests_pass_on_the_pure_build() -> None:
     out = _run(
-        {hotpath.ENV_PURE: "1"},
+        {hotpath.ENV_PURE: "pure"},
         "-m",
         "pytest",
         "-q",

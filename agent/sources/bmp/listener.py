@@ -5,10 +5,15 @@ Passive mode (``bmp.listen``, the default) accepts connections from routers
 active mode (``agent.sources.bmp.connector``) dials routers that listen (FRR ``bmp
 listener``). Both use ``BmpProtocol``.
 
-Every chunk received goes through the sans-IO ``BmpSession.feed`` and each
-decoded event is applied to the core synchronously inside ``data_received``,
-so one router's messages are applied strictly in order and there is no
-queue to grow: TCP flow control is the back-pressure.
+Every chunk received goes through the sans-IO ``BmpSession.feed_batched``
+and each decoded event (runs of Route Monitoring as one ``RouteBatch``) is
+applied to the core in order, so one router's messages are applied strictly
+in order and there is no queue to grow: TCP flow control is the
+back-pressure. The work per event-loop callback is bounded (``SLICE_SECONDS``,
+checked every ``SLICE_MESSAGES`` messages): when a read buffer takes longer,
+reading pauses, the rest is decoded in later callbacks (``call_soon``) and
+reading resumes once the buffer is drained, so ``/metrics``, ``/healthz`` and
+the API answer while a full table streams in.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from parsers.bmp.messages import (
     PerPeerHeader,
     Termination,
 )
-from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, Event
+from parsers.bmp.session import BatchEvent, BmpSession, Decoded, DecodeFailed, RouteBatch
 from parsers.errors import Action, ParseError
 
 from ...config import BmpConfig, Endpoint
@@ -37,11 +42,18 @@ from ...netaddr import listen_socket, unmap
 
 Mode = Literal["passive", "active"]
 
+#: Longest a router's ingest may hold the event loop in one callback.
+SLICE_SECONDS = 0.008
+#: Messages decoded between two clock checks.
+SLICE_MESSAGES = 512
+
 
 class RouterSessionLike(Protocol):
     """What the listener needs from ``agent.core.RouterSession``."""
 
-    def handle(self, event: Event) -> Any: ...
+    def handle(self, event: Decoded | DecodeFailed) -> Any: ...
+
+    def handle_batch(self, batch: RouteBatch) -> Any: ...
 
     def framing_error(self, err: ParseError) -> Any: ...
 
@@ -121,6 +133,9 @@ class BmpProtocol(asyncio.Protocol):
         self._on_message = on_message
         self._idle_handle: asyncio.TimerHandle | None = None
         self._last_progress = 0.0
+        #: Reading is paused while buffered messages wait for a later slice.
+        self._paused = False
+        self._resume_handle: asyncio.Handle | None = None
 
     # ------------------------------------------------------------------ setup
 
@@ -147,7 +162,7 @@ class BmpProtocol(asyncio.Protocol):
             self._refuse("max_routers")
             return
         _keepalive(transport)
-        self.session = BmpSession(fast=True, max_message_size=settings.max_message_size)
+        self.session = BmpSession(fast=True, max_message_size=settings.max_message_size, batch=True)
         self.rs = self.routers.core.open_session(host, port, mode=self.mode)
         self.routers.connections.add(self)
         self.log.info("router connected")
@@ -164,39 +179,72 @@ class BmpProtocol(asyncio.Protocol):
     # ------------------------------------------------------------------ data
 
     def data_received(self, data: bytes) -> None:
+        self._ingest(data)
+
+    def _ingest(self, data: bytes = b"") -> None:
+        """Decode and apply what ``data`` completes, for at most one slice;
+        the rest continues in a later callback with reading paused."""
+        self._resume_handle = None
         session, rs = self.session, self.rs
         if session is None or rs is None or self.closing_reason is not None:
             return
-        framing: ParseError | None = None
-        try:
-            events = session.feed(data)
-        except ParseError as err:
-            # The whole messages before the bad header still count.
-            framing, events = err, list(err.partial or ())
-        if framing is not None:
-            if events and self._apply(session, rs, events):
-                return  # a message in them already dropped the session
-            rs.framing_error(framing)
-            self.log.error(
-                "bmp framing error, closing connection",
-                error=framing.message,
-                offset=framing.offset,
-                action=framing.action.value,
-                kind=framing.kind,
-            )
-            self.close("framing_error")
-            return
-        if events:
-            self._apply(session, rs, events)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SLICE_SECONDS
+        while True:
+            framing: ParseError | None = None
+            try:
+                events = session.feed_batched(data, SLICE_MESSAGES)
+            except ParseError as err:
+                # The whole messages before the bad header still count.
+                framing, events = err, list(err.partial or ())
+            data = b""
+            if framing is not None:
+                if events and self._apply(session, rs, events):
+                    return  # a message in them already dropped the session
+                rs.framing_error(framing)
+                self.log.error(
+                    "bmp framing error, closing connection",
+                    error=framing.message,
+                    offset=framing.offset,
+                    action=framing.action.value,
+                    kind=framing.kind,
+                )
+                self.close("framing_error")
+                return
+            if not events:
+                break
+            count = self._apply(session, rs, events)
+            if count < 0:
+                return  # the session was dropped
+            if count < SLICE_MESSAGES:
+                break  # every complete message is applied
+            if loop.time() >= deadline:
+                # More may be buffered: yield to the loop, continue soon.
+                if not self._paused and self.transport is not None:
+                    self._paused = True
+                    self.transport.pause_reading()
+                self._resume_handle = loop.call_soon(self._ingest)
+                return
+        if self._paused:
+            self._paused = False
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.resume_reading()
 
-    def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[Event]) -> bool:
-        """Apply decoded events in order; True when one of them closed the session."""
+    def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[BatchEvent]) -> int:
+        """Apply decoded events in order; returns how many messages they held,
+        or -1 when one of them closed the session."""
         self._last_progress = asyncio.get_running_loop().time()
-        self.messages += len(events)
-        if self._on_message is not None:
-            self._on_message()
+        count = 0
         drop = False
         for event in events:
+            if isinstance(event, RouteBatch):
+                count += len(event.routes)
+                try:
+                    rs.handle_batch(event)
+                except Exception:
+                    self.log.exception("core failed to apply messages", offset=event.offset)
+                continue
+            count += 1
             try:
                 rs.handle(event)
             except Exception:
@@ -210,10 +258,14 @@ class BmpProtocol(asyncio.Protocol):
                     break
             else:
                 self._log_decoded(event)
+        self.messages += count
+        if self._on_message is not None:
+            self._on_message()
         rs.absorb_quirks(session.ctx.quirks)
         if drop:
             self.close("decode_error")
-        return drop
+            return -1
+        return count
 
     def _log_decode_failed(self, event: DecodeFailed) -> None:
         err = event.error
@@ -304,6 +356,10 @@ class BmpProtocol(asyncio.Protocol):
                 self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._resume_handle is not None:
+            # Messages still buffered were received whole: apply them first.
+            self._resume_handle.cancel()
+            self._ingest_rest()
         if self._idle_handle is not None:
             self._idle_handle.cancel()
             self._idle_handle = None
@@ -322,6 +378,24 @@ class BmpProtocol(asyncio.Protocol):
             self.log.info("router disconnected", **fields)
         if not self.closed.done():
             self.closed.set_result(None)
+
+    def _ingest_rest(self) -> None:
+        """Apply every complete message still buffered (the connection ended)."""
+        self._paused = False
+        session, rs = self.session, self.rs
+        if session is None or rs is None or self.closing_reason is not None:
+            return
+        while True:
+            try:
+                events = session.feed_batched(b"")
+            except ParseError as err:
+                events = list(err.partial or ())
+                if events:
+                    self._apply(session, rs, events)
+                rs.framing_error(err)
+                return
+            if not events or self._apply(session, rs, events) < 0:
+                return
 
 
 def _short(n: Notification) -> str:
