@@ -65,3 +65,47 @@ class AttributeInterner:
             del table[a]
         self._sweep_at = max(4096, 2 * len(table))
         return len(dead)
+
+
+class KeyPool:
+    """One shared ``bytes`` object per distinct prefix key, for every table.
+
+    A prefix arrives once per peer and view (pre- and post-policy, Adj-RIB-In
+    and Loc-RIB), each time as its own slice of a message: 48 bytes of object
+    per copy. ``RibTable`` keys its routes with the pooled object instead, so
+    a prefix held by four tables costs one key object, not four.
+
+    Entries only tables used can die only by a withdrawal or a table clear;
+    those report how many routes went (``released``), and once that is more
+    than half the pool a refcount sweep drops the keys nobody else holds. A
+    table load (announcements only) never sweeps.
+    """
+
+    __slots__ = ("keys", "released_since")
+
+    def __init__(self) -> None:
+        self.keys: dict[bytes, bytes] = {}
+        self.released_since = 0
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def released(self, n: int) -> None:
+        self.released_since += n
+        if self.released_since > max(65536, len(self.keys) >> 1):
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Drop keys held by the pool only; returns how many."""
+        self.released_since = 0
+        keys = self.keys
+        # References while checking: dict key and value (one object), the
+        # comprehension variable and getrefcount's argument.
+        dead = [k for k in keys if sys.getrefcount(k) <= 4]
+        for k in dead:
+            del keys[k]
+        return len(dead)
+
+
+#: The process's pool (``RibTable``).
+KEYS = KeyPool()

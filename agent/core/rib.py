@@ -4,7 +4,9 @@ A ``RibTable`` holds the routes of one (peer, view, AFI, SAFI). Its key is the
 wire prefix bytes (``NlriSet.prefixes`` element) for routes without a path ID
 and ``(path_id, prefix bytes)`` for ADD-PATH routes; its value is the interned
 ``PathAttributes``. Nothing else is kept per route: the dict entry is the
-route. Counters (routes, prefixes, updates, flaps) are maintained
+route, and its key object is shared by every table holding the prefix
+(``interner.KeyPool``: one 48-byte ``bytes`` per prefix, not one per peer
+and view). Counters (routes, prefixes, updates, flaps) are maintained
 incrementally so exporters never walk the table.
 
 ``routes`` = paths (dict entries); ``prefixes`` = distinct prefixes. While a
@@ -25,6 +27,7 @@ _MISSING = object()
 # The interner lives in its own (never compiled) module: its sweep counts
 # references, which only the interpreter's reference semantics make exact.
 from .interner import EMPTY_ATTRIBUTES as EMPTY_ATTRIBUTES  # noqa: E402
+from .interner import KEYS as KEYS  # noqa: E402
 from .interner import AttributeInterner as AttributeInterner  # noqa: E402
 
 
@@ -107,13 +110,15 @@ class RibTable:
         routes = self.routes
         recent = self.recent
         refs = self.refs
+        pool = KEYS.keys
         self.announces += len(prefixes)
         if path_ids is None:
             if refs is None and not recent:
                 for p in prefixes:
-                    routes[p] = attrs
+                    routes[pool.setdefault(p, p)] = attrs
                 return
             for p in prefixes:
+                p = pool.setdefault(p, p)
                 if refs is not None and p not in routes:
                     refs[p] = refs.get(p, 0) + 1
                 routes[p] = attrs
@@ -126,6 +131,7 @@ class RibTable:
         if refs is None:
             refs = self._build_refs()
         for pid, p in zip(path_ids, prefixes, strict=False):
+            p = pool.setdefault(p, p)
             k = (pid, p)
             if k not in routes:
                 refs[p] = refs.get(p, 0) + 1
@@ -149,6 +155,7 @@ class RibTable:
         refs = self.refs
         self.withdraws += len(prefixes)
         unknown = 0
+        before = len(routes)
         keys: tuple[RouteKey, ...] | zip[tuple[int, bytes]]
         keys = prefixes if path_ids is None else zip(path_ids, prefixes, strict=False)
         for k in keys:
@@ -166,6 +173,8 @@ class RibTable:
         if len(recent) > self._prune_at:
             self.prune(now, window)
         self.unknown_withdraws += unknown
+        if before != len(routes):
+            KEYS.released(before - len(routes))
         return unknown
 
     def prune(self, now: float, window: float) -> None:
@@ -176,6 +185,10 @@ class RibTable:
 
     def clear(self) -> None:
         """Drop every route (Peer Down, session close); counters stay."""
+        if self.routes:
+            n = len(self.routes)
+            self.routes = {}
+            KEYS.released(n)
         self.routes = {}
         self.refs = None
         self.recent = {}

@@ -19,6 +19,7 @@ the API answer while a full table streams in.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 from collections import Counter
 from collections.abc import Callable
@@ -43,7 +44,7 @@ from ...netaddr import listen_socket, unmap
 Mode = Literal["passive", "active"]
 
 #: Longest a router's ingest may hold the event loop in one callback.
-SLICE_SECONDS = 0.008
+SLICE_SECONDS = 0.004
 #: Messages decoded between two clock checks.
 SLICE_MESSAGES = 512
 
@@ -190,6 +191,26 @@ class BmpProtocol(asyncio.Protocol):
             return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SLICE_SECONDS
+        # No cyclic GC inside a slice: a slice's transient objects are freed by
+        # reference counting, and young collections every 10k allocations
+        # cost ~10-25 % of ingest; the collector runs between slices instead.
+        collect = gc.isenabled()
+        if collect:
+            gc.disable()
+        try:
+            self._ingest_slice(session, rs, data, loop, deadline)
+        finally:
+            if collect:
+                gc.enable()
+
+    def _ingest_slice(
+        self,
+        session: BmpSession,
+        rs: RouterSessionLike,
+        data: bytes,
+        loop: asyncio.AbstractEventLoop,
+        deadline: float,
+    ) -> None:
         while True:
             framing: ParseError | None = None
             try:
