@@ -31,7 +31,7 @@ Prints routes/s (prefix x peer x view), unique prefixes/s, messages/s,
 B/route (peak RSS minus RSS before the stream, over routes), the ratio to
 pmbmpd, the /metrics p99. Asserts nothing.
 
-    python3 bench/ingest.py [--scale 1.0] [--no-fib] [--both] [--no-pmbmpd]
+    python3 bench/ingest.py [--scale 1.0] [--nlri N] [--no-fib] [--both] [--no-pmbmpd]
                             [--verify-pmbmpd] [--profile FILE]
 """
 
@@ -115,10 +115,12 @@ class Spec:
     v6: int = 200_000
     peers: int = 2
     seed: int = 14
+    #: NLRI per UPDATE (0: the ``NLRI_MIX``); 1 is FRR's dump shape.
+    nlri: int = 0
 
     @classmethod
-    def scaled(cls, scale: float) -> Spec:
-        return cls(v4=max(1, int(1_000_000 * scale)), v6=max(1, int(200_000 * scale)))
+    def scaled(cls, scale: float, nlri: int = 0) -> Spec:
+        return cls(v4=max(1, int(1_000_000 * scale)), v6=max(1, int(200_000 * scale)), nlri=nlri)
 
 
 @dataclass
@@ -129,8 +131,9 @@ class Built:
 
 def build(spec: Spec) -> Built:
     rng = random.Random(spec.seed)
-    sizes = [k for k, _ in NLRI_MIX]
-    weights = [w for _, w in NLRI_MIX]
+    mix = NLRI_MIX if not spec.nlri else ((spec.nlri, 1),)
+    sizes = [k for k, _ in mix]
+    weights = [w for _, w in mix]
     out = [bmp(4, struct.pack("!HH", 2, 9) + b"benchmark")]
     peers = [(f"192.0.2.{i + 1}", 65001 + i) for i in range(spec.peers)]
     for address, asn in peers:
@@ -401,6 +404,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="table size (1.0 = 4.8M routes)")
     ap.add_argument("--no-fib", action="store_true", help="the agent with fib.enabled: false")
+    ap.add_argument(
+        "--nlri",
+        type=int,
+        default=0,
+        help="NLRI per UPDATE for every message (1: FRR's one prefix per message; default: the mix)",
+    )
     ap.add_argument("--both", action="store_true", help="the agent with and without FIB")
     ap.add_argument("--no-pmbmpd", action="store_true", help="measure bmp-agent only")
     ap.add_argument(
@@ -411,7 +420,7 @@ def main() -> None:
     print("# bench/ingest.py")
     print_machine()
     t = time.perf_counter()
-    built = cached(Spec.scaled(args.scale))
+    built = cached(Spec.scaled(args.scale, args.nlri))
     print(f"stream ready in {time.perf_counter() - t:.1f} s (scale {args.scale})")
     results = []
     if args.both or not args.no_fib:

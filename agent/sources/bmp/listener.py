@@ -46,7 +46,7 @@ Mode = Literal["passive", "active"]
 #: Longest a router's ingest may hold the event loop in one callback.
 SLICE_SECONDS = 0.004
 #: Messages decoded between two clock checks.
-SLICE_MESSAGES = 512
+SLICE_MESSAGES = 128
 
 
 class RouterSessionLike(Protocol):
