@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import ipaddress
 import json
 import random
@@ -185,7 +186,10 @@ def build(spec: Spec) -> Built:
 
 def cached(spec: Spec) -> Built:
     directory = Path(__file__).resolve().parent / ".cache"
-    src = Path(__file__).read_bytes() + (Path(__file__).parent / "streams.py").read_bytes()
+    # The stream's recipe only (not the measuring code): editing the rest keeps the cache.
+    recipe = "".join(inspect.getsource(f) for f in (attribute_set, set_target, build, Spec))
+    recipe += repr((NLRI_MIX, PARETO_ALPHA, SET_MEAN))
+    src = recipe.encode() + (Path(__file__).parent / "streams.py").read_bytes()
     key = hashlib.sha256(repr(spec).encode() + src).hexdigest()[:16]
     data_path = directory / f"ingest-{key}.bmp"
     meta_path = directory / f"ingest-{key}.json"
@@ -279,6 +283,7 @@ def measure_agent(stream: Stream, profile: str | None, fib: bool) -> Result:
         cpu0 = cpu_seconds(agent.pid)
         t0 = time.perf_counter()
         sock = connect(agent.bmp_port)
+        sock.settimeout(None)  # sendall's timeout is for the whole stream
         sender = threading.Thread(target=sock.sendall, args=(stream.data,))
         sender.start()
         routes = 0
@@ -329,6 +334,7 @@ def measure_pmbmpd(stream: Stream, verify: bool) -> Result:
         cpu0 = cpu_seconds(pm.pid)
         t0 = time.perf_counter()
         sock = connect(pm.port)
+        sock.settimeout(None)
         sock.sendall(stream.data)
         t_drained = wait_drained(pm.port)
         t_idle = wait_cpu_idle(pm.pid)

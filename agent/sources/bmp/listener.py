@@ -44,7 +44,7 @@ from ...netaddr import listen_socket, unmap
 Mode = Literal["passive", "active"]
 
 #: Longest a router's ingest may hold the event loop in one callback.
-SLICE_SECONDS = 0.004
+SLICE_SECONDS = 0.01
 #: Messages decoded between two clock checks.
 SLICE_MESSAGES = 128
 
