@@ -220,7 +220,7 @@ class BmpProtocol(asyncio.Protocol):
                 framing, events = err, list(err.partial or ())
             data = b""
             if framing is not None:
-                if events and self._apply(session, rs, events):
+                if events and self._apply(session, rs, events) < 0:
                     return  # a message in them already dropped the session
                 rs.framing_error(framing)
                 self.log.error(
