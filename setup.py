@@ -36,8 +36,9 @@ def _say(text: str) -> None:
 def _no_compiler_reason() -> str | None:
     if os.environ.get("BMP_HOTPATH", "") == "pure":
         return "BMP_HOTPATH=pure"
-    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
-    if shutil.which(os.environ.get("CC", cc).split()[0]) is None:
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    cc = cc.split()[0]
+    if shutil.which(cc) is None:
         return f"no C compiler ({cc})"
     include = sysconfig.get_paths()["include"]
     if not Path(include, "Python.h").exists():
