@@ -3,7 +3,8 @@
 The suite itself runs on whatever build is installed (``make test`` runs it on
 the compiled one and sets ``BMP_HOTPATH_EXPECT=compiled``, so a build that
 silently fell back to pure Python fails here). The fast-vs-spec equivalence
-tests (``test_fast_equivalence.py``, Hypothesis included) are run once more in
+tests (``test_fast_equivalence.py``, Hypothesis included, and the batched
+ingest's ``tests/agent/test_batched_ingest.py``) are run once more in
 a subprocess with ``BMP_HOTPATH=pure``, which loads the ``.py`` source of every
 hot module (``parsers.hotpath``): both builds are held to the spec.
 """
@@ -91,6 +92,7 @@ def test_equivalence_tests_pass_on_the_pure_build() -> None:
         str(TESTS / "parsers" / "test_fast_equivalence.py"),
         str(TESTS / "parsers" / "test_add_path.py"),
         str(TESTS / "agent" / "test_ingest_path.py"),
+        str(TESTS / "agent" / "test_batched_ingest.py"),
         f"{TESTS / 'parsers' / 'test_both_builds.py'}::test_this_process_runs_the_build_the_env_asks_for",
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
