@@ -4,16 +4,32 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
+# The hot path setup.py compiles with mypyc (parsers.hotpath.HOT_MODULES).
+HOT := parsers/bgp/fast.py parsers/bmp/fast.py parsers/bmp/reader.py parsers/bmp/session.py agent/core/rib.py
 
-.PHONY: run test install install-test lint typecheck unit lab bench clean fuzz
+.PHONY: run test install install-test lint typecheck unit lab bench clean fuzz compile
 
 $(PY):
 	@command -v python3 >/dev/null || (apt-get update -q && apt-get install -y -q python3)
 	@python3 -m venv $(VENV) 2>/dev/null || (apt-get update -q && apt-get install -y -q python3-venv && python3 -m venv $(VENV))
 	$(PY) -m pip install -qq --upgrade pip
 
-install: $(PY)
+# pip builds the compiled hot path (setup.py: mypyc, needs gcc + python3-dev,
+# which scripts/install-build-deps.sh installs); without a compiler it
+# installs pure Python and says so. Rebuilt when the hot path changes.
+$(VENV)/.installed: pyproject.toml setup.py $(HOT) | $(PY)
+	@bash scripts/install-build-deps.sh $(PY)
 	$(PY) -m pip install -q -e .
+	@touch $@
+
+install: $(VENV)/.installed
+	@$(BIN)/bmp-agent --version
+
+## Rebuild the compiled hot path in place after editing it (a stale build is not used: parsers/hotpath.py).
+compile: | $(PY)
+	@bash scripts/install-build-deps.sh $(PY)
+	$(PY) -m pip install -q -e .
+	@touch $(VENV)/.installed
 
 ## Install and run the agent with built-in defaults (BMP on 127.0.0.1:11019, HTTP on 127.0.0.1:9324).
 run: install
@@ -26,9 +42,10 @@ install-test:
 	@$(MAKE) -s --no-print-directory $(VENV)/.test-deps
 	bash scripts/get-helm.sh $(BIN)/helm
 
-$(VENV)/.test-deps: pyproject.toml | $(PY)
+$(VENV)/.test-deps: pyproject.toml setup.py $(HOT) | $(PY)
+	@bash scripts/install-build-deps.sh $(PY)
 	$(PY) -m pip install -qq -e '.[test]'
-	@touch $@
+	@touch $@ $(VENV)/.installed
 
 lint:
 	$(BIN)/ruff check .
@@ -38,8 +55,12 @@ typecheck:
 	$(BIN)/mypy
 
 ## Install everything the tests need (apt packages, Python packages, tools) and run the whole suite.
+# The suite runs on the compiled build (BMP_HOTPATH_EXPECT=compiled: a test fails
+# if it is not); tests/parsers/test_both_builds.py reruns the fast-vs-spec
+# equivalence tests on the pure-Python build.
 test: install-test lint typecheck
-	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(BIN)/bmp-agent --version
+	BMP_HOTPATH_EXPECT=compiled $(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 ## Only the fast tests (no real BGP speakers).
 unit:
@@ -59,3 +80,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find parsers agent -name '*.so' -delete; rm -f bmp_agent_hot__mypyc*.so

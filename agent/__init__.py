@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from importlib import metadata
 
+# Before any hot module (``agent.core.rib``): which build runs (parsers.hotpath).
+import parsers.hotpath  # noqa: F401
+
 try:
     __version__ = metadata.version("bmp-agent")
 except metadata.PackageNotFoundError:  # running from a source tree

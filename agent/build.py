@@ -1,33 +1,31 @@
-"""What this agent is built from, for ``bmp_agent_build_info``.
+"""What this agent is built from, for ``bmp_agent_build_info`` and ``--version``.
 
 ``compiled()`` is the one place that says whether the hot path runs as
-compiled code: it is True when one of ``COMPILED_MODULES`` is importable as an
-extension module (a ``.so``/``.pyd`` built from the Python source), False for
-the pure-Python build.
+compiled code: True when every one of ``COMPILED_MODULES`` is imported from
+an extension module (mypyc-built from the same ``.py`` source, ``setup.py``),
+False for the pure-Python build (no compiler at install time, or
+``BMP_HOTPATH=pure``; ``parsers.hotpath``).
 """
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import platform
+
+from parsers import hotpath
 
 from . import __version__
 
 #: Modules a compiled build replaces with extension modules.
-COMPILED_MODULES = ("parsers.bmp.fast", "parsers.bgp.fast")
+COMPILED_MODULES = hotpath.HOT_MODULES
 
 
 def compiled() -> bool:
-    for name in COMPILED_MODULES:
-        try:
-            spec = importlib.util.find_spec(name)
-        except ImportError:
-            continue
-        origin = spec.origin if spec is not None else None
-        if origin and origin.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)):
-            return True
-    return False
+    return all(hotpath.module_build(name) == "compiled" for name in COMPILED_MODULES)
+
+
+def describe() -> str:
+    """One line: which build of the hot path runs, and why."""
+    return hotpath.describe()
 
 
 def info() -> dict[str, str]:

@@ -26,7 +26,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
-from . import __version__, log, membudget
+from . import __version__, build, log, membudget
 from .config import Config, ConfigError, Endpoint, to_dict
 from .core import CoreSettings
 from .export.http import HttpServer, json_handler
@@ -107,7 +107,12 @@ class Daemon:
 
     async def start(self) -> None:
         cfg = self.config
-        self.log.info("bmp-agent starting", version=__version__)
+        self.log.info(
+            "bmp-agent starting",
+            version=__version__,
+            compiled=build.compiled(),
+            build=build.describe(),
+        )
         self._log_limits()
         try:
             self.http_addresses = await self.http.start(

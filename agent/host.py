@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from aiohttp import web
     from prometheus_client.registry import Collector
 
-    from parsers.bmp.session import Event
+    from parsers.bmp.session import BatchEvent
 
     from .config import Config
     from .core import Core
@@ -26,10 +26,11 @@ Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 class Tee(Protocol):
     """Sees the raw bytes of one BMP router session, in order."""
 
-    def feed(self, data: bytes, events: list[Event], pending: int) -> None:
-        """``data`` as received, after the core applied ``events`` (the messages
-        ``data`` completed); ``pending``: bytes at the end of the stream so far
-        that belong to a message not yet complete."""
+    def feed(self, data: bytes, events: list[BatchEvent], pending: int) -> None:
+        """``data`` as received (empty when a later ingest slice applies
+        messages already buffered), after the core applied ``events``;
+        ``pending``: bytes at the end of the stream so far that the core has
+        not applied yet (whole messages of a later slice and a partial one)."""
 
     def close(self) -> None:
         """The router session ended."""

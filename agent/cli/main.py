@@ -331,11 +331,29 @@ def cmd_routes(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------------- parser
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the version and the hot path's build, e.g.
+    ``bmp-agent 0.1.0 (hot path: compiled (mypyc))`` (looked up only when asked)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from .. import build
+
+        print(f"bmp-agent {__version__} ({build.describe()})")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bmp-agent", description="BGP telemetry agent: BMP collector, RIB views, metrics"
     )
-    parser.add_argument("--version", action="version", version=f"bmp-agent {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="show the version and which build of the hot path runs",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the agent (BMP collector, HTTP API, metrics)")

@@ -4,7 +4,9 @@ A ``RibTable`` holds the routes of one (peer, view, AFI, SAFI). Its key is the
 wire prefix bytes (``NlriSet.prefixes`` element) for routes without a path ID
 and ``(path_id, prefix bytes)`` for ADD-PATH routes; its value is the interned
 ``PathAttributes``. Nothing else is kept per route: the dict entry is the
-route. Counters (routes, prefixes, updates, flaps) are maintained
+route, and its key object is shared by every table holding the prefix
+(``interner.KeyPool``: one 48-byte ``bytes`` per prefix, not one per peer
+and view). Counters (routes, prefixes, updates, flaps) are maintained
 incrementally so exporters never walk the table.
 
 ``routes`` = paths (dict entries); ``prefixes`` = distinct prefixes. While a
@@ -15,17 +17,18 @@ the keys already present.
 
 from __future__ import annotations
 
-import sys
-
 from parsers.bgp.attributes import PathAttributes
 
 RouteKey = bytes | tuple[int, bytes]
 
-#: Shared value for routes announced without attributes (only possible for
-#: malformed input the decoders let through).
-EMPTY_ATTRIBUTES = PathAttributes()
 
 _MISSING = object()
+
+# The interner lives in its own (never compiled) module: its sweep counts
+# references, which only the interpreter's reference semantics make exact.
+from .interner import EMPTY_ATTRIBUTES as EMPTY_ATTRIBUTES  # noqa: E402
+from .interner import KEYS as KEYS  # noqa: E402
+from .interner import AttributeInterner as AttributeInterner  # noqa: E402
 
 
 def key_prefix(key: RouteKey) -> bytes:
@@ -107,13 +110,15 @@ class RibTable:
         routes = self.routes
         recent = self.recent
         refs = self.refs
+        pool = KEYS.keys
         self.announces += len(prefixes)
         if path_ids is None:
             if refs is None and not recent:
                 for p in prefixes:
-                    routes[p] = attrs
+                    routes[pool.setdefault(p, p)] = attrs
                 return
             for p in prefixes:
+                p = pool.setdefault(p, p)
                 if refs is not None and p not in routes:
                     refs[p] = refs.get(p, 0) + 1
                 routes[p] = attrs
@@ -126,6 +131,7 @@ class RibTable:
         if refs is None:
             refs = self._build_refs()
         for pid, p in zip(path_ids, prefixes, strict=False):
+            p = pool.setdefault(p, p)
             k = (pid, p)
             if k not in routes:
                 refs[p] = refs.get(p, 0) + 1
@@ -149,6 +155,7 @@ class RibTable:
         refs = self.refs
         self.withdraws += len(prefixes)
         unknown = 0
+        before = len(routes)
         keys: tuple[RouteKey, ...] | zip[tuple[int, bytes]]
         keys = prefixes if path_ids is None else zip(path_ids, prefixes, strict=False)
         for k in keys:
@@ -166,6 +173,8 @@ class RibTable:
         if len(recent) > self._prune_at:
             self.prune(now, window)
         self.unknown_withdraws += unknown
+        if before != len(routes):
+            KEYS.released(before - len(routes))
         return unknown
 
     def prune(self, now: float, window: float) -> None:
@@ -176,60 +185,13 @@ class RibTable:
 
     def clear(self) -> None:
         """Drop every route (Peer Down, session close); counters stay."""
+        if self.routes:
+            n = len(self.routes)
+            self.routes = {}
+            KEYS.released(n)
         self.routes = {}
         self.refs = None
         self.recent = {}
         self._prune_at = 1024
         self.eor = False
         self.ext = None
-
-
-class AttributeInterner:
-    """One shared ``PathAttributes`` object per distinct value.
-
-    Entries no route uses any more are swept when the table has doubled since
-    the last sweep (a refcount check, amortised O(1) per insert).
-    """
-
-    __slots__ = ("_last_in", "_last_out", "_sweep_at", "_table")
-
-    def __init__(self) -> None:
-        self._table: dict[PathAttributes, PathAttributes] = {}
-        self._sweep_at = 4096
-        # The last input and its result: the fast path hands out one object
-        # per distinct attribute bytes, and consecutive UPDATEs often share
-        # them (FRR sends one prefix per UPDATE), so an identity check saves
-        # hashing the whole dataclass.
-        self._last_in: PathAttributes | None = None
-        self._last_out: PathAttributes = EMPTY_ATTRIBUTES
-
-    def __len__(self) -> int:
-        return len(self._table)
-
-    def intern(self, attrs: PathAttributes | None) -> PathAttributes:
-        if attrs is self._last_in:
-            return self._last_out
-        if attrs is None:
-            return EMPTY_ATTRIBUTES
-        table = self._table
-        got = table.get(attrs)
-        if got is None:
-            if len(table) >= self._sweep_at:
-                self.sweep()
-            table[attrs] = got = attrs
-        self._last_in = attrs
-        self._last_out = got
-        return got
-
-    def sweep(self) -> int:
-        """Drop values referenced only by this table; returns how many."""
-        self._last_in = None
-        self._last_out = EMPTY_ATTRIBUTES
-        table = self._table
-        # References held while checking: dict key, dict value, the loop
-        # variable and getrefcount's argument.
-        dead = [a for a in table if sys.getrefcount(a) <= 4]
-        for a in dead:
-            del table[a]
-        self._sweep_at = max(4096, 2 * len(table))
-        return len(dead)

@@ -28,7 +28,7 @@ from parsers.bmp.messages import (
     StatisticsReport,
     Termination,
 )
-from parsers.bmp.session import Decoded, DecodeFailed, Event
+from parsers.bmp.session import Decoded, DecodeFailed, Event, RouteBatch
 from parsers.bmp.stat_types import stat_name
 from parsers.errors import Action, ParseError
 
@@ -474,6 +474,36 @@ class RouterSession:
             return
         # DecodeFailed
         self._failed(event, now)
+
+    def handle_batch(self, batch: RouteBatch) -> None:
+        """Apply a ``RouteBatch``: the same as ``handle`` on each of its
+        messages' ``Decoded`` events, without the per-message objects."""
+        router = self.router
+        now = router.shared.settings.clock()
+        router.last_message = now
+        routes = batch.routes
+        router.messages["route_monitoring"] += len(routes)
+        intern = router.shared.interner.intern
+        last_header: PerPeerHeader | None = None
+        peer: Peer | None = None
+        table: RibTable | None = None
+        last_view, last_afi, last_safi = "", -1, -1
+        for header, view, nset, attrs in routes:
+            if header is not last_header:
+                peer = router.peer_for(header)
+                last_header = header
+                table = None
+            assert peer is not None
+            if peer.state != UP and peer.mark_implicit(now):
+                router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
+            afi, safi = nset.afi, nset.safi
+            if table is None or view != last_view or afi != last_afi or safi != last_safi:
+                table = peer.table(view, afi, safi)
+                last_view, last_afi, last_safi = view, afi, safi
+            if attrs is None:
+                router.withdraw(peer, table, nset, now)
+            else:
+                router.announce(peer, table, nset, intern(attrs), now)
 
     def framing_error(self, error: ParseError) -> None:
         """The stream lost its framing; counted. The IO shell closes the connection."""

@@ -45,7 +45,7 @@ from prometheus_client.registry import Collector
 
 from parsers.bmp.context import PeerKey
 from parsers.bmp.messages import Initiation, PeerDown, PeerUp, RouteMonitoring
-from parsers.bmp.session import Decoded, Event
+from parsers.bmp.session import BatchEvent, Decoded
 
 from ..backoff import backoff_delay
 from ..config import Config, Endpoint
@@ -160,7 +160,7 @@ class RouterTee:
         for link in self.links:
             link.start()
 
-    def feed(self, data: bytes, events: list[Event], pending: int) -> None:
+    def feed(self, data: bytes, events: list[BatchEvent], pending: int) -> None:
         start = self.pos - len(self.carry)
         window: bytes | None = None
         for ev in events:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from ..errors import ParseError
 from .context import DecodeContext, PeerCaps
 from .decode import decode_bmp_message
-from .fast import decode_route_monitoring
+from .fast import FlatRoute, decode_flat, decode_route_monitoring
 from .messages import MAX_MESSAGE_SIZE, BmpMessage, PeerDown, PeerUp, RouteMonitoring
 from .reader import BmpReader
 
@@ -41,7 +41,22 @@ class DecodeFailed:
     size: int
 
 
+@dataclass(slots=True)
+class RouteBatch:
+    """Consecutive Route Monitoring messages that each change one NLRI set
+    (``fast.FlatRoute``), decoded without per-message objects. Only a session
+    made with ``batch=True`` returns them; applying ``routes`` in order equals
+    applying each message's ``Decoded`` event."""
+
+    #: Stream offset of the first message.
+    offset: int
+    routes: list[FlatRoute]
+    #: Bytes of all its messages.
+    size: int = 0
+
+
 Event = Decoded | DecodeFailed
+BatchEvent = Decoded | DecodeFailed | RouteBatch
 
 
 _ROUTE_MONITORING = RouteMonitoring.TYPE
@@ -56,12 +71,16 @@ def decode_message(data: bytes, ctx: DecodeContext, *, fast: bool = True) -> Bmp
 
 
 class BmpSession:
-    __slots__ = ("ctx", "fast", "reader")
+    __slots__ = ("batch", "ctx", "fast", "reader")
 
-    def __init__(self, *, fast: bool = True, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
+    def __init__(
+        self, *, fast: bool = True, max_message_size: int = MAX_MESSAGE_SIZE, batch: bool = False
+    ) -> None:
         self.reader = BmpReader(max_message_size)
         self.ctx = DecodeContext()
         self.fast = fast
+        #: ``feed_batched`` may be used (the listener's ingest path).
+        self.batch = batch
 
     def feed(self, data: bytes) -> list[Event]:
         """Decode every message completed by ``data``.
@@ -76,6 +95,55 @@ class BmpSession:
         try:
             for offset, msg in self.reader.messages():
                 events.append(self.decode(offset, msg))
+        except ParseError as err:
+            err.partial = events
+            raise
+        return events
+
+    def feed_batched(self, data: bytes, limit: int = 0) -> list[BatchEvent]:
+        """Like ``feed``, but runs of Route Monitoring that each change one
+        NLRI set come as one ``RouteBatch``. With ``limit`` > 0 at most about
+        that many messages are decoded; the rest stay buffered for the next
+        call (``feed_batched(b"")``), so the caller bounds its work per call."""
+        reader = self.reader
+        if data:
+            reader.feed(data)
+        events: list[BatchEvent] = []
+        ctx = self.ctx
+        batch: RouteBatch | None = None
+        routes: list[FlatRoute] = []
+        size = 0
+        count = 0
+        try:
+            for offset, msg in reader.messages():
+                count += 1
+                if len(msg) > 5 and msg[5] == _ROUTE_MONITORING:
+                    try:
+                        flat = decode_flat(msg, ctx)
+                    except ParseError as err:
+                        err.with_base(offset)
+                        batch = None
+                        events.append(DecodeFailed(offset, err, _ROUTE_MONITORING, len(msg)))
+                        if count == limit:
+                            break
+                        continue
+                    if isinstance(flat, tuple):
+                        if batch is None:
+                            routes = []
+                            size = 0
+                            batch = RouteBatch(offset, routes)
+                            events.append(batch)
+                        routes.append(flat)
+                        size += len(msg)
+                        batch.size = size
+                    else:
+                        batch = None
+                        events.append(Decoded(offset, flat, len(msg)))
+                else:
+                    batch = None
+                    events.append(self.decode(offset, msg))
+                if count == limit:
+                    break
         except ParseError as err:
             err.partial = events
             raise

@@ -3,6 +3,7 @@ with or without a router, and ``compiled`` from ``agent.build.compiled()``."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.machinery
 import platform
 import sys
@@ -29,7 +30,7 @@ def test_the_daemons_registry_exports_build_info_without_any_router() -> None:
             {
                 "version": agent.__version__,
                 "python": platform.python_version(),
-                "compiled": "false",
+                "compiled": "true" if build.compiled() else "false",
             },
             1.0,
         )
@@ -37,7 +38,15 @@ def test_the_daemons_registry_exports_build_info_without_any_router() -> None:
     assert "# HELP bmp_agent_build_info Always 1" in text
 
 
-def test_pure_python_build_is_not_compiled() -> None:
+def test_compiled_label_follows_the_hot_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    origins = {n: str(importlib.import_module(n).__file__) for n in build.COMPILED_MODULES}
+    expected = all(
+        o.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)) for o in origins.values()
+    )
+    assert build.compiled() is expected, origins
+    assert build.info()["compiled"] == ("true" if expected else "false")
+    # A pure module among compiled ones: not compiled (all or nothing).
+    monkeypatch.setattr(build, "COMPILED_MODULES", (*build.COMPILED_MODULES, "agent.build"))
     assert build.compiled() is False
     assert build.info()["compiled"] == "false"
 
@@ -56,7 +65,7 @@ def _an_extension_module() -> str:
 
 
 def test_compiled_when_a_module_is_an_extension(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build, "COMPILED_MODULES", ("agent.no_such_module", _an_extension_module()))
+    monkeypatch.setattr(build, "COMPILED_MODULES", (_an_extension_module(),))
     assert build.compiled() is True
     assert build.info()["compiled"] == "true"
     monkeypatch.setattr(build, "COMPILED_MODULES", ("agent.no_such_module", "agent.build"))

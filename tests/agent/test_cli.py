@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import __version__
+from agent import __version__, build
 from agent.cli.main import build_parser, human_duration, main, table
 from agent.cli.replay import count_messages, replay
 from agent.config import Endpoint
@@ -56,7 +56,7 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--version"])
     assert info.value.code == 0
-    assert capsys.readouterr().out == f"bmp-agent {__version__}\n"
+    assert capsys.readouterr().out == f"bmp-agent {__version__} ({build.describe()})\n"
 
 
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
