@@ -789,6 +789,8 @@ def read_file(path: str | Path) -> dict[str, _Raw]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("", f"cannot read: {exc.strerror or exc}", source) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"not UTF-8 text (byte {exc.start})", source) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
