@@ -18,7 +18,7 @@ import pytest
 from reliability_support import CRASHERS, REPO
 
 sys.path.insert(0, str(REPO / "fuzz"))
-import targets  # noqa: E402
+import targets
 
 CASES = sorted(
     [(p.parent.name, p) for p in CRASHERS.glob("*/crash-*")]

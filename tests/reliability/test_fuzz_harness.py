@@ -1,7 +1,7 @@
 """The atheris harness: every target runs from its seeds and stored crashers
 and reports its executions and coverage.
 
-CI fuzz budget: ``SECONDS`` (9 s) per target × 15 targets = 135 s of fuzzing (under
+CI fuzz budget: ``SECONDS`` (9 s) per target x 15 targets = 135 s of fuzzing (under
 3 minutes with start-up), seeds thinned to ``MAX_SEEDS`` per target so the
 first pass over them fits. Longer campaigns: ``make fuzz MINUTES=30``.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 from reliability_support import REPO
 
 sys.path.insert(0, str(REPO / "fuzz"))
-import targets  # noqa: E402
+import targets
 
 SECONDS = 9
 MAX_SEEDS = 100
