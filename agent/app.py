@@ -27,6 +27,7 @@ from .config import Config
 from .core import Core, CoreSettings
 from .daemon import Daemon, StartupError
 from .export import metrics
+from .export.http import HttpCollector
 from .fib.component import build as build_fib
 from .health.component import build as build_health
 from .host import Component, Host
@@ -76,6 +77,7 @@ def build_daemon(
         # Per-table families as cached text (agent.export.metrics.CoreCollector).
         collector = metrics.register(core, registry, tables_as_text=True)
         daemon.add_metrics_text(collector.table_text)
+        registry.register(HttpCollector(daemon.http))
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:

@@ -73,6 +73,9 @@ REFUSED = (
     b"Content-Type: text/plain\r\nContent-Length: 20\r\n\r\ntoo many connections"
 )
 REJECT_REASONS = ("busy", "connections", "timeout")
+#: Listen backlog of the HTTP socket: a burst of connections waits in the
+#: kernel to be accepted (held or refused) instead of retrying its handshake.
+HTTP_BACKLOG = 1024
 
 
 class BadRequest(ValueError):
@@ -251,11 +254,11 @@ class HttpServer:
         self.api_active = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.connection_cap = self.config.max_connections
+        self._accepted: list[Any] = []
         self.app = web.Application(middlewares=[self._limits])
         self.runner: web.AppRunner | None = None
         self._server: asyncio.base_events.Server | None = None
         self.addresses: list[Endpoint] = []
-        registry.register(HttpCollector(self))
         v = views
         self.add_get("/metrics", self._metrics)
         self.add_get("/healthz", self._healthz)
@@ -306,11 +309,17 @@ class HttpServer:
                 self.api_active -= 1
 
     def open_connections(self) -> int:
+        """Connections held: aiohttp's, plus those accepted whose
+        ``connection_made`` has not run yet (asyncio accepts up to a backlog
+        of connections before it calls any of them)."""
         server = self.runner.server if self.runner is not None else None
         if server is None:
             return 0
+        if self._accepted:
+            self._accepted = [h for h in self._accepted if h.transport is None]
         conns = getattr(server, "_connections", None)
-        return len(conns) if conns is not None else len(server.connections)
+        held = len(conns) if conns is not None else len(server.connections)
+        return held + len(self._accepted)
 
     def _protocol(self) -> asyncio.BaseProtocol:
         """One protocol per accepted connection: aiohttp's, or a refusal."""
@@ -318,7 +327,9 @@ class HttpServer:
         if self.open_connections() >= self.connection_cap:
             self.rejected["connections"] += 1
             return _Refused()
-        return self.runner.server()
+        handler = self.runner.server()
+        self._accepted.append(handler)
+        return handler
 
     # -- endpoints --------------------------------------------------------------
 
@@ -396,7 +407,7 @@ class HttpServer:
             sock = listen_socket(endpoint.host, endpoint.port, ipv6_only=ipv6_only)
             if sock is not None:  # [::] is dual-stack (agent.netaddr)
                 server = await loop.create_server(
-                    self._protocol, sock=sock, ssl=ssl_context, backlog=128
+                    self._protocol, sock=sock, ssl=ssl_context, backlog=HTTP_BACKLOG
                 )
             else:
                 server = await loop.create_server(
@@ -405,7 +416,7 @@ class HttpServer:
                     endpoint.port,
                     reuse_address=True,
                     ssl=ssl_context,
-                    backlog=128,
+                    backlog=HTTP_BACKLOG,
                 )
         except OSError as exc:
             await self.runner.cleanup()
