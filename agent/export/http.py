@@ -254,7 +254,7 @@ class HttpServer:
         self.api_active = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.connection_cap = self.config.max_connections
-        self._accepted: list[Any] = []
+        self._accepted = 0
         self.app = web.Application(middlewares=[self._limits])
         self.runner: web.AppRunner | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -315,11 +315,9 @@ class HttpServer:
         server = self.runner.server if self.runner is not None else None
         if server is None:
             return 0
-        if self._accepted:
-            self._accepted = [h for h in self._accepted if h.transport is None]
         conns = getattr(server, "_connections", None)
         held = len(conns) if conns is not None else len(server.connections)
-        return held + len(self._accepted)
+        return held + self._accepted
 
     def _protocol(self) -> asyncio.BaseProtocol:
         """One protocol per accepted connection: aiohttp's, or a refusal."""
@@ -327,9 +325,16 @@ class HttpServer:
         if self.open_connections() >= self.connection_cap:
             self.rejected["connections"] += 1
             return _Refused()
-        handler = self.runner.server()
-        self._accepted.append(handler)
-        return handler
+        # asyncio schedules connection_made (which registers the handler with
+        # aiohttp) after this; count it meanwhile. The reset is scheduled
+        # before those calls and no accept runs between them.
+        if not self._accepted:
+            asyncio.get_running_loop().call_soon(self._reset_accepted)
+        self._accepted += 1
+        return self.runner.server()
+
+    def _reset_accepted(self) -> None:
+        self._accepted = 0
 
     # -- endpoints --------------------------------------------------------------
 
