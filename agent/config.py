@@ -371,6 +371,9 @@ class HttpConfig:
     #: Largest ``limit`` of one API answer; more only by following ``next``
     #: (the cursor).
     max_limit: Annotated[int, Strict(), Bounds(1, 1_000_000)] = 10_000
+    #: Share of the event loop's time all streamed API answers together may
+    #: use (the rest stays with BMP ingest and /metrics).
+    api_share: Annotated[float, Strict(), Bounds(0.05, 1.0)] = 0.25
 
 
 @dataclass(frozen=True, slots=True, config=_STRICT)

@@ -36,7 +36,7 @@ from itertools import islice
 from typing import Any
 
 #: Keys sorted at once (one slice of work between yields to the loop).
-RUN = 32768
+RUN = 16384
 #: Tables up to this size are sorted on every use (no cache).
 SMALL = 2048
 
@@ -87,12 +87,13 @@ async def build_async(
     snapshot = list(keys)
     runs: list[list[Any]] = []
     for i in range(0, len(snapshot), RUN):
+        t = time.perf_counter()
         part = snapshot[i : i + RUN]
         if transform is not None:
             part = [transform(k) for k in part]
         part.sort()
         runs.append(part)
-        await asyncio.sleep(0)
+        await PACER.pace(time.perf_counter() - t)
     if not runs:
         runs.append([])
     return SortedKeys(runs, version, time.monotonic())
@@ -177,8 +178,33 @@ TICK = Tick()
 #: Bytes collected before one write (each write waits while the client's
 #: socket and the transport buffer are full: memory per answer stays bounded).
 SLICE_BYTES = 65536
-#: Items encoded between yields to the loop.
-SLICE_ITEMS = 256
+#: Loop time one slice of an answer may take before it yields.
+SLICE_SECONDS = 0.004
+#: Share of the event loop's time all streamed answers together may use; the
+#: rest is BMP ingest's and /metrics' (``Pacer``).
+API_SHARE = 0.25  # default of http.api_share
+
+
+class Pacer:
+    """Keeps every streamed answer together under ``share`` of loop time.
+
+    After a slice of ``d`` seconds of work the API as a whole waits
+    ``d * (1 - share) / share`` before its next slice (answers queue behind
+    one another), so a burst of big answers slows down instead of taking the
+    loop from ingest and scrapes."""
+
+    def __init__(self, share: float = API_SHARE) -> None:
+        self.share = share
+        self._next = 0.0
+
+    async def pace(self, work: float) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._next = max(self._next, now) + work * (1.0 - self.share) / self.share
+        await asyncio.sleep(max(0.0, self._next - now))
+
+
+PACER = Pacer()
 
 
 async def stream_json(
@@ -205,12 +231,16 @@ async def stream_json(
     size = 0
     n = 0
     first = True
+    clock = time.perf_counter
+    started = clock()
     for item in items:
         if isinstance(item, Tick):
             if item.build is not None:
                 await item.build()
-            else:
-                await asyncio.sleep(0)
+                started = clock()
+            elif clock() - started >= SLICE_SECONDS:
+                await PACER.pace(clock() - started)
+                started = clock()
             continue
         if not first:
             buf.append(",")
@@ -222,9 +252,9 @@ async def stream_json(
             await resp.write("".join(buf).encode())
             buf = []
             size = 0
-            await asyncio.sleep(0)
-        elif n % SLICE_ITEMS == 0:
-            await asyncio.sleep(0)
+        if n % 16 == 0 and clock() - started >= SLICE_SECONDS:
+            await PACER.pace(clock() - started)
+            started = clock()
     rest = tail()
     buf.append("]")
     if rest:

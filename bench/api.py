@@ -7,7 +7,8 @@ A ``bmp-agent`` subprocess is loaded with a table (default the full table of
 2. hammered: ``--clients`` concurrent clients loop over
    ``/api/v1/routes?limit=10000`` (the largest default answer, streamed),
    ``/api/v1/routes?limit=10000&cursor=...`` (the next page),
-   ``/api/v1/routes?prefix=...`` and ``/api/v1/flaps`` while a scraper GETs
+   ``/api/v1/routes?prefix=...`` and ``/api/v1/flaps`` (honouring a 429's
+   ``Retry-After``) while a scraper, in a process of its own, GETs
    ``/metrics`` every 50 ms and a second router dumps ``--second`` routes;
 3. held back: four clients request the largest answer and never read it.
 
@@ -35,8 +36,16 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procs import Agent, print_machine, run_agent, status_kb
+from procs import Agent, cpu_seconds, print_machine, run_agent, status_kb
 from streams import FULL_TABLE, SMALL_TABLE, StreamSpec, cached_stream
+
+
+def gc_runs(agent: Agent) -> dict[str, float]:
+    text = agent.get("/metrics").decode()
+    return {
+        g: float(v)
+        for g, v in re.findall(r'python_gc_collections_total\{generation="(\d)"\} ([\d.e+]+)', text)
+    }
 
 
 def pct(values: list[float], q: float) -> float:
@@ -125,13 +134,14 @@ async def hammer(url: str, i: int, stop: asyncio.Event, stats: dict[str, int]) -
                     m = re.search(rb'"next": ?"([^"]+)"\}$', body[-400:])
                     cursor = m.group(1).decode() if m else None
                 elif r.status == 429:
-                    await asyncio.sleep(float(r.headers.get("Retry-After", "1")) / 10)
+                    await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
 
 
 async def phase_hammer(agent: Agent, args: argparse.Namespace, second: bytes, n2: int) -> None:
     url = f"http://127.0.0.1:{agent.http_port}"
     stop = asyncio.Event()
     stats: dict[str, int] = {}
+    gc0, cpu0 = gc_runs(agent), cpu_seconds(agent.pid)
     tasks = [asyncio.create_task(hammer(url, i, stop, stats)) for i in range(args.clients)]
     scraper = Scraper(url)
     await asyncio.sleep(1.0)
@@ -145,12 +155,17 @@ async def phase_hammer(agent: Agent, args: argparse.Namespace, second: bytes, n2
     await asyncio.gather(*tasks)
     scrapes = scraper.finish()
     elapsed = time.monotonic() - start + 1.0
+    gc1, cpu1 = gc_runs(agent), cpu_seconds(agent.pid)
     sock.close()
     print(f"hammered ({args.clients} clients, {elapsed:.0f} s): /metrics {ms(scrapes)}")
     print(
         f"  API: {stats.get('200', 0)} answers 200, {stats.get('429', 0)} answers 429, "
         f"{stats.get('bytes', 0) / elapsed / 1e6:.1f} MB/s; second router's {n2:,} routes "
         f"in {dump:.2f} s; RSS {status_kb(agent.pid, 'VmRSS') / 1024:.0f} MiB"
+    )
+    print(
+        f"  agent CPU {(cpu1 - cpu0) / elapsed * 100:.0f} % of a core; GC collections "
+        + ", ".join(f"gen{g} +{gc1.get(g, 0) - gc0.get(g, 0):.0f}" for g in sorted(gc1))
     )
 
 

@@ -26,7 +26,10 @@ Limits (``http.*`` in ``agent.config``; counted in
 - a request takes at most ``request_timeout`` seconds, answer included; a
   client that reads slower is cut off (``reason="timeout"``);
 - ``limit`` is at most ``max_limit``: larger answers only by following the
-  cursor (``next`` → ``?cursor=``).
+  cursor (``next`` → ``?cursor=``);
+- streamed answers together use at most ``api_share`` of the event loop's
+  time (``agent.pages.Pacer``): under load they slow down, ingest and
+  ``/metrics`` do not.
 
 ``/api/v1/routes`` streams its answer in slices (``agent.pages.stream_json``):
 it walks a sorted index of each table, never the whole table, and waits for
@@ -58,7 +61,7 @@ from parsers.bmp.messages import VIEWS
 from ..config import Endpoint, HttpConfig
 from ..log import get_logger, os_reason
 from ..netaddr import listen_socket
-from ..pages import CursorError, stream_json
+from ..pages import PACER, CursorError, stream_json
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -254,6 +257,7 @@ class HttpServer:
         self.api_active = 0
         self.rejected = dict.fromkeys(REJECT_REASONS, 0)
         self.connection_cap = self.config.max_connections
+        PACER.share = self.config.api_share
         self._accepted = 0
         self.app = web.Application(middlewares=[self._limits])
         self.runner: web.AppRunner | None = None

@@ -65,6 +65,7 @@ def test_defaults() -> None:
             "max_field_size": 8190,
             "max_headers": 64,
             "max_limit": 10_000,
+            "api_share": 0.25,
         },
         "log": {"level": "info", "format": "auto"},
         "rib": {"flap_window": 60.0, "top_flaps": 10},
