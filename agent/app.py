@@ -29,6 +29,8 @@ from .daemon import Daemon, StartupError
 from .export import metrics
 from .export.http import HttpCollector
 from .fib.component import build as build_fib
+from .fib.reconciler import FibReconciler
+from .health.component import Health
 from .health.component import build as build_health
 from .host import Component, Host
 from .sources.bird import build as build_bird
@@ -82,7 +84,18 @@ def build_daemon(
         component = build(daemon, metrics=own_registry)
         if component is not None:
             daemon.add_component(component)
+    connect(daemon)
     return daemon
+
+
+def connect(daemon: Daemon) -> None:
+    """What one component reads of another goes through here, so that no component
+    imports another: the health check ``bmp_feed_inconsistent`` reads the FIB
+    reconciler's ``bmp_inconsistent`` evidence (``agent.health.feed.FeedEvidence``)."""
+    health = daemon.component("health")
+    fib = daemon.component("fib")
+    if isinstance(health, Health) and isinstance(fib, FibReconciler):
+        health.evidence = fib
 
 
 def _reload_notified(daemon: Daemon) -> None:

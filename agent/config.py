@@ -382,10 +382,90 @@ class LogConfig:
     format: Annotated[str, OneOf(LOG_FORMATS)] = "auto"
 
 
+def _community(value: str) -> str:
+    """A BGP community as text (``agent.health.community``), normalised."""
+    from .health.community import normalise
+
+    return normalise(value)
+
+
+#: Bound of ``rib.count_communities`` (series: peers x views x communities).
+COUNT_COMMUNITIES_MAX = 64
+
+_COMMUNITY = {
+    "type": "string",
+    "minLength": 1,
+    "description": "BGP community: 64510:100, large 64510:1:2, extended rt:64510:100",
+}
+
+
+def _peer_selector(value: str) -> str:
+    """A peer selector (``agent.health.selectors``): CIDR, ASN, id:CIDR or sysname:GLOB."""
+    from .health.selectors import normalise_selector
+
+    return normalise_selector(value)
+
+
+_PEER_SELECTOR = {
+    "type": "string",
+    "minLength": 1,
+    "description": "peer selector: CIDR, ASN (65010, AS65010), id:CIDR or sysname:GLOB",
+}
+
+_DCI_FAMILIES = {"ipv4": 32, "ipv6": 128}
+
+
+def _max_length(value: str) -> str:
+    """``ipv4:N`` or ``ipv6:N`` (also ``ipv4/N``), normalised to ``ipv4:N``."""
+    fam, sep, n = value.strip().lower().replace("/", ":").partition(":")
+    fam = fam.strip()
+    top = _DCI_FAMILIES.get(fam)
+    if not sep or top is None or not n.strip().isdigit() or int(n) > top:
+        raise ValueError(f"{value!r} is not ipv4:0-32 or ipv6:0-128")
+    return f"{fam}:{int(n)}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MaxItems:
+    """Field metadata of a list: at most ``limit`` items of ``what`` (each one costs series)."""
+
+    limit: int
+    what: str
+    why: str
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        def check(value: Any) -> Any:
+            if len(value) > self.limit:
+                raise ValueError(f"{len(value)} {self.what}, at most {self.limit} ({self.why})")
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> dict[str, Any]:
+        out = dict(handler(schema))
+        out["maxItems"] = self.limit
+        return out
+
+
+CommunityText = Annotated[str, Validated(_community, _COMMUNITY)]
+PeerSelector = Annotated[str, Validated(_peer_selector, _PEER_SELECTOR)]
+
+
 @dataclass(frozen=True, slots=True, config=_STRICT)
 class RibConfig:
     flap_window: Annotated[float, Strict(), Bounds(0.001)] = 60.0
     top_flaps: Annotated[int, Strict(), Bounds(0, 10000)] = 10
+    #: Communities whose routes ``bmp_rib_community_routes`` counts per
+    #: (router, peer, view): standard ``64510:100``, large ``64510:1:2``,
+    #: extended ``rt:64510:100`` (at most ``COUNT_COMMUNITIES_MAX``).
+    count_communities: Annotated[
+        tuple[CommunityText, ...],
+        MaxItems(COUNT_COMMUNITIES_MAX, "communities", "each one is a series per peer and view"),
+    ] = ()
 
 
 HEALTH_CHECKS = (
@@ -396,6 +476,11 @@ HEALTH_CHECKS = (
     "ibgp_full_mesh_at_scale",
     "single_route_reflector",
     "expected_prefix_missing",
+    "metallb_pod_routes",
+    "cidr_overlap",
+    "dci_unsummarized",
+    "local_only_leak",
+    "bmp_feed_inconsistent",
 )
 _VIEW_NAMES = VIEWS
 
@@ -444,6 +529,44 @@ class HealthConfig:
     ] = ()
     #: View of the expected prefixes written without ``@VIEW``.
     expected_view: Annotated[str, OneOf(_VIEW_NAMES)] = "adj_in_post"
+    #: MetalLB speakers (metallb_pod_routes): peer address CIDR, ASN (``65010`` or
+    #: ``AS65010``), ``id:CIDR`` (BGP identifier) or ``sysname:GLOB`` (a router whose
+    #: BMP sysName matches, e.g. an FRR-K8s node: its Adj-RIB-Out is checked).
+    metallb_peers: tuple[PeerSelector, ...] = ()
+    #: Pod CIDRs: MetalLB must not announce inside them; cidr_overlap watches them.
+    pod_cidrs: tuple[Cidr, ...] = ()
+    #: Service CIDRs (cidr_overlap watches them).
+    service_cidrs: tuple[Cidr, ...] = ()
+    #: MetalLB LoadBalancer pools: a MetalLB speaker announces nothing outside them
+    #: (empty: not checked).
+    lb_pools: tuple[Cidr, ...] = ()
+    #: DCI peers (dci_unsummarized, local_only_leak), same forms as metallb_peers.
+    dci_peers: tuple[PeerSelector, ...] = ()
+    #: Longest prefix allowed over a DCI link per family (the last entry of a family wins).
+    dci_max_length: tuple[
+        Annotated[
+            str,
+            Validated(
+                _max_length,
+                {"type": "string", "pattern": r"^\s*[Ii][Pp][Vv][46]\s*[:/]\s*[0-9]{1,3}\s*$"},
+            ),
+        ],
+        ...,
+    ] = ("ipv4:20", "ipv6:48")
+    #: dci_unsummarized also fires above this many routes in one view of a DCI peer.
+    dci_max_routes: Annotated[int, Strict(), Bounds(0)] = 1000
+    #: Communities that mark a route as local to its DC (local_only_leak).
+    local_only_communities: tuple[CommunityText, ...] = ()
+
+    def dci_max_len(self, afi: int) -> int:
+        """The longest prefix length allowed over a DCI link for ``afi`` (1 or 2)."""
+        fam = "ipv4" if afi == 1 else "ipv6"
+        out = 20 if afi == 1 else 48
+        for entry in self.dci_max_length:
+            f, _, n = entry.partition(":")
+            if f == fam:
+                out = int(n)
+        return out
 
 
 def _fib_protocol(value: str) -> str:
@@ -491,6 +614,9 @@ class FibConfig:
     interval: Annotated[float, Strict(), Bounds(0.05, 3600)] = 1.0
     #: Netlink subscription receive buffer, bytes (0: the kernel default).
     rcvbuf: Annotated[int, Strict(), Bounds(0, 1 << 30)] = 4 * 1024 * 1024
+    #: ``bmp_inconsistent``: per peer, the prefixes whose evidence (a withdrawal
+    #: of a route the source view never announced) is kept; beyond, counted only.
+    evidence_max: Annotated[int, Strict(), Bounds(0, 1 << 24)] = 10000
 
 
 SOURCE_TYPES = ("bird",)

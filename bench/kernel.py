@@ -17,6 +17,17 @@ exits 0 either way. Needs root (it creates and deletes namespace
 ``bmpbench-<pid>``).
 
     python bench/kernel.py [--sizes 100000,1000000] [--repeat 3]
+
+``--live-frr`` (issue 22) runs against a live FRR 8.4 + zebra table instead:
+the lab of ``tests/lab`` (namespaces, ExaBGP peer A) loads 100k IPv4 /26 +
+20k IPv6 /56 into FRR, zebra installs them, then ``bmp-agent run`` (defaults)
+starts in FRR's namespace and FRR dumps its table over BMP. Measured in the
+same run: the time from the agent's start to a settled diff (every route
+classified), the reconciler's own pass time, then a 10,000-route withdrawal
+burst (ExaBGP → FRR → zebra → kernel) until the diff is settled again, and
+``ip -j route show proto bgp`` (IPv4 + IPv6) of the same table.
+
+    python bench/kernel.py --live-frr
 """
 
 from __future__ import annotations
@@ -170,14 +181,112 @@ def run_size(ns: str, n: int, repeat: int) -> dict[str, float]:
     }
 
 
+def live_frr(repeat: int) -> int:
+    """The ``--live-frr`` run (see the module docstring)."""
+    root = Path(__file__).resolve().parent.parent
+    sys.path[:0] = [str(root / "tests"), str(root / "tests" / "integration")]
+    import fib_scale_support as fs
+    from lab import (
+        INJ_A_V4,
+        INJ_B_V6,
+        BmpTarget,
+        ExaBgp,
+        Neighbor,
+        SpeakerConfig,
+        lab_peers,
+        lab_topology,
+        make_speaker,
+        missing_prerequisites,
+    )
+
+    why = missing_prerequisites("frr", "exabgp")
+    if why:
+        print("--live-frr: " + "; ".join(why), file=sys.stderr)
+        return 2
+    cfg = SpeakerConfig(
+        neighbors=(Neighbor(INJ_A_V4, 65001, name="peerA"),),
+        collectors=(BmpTarget("127.0.0.1", 11019),),
+        kernel_export=True,
+    )
+    n4, n6 = fs.N4, fs.N6
+
+    def settled(agent: Any, e4: int, e6: int, timeout: float) -> tuple[float, dict[str, Any]]:
+        """Until every kernel route is classified with no drift (bmp_inconsistent allowed)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            d = agent.diff("?limit=1")
+            c = {t["afi"]: t for t in d["tables"] if t["table"] == "main"}
+            if (
+                len(c) == 2
+                and c["ipv4"]["in_sync"] == e4
+                and c["ipv6"]["in_sync"] + c["ipv6"]["bmp_inconsistent"] == e6
+                and all(t["pending"] == 0 for t in c.values())
+            ):
+                return time.monotonic() - t0, d
+            time.sleep(0.05)
+        raise RuntimeError(f"not settled after {timeout} s: {d['tables']}")
+
+    with lab_topology() as lab:
+        spk = lab.spk
+        speaker = make_speaker("frr", spk, lab.workdir, cfg).start()
+        inj = ExaBgp(lab.inj, lab.workdir, lab_peers()[:1]).start()
+        agent = None
+        try:
+            speaker.wait_established([INJ_A_V4], timeout=40)
+            t0 = time.monotonic()
+            p4 = fs.v4_prefixes()
+            fs.announce_bulk(inj, "A", p4, INJ_A_V4, fs.CHUNK4)
+            fs.announce_bulk(inj, "A", fs.v6_prefixes(), INJ_B_V6, fs.CHUNK6)
+            fs.wait_kernel(spk, "bgp", n4, n6, timeout=300)
+            print(f"table loaded: {n4} IPv4 + {n6} IPv6 in {time.monotonic() - t0:.1f} s")
+            t_ip = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                fs.kernel_routes(spk, "-4", "bgp")
+                fs.kernel_routes(spk, "-6", "bgp")
+                t_ip.append(time.perf_counter() - t)
+            print(f"ip -j route show proto bgp (IPv4 + IPv6, best of {repeat}): {min(t_ip):.3f} s")
+            t1 = time.monotonic()
+            agent = fs.Agent(spk, lab.workdir)
+            t_ready = time.monotonic() - t1
+            took, d = settled(agent, n4, n6, timeout=120)
+            print(
+                f"agent start -> ready {t_ready:.2f} s; -> settled after FRR's dump "
+                f"{t_ready + took:.2f} s; reconciler passes {d['passes']} "
+                f"(full {d['full_passes']}), last pass {d['last_pass_seconds']:.3f} s"
+            )
+            t2 = time.monotonic()
+            fs.withdraw_bulk(inj, "A", p4[:10000], INJ_A_V4, fs.CHUNK4)
+            took, d = settled(agent, n4 - 10000, n6, timeout=120)
+            t_kernel = fs.kernel_count(spk, "-4", "bgp")
+            print(
+                f"10,000-route withdrawal burst: settled {took:.2f} s after the withdrawal; "
+                f"last pass {d['last_pass_seconds']:.3f} s; kernel now {t_kernel} IPv4"
+            )
+            t = time.perf_counter()
+            fs.kernel_routes(spk, "-4", "bgp")
+            fs.kernel_routes(spk, "-6", "bgp")
+            print(f"ip -j route show proto bgp after the burst: {time.perf_counter() - t:.3f} s")
+            del t2
+        finally:
+            if agent is not None:
+                agent.stop()
+            inj.stop()
+            speaker.stop()
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--live-frr", action="store_true", help="against a live FRR + zebra table")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("bench/kernel.py needs root (it creates a network namespace)", file=sys.stderr)
         return 2
+    if args.live_frr:
+        return live_frr(args.repeat)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     print(
         f"python {platform.python_version()}  kernel {platform.release()}  "

@@ -34,7 +34,8 @@ tests/deploy/test_fleet_live.py checks these with three agents and one real
 Prometheus.
 
 Metric names and labels are the contract of agent/export/metrics.py plus the FIB
-(``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``) families.
+(``bmp_fib_*``, ``bmp_kernel_routes``) and health (``bmp_health_check``,
+``bmp_rib_community_routes``) families.
 """
 
 from __future__ import annotations
@@ -329,6 +330,8 @@ def var_custom(name: str, label: str, values: list[str]) -> dict[str, Any]:
     }
 
 
+#: The multi-DC and MetalLB checks (agent.health.dc), one alert each.
+DC_CHECKS = "metallb_pod_routes|cidr_overlap|dci_unsummarized|local_only_leak"
 VIEWS = ["adj_in_pre", "adj_in_post", "adj_out_pre", "adj_out_post", "loc_rib"]
 
 GAUGE_STATS = (
@@ -500,7 +503,7 @@ def overview() -> dict[str, Any]:
             "Peers",
             "BGP peers from Peer Up, per node and router; State is the session. A row links to"
             " the peer's detail dashboard.",
-            f"bmp_peer_up{{{sel}}} * ignoring (peer_bgp_id, rd, local_asn, local_address)"
+            f"bmp_peer_up{{{sel}}} * ignoring (peer_bgp_id, rd, local_asn, local_address, table)"
             f" group_right () bmp_peer_info{{{sel}}}",
             ["Time", "__name__"],
             mappings=UP_DOWN,
@@ -679,6 +682,36 @@ def overview() -> dict[str, Any]:
             "{{agent}} {{type}}",
             unit="ops",
         ),
+        # Multi-DC design rules and MetalLB (issue #20): the four checks and the
+        # routes per community of interest (rib.count_communities).
+        row("Multi-DC and MetalLB"),
+        table(
+            "MetalLB, CIDR overlap, DCI summaries, local-only leaks",
+            "Peers failing metallb_pod_routes, cidr_overlap, dci_unsummarized or local_only_leak"
+            " now, per node (bmp-agent doctor lists the prefixes).",
+            f'bmp_health_check{{{sel}, check=~"{DC_CHECKS}"}} == 1',
+            ["Time", "__name__", "Value"],
+        ),
+        graph(
+            "Routes per community",
+            "Routes carrying each community of rib.count_communities (e.g. the local-only and"
+            " global-export tags of each DC), summed over the peers of each node, per view.",
+            per_agent(
+                f'sum without (router, peer) (bmp_rib_community_routes{{{sel}, view=~"$view"}})'
+            ),
+            "{{agent}} {{community}} {{view}}",
+        ),
+        graph(
+            "Local-only routes towards DCI peers",
+            "Routes per community in the views of the peers that local_only_leak flags, per"
+            " node (Adj-RIB-Out post-policy: sent to them; Adj-RIB-In: received).",
+            per_agent(
+                f"bmp_rib_community_routes{{{sel}}}"
+                " and ignoring (view, community, check, severity)"
+                f' (bmp_health_check{{{sel}, check="local_only_leak"}} == 1)'
+            ),
+            "{{agent}} {{router}} {{peer}} {{view}} {{community}}",
+        ),
     ]
     variables = [var_datasource(), *agent_variables(multi_instance=True)]
     variables += [
@@ -838,6 +871,12 @@ def peer_detail() -> dict[str, Any]:
             f"bmp_health_check{{{sel}}}",
             ["Time", "__name__", "job", "instance", "router", "peer"],
             mappings=value_mapping(("ok", "green"), ("problem", "red")),
+        ),
+        graph(
+            "Routes per community",
+            "Routes of this peer carrying each community of rib.count_communities, per view.",
+            per_agent(f"bmp_rib_community_routes{{{sel}}}"),
+            "{{agent}} {{view}} {{community}}",
         ),
     ]
     variables = [var_datasource(), *agent_variables(multi_instance=False)]

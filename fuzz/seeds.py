@@ -4,7 +4,10 @@ Each seed is a control byte (see ``fuzz/target.py``) and a short BMP stream:
 one message of a capture preceded by the Peer Up messages seen before it in
 the same capture (so Route Monitoring decodes with the negotiated ADD-PATH
 and 4-octet-AS context), plus the first 16 KiB of every capture (cut
-mid-message, as a truncated stream).
+mid-message, as a truncated stream). The TLV and BMP v4 streams of
+``tests/data/bmp-tlv`` (built by ``tests/support/tlv_streams.py``: TLVs after
+the UPDATE, v4 with the BGP PDU TLV, path marking, groups, enterprise TLVs,
+stateless ADD-PATH, VPNv4 without Peer Up) are seeded the same way.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 CAPTURES = Path(__file__).resolve().parent.parent / "tests" / "data" / "captures"
+TLV_STREAMS = CAPTURES.parent / "bmp-tlv"
 MAX_LEN = 16384
 #: Messages taken from each of the large ``scale`` captures.
 SCALE_MESSAGES = 300
@@ -26,7 +30,7 @@ def split_messages(stream: bytes, limit: int | None = None) -> Iterator[bytes]:
     count = 0
     while len(stream) - pos >= 6 and (limit is None or count < limit):
         length = int.from_bytes(stream[pos + 1 : pos + 5], "big")
-        if stream[pos] != 3 or length < 6 or pos + length > len(stream):
+        if stream[pos] not in (3, 4) or length < 6 or pos + length > len(stream):
             return
         yield stream[pos : pos + length]
         pos += length
@@ -38,8 +42,9 @@ def read_capture(path: Path) -> bytes:
     return gzip.decompress(data) if path.suffix == ".gz" else data
 
 
-def seeds(captures: Path = CAPTURES) -> Iterator[bytes]:
-    for path in sorted(captures.glob("*.bmp*")):
+def seeds(captures: Path = CAPTURES, tlv_streams: Path = TLV_STREAMS) -> Iterator[bytes]:
+    paths = sorted(captures.glob("*.bmp*")) + sorted(tlv_streams.glob("*.bmp"))
+    for path in paths:
         stream = read_capture(path)
         yield b"\x07" + stream[: MAX_LEN - 1]
         limit = SCALE_MESSAGES if path.suffix == ".gz" else None

@@ -48,13 +48,22 @@ from .bgp.messages import (
 )
 from .bgp.nlri import NlriSet, describe
 from .bmp.messages import (
+    INFO_ADMIN_LABEL,
+    INFO_STRING,
+    INFO_VRF_TABLE_NAME,
     MESSAGE_TYPE_NAMES,
     MIRROR_BGP_MESSAGE,
+    RM_TLV_GROUP,
+    RM_TLV_PATH_MARKING,
+    TLV_G_BIT,
+    TLV_TRAILING_BYTES,
     BmpMessage,
+    BmpTlv,
     InformationTlv,
     Initiation,
     MessageType,
     MirrorTlv,
+    PathStatus,
     PeerDown,
     PeerUp,
     PerPeerHeader,
@@ -65,6 +74,7 @@ from .bmp.messages import (
     Termination,
     UnknownBmpMessage,
     information_dict,
+    path_status_of,
 )
 from .bmp.session import Decoded, DecodeFailed, Event
 from .bmp.stat_types import stat_name
@@ -164,6 +174,14 @@ def render_message(
         out["view"] = peer.view
     if isinstance(msg, RouteMonitoring):
         out["update"] = render_update(msg.update)
+        if msg.path_status:
+            marks = msg.path_status
+            for route, mark in zip(out["update"]["announced"], marks, strict=False):
+                route["path_status"] = render_path_status(mark)
+        if msg.tlvs:
+            out["tlvs"] = [render_tlv(t) for t in msg.tlvs if t.type != TLV_TRAILING_BYTES]
+            if msg.trailing:
+                out["trailing"] = msg.trailing.hex()
     elif isinstance(msg, PeerUp):
         out.update(render_peer_up(msg))
     elif isinstance(msg, PeerDown):
@@ -220,7 +238,49 @@ def render_peer_down(msg: PeerDown) -> JsonDict:
         out["fsm_event_name"] = msg.fsm_event_name
     if msg.data:
         out["data"] = msg.data.hex()
+    if msg.tlvs:
+        out["tlvs"] = [render_tlv(t) for t in msg.tlvs]
     return out
+
+
+def render_tlv(tlv: BmpTlv) -> JsonDict:
+    """A message TLV: ``type``, ``name``, ``index`` (Route Monitoring TLVs),
+    ``pen`` (E bit), then the decoded value or ``hex``."""
+    out: JsonDict = {"type": tlv.type, "name": tlv.name}
+    if tlv.index is not None:
+        out["index"] = tlv.index
+        if tlv.index & TLV_G_BIT:
+            out["group"] = tlv.index & ~TLV_G_BIT
+    if tlv.pen is not None:
+        out["pen"] = tlv.pen
+    value = tlv.value
+    if tlv.pen is None and tlv.index is not None and tlv.type == RM_TLV_PATH_MARKING:
+        status = path_status_of(value)
+        if status is not None:
+            out["path_status"] = render_path_status(status)
+    elif tlv.pen is None and tlv.index is not None and tlv.type == RM_TLV_GROUP:
+        out["members"] = [
+            int.from_bytes(value[i : i + 2], "big") for i in range(0, len(value) - 1, 2)
+        ]
+    elif tlv.pen is None and tlv.type == INFO_VRF_TABLE_NAME and tlv.known:
+        # The same code (3) in both registries: VRF/Table Name.
+        out["text"] = value.decode("utf-8", "replace")
+    elif tlv.pen is None and tlv.index is None and tlv.type in (INFO_STRING, INFO_ADMIN_LABEL):
+        out["text"] = value.decode("utf-8", "replace")
+    out["hex"] = value.hex()
+    return out
+
+
+def render_path_status(status: PathStatus | None) -> JsonDict | None:
+    """A path marking: ``status`` names, ``status_code``, ``reason``, ``reason_code``."""
+    if status is None:
+        return None
+    return {
+        "status": list(status.names),
+        "status_code": status.status,
+        "reason": status.reason_name,
+        "reason_code": status.reason,
+    }
 
 
 def render_stat(entry: StatEntry) -> JsonDict:

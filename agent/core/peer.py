@@ -58,6 +58,7 @@ class Peer:
         "sent_open",
         "state",
         "stats",
+        "table_name",
         "tables",
         "up_since",
     )
@@ -96,6 +97,8 @@ class Peer:
         #: Peer Down count per reason name.
         self.downs: Counter[str] = Counter()
         self.tables: dict[TableKey, RibTable] = {}
+        #: Loc-RIB peers: the VRF/Table Name TLV of the last Peer Up (RFC 9069 §5.3).
+        self.table_name: str | None = None
         #: Last Statistics Report value per (stat name, afi, safi); afi/safi
         #: are None for stats that are not per AFI/SAFI.
         self.stats: dict[tuple[str, int | None, int | None], int] = {}

@@ -15,8 +15,10 @@ from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
 from parsers.bmp.context import PeerKey
 from parsers.bmp.messages import (
+    INFO_VRF_TABLE_NAME,
     MESSAGE_TYPE_NAMES,
     Initiation,
+    PathStatus,
     PeerDown,
     PeerUp,
     PerPeerHeader,
@@ -28,7 +30,9 @@ from parsers.bmp.session import Decoded, DecodeFailed, Event
 from parsers.bmp.stat_types import stat_name
 from parsers.errors import Action, ParseError
 
+from . import path_status
 from .flaps import FlapCounts
+from .path_status import MarkedAttributes
 from .peer import UP, Peer
 from .rib import RibTable
 from .settings import Shared
@@ -147,6 +151,8 @@ class Router:
         not in the table count the ``withdraw_unknown_route`` quirk."""
         for obs in self.shared.observers:
             obs.withdraw(peer, table, nset)
+        if table.ext:
+            path_status.account_withdraw(table, nset)
         unknown = table.withdraw(
             nset.prefixes, nset.path_ids, now, self.shared.settings.flap_window
         )
@@ -160,6 +166,8 @@ class Router:
         then the table; re-announces within the flap window count a prefix flap."""
         for obs in self.shared.observers:
             obs.announce(peer, table, nset, attrs)
+        if table.ext or type(attrs) is MarkedAttributes:
+            path_status.account_announce(table, nset, attrs)
         flapped: list[bytes] = []
         table.announce(
             nset.prefixes, nset.path_ids, attrs, now, self.shared.settings.flap_window, flapped
@@ -271,6 +279,10 @@ class RouterSession:
         peer.local_address = msg.local_address
         peer.local_port = msg.local_port
         peer.remote_port = msg.remote_port
+        if header.is_loc_rib:
+            # RFC 9069 §5.3: the VRF/Table Name TLV names the Loc-RIB's table.
+            names = [t.text for t in msg.information if t.type == INFO_VRF_TABLE_NAME]
+            peer.table_name = names[0] if names else None
 
     def _peer_down(self, msg: PeerDown, now: float) -> None:
         peer = self.router.peer_for(msg.peer)
@@ -302,5 +314,55 @@ class RouterSession:
             router.withdraw(peer, peer.table(view, nset.afi, nset.safi), nset, now)
         if update.announced:
             attrs = router.intern(update.attributes)
+            if msg.tlvs:
+                marks = msg.path_status
+                if marks:
+                    self._marked(msg, peer, attrs, marks, now)
+                    return
             for nset in update.announced:
                 router.announce(peer, peer.table(view, nset.afi, nset.safi), nset, attrs, now)
+
+    def _marked(
+        self,
+        msg: RouteMonitoring,
+        peer: Peer,
+        attrs: PathAttributes,
+        marks: tuple[PathStatus | None, ...],
+        now: float,
+    ) -> None:
+        """Announce routes with their path marking: one announce per run of
+        routes with the same marking, each with its interned ``MarkedAttributes``."""
+        router = self.router
+        view = msg.peer.view
+        values: dict[PathStatus, PathAttributes] = {}
+        i = 0
+        for nset in msg.update.announced:
+            table = peer.table(view, nset.afi, nset.safi)
+            n = len(nset.prefixes)
+            start = 0
+            while start < n:
+                mark = marks[i + start] if i + start < len(marks) else None
+                stop = start + 1
+                while stop < n and (marks[i + stop] if i + stop < len(marks) else None) is mark:
+                    stop += 1
+                if mark is None:
+                    value = attrs
+                else:
+                    got = values.get(mark)
+                    if got is None:
+                        got = values[mark] = router.intern(path_status.marked(attrs, mark))
+                    value = got
+                part = nset
+                if start or stop != n:
+                    pids = nset.path_ids
+                    labels = nset.labels
+                    part = NlriSet(
+                        nset.afi,
+                        nset.safi,
+                        nset.prefixes[start:stop],
+                        None if pids is None else pids[start:stop],
+                        None if labels is None else labels[start:stop],
+                    )
+                router.announce(peer, table, part, value, now)
+                start = stop
+            i += n

@@ -16,16 +16,18 @@ bmp_decode_errors_total                     counter  router, error
 bmp_quirks_total                            counter  router, quirk
 bmp_peer_up                                 gauge    router, peer, peer_asn, peer_type
 bmp_peer_info                               gauge    router, peer, peer_asn, peer_bgp_id, peer_type,
-                                                     rd, local_asn, local_address
+                                                     rd, local_asn, local_address, table
 bmp_peer_downs_total                        counter  router, peer, reason
 bmp_peer_last_change_timestamp_seconds      gauge    router, peer
 bmp_rib_routes                              gauge    router, peer, view, afi, safi
 bmp_rib_prefixes                            gauge    router, peer, view, afi, safi
+bmp_rib_path_status_routes                  gauge    router, peer, view, afi, safi, status
 bmp_route_updates_total                     counter  router, peer, view, afi, safi, action
 bmp_prefix_flaps_total                      counter  router, peer, view, afi, safi
 bmp_eor_received                            gauge    router, peer, view, afi, safi
 bmp_peer_stats                              gauge    router, peer, stat, afi, safi
 bmp_top_flapping_prefix_flaps               gauge    router, peer, view, prefix
+bmp_rib_community_routes                    gauge    router, peer, view, community
 bmp_agent_build_info                        gauge    version, python, compiled
 ==========================================  =======  ==============================================
 
@@ -33,8 +35,16 @@ bmp_agent_build_info                        gauge    version, python, compiled
 concurrent session); ``peer`` the peer address (``addr%rd`` for peers with a
 distinguisher); ``afi``/``safi`` lowercase names; ``action`` announce or
 withdraw; ``stat`` the IANA snake_case name, with ``afi``/``safi`` empty for
-stats that are not per AFI/SAFI. ``bmp_top_flapping_prefix_flaps`` holds at
-most ``CoreSettings.top_flaps`` series. Peers never seen up (FRR's Peer Down
+stats that are not per AFI/SAFI. ``table`` is the VRF/Table Name TLV of a
+Loc-RIB peer's Peer Up (RFC 9069 §5.3), empty otherwise.
+``bmp_rib_path_status_routes`` counts the routes of a view by their path
+status (draft-ietf-grow-bmp-path-marking-tlv): ``status`` is a status bit's
+name (``best``, ``non_selected``, ``primary``, ``backup``, ``invalid``, ...;
+``unknown`` for a marking of 0); a route counts once per bit it has; only
+tables that received a marking have series. ``bmp_top_flapping_prefix_flaps``
+holds at most ``CoreSettings.top_flaps`` series. ``bmp_rib_community_routes``
+(routes carrying each community of ``rib.count_communities``) is rendered by
+``agent.health.rib_communities``. Peers never seen up (FRR's Peer Down
 for unconfigured/never-established neighbors) report ``bmp_peer_up 0``.
 ``bmp_agent_build_info`` is 1, with or without a router (``BuildInfoCollector``;
 ``compiled`` is ``agent.build.compiled()``): dashboards list agents by it.
@@ -53,7 +63,7 @@ from parsers.bgp.nlri import describe
 from parsers.bmp.context import PeerKey
 
 from .. import build
-from ..core import Core, Peer
+from ..core import Core, Peer, path_status
 
 ROUTER = ["router"]
 PEER = ["router", "peer"]
@@ -99,7 +109,7 @@ def _families() -> dict[str, Family]:
             "BGP peer information from Peer Up (or the per-peer header).",
             labels=[
                 "router", "peer", "peer_asn", "peer_bgp_id", "peer_type", "rd", "local_asn",
-                "local_address",
+                "local_address", "table",
             ],
         ),
         "peer_downs": c(
@@ -123,6 +133,11 @@ def _families() -> dict[str, Family]:
             labels=TABLE,
         ),
         "eor": g("bmp_eor_received", "1 once End-of-RIB was received.", labels=TABLE),
+        "path_status": g(
+            "bmp_rib_path_status_routes",
+            "Paths in the RIB view by path status (BMP path marking), one count per status bit.",
+            labels=[*TABLE, "status"],
+        ),
         "stats": g(
             "bmp_peer_stats", "Last value of each BMP Statistics Report type.",
             labels=["router", "peer", "stat", "afi", "safi"],
@@ -214,7 +229,8 @@ class CoreCollector(Collector):
             f'bmp_peer_info{{local_address="{escape_label(peer.local_address or "")}",'
             f'local_asn="{local_asn}",peer="{pe}",peer_asn="{asn}",'
             f'peer_bgp_id="{escape_label(peer.bgp_id)}",peer_type="{ptype}",'
-            f'rd="{escape_label(peer.rd or "")}",router="{re}"}} 1.0\n',
+            f'rd="{escape_label(peer.rd or "")}",router="{re}",'
+            f'table="{escape_label(peer.table_name or "")}"}} 1.0\n',
             change,
         )
 
@@ -246,6 +262,7 @@ class CoreCollector(Collector):
                     peer.bgp_id,
                     peer.rd,
                     peer.last_change,
+                    peer.table_name,
                 )
                 pkey = (r, peer.key)
                 cached = old_peers.get(pkey)
@@ -328,6 +345,7 @@ class CoreCollector(Collector):
                             peer.rd or "",
                             "" if peer.local_asn is None else str(peer.local_asn),
                             peer.local_address or "",
+                            peer.table_name or "",
                         ],
                         1.0,
                     )
@@ -343,6 +361,12 @@ class CoreCollector(Collector):
                     f["updates"].add_metric([*labels, "withdraw"], t.withdraws)
                     f["flaps"].add_metric(labels, t.flaps)
                     f["eor"].add_metric(labels, 1.0 if t.eor else 0.0)
+                for (view, afi, safi), t in list(peer.tables.items()):
+                    marked = path_status.counts(t)
+                    if marked:
+                        labels = [r, p, view, afi_name(afi), safi_name(safi)]
+                        for name, n in sorted(path_status.by_name(marked).items()):
+                            f["path_status"].add_metric([*labels, name], n)
                 for (stat, s_afi, s_safi), value in sorted(
                     peer.stats.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0, kv[0][2] or 0)
                 ):

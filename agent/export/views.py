@@ -9,7 +9,8 @@ float/bool/None. Endpoints:
 * ``routes(core, router=, peer=, view=, prefix=, limit=)`` → ``/api/v1/routes``
 * ``flaps(core)`` → ``/api/v1/flaps``
 
-A route's ``attributes`` are ``parsers.render.render_attributes``, the
+A route's ``path_status`` is ``parsers.render.render_path_status`` of its
+marking (null when the router sent none). A route's ``attributes`` are ``parsers.render.render_attributes``, the
 object ``bmp-agent decode`` prints (``docs/decode-schema.md``): one renderer,
 one documented shape.
 
@@ -38,9 +39,10 @@ from parsers.afi import afi_name, safi_name
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import describe
 from parsers.bmp.messages import VIEWS
-from parsers.render import render_attributes
+from parsers.render import render_attributes, render_path_status
 
 from ..core import Core, Peer, RibTable, Router
+from ..core.path_status import status_of
 from ..core.rib import RouteKey, key_path_id, key_prefix
 from ..pages import (
     SMALL,
@@ -154,6 +156,7 @@ def peer_view(router: Router, peer: Peer, now: float) -> JsonDict:
         "uptime": now - peer.up_since if peer.up_since is not None else None,
         "last_change": peer.last_change,
         "last_down_reason": peer.last_down_reason,
+        "table": peer.table_name,
         "downs": dict(sorted(peer.downs.items())),
         "routes": sum(t["routes"] for t in tables),
         "prefixes": prefixes,
@@ -224,6 +227,7 @@ class _Renderer:
             "safi": safi_name(t.safi),
             "prefix": describe(t.afi, t.safi, key_prefix(k)),
             "path_id": key_path_id(k),
+            "path_status": render_path_status(status_of(a)),
             "attributes": self.attrs(a)[0],
         }
         if match is not None:
@@ -248,6 +252,7 @@ class _Renderer:
                 "safi": safi_name(t.safi),
                 "prefix": describe(t.afi, t.safi, key_prefix(k)),
                 "path_id": key_path_id(k),
+                "path_status": render_path_status(status_of(a)),
             }
         )
         tail = "}" if match is None else f', "match": "{match}"}}'

@@ -4,7 +4,9 @@
 decoder; standard library only, so it runs anywhere, as any user);
 ``expected`` rebuilds the local router's selection from BMP (Loc-RIB, or the
 RFC 4271 decision process over post-policy Adj-RIB-In); ``diff`` compares
-them with a grace period; ``reconciler`` runs it as a daemon component;
+them with a grace period; ``consistency`` tells a kernel that is wrong from a
+router's BMP feed that contradicts itself (``bmp_inconsistent``);
+``reconciler`` runs it as a daemon component;
 ``component`` builds it with ``/api/v1/fib/diff`` and the ``bmp_fib_*``
 metrics from an ``agent.host.Host``; ``cmd`` is ``bmp-agent fib-diff``.
 
@@ -20,6 +22,6 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     import importlib
 
-    if name in ("netlink", "expected", "diff", "reconciler", "component", "cmd"):
+    if name in ("netlink", "expected", "diff", "consistency", "reconciler", "component", "cmd"):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(name)

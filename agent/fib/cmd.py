@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ..cli.api import ApiError, add_api_command, get_json, table
-from .diff import DRIFT_STATES
+from .diff import BMP_INCONSISTENT, HELD_STATES
 
 EXIT_DRIFT = 3
 
@@ -27,7 +27,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "show kernel FIB drift against BGP's selection (from a running agent)",
         __doc__.split("\n\n")[0] if __doc__ else None,
     )
-    p.add_argument("--state", choices=DRIFT_STATES, help="only this drift state")
+    p.add_argument(
+        "--state", choices=HELD_STATES, help="only this drift state (or bmp_inconsistent)"
+    )
     p.add_argument("--afi", choices=("ipv4", "ipv6"), help="only this address family")
     p.add_argument("--limit", type=int, metavar="N", help="at most N prefixes")
     p.add_argument(
@@ -59,6 +61,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
             t.get("missing"),
             t.get("extra"),
             t.get("nexthop_mismatch"),
+            t.get("bmp_inconsistent", 0),
             t.get("pending"),
         ]
         for t in data.get("tables", [])
@@ -75,6 +78,7 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
                 "MISSING",
                 "EXTRA",
                 "NH MISMATCH",
+                "BMP INCONSISTENT",
                 "PENDING",
             ],
             rows,
@@ -123,4 +127,6 @@ def run(args: argparse.Namespace) -> int:
         print(render(data))
     if data.get("error") or not data.get("router"):
         return 1
-    return EXIT_DRIFT if any(not d.get("pending") for d in data.get("drift", [])) else 0
+    # bmp_inconsistent rows are the router's BMP feed contradicting itself, not drift
+    drift = [d for d in data.get("drift", []) if d.get("state") != BMP_INCONSISTENT]
+    return EXIT_DRIFT if any(not d.get("pending") for d in drift) else 0

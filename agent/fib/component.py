@@ -12,10 +12,17 @@ bmp_fib_drift_events_total                  counter  router, afi, state
 bmp_kernel_routes                           gauge    afi, table, proto
 bmp_fib_last_sync_timestamp_seconds         gauge    (none)
 bmp_fib_resyncs_total                       counter  reason
+bmp_view_inconsistencies_total              counter  router, peer, view, kind
 ==========================================  =======  ==========================
 
-``state``: ``in_sync``, ``missing``, ``extra``, ``nexthop_mismatch``, and
-``pending`` (a difference younger than ``fib.grace``). Drift events count
+``state``: ``in_sync``, ``missing``, ``extra``, ``nexthop_mismatch``,
+``bmp_inconsistent`` (not drift: the router's BMP feed contradicts itself
+about a route the kernel holds, ``agent.fib.consistency``), and
+``pending`` (a difference younger than ``fib.grace``).
+``bmp_view_inconsistencies_total`` kinds: ``withdraw_never_announced``
+(the view withdrew a route it did not hold; every router, from the RIB
+counters) and ``kernel_holds_withdrawn_route`` (prefixes of the local router
+that became ``bmp_inconsistent``, by the view that withdrew them). Drift events count
 routes entering a drift state once the grace period is over; ``in_sync``
 events count drifts that went away. ``bmp_kernel_routes`` counts the routes
 of the watched protocols in the watched tables. The last sync timestamp is
@@ -49,7 +56,8 @@ from ..pages import (
     encode_cursor,
     stream_json,
 )
-from .diff import DRIFT_STATES, PENDING, STATES
+from .consistency import KERNEL_HOLDS_WITHDRAWN, WITHDRAW_NEVER_ANNOUNCED, view_withdrawals
+from .diff import BMP_INCONSISTENT, HELD_STATES, PENDING, STATES
 from .netlink import Entry, proto_name, table_name
 from .reconciler import FibReconciler
 
@@ -87,6 +95,18 @@ class FibCollector(Collector):
             "Full kernel route dumps, by reason (initial, enobufs, read_error, reload, retry).",
             labels=["reason"],
         )
+        views = CounterMetricFamily(
+            "bmp_view_inconsistencies",
+            "BMP views contradicting themselves: withdraw_never_announced (a view withdrew a "
+            "route it did not hold), kernel_holds_withdrawn_route (bmp_inconsistent prefixes).",
+            labels=["router", "peer", "view", "kind"],
+        )
+        for router in list(fib.core.routers.values()):
+            for (peer, view), n in sorted(view_withdrawals(router).items()):
+                views.add_metric([router.label, peer, view, WITHDRAW_NEVER_ANNOUNCED], n)
+        if r:
+            for (peer, view), n in sorted(fib.evidence.inconsistent.items()):
+                views.add_metric([r, peer, view, KERNEL_HOLDS_WITHDRAWN], n)
         if r:
             for (afi, table), counts in sorted(fib.tracker.counts().items()):
                 for state in STATES:
@@ -101,7 +121,7 @@ class FibCollector(Collector):
             last.add_metric([], fib.last_sync)
         for reason, n in sorted(fib.resyncs.items()):
             resyncs.add_metric([reason], n)
-        yield from (routes, events, kernel, last, resyncs)
+        yield from (routes, events, kernel, last, resyncs, views)
 
 
 def _actual(fib: FibReconciler, entry: Entry | None) -> list[str]:
@@ -120,6 +140,19 @@ def _expected(want: Any) -> list[str]:
     if want is None:
         return []
     return ["|".join(format_address(a) for a in sorted(hop)) for hop in want]
+
+
+def _evidence(fib: FibReconciler, afi: int, table: int, key: bytes) -> dict[str, Any] | None:
+    w = fib.evidence.tables.get((afi, fib.rd_of(table)), {}).get(key)
+    if w is None:
+        return None
+    return {
+        "peer": w.peer_label,
+        "view": w.view,
+        "said": WITHDRAW_NEVER_ANNOUNCED,
+        "at": w.at,
+        "other_views": w.other,
+    }
 
 
 #: Drift tables' sorted-key indexes (``agent.pages``), shared by requests.
@@ -151,6 +184,10 @@ def _summary(fib: FibReconciler) -> dict[str, Any]:
         "last_sync": fib.last_sync,
         "error": fib.error,
         "resyncs": dict(fib.resyncs),
+        "evidence_dropped": dict(fib.evidence.dropped),
+        "passes": fib.passes,
+        "full_passes": fib.full_passes,
+        "last_pass_seconds": fib.last_pass_seconds,
         "tables": tables,
     }
 
@@ -158,7 +195,7 @@ def _summary(fib: FibReconciler) -> dict[str, Any]:
 def _row(fib: FibReconciler, a: int, table: int, key: bytes, d: Any) -> dict[str, Any]:
     kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
     entry = kern.get(key)
-    return {
+    row = {
         "prefix": describe(a, 1, key),
         "afi": afi_name(a),
         "table": table_name(table),
@@ -169,6 +206,9 @@ def _row(fib: FibReconciler, a: int, table: int, key: bytes, d: Any) -> dict[str
         "actual": _actual(fib, entry),
         "proto": proto_name(entry[0]) if entry is not None else None,
     }
+    if d.state == BMP_INCONSISTENT:
+        row["evidence"] = _evidence(fib, a, table, key)
+    return row
 
 
 class DiffPages:
@@ -330,8 +370,8 @@ def _pages(fib: FibReconciler, request: web.Request, max_limit: int) -> DiffPage
         if len(q.getall(name)) > 1:
             raise ValueError(f"parameter {name!r} given {len(q.getall(name))} times")
     state = q.get("state")
-    if state is not None and state not in DRIFT_STATES:
-        raise ValueError(f"state {state!r} is not one of {', '.join(DRIFT_STATES)}")
+    if state is not None and state not in HELD_STATES:
+        raise ValueError(f"state {state!r} is not one of {', '.join(HELD_STATES)}")
     afi = q.get("afi")
     if afi is not None and afi not in ("ipv4", "ipv6"):
         raise ValueError(f"afi {afi!r} is not ipv4 or ipv6")

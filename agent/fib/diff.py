@@ -6,6 +6,13 @@ select: stale); ``nexthop_mismatch``. A difference counts only once it has
 lasted ``grace`` seconds; until then it is ``pending`` (so convergence is not
 flagged). ``DriftTracker`` keeps, per (afi, table), only the drifting
 prefixes, so a table in sync costs nothing to hold.
+
+``bmp_inconsistent`` is not drift: the kernel holds a route that the router's
+source view withdrew without ever announcing it, while another view (its
+pre-policy Adj-RIB-In) shows it (``agent.fib.consistency``). It goes through
+the same grace period and is counted like a state, but it raises no drift
+events and the drift alert ignores it: the router's BMP feed is wrong, not
+the kernel.
 """
 
 from __future__ import annotations
@@ -22,8 +29,11 @@ MISSING = "missing"
 EXTRA = "extra"
 NEXTHOP_MISMATCH = "nexthop_mismatch"
 PENDING = "pending"
+BMP_INCONSISTENT = "bmp_inconsistent"
 DRIFT_STATES = (MISSING, EXTRA, NEXTHOP_MISMATCH)
-STATES = (IN_SYNC, MISSING, EXTRA, NEXTHOP_MISMATCH, PENDING)
+#: states a prefix can be held in (drift, and the feed defect)
+HELD_STATES = (*DRIFT_STATES, BMP_INCONSISTENT)
+STATES = (IN_SYNC, MISSING, EXTRA, NEXTHOP_MISMATCH, BMP_INCONSISTENT, PENDING)
 
 
 def matches(want: Want, hops: tuple[Nexthop, ...], mode: str) -> bool:
@@ -120,7 +130,7 @@ class DriftTracker:
         self.tables: dict[tuple[int, int], dict[bytes, Drift]] = {}
         self.in_sync: dict[tuple[int, int], int] = {}
         #: (afi, state) → routes that entered a reported drift state (or, for
-        #: ``in_sync``, left one)
+        #: ``in_sync``, left one); never ``bmp_inconsistent``
         self.events: Counter[tuple[int, str]] = Counter()
         #: (afi, table) → state → prefixes, reported / within grace
         self._reported: dict[tuple[int, int], Counter[str]] = {}
@@ -141,7 +151,7 @@ class DriftTracker:
             g.n -= n
             if g.reported:
                 rep[g.state] -= n
-                if recovered:
+                if recovered and g.state != BMP_INCONSISTENT:
                     self.events[(afi, IN_SYNC)] += n
             else:
                 pen[g.state] -= n
@@ -207,7 +217,8 @@ class DriftTracker:
                 g.reported = True
                 self._pending[key][g.state] -= g.n
                 self._reported[key][g.state] += g.n
-                self.events[(key[0], g.state)] += g.n
+                if g.state != BMP_INCONSISTENT:
+                    self.events[(key[0], g.state)] += g.n
             else:
                 keep.append((key, g))
         self._waiting = keep
@@ -232,7 +243,7 @@ class DriftTracker:
             c[IN_SYNC] = self.in_sync.get(key, 0)
             rep = self._reported.get(key)
             if rep is not None:
-                for s in DRIFT_STATES:
+                for s in HELD_STATES:
                     c[s] = rep[s]
                 c[PENDING] = sum(self._pending[key].values())
             out[key] = c

@@ -27,7 +27,9 @@ prefix, the same slices) runs only after a resync, when the local router
 or its source view changes, and for routes of a changed nexthop object.
 Differences become drift states after ``fib.grace`` seconds
 (``agent.fib.diff``); counts are kept as prefixes move, and
-``in_sync = kernel routes - nexthop_mismatch - extra``, so a scrape reads
+``in_sync = kernel routes - nexthop_mismatch - extra - bmp_inconsistent``
+(``agent.fib.consistency``: kernel routes the router's own BMP feed
+contradicts itself about), so a scrape reads
 counters only. Per selected route the FIB keeps nothing while it is in sync,
 and one dict entry (key shared with the RIB, value a shared group) while it
 drifts.
@@ -55,7 +57,8 @@ from ..core.rib import RibTable
 from ..core.router import Router
 from ..log import get_logger
 from . import netlink
-from .diff import EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
+from .consistency import Evidence
+from .diff import BMP_INCONSISTENT, EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
 from .expected import Candidate, PathSource, Want, WantBuilder, decide, peer_source, source_view
 from .netlink import Entry, KernelState, NetlinkError
 
@@ -107,30 +110,67 @@ _UNSET = object()
 EXT_KEY = "fib"
 
 
+class Mark:
+    """What the FIB does with the changes of one RIB table (cached in ``table.ext``)."""
+
+    __slots__ = ("afi", "dirty", "rd", "source")
+
+    def __init__(self, dirty: list[bytes], afi: int, rd: str | None, source: bool) -> None:
+        self.dirty = dirty
+        self.afi = afi
+        self.rd = rd
+        #: a table of the source view (else: another Adj-RIB-In view of the
+        #: local router, read only to confirm ``bmp_inconsistent`` evidence)
+        self.source = source
+
+
 class FibObserver:
     """The core ``RouteObserver``: marks the prefixes of the local router's
-    source view dirty (``table.ext["fib"]`` caches the table's dirty list,
-    or None for a table the FIB does not read)."""
+    source view dirty (``table.ext["fib"]`` caches the table's ``Mark``, or
+    None for a table the FIB does not read), and records withdrawals of
+    routes the source view never announced (``agent.fib.consistency``)."""
 
     __slots__ = ("fib",)
 
     def __init__(self, fib: FibReconciler) -> None:
         self.fib = fib
 
-    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
+    def _mark(self, peer: Peer, table: RibTable) -> Mark | None:
         ext = table.ext
         if ext is not None:
             m = ext.get(EXT_KEY, _UNSET)
             if m is not _UNSET:
-                if m is not None:
-                    m.extend(nset.prefixes)  # type: ignore[attr-defined]
-                return
-        m = self.fib.marker(peer, table)
-        if m is not None:
-            m.extend(nset.prefixes)
+                return m  # type: ignore[return-value]
+        return self.fib.marker(peer, table)
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
+        m = self._mark(peer, table)
+        if m is None:
+            return
+        fib = self.fib
+        if m.source:
+            m.dirty.extend(nset.prefixes)
+            if nset.path_ids is None:
+                fib.evidence.record(m.afi, m.rd, peer, table, nset.prefixes, fib.clock())
+            return
+        self._other_view(m, nset)
 
     def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
-        self.withdraw(peer, table, nset)
+        m = self._mark(peer, table)
+        if m is None:
+            return
+        if m.source:
+            m.dirty.extend(nset.prefixes)
+            if self.fib.evidence.tables:
+                self.fib.evidence.announced(m.afi, m.rd, nset.prefixes)
+            return
+        self._other_view(m, nset)
+
+    def _other_view(self, m: Mark, nset: NlriSet) -> None:
+        # another view of a prefix with evidence changed: re-check it
+        ev = self.fib.evidence.tables.get((m.afi, m.rd))
+        if ev:
+            m.dirty.extend(ev.keys() & set(nset.prefixes))
 
 
 @dataclass(slots=True)
@@ -188,6 +228,8 @@ class FibReconciler:
         self.log = get_logger(component="fib")
         self.kernel = KernelState(frozenset(), frozenset())
         self.tracker = DriftTracker()
+        #: withdrawals of never-announced routes in the source view (bmp_inconsistent)
+        self.evidence = Evidence(config.evidence_max)
         self.observer = FibObserver(self)
         self.router: Router | None = None
         self.router_label = ""
@@ -269,6 +311,7 @@ class FibReconciler:
             not_applied.append("fib.rcvbuf")
         resync = new.protocols != old.protocols or new.tables != old.tables
         self.config = FibConfig(**{**_fields(new), "rcvbuf": old.rcvbuf, "enabled": old.enabled})
+        self.evidence.limit = self.config.evidence_max
         if resync:
             self._apply_filters(self.config)
             self._need_resync = "reload"
@@ -392,25 +435,50 @@ class FibReconciler:
                 return r
         return None
 
-    def marker(self, peer: Peer, table: RibTable) -> list[bytes] | None:
-        """The dirty list for changes of ``table`` (None: not read by the FIB); cached
+    def marker(self, peer: Peer, table: RibTable) -> Mark | None:
+        """The ``Mark`` for changes of ``table`` (None: not read by the FIB); cached
         in ``table.ext``."""
-        m: list[bytes] | None = None
+        m: Mark | None = None
         router = self.router
-        if (
+        if router is None or self.view is None:
+            # not known yet (the first pass after a router connects): keep the
+            # evidence of a local router's views; the pass that finds the
+            # router and its view re-marks every table
+            if (
+                table.safi == 1
+                and table.afi in (1, 2)
+                and table.view in ("adj_in_post", "loc_rib", "adj_in_pre")
+                and peer.rd in self.rds
+                and any(
+                    r.peers.get(peer.key) is peer and self._maybe_local(r)
+                    for r in list(self.core.routers.values())
+                )
+            ):
+                m = Mark([], table.afi, peer.rd, True)
+        elif (
             router is not None
+            and self.view is not None
             and table.safi == 1
             and table.afi in (1, 2)
-            and table.view == self.view
             and peer.rd in self.rds
             and router.peers.get(peer.key) is peer
         ):
-            m = self._dirty_bgp.setdefault((table.afi, peer.rd), [])
+            dirty = self._dirty_bgp.setdefault((table.afi, peer.rd), [])
+            if table.view == self.view:
+                m = Mark(dirty, table.afi, peer.rd, True)
+            elif table.view in ("adj_in_pre", "adj_in_post"):
+                m = Mark(dirty, table.afi, peer.rd, False)
         ext = table.ext
         if ext is None:
             ext = table.ext = {}
         ext[EXT_KEY] = m
         return m
+
+    def _maybe_local(self, r: Router) -> bool:
+        want = self.config.router
+        if want:
+            return r.label == want or r.address == want
+        return r.source == "bird" or is_local_address(r.address)
 
     def _invalidate_markers(self) -> None:
         for router in list(self.core.routers.values()):
@@ -444,6 +512,10 @@ class FibReconciler:
                             work.append((afi, peer.rd, _prefixes(prev.routes)))
                         if prev.up != up or prev.src != src:
                             work.append((afi, peer.rd, _prefixes(t.routes)))
+                        if prev.routes is not t.routes or prev.up != up:
+                            ev = self.evidence.tables.get((afi, peer.rd))
+                            if ev:
+                                work.append((afi, peer.rd, list(ev)))
                     new.setdefault((afi, peer.rd), []).append(Source(src, t, t.routes, up, peer.rd))
         if not full:
             for s in old.values():
@@ -479,6 +551,21 @@ class FibReconciler:
                     (s.src, a) for k, a in routes.items() if isinstance(k, tuple) and k[1] == prefix
                 )
         return out
+
+    def feed_inconsistencies(
+        self, router: Router, peer: Peer
+    ) -> tuple[dict[str, int], tuple[str, ...], int] | None:
+        """``bmp_inconsistent`` prefixes of ``peer`` for the health check
+        ``bmp_feed_inconsistent`` (``agent.health.feed.FeedEvidence``, handed to
+        the health component by ``agent.app``; ``agent.fib.consistency``): by
+        afi name, the views that withdrew them, the evidence not kept. None
+        unless ``router`` is the local router and such prefixes are held."""
+        if router is not self.router:
+            return None
+        by_afi, views = self.evidence.held_for(peer, self.tables, self.tracker)
+        if not by_afi:
+            return None
+        return by_afi, views, self.evidence.dropped.get(peer.label, 0)
 
     def rd_of(self, table: int) -> str | None:
         """The distinguisher of a watched kernel table (``fib.tables``)."""
@@ -549,11 +636,30 @@ class FibReconciler:
                     ok = cache[k] = matches(w, resolve(e), mode)
                 if not ok:
                     mismatch.add(p)
+        extra = ker - sel
+        router = self.router
+        if extra and router is not None and self.view is not None and self.evidence.tables:
+            bad = self.evidence.classify(router, self.view, afi, rd, extra)
+            if bad:
+                extra -= bad
+                self._inconsistent(key, afi, rd, bad, now)
         tracker.move(key, sel - ker, MISSING, now)
-        tracker.move(key, ker - sel, EXTRA, now)
+        tracker.move(key, extra, EXTRA, now)
         tracker.move(key, mismatch, NEXTHOP_MISMATCH, now)
         tracker.move(key, (chunk - sel - ker) | (both - mismatch), None, now)
         self.compared += len(chunk)
+
+    def _inconsistent(
+        self, key: tuple[int, int], afi: int, rd: str | None, bad: set[bytes], now: float
+    ) -> None:
+        drifts = self.tracker.tables.get(key, {})
+        ev = self.evidence.tables.get((afi, rd), {})
+        for p in bad:
+            d = drifts.get(p)
+            if d is None or d.state != BMP_INCONSISTENT:
+                w = ev[p]
+                self.evidence.inconsistent[(w.peer_label, w.view)] += 1
+        self.tracker.move(key, bad, BMP_INCONSISTENT, now)
 
     def _nexthop_users(self, afi: int, table: int, ids: set[int]) -> list[bytes]:
         kern = self.kernel.routes.get((afi, table)) or {}
@@ -572,6 +678,8 @@ class FibReconciler:
                     self.log.info("local router", router=router.label)
             # drift against another router or view means nothing now
             self.tracker.clear()
+            if self.router is not None and router is not self.router:
+                self.evidence.clear()
             self.router = router
             self.router_label = router.label if router is not None else ""
             self.view = view
@@ -637,7 +745,11 @@ class FibReconciler:
             nk = len(self.kernel.routes.get(key, ()))
             tr = self.tracker
             tr.in_sync[key] = max(
-                0, nk - tr.drifting(key, NEXTHOP_MISMATCH) - tr.drifting(key, EXTRA)
+                0,
+                nk
+                - tr.drifting(key, NEXTHOP_MISMATCH)
+                - tr.drifting(key, EXTRA)
+                - tr.drifting(key, BMP_INCONSISTENT),
             )
         if work:
             self.passes += 1

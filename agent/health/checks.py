@@ -1,4 +1,8 @@
-"""The seven BGP health checks, evaluated from the state core.
+"""The BGP health checks, evaluated from the state core.
+
+The seven single-fabric checks are here; the four multi-DC and MetalLB checks
+(``metallb_pod_routes``, ``cidr_overlap``, ``dci_unsummarized``,
+``local_only_leak``) and their counters are in ``agent.health.dc``.
 
 Each check looks at one *subject*: a peer of a router (per-peer checks) or a
 router (router checks). A subject is evaluated only when the check can say
@@ -55,7 +59,6 @@ from __future__ import annotations
 import ipaddress
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.bgp.attributes import PathAttributes
@@ -63,6 +66,9 @@ from parsers.bgp.nlri import NlriSet
 
 from ..config import HEALTH_CHECKS, HealthConfig
 from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+from . import feed
+from .dc import DcObserver, evaluate_dc
+from .results import CRITICAL, WARNING, CheckInfo, CheckResult, Finding, Report
 
 EXT_KEY = "health"
 LOC_RIB_PEER = 3
@@ -74,20 +80,6 @@ DEFAULT_KEY = b"\x00"
 
 #: RFC 6996 private ranges.
 PRIVATE_ASN_RANGES = ((64512, 65534), (4200000000, 4294967294))
-
-CRITICAL = "critical"
-WARNING = "warning"
-
-
-@dataclass(frozen=True, slots=True)
-class CheckInfo:
-    name: str
-    severity: str
-    #: per-peer or router check
-    scope: str
-    title: str
-    advice: str
-
 
 CHECKS: dict[str, CheckInfo] = {
     c.name: c
@@ -160,8 +152,57 @@ CHECKS: dict[str, CheckInfo] = {
             "advertisement of Calico, MetalLB, Cilium, kube-router) and that the router's "
             "import policy accepts it. Configured with health.expected_prefixes.",
         ),
+        CheckInfo(
+            "metallb_pod_routes",
+            CRITICAL,
+            "peer",
+            "A MetalLB speaker announces pod routes or prefixes outside its LoadBalancer pools",
+            "MetalLB is for LoadBalancer service addresses only: pod routing belongs to the "
+            "CNI (Calico, Cilium, kube-router, or the node's own BGP). Limit the MetalLB "
+            "IPAddressPools to the service ranges, keep the pod CIDRs out of them and out of "
+            "any BGPAdvertisement aggregation, and filter the speaker's sessions on the router "
+            "to the pools (prefix list 'le 32'). Configured with health.metallb_peers, "
+            "health.pod_cidrs and health.lb_pools.",
+        ),
+        CheckInfo(
+            "cidr_overlap",
+            CRITICAL,
+            "peer",
+            "The same or overlapping pod/service CIDR is originated by different ASes (DCs)",
+            "Every DC needs its own, non-overlapping pod and service CIDRs (e.g. DC1 "
+            "10.244.0.0/16 and 10.96.0.0/16, DC2 10.245.0.0/16 and 10.97.0.0/16): two DCs "
+            "announcing the same range black-hole each other's traffic across the DCI. "
+            "Renumber one cluster (a new cluster CIDR needs new nodes or a migration) or keep "
+            "the ranges from crossing the DCI. Watched: health.pod_cidrs, health.service_cidrs "
+            "(or the node-originated routes when both are empty).",
+        ),
+        CheckInfo(
+            "dci_unsummarized",
+            WARNING,
+            "peer",
+            "A DCI link carries unsummarized routes",
+            "Send only summaries across the DCI (one aggregate per DC for pods, one for "
+            "services: aggregate-address ... summary-only on FRR, or a prefix list that allows "
+            "only the aggregates), so that a pod or node change in one DC does not churn the "
+            "other DC's routers. Limits: health.dci_max_length (default /20 IPv4, /48 IPv6) "
+            "and health.dci_max_routes; DCI peers: health.dci_peers.",
+        ),
+        CheckInfo(
+            "local_only_leak",
+            WARNING,
+            "peer",
+            "A route tagged local-only crosses the DCI link",
+            "Routes tagged with a local-only community (e.g. 64510:100) must stay in their DC: "
+            "match the community in the DCI export policy and deny it (FRR: bgp "
+            "community-list + route-map deny), and on the receiving side drop other DCs' "
+            "local-only routes on import. Tag global routes with the global-export community "
+            "(e.g. 64510:200) instead. Configured with health.local_only_communities and "
+            "health.dci_peers.",
+        ),
     )
 }
+# checks kept in their own modules
+CHECKS[feed.NAME] = CheckInfo(feed.NAME, feed.SEVERITY, feed.SCOPE, feed.TITLE, feed.ADVICE)
 assert tuple(CHECKS) == HEALTH_CHECKS
 
 
@@ -367,44 +408,6 @@ class HealthObserver:
 # ----------------------------------------------------------------------------- evaluation
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    check: str
-    router: str
-    #: "" for router checks
-    peer: str
-    #: what was found, one line
-    found: str
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class CheckResult:
-    info: CheckInfo
-    enabled: bool
-    #: (router, peer, firing) per evaluated subject, in core order
-    subjects: list[tuple[str, str, bool]] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-
-    @property
-    def firing(self) -> int:
-        return len(self.findings)
-
-    def add(self, router: str, peer: str, finding: Finding | None) -> None:
-        self.subjects.append((router, peer, finding is not None))
-        if finding is not None:
-            self.findings.append(finding)
-
-
-@dataclass(slots=True)
-class Report:
-    results: dict[str, CheckResult]
-
-    @property
-    def firing(self) -> int:
-        return sum(r.firing for r in self.results.values())
-
-
 def _tables(peer: Peer, views: Iterable[str]) -> list[RibTable]:
     vs = frozenset(views)
     return [
@@ -594,8 +597,19 @@ def check_expected(
     )
 
 
-def evaluate(core: Core, cfg: HealthConfig, *, router: str | None = None) -> Report:
-    """Run every check over ``core`` (see the module docstring for the cost)."""
+def evaluate(
+    core: Core,
+    cfg: HealthConfig,
+    *,
+    router: str | None = None,
+    dc: DcObserver | None = None,
+    evidence: feed.FeedEvidence | None = None,
+) -> Report:
+    """Run every check over ``core`` (see the module docstring for the cost).
+
+    ``dc``: the ``DcObserver`` keeping the counters of the multi-DC checks
+    (``agent.health.dc``); it also caches ``cidr_overlap``'s conflicts.
+    ``evidence``: the FIB reconciler, for ``bmp_feed_inconsistent``."""
     results = {
         name: CheckResult(info, cfg.enabled and name not in cfg.disabled)
         for name, info in CHECKS.items()
@@ -619,6 +633,11 @@ def evaluate(core: Core, cfg: HealthConfig, *, router: str | None = None) -> Rep
                     results["default_route_received"].add(r, p, check_default_route(cfg, rtr, peer))
                 if "host_route_flood" in on:
                     results["host_route_flood"].add(r, p, check_host_routes(cfg, rtr, peer))
+            if feed.NAME in on and feed.evaluated(rtr, peer):
+                got = feed.check(rtr, peer, evidence)
+                results[feed.NAME].add(
+                    r, p, None if got is None else Finding(feed.NAME, r, p, got[0], got[1])
+                )
             if peer.state == UP and peer.sent_open is not None:
                 if "public_asn" in on:
                     results["public_asn"].add(r, p, check_public_asn(cfg, rtr, peer))
@@ -635,6 +654,7 @@ def evaluate(core: Core, cfg: HealthConfig, *, router: str | None = None) -> Rep
             )
         if wanted and "expected_prefix_missing" in on:
             results["expected_prefix_missing"].add(r, "", check_expected(cfg, rtr, wanted))
+    evaluate_dc(core, cfg, results, on, router=router, observer=dc)
     return Report(results)
 
 
@@ -672,6 +692,14 @@ def report_json(report: Report, cfg: HealthConfig) -> dict[str, Any]:
             "asn_allow": list(cfg.asn_allow),
             "default_route_allow": [str(n) for n in cfg.default_route_allow],
             "expected_prefixes": [f"{t}@{v}" for t, v, _, _ in expected_prefixes(cfg)],
+            "metallb_peers": list(cfg.metallb_peers),
+            "pod_cidrs": [str(n) for n in cfg.pod_cidrs],
+            "service_cidrs": [str(n) for n in cfg.service_cidrs],
+            "lb_pools": [str(n) for n in cfg.lb_pools],
+            "dci_peers": list(cfg.dci_peers),
+            "dci_max_length": {"ipv4": cfg.dci_max_len(1), "ipv6": cfg.dci_max_len(2)},
+            "dci_max_routes": cfg.dci_max_routes,
+            "local_only_communities": list(cfg.local_only_communities),
         },
     }
 

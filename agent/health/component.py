@@ -9,10 +9,15 @@ before the daemon starts:
 * the ``bmp_health_check{check, router, peer, severity}`` gauge, a second
   collector beside ``agent.export.metrics.CoreCollector``: 1 while the problem is
   present, 0 for every subject the check evaluated and found fine (router
-  checks have ``peer=""``). Disabled checks export nothing.
+  checks have ``peer=""``). Disabled checks export nothing;
+* a ``DcObserver`` (the multi-DC and MetalLB checks, ``agent.health.dc``);
+* while ``rib.count_communities`` is set (independent of ``health.enabled``),
+  a ``CommunityCounter`` and its ``bmp_rib_community_routes`` family
+  (``agent.health.rib_communities``).
 
-Every ``health:`` key applies on reload (SIGHUP); a change of
-``health.route_views`` or re-enabling rebuilds the counters once.
+Every ``health:`` key and ``rib.count_communities`` apply on reload (SIGHUP);
+a change of what the counters depend on (``health.route_views``, the peer
+selectors, CIDRs, DCI limits and communities) or re-enabling rebuilds them once.
 """
 
 from __future__ import annotations
@@ -29,6 +34,9 @@ from ..core import Core
 from ..export.metrics import escape_label
 from ..host import Host
 from .checks import HealthObserver, Report, evaluate, report_json
+from .dc import DcObserver
+from .feed import FeedEvidence
+from .rib_communities import CommunityCounter
 
 METRIC = "bmp_health_check"
 METRIC_HELP = "1 while the BGP health check finds the problem (0: evaluated and fine)."
@@ -40,27 +48,50 @@ class Health:
 
     name = "health"
 
-    def __init__(self, core: Core, config: HealthConfig) -> None:
+    def __init__(
+        self, core: Core, config: HealthConfig, count_communities: tuple[str, ...] = ()
+    ) -> None:
         self.core = core
         self.config = config
         self.observer = HealthObserver(config.route_views)
+        self.dc = DcObserver(config)
+        self.communities = CommunityCounter(count_communities)
+        #: the FIB reconciler, set by ``agent.app`` (``bmp_feed_inconsistent``)
+        self.evidence: FeedEvidence | None = None
         self._attached = False
+        self._counting = False
         if config.enabled:
             self._attach()
+        self._count(bool(count_communities))
 
     def _attach(self) -> None:
         if not self._attached:
             self.core.observers.append(self.observer)
+            self.core.observers.append(self.dc)
             self._attached = True
             self.observer.rebuild(self.core)
+            self.dc.rebuild(self.core)
 
     def _detach(self) -> None:
         if self._attached:
             self.core.observers.remove(self.observer)
+            self.core.observers.remove(self.dc)
             self._attached = False
 
+    def _count(self, on: bool) -> None:
+        if on and not self._counting:
+            self.core.observers.append(self.communities)
+            self._counting = True
+        elif not on and self._counting:
+            self.core.observers.remove(self.communities)
+            self._counting = False
+
     def evaluate(self, router: str | None = None) -> Report:
-        return evaluate(self.core, self.config, router=router)
+        return evaluate(self.core, self.config, router=router, dc=self.dc, evidence=self.evidence)
+
+    def community_text(self) -> str:
+        """``bmp_rib_community_routes`` as exposition text ("" while nothing is listed)."""
+        return self.communities.text(self.core) if self._counting else ""
 
     def document(self, router: str | None = None) -> dict[str, Any]:
         return report_json(self.evaluate(router), self.config)
@@ -72,6 +103,7 @@ class Health:
 
     async def stop(self) -> None:
         self._detach()
+        self._count(False)
 
     def reload(self, config: Config) -> list[str]:
         new = config.health
@@ -79,12 +111,24 @@ class Health:
         self.config = new
         if not new.enabled:
             self._detach()
+            self.dc.configure(new)
         elif not self._attached:
             self.observer.route_views = frozenset(new.route_views)
+            self.dc.configure(new)
             self._attach()
-        elif new.route_views != old.route_views:
-            self.observer.route_views = frozenset(new.route_views)
-            self.observer.rebuild(self.core)
+        else:
+            if new.route_views != old.route_views:
+                self.observer.route_views = frozenset(new.route_views)
+                self.observer.rebuild(self.core)
+            self.dc.configure(new, self.core)
+        wanted = config.rib.count_communities
+        if self._counting:
+            self.communities.configure(wanted, self.core)
+        else:
+            self.communities.configure(wanted, None)
+            if wanted:
+                self.communities.rebuild(self.core)
+        self._count(bool(wanted))
         return []
 
 
@@ -131,7 +175,7 @@ def build(host: Host, *, metrics: bool = True) -> Health | None:
     core: object = host.core  # tests build daemons over stand-in cores
     if not isinstance(core, Core):
         return None
-    health = Health(core, host.config.health)
+    health = Health(core, host.config.health, host.config.rib.count_communities)
 
     def api(request: web.Request) -> dict[str, Any]:
         return health.document(request.query.get("router"))
@@ -139,4 +183,5 @@ def build(host: Host, *, metrics: bool = True) -> Health | None:
     host.add_json_get("/api/v1/health", api, params=("router",))
     if metrics:
         host.add_metrics_text(HealthCollector(health).text)
+        host.add_metrics_text(health.community_text)
     return health

@@ -1,4 +1,6 @@
-"""Construct specification of every BMP message (RFC 7854, RFC 8671, RFC 9069).
+"""Construct specification of every BMP message (RFC 7854, RFC 8671, RFC 9069,
+and BMP v4 / message TLVs of draft-ietf-grow-bmp-tlv with the path marking of
+draft-ietf-grow-bmp-path-marking-tlv).
 
 The structures below are the declarative wire format: each one parses and
 builds (the test builders use them to make messages). ``decode_bmp_message``
@@ -12,6 +14,7 @@ No input makes ``decode_bmp_message`` raise anything but a ``ParseError``.
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from construct import (
@@ -19,7 +22,7 @@ from construct import (
 )
 
 from ..bgp import decode as bgp_spec
-from ..bgp.messages import OpenMessage
+from ..bgp.messages import OpenMessage, Update
 from ..errors import (
     Action,
     MalformedError,
@@ -32,12 +35,19 @@ from .messages import (
     MIRROR_BGP_MESSAGE,
     MIRROR_INFORMATION,
     PER_PEER_HEADER_SIZE,
+    REASON_LOC_RIB_SESSION_CLOSED,
     REASON_LOCAL_NO_NOTIFICATION,
     REASON_LOCAL_NOTIFICATION,
     REASON_REMOTE_NOTIFICATION,
+    RM_TLV_BGP_PDU,
     TERMINATION_REASON,
+    TLV_E_BIT,
+    TLV_TRAILING_BYTES,
     VERSION,
+    VERSION_4,
+    VERSIONS,
     BmpMessage,
+    BmpTlv,
     InformationTlv,
     Initiation,
     MessageType,
@@ -51,6 +61,7 @@ from .messages import (
     StatisticsReport,
     Termination,
     UnknownBmpMessage,
+    bad_markings,
 )
 from .stat_types import COUNTER, EXPERIMENTAL_TYPES, GAUGE, STAT_TYPES
 from .wire import (
@@ -72,6 +83,10 @@ from .wire import (
     TLV,
     TLV_HEADER_P,
     TLV_HEADER_SIZE,
+    TLV_INDEX,
+    TLV_INDEX_SIZE,
+    TLV_PEN,
+    TLV_PEN_SIZE,
     peer_address,
     per_peer_header,
     version_error,
@@ -121,8 +136,9 @@ def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
             action=Action.DROP_SESSION,
         )
     hdr = COMMON_HEADER_P.parse(data[:COMMON_HEADER_SIZE])
-    if hdr.version != VERSION:
-        raise version_error(hdr.version, 0)
+    version = hdr.version
+    if version not in VERSIONS:
+        raise version_error(version, 0)
     if hdr.length != len(data):
         raise MalformedError(
             f"BMP message length {hdr.length} does not match the {len(data)} bytes given",
@@ -141,11 +157,13 @@ def _decode(data: bytes, ctx: DecodeContext) -> BmpMessage:
     peer = decode_per_peer_header(data, COMMON_HEADER_SIZE, ctx)
     pos = COMMON_HEADER_SIZE + PER_PEER_HEADER_SIZE
     if msg_type == MessageType.ROUTE_MONITORING:
+        if version == VERSION_4:
+            return _route_monitoring_v4(data, pos, peer, ctx)
         return _route_monitoring(data, pos, peer, ctx)
     if msg_type == MessageType.STATISTICS_REPORT:
         return _statistics(data, pos, peer, ctx)
     if msg_type == MessageType.PEER_DOWN:
-        return _peer_down(data, pos, peer)
+        return _peer_down(data, pos, peer, ctx, version)
     if msg_type == MessageType.PEER_UP:
         return _peer_up(data, pos, peer)
     return _route_mirroring(data, pos, peer, ctx)
@@ -194,6 +212,92 @@ def _tlvs(data: bytes, pos: int, end: int, what: str) -> list[tuple[int, int, by
         out.append((h.type, pos, data[vstart : vstart + h.length]))
         pos = vstart + h.length
     return out
+
+
+def message_tlvs(
+    data: bytes, pos: int, end: int, *, indexed: bool, what: str
+) -> tuple[BmpTlv, ...]:
+    """draft-ietf-grow-bmp-tlv TLVs in ``data[pos:end]``: type (E bit: a PEN
+    follows, counted in the length), length, [index,] value."""
+    return tuple(t for _, t in _walk_tlvs(data, pos, end, indexed=indexed, what=what))
+
+
+def _walk_tlvs(
+    data: bytes, pos: int, end: int, *, indexed: bool, what: str
+) -> list[tuple[int, BmpTlv]]:
+    """``message_tlvs`` with the offset of each value."""
+    out: list[tuple[int, BmpTlv]] = []
+    while pos < end:
+        if end - pos < TLV_HEADER_SIZE:
+            raise TruncatedError(
+                f"{what} TLV header needs {TLV_HEADER_SIZE} bytes, {end - pos} left", offset=pos
+            )
+        h = TLV_HEADER_P.parse(data[pos : pos + TLV_HEADER_SIZE])
+        at = pos
+        pos += TLV_HEADER_SIZE
+        length = h.length
+        tlv_type = h.type
+        pen: int | None = None
+        if tlv_type & TLV_E_BIT:
+            tlv_type ^= TLV_E_BIT
+            if length < TLV_PEN_SIZE or end - pos < TLV_PEN_SIZE:
+                raise MalformedError(
+                    f"{what} TLV type {tlv_type} has the E bit but no room for its "
+                    f"enterprise number (length {length})",
+                    offset=at,
+                )
+            pen = TLV_PEN.parse(data[pos : pos + TLV_PEN_SIZE])
+            pos += TLV_PEN_SIZE
+            length -= TLV_PEN_SIZE
+        index: int | None = None
+        if indexed:
+            if end - pos < TLV_INDEX_SIZE:
+                raise TruncatedError(
+                    f"{what} TLV type {tlv_type} has no room for its index", offset=at
+                )
+            index = TLV_INDEX.parse(data[pos : pos + TLV_INDEX_SIZE])
+            pos += TLV_INDEX_SIZE
+        if pos + length > end:
+            raise TruncatedError(
+                f"{what} TLV type {tlv_type} of length {h.length} runs past the end "
+                f"({end - pos} bytes left)",
+                offset=at,
+            )
+        out.append((pos, BmpTlv(tlv_type, data[pos : pos + length], index, pen)))
+        pos += length
+    return out
+
+
+def trailing_tlvs(data: bytes, pos: int, end: int, what: str) -> tuple[tuple[BmpTlv, ...], bytes]:
+    """What follows a v3 message's BGP PDU: TLVs in the indexed form of
+    draft-ietf-grow-bmp-tlv, else in the plain form, else raw bytes (returned
+    second). Nothing here is an error: the PDU before it decoded."""
+    for indexed in (True, False):
+        try:
+            return message_tlvs(data, pos, end, indexed=indexed, what=what), b""
+        except ParseError:
+            continue
+    return (), data[pos:end]
+
+
+def count_tlv_quirks(
+    tlvs: tuple[BmpTlv, ...], trailing: bytes, quirks: Counter[str], *, v3: bool
+) -> None:
+    """``trailing_tlv`` once per v3 message with TLVs after its PDU,
+    ``unknown_tlv`` per TLV of a type this decoder does not know,
+    ``trailing_bytes`` per message whose extra bytes are no TLVs,
+    ``bad_path_marking`` per Path Status TLV of a bad length."""
+    if trailing:
+        quirks["trailing_bytes"] += 1
+    if tlvs:
+        if v3:
+            quirks["trailing_tlv"] += 1
+        for t in tlvs:
+            if not t.known:
+                quirks["unknown_tlv"] += 1
+        bad = bad_markings(tlvs)
+        if bad:
+            quirks["bad_path_marking"] += bad
 
 
 def _information_tlvs(data: bytes, pos: int, end: int) -> tuple[InformationTlv, ...]:
@@ -275,29 +379,49 @@ def _peer_up(data: bytes, pos: int, peer: PerPeerHeader) -> PeerUp:
     )
 
 
-def _peer_down(data: bytes, pos: int, peer: PerPeerHeader) -> PeerDown:
+def _peer_down(
+    data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext, version: int
+) -> PeerDown:
     end = len(data)
     if pos >= end:
         raise TruncatedError("Peer Down has no reason code", offset=pos)
     reason = PEER_DOWN_REASON.parse(data[pos : pos + 1])
     pos += 1
+    note = None
+    event = None
     if reason in (REASON_LOCAL_NOTIFICATION, REASON_REMOTE_NOTIFICATION):
-        raw, nxt = _bgp_slice(data, pos, end, f"Peer Down reason {reason} NOTIFICATION")
+        raw, pos = _bgp_slice(data, pos, end, f"Peer Down reason {reason} NOTIFICATION")
         try:
             note = bgp_spec.decode_notification(raw)
         except ParseError as err:
-            raise _rebased(err, pos, action=Action.SKIP_MESSAGE) from None
-        return PeerDown(peer=peer, reason=reason, notification=note, data=data[nxt:end])
-    if reason == REASON_LOCAL_NO_NOTIFICATION:
+            raise _rebased(err, pos - len(raw), action=Action.SKIP_MESSAGE) from None
+    elif reason == REASON_LOCAL_NO_NOTIFICATION:
         if end - pos < 2:
             raise TruncatedError(
                 f"Peer Down reason 2 needs a 2-byte FSM event code, {end - pos} bytes left",
                 offset=pos,
             )
         event = FSM_EVENT.parse(data[pos : pos + 2])
-        return PeerDown(peer=peer, reason=reason, fsm_event=event, data=data[pos + 2 : end])
-    # 4 and 5 carry nothing, 6 (RFC 9069) carries TLVs, unknown reasons: keep the bytes.
-    return PeerDown(peer=peer, reason=reason, data=data[pos:end])
+        pos += 2
+    # What is left: nothing for 4 and 5; TLVs for 6 (RFC 9069 §5.4) and in v4
+    # (draft-ietf-grow-bmp-tlv); a vendor's TLVs or unknown data otherwise.
+    # ``data`` keeps the bytes as they were.
+    tlvs: tuple[BmpTlv, ...] = ()
+    if pos < end:
+        try:
+            tlvs = message_tlvs(data, pos, end, indexed=False, what="Peer Down")
+        except ParseError:
+            ctx.quirks["trailing_bytes"] += 1
+        else:
+            count_tlv_quirks(
+                tlvs,
+                b"",
+                ctx.quirks,
+                v3=version == VERSION and reason != REASON_LOC_RIB_SESSION_CLOSED,
+            )
+    return PeerDown(
+        peer=peer, reason=reason, notification=note, fsm_event=event, data=data[pos:end], tlvs=tlvs
+    )
 
 
 def decode_stat(stat_type: int, value: bytes) -> StatEntry:
@@ -350,11 +474,77 @@ def _statistics(data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) 
 def _route_monitoring(
     data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
 ) -> RouteMonitoring:
-    raw, nxt = _bgp_slice(data, pos, len(data), "Route Monitoring UPDATE")
-    if nxt != len(data):
+    end = len(data)
+    raw, nxt = _bgp_slice(data, pos, end, "Route Monitoring UPDATE")
+    update = _rm_update(raw, pos, peer, ctx)
+    if nxt == end:
+        return RouteMonitoring(peer=peer, update=update)
+    # Bytes after the UPDATE (draft-ietf-grow-bmp-tlv in v3, as some routers
+    # send it): the routes stay; the rest is TLVs or kept as bytes.
+    tlvs, trailing = trailing_tlvs(data, nxt, end, "Route Monitoring")
+    count_tlv_quirks(tlvs, trailing, ctx.quirks, v3=True)
+    return _with_tlvs(peer, update, tlvs, trailing)
+
+
+def _with_tlvs(
+    peer: PerPeerHeader, update: Update, tlvs: tuple[BmpTlv, ...], trailing: bytes
+) -> RouteMonitoring:
+    if trailing:
+        tlvs = (*tlvs, BmpTlv(TLV_TRAILING_BYTES, trailing))
+    return RouteMonitoring(peer, update, tlvs)
+
+
+def _route_monitoring_v4(
+    data: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext
+) -> RouteMonitoring:
+    """draft-ietf-grow-bmp-tlv: the per-peer header, then indexed TLVs, one of
+    them the BGP PDU. A v4 message laid out like v3 (the UPDATE first) is
+    read as v3 with the ``v4_pdu_outside_tlv`` quirk."""
+    end = len(data)
+    if data[pos : pos + 16] == b"\xff" * 16:
+        ctx.quirks["v4_pdu_outside_tlv"] += 1
+        raw, nxt = _bgp_slice(data, pos, end, "Route Monitoring UPDATE")
+        update = _rm_update(raw, pos, peer, ctx)
+        tlvs, trailing = trailing_tlvs(data, nxt, end, "Route Monitoring")
+        count_tlv_quirks(tlvs, trailing, ctx.quirks, v3=False)
+        return _with_tlvs(peer, update, tlvs, trailing)
+    every = _walk_tlvs(data, pos, end, indexed=True, what="Route Monitoring")
+    pdus = [(o, t) for o, t in every if t.type == RM_TLV_BGP_PDU and t.pen is None]
+    if not pdus:
+        # Code points are still provisional: a router numbering the BGP PDU
+        # TLV otherwise must not lose its routes. One TLV that holds exactly
+        # one whole UPDATE is that PDU.
+        pdus = [(o, t) for o, t in every if t.pen is None and _is_whole_update(t.value)]
+        if len(pdus) == 1:
+            ctx.quirks["bgp_pdu_tlv_type"] += 1
+    if len(pdus) != 1:
         raise MalformedError(
-            f"Route Monitoring has {len(data) - nxt} bytes after its UPDATE", offset=nxt
+            f"BMP v4 Route Monitoring carries {len(pdus)} BGP PDU TLVs (type "
+            f"{RM_TLV_BGP_PDU}), expected 1",
+            offset=pos,
         )
+    base, pdu = pdus[0]
+    tlvs = tuple(t for _, t in every if t is not pdu)
+    raw, nxt = _bgp_slice(pdu.value, 0, len(pdu.value), "Route Monitoring BGP PDU TLV")
+    if nxt != len(pdu.value):
+        raise MalformedError(
+            f"BMP v4 BGP PDU TLV has {len(pdu.value) - nxt} bytes after its UPDATE",
+            offset=base + nxt,
+        )
+    update = _rm_update(raw, base, peer, ctx)
+    count_tlv_quirks(tlvs, b"", ctx.quirks, v3=False)
+    return _with_tlvs(peer, update, tlvs, b"")
+
+
+def _is_whole_update(value: bytes) -> bool:
+    if len(value) < BGP_HEADER_SIZE or value[:16] != b"\xff" * 16:
+        return False
+    h = BGP_HEADER_P.parse(value[:BGP_HEADER_SIZE])
+    return bool(h.length == len(value) and h.type == 2)
+
+
+def _rm_update(raw: bytes, pos: int, peer: PerPeerHeader, ctx: DecodeContext) -> Update:
+    """The UPDATE of a Route Monitoring, found at ``pos`` of the message."""
     key = peer.key
     if key not in ctx.caps:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
@@ -373,7 +563,7 @@ def _route_monitoring(
         if err.partial is not None and not isinstance(err.partial, RouteMonitoring):
             err.partial = RouteMonitoring(peer, err.partial)
         raise err from None
-    return RouteMonitoring(peer=peer, update=update)
+    return update
 
 
 def _route_mirroring(
@@ -409,8 +599,11 @@ def _route_mirroring(
 
 
 __all__ = [
+    "count_tlv_quirks",
     "decode_bmp_message",
     "decode_per_peer_header",
     "decode_stat",
     "encode_stat",
+    "message_tlvs",
+    "trailing_tlvs",
 ]

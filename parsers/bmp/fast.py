@@ -3,7 +3,9 @@
 Route Monitoring is nearly all of a BMP stream, so it gets a decoder built
 from ``struct`` and ``bytes`` slices: the per-peer header (cached), then the
 UPDATE through ``parsers.bgp.fast`` with the ADD-PATH decision of this
-session's ``DecodeContext``. Whatever the fast path does not handle (other
+session's ``DecodeContext``. TLVs after a v3 UPDATE (``_with_trailing``) and
+BMP v4 messages (``_decode_v4``: the UPDATE in a BGP PDU TLV) are handled
+here too, with the TLV walk of ``_tlvs``. Whatever the fast path does not handle (other
 SAFIs, unusual attributes, any error) raises ``Fallback`` and goes to the
 construct decoder (``decode.py``), so both give equal results on every input
 (``tests/parsers/test_fast_equivalence.py``).
@@ -19,11 +21,22 @@ from ..bgp.nlri import NlriSet
 from ..bgp.wire import MAX_PREFIX_BITS, Fallback
 from . import decode as spec
 from .context import DecodeContext, PeerKey
-from .messages import PerPeerHeader, RouteMonitoring
-from .wire import per_peer_header
+from .messages import (
+    RM_TLV_BGP_PDU,
+    TLV_E_BIT,
+    TLV_TRAILING_BYTES,
+    BmpTlv,
+    PerPeerHeader,
+    RouteMonitoring,
+    bad_markings,
+)
+from .wire import INFO_NAMES_KNOWN, RM_NAMES_KNOWN, per_peer_header
 
 _PEER = Struct("!BB8s16sI4sII")
 _TIMESTAMP = Struct("!II")
+_TLV = Struct("!HH")
+_U32 = Struct("!I")
+_U16 = Struct("!H")
 _MARKER = b"\xff" * 16
 
 # ---------------------------------------------------------------- per-peer header
@@ -160,10 +173,17 @@ def decode_route_monitoring(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
 def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     n = len(data)
     if n < 48 + 23 or data[0] != 3 or int.from_bytes(data[1:5], "big") != n:
+        if n >= 48 + 29 and data[0] == 4 and int.from_bytes(data[1:5], "big") == n:
+            return _decode_v4(data, ctx)
         raise Fallback
     peer, key, view, four = _peer_header(data[6:48])
-    if data[48:64] != _MARKER or data[66] != 2 or (data[64] << 8 | data[65]) != n - 48:
+    if data[48:64] != _MARKER or data[66] != 2:
         raise Fallback
+    end = 48 + (data[64] << 8 | data[65])
+    if end != n:
+        if end > n or end < 48 + 23:
+            raise Fallback
+        return _with_trailing(data, end, ctx, peer, key, view, four)
     known = key in ctx.caps
     if not (data[67] or data[68]):
         # The hottest case, inlined: IPv4 announcements only, an attribute
@@ -184,3 +204,117 @@ def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     if not known:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
     return RouteMonitoring(peer, update)
+
+
+# ---------------------------------------------------------------- bytes after the UPDATE
+
+
+def _with_trailing(
+    data: bytes,
+    end: int,
+    ctx: DecodeContext,
+    peer: PerPeerHeader,
+    key: PeerKey,
+    view: str,
+    four: bool,
+) -> RouteMonitoring:
+    """A v3 Route Monitoring with bytes after its UPDATE (``data[end:]``):
+    the UPDATE as usual, then the TLVs, as ``decode._route_monitoring``."""
+    update = decode_update_body(data[:end], 48, four, ctx, key, view)
+    if key not in ctx.caps:
+        ctx.quirks["route_monitoring_without_peer_up"] += 1
+    quirks = ctx.quirks
+    tlvs = _tlvs(data, end, True)
+    trailing = b""
+    if tlvs is None:
+        tlvs = _tlvs(data, end, False)
+        if tlvs is None:
+            tlvs = ()
+            trailing = data[end:]
+            quirks["trailing_bytes"] += 1
+    if tlvs:
+        quirks["trailing_tlv"] += 1
+        _count_unknown(tlvs, ctx)
+    return _with_tlvs(peer, update, tlvs, trailing)
+
+
+def _count_unknown(tlvs: tuple[BmpTlv, ...], ctx: DecodeContext) -> None:
+    """``decode.count_tlv_quirks``'s ``unknown_tlv`` and ``bad_path_marking``."""
+    if not tlvs:
+        return
+    for t in tlvs:
+        if t.pen is not None or t.type not in (
+            RM_NAMES_KNOWN if t.index is not None else INFO_NAMES_KNOWN
+        ):
+            ctx.quirks["unknown_tlv"] += 1
+    bad = bad_markings(tlvs)
+    if bad:
+        ctx.quirks["bad_path_marking"] += bad
+
+
+def _with_tlvs(
+    peer: PerPeerHeader, update: Update, tlvs: tuple[BmpTlv, ...], trailing: bytes
+) -> RouteMonitoring:
+    if trailing:
+        tlvs = (*tlvs, BmpTlv(TLV_TRAILING_BYTES, trailing))
+    return RouteMonitoring(peer, update, tlvs)
+
+
+def _decode_v4(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
+    """BMP v4 Route Monitoring (``decode._route_monitoring_v4``): indexed TLVs
+    after the per-peer header, exactly one of them the BGP PDU."""
+    if data[48:64] == _MARKER:
+        raise Fallback  # the UPDATE outside a TLV: the spec counts the quirk
+    peer, key, view, four = _peer_header(data[6:48])
+    every = _tlvs(data, 48, True)
+    if every is None:
+        raise Fallback
+    pdu: BmpTlv | None = None
+    for t in every:
+        if t.type == RM_TLV_BGP_PDU and t.pen is None:
+            if pdu is not None:
+                raise Fallback
+            pdu = t
+    if pdu is None:
+        raise Fallback
+    raw = pdu.value
+    n = len(raw)
+    if n < 23 or raw[:16] != _MARKER or raw[18] != 2 or (raw[16] << 8 | raw[17]) != n:
+        raise Fallback
+    update = decode_update_body(raw, 0, four, ctx, key, view)
+    if key not in ctx.caps:
+        ctx.quirks["route_monitoring_without_peer_up"] += 1
+    tlvs = tuple(t for t in every if t is not pdu)
+    _count_unknown(tlvs, ctx)
+    return _with_tlvs(peer, update, tlvs, b"")
+
+
+def _tlvs(data: bytes, pos: int, indexed: bool) -> tuple[BmpTlv, ...] | None:
+    """The TLVs of ``data[pos:]`` (``decode.message_tlvs``), or None when
+    they do not parse."""
+    n = len(data)
+    out: list[BmpTlv] = []
+    while pos < n:
+        if n - pos < 4:
+            return None
+        tlv_type, length = _TLV.unpack_from(data, pos)
+        pos += 4
+        pen: int | None = None
+        if tlv_type & TLV_E_BIT:
+            tlv_type ^= TLV_E_BIT
+            if length < 4 or n - pos < 4:
+                return None
+            pen = _U32.unpack_from(data, pos)[0]
+            pos += 4
+            length -= 4
+        index: int | None = None
+        if indexed:
+            if n - pos < 2:
+                return None
+            index = _U16.unpack_from(data, pos)[0]
+            pos += 2
+        if pos + length > n:
+            return None
+        out.append(BmpTlv(tlv_type, data[pos : pos + length], index, pen))
+        pos += length
+    return tuple(out)

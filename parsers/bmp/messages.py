@@ -1,7 +1,8 @@
 """Every BMP message as a frozen dataclass (RFC 7854, RFC 8671, RFC 9069):
 the common and per-peer headers, the information TLVs, Initiation,
 Termination, Peer Up, Peer Down, Statistics Report, Route Monitoring and
-Route Mirroring. Each message class carries its type code in ``TYPE``. The
+Route Mirroring, and the message TLVs and path markings of BMP v4
+(``BmpTlv``, ``PathStatus``). Each message class carries its type code in ``TYPE``. The
 decoders are in ``decode.py`` (construct) and ``fast.py``.
 """
 
@@ -15,6 +16,10 @@ from ..afi import format_rd
 from ..bgp.messages import BgpMessage, Notification, OpenMessage, Update
 
 VERSION = 3
+#: BMP version 4 (draft-ietf-grow-bmp-tlv): TLVs in every message type.
+VERSION_4 = 4
+#: Every version this decoder speaks.
+VERSIONS = (VERSION, VERSION_4)
 COMMON_HEADER_SIZE = 6
 PER_PEER_HEADER_SIZE = 42
 #: Largest BMP message we accept. A Route Monitoring carries one BGP message
@@ -195,6 +200,196 @@ def information_dict(tlvs: tuple[InformationTlv, ...]) -> dict[str, str | list[s
     return out
 
 
+# --- Message TLVs (draft-ietf-grow-bmp-tlv) ---------------------------------
+
+#: Route Monitoring TLV types (draft-ietf-grow-bmp-tlv and
+#: draft-ietf-grow-bmp-path-marking-tlv provisional code points, as pmacct
+#: and the routers that send v4 today use them).
+RM_TLV_STATELESS_PARSING = 1
+RM_TLV_GROUP = 2
+RM_TLV_VRF_TABLE_NAME = 3
+RM_TLV_BGP_PDU = 4
+RM_TLV_PATH_MARKING = 5
+
+RM_TLV_NAMES = {
+    1: "stateless_parsing",
+    2: "group",
+    3: "vrf_table_name",
+    4: "bgp_pdu",
+    5: "path_marking",
+}
+
+#: E bit of a TLV type (draft-ietf-grow-bmp-tlv-ebit): a 4-byte Private
+#: Enterprise Number follows the length and is counted in it.
+TLV_E_BIT = 0x8000
+#: G bit of a TLV index: the index names a group (Group TLV), not one NLRI.
+TLV_G_BIT = 0x8000
+#: ``BmpTlv.type`` of the bytes after a v3 UPDATE that do not parse as TLVs
+#: (kept, value = the bytes; never a wire type).
+TLV_TRAILING_BYTES = -1
+
+
+@dataclass(frozen=True, slots=True)
+class BmpTlv:
+    """One TLV carried by a Route Monitoring or Peer Down message: after the
+    BGP PDU (v3, a vendor extension) or in the message body (v4).
+
+    ``type`` is without the E bit; ``pen`` is the enterprise number when the
+    E bit was set. ``index`` is the Route Monitoring TLV index (0: every NLRI
+    of the UPDATE, n: its n-th NLRI, G bit set: a group) or None for TLVs
+    without one (Peer Down, plain-form trailing TLVs).
+    """
+
+    type: int
+    value: bytes
+    index: int | None = None
+    pen: int | None = None
+
+    @property
+    def name(self) -> str:
+        if self.type == TLV_TRAILING_BYTES:
+            return "trailing_bytes"
+        if self.pen is not None:
+            return f"enterprise_{self.pen}_{self.type}"
+        if self.index is None:
+            return INFO_NAMES.get(self.type, f"type_{self.type}")
+        return RM_TLV_NAMES.get(self.type, f"type_{self.type}")
+
+    @property
+    def known(self) -> bool:
+        if self.pen is not None or self.type == TLV_TRAILING_BYTES:
+            return False
+        return (self.type in RM_TLV_NAMES) if self.index is not None else self.type in INFO_NAMES
+
+
+#: Path status bits (draft-ietf-grow-bmp-path-marking-tlv §2.1), lowest first.
+PATH_STATUS_NAMES = {
+    0x0001: "invalid",
+    0x0002: "best",
+    0x0004: "non_selected",
+    0x0008: "primary",
+    0x0010: "backup",
+    0x0020: "non_installed",
+    0x0040: "best_external",
+    0x0080: "add_path",
+    0x0100: "filtered_inbound",
+    0x0200: "filtered_outbound",
+    0x0400: "stale",
+    0x0800: "suppressed",
+}
+
+#: Reason codes (draft-ietf-grow-bmp-path-marking-tlv §2.2).
+PATH_REASON_NAMES = {
+    0x0000: "invalid_unknown",
+    0x0001: "invalid_as_loop",
+    0x0002: "invalid_unresolvable_nexthop",
+    0x0003: "not_preferred_local_pref",
+    0x0004: "not_preferred_as_path_length",
+    0x0005: "not_preferred_origin",
+    0x0006: "not_preferred_med",
+    0x0007: "not_preferred_peer_type",
+    0x0008: "not_preferred_igp_cost",
+    0x0009: "not_preferred_router_id",
+    0x000A: "not_preferred_peer_address",
+    0x000B: "not_preferred_aigp",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PathStatus:
+    """The path marking of one route: the status bits and the optional
+    reason code. Interned (``path_status``): one object per distinct marking."""
+
+    status: int
+    reason: int | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The status bits by name, lowest bit first; ``("unknown",)`` for 0."""
+        s = self.status
+        if not s:
+            return ("unknown",)
+        return tuple(PATH_STATUS_NAMES.get(1 << b, f"bit_{b}") for b in range(32) if s & (1 << b))
+
+    @property
+    def reason_name(self) -> str | None:
+        if self.reason is None:
+            return None
+        return PATH_REASON_NAMES.get(self.reason, f"reason_{self.reason}")
+
+
+_PATH_STATUS: dict[tuple[int, int | None], PathStatus] = {}
+_PATH_STATUS_MAX = 4096
+
+
+def path_status(status: int, reason: int | None) -> PathStatus:
+    """The shared ``PathStatus`` of this marking (hostile input cannot grow
+    the table past ``_PATH_STATUS_MAX``: then new markings are not shared)."""
+    key = (status, reason)
+    got = _PATH_STATUS.get(key)
+    if got is None:
+        got = PathStatus(status, reason)
+        if len(_PATH_STATUS) < _PATH_STATUS_MAX:
+            _PATH_STATUS[key] = got
+    return got
+
+
+def path_status_of(value: bytes) -> PathStatus | None:
+    """The marking in a Path Status TLV's value, or None when its length is
+    not 4 or 6 (the ``bad_path_marking`` quirk)."""
+    n = len(value)
+    if n == 6:
+        return path_status(int.from_bytes(value[:4], "big"), int.from_bytes(value[4:6], "big"))
+    if n == 4:
+        return path_status(int.from_bytes(value, "big"), None)
+    return None
+
+
+def _is_marking(t: BmpTlv) -> bool:
+    return t.type == RM_TLV_PATH_MARKING and t.pen is None and t.index is not None
+
+
+def bad_markings(tlvs: tuple[BmpTlv, ...]) -> int:
+    """Path Status TLVs whose value is not 4 or 6 bytes (each a quirk)."""
+    return sum(1 for t in tlvs if _is_marking(t) and len(t.value) not in (4, 6))
+
+
+def assign_path_status(tlvs: tuple[BmpTlv, ...], routes: int) -> tuple[PathStatus | None, ...]:
+    """Each announced route's marking from the Path Status TLVs of one Route
+    Monitoring (draft-ietf-grow-bmp-tlv indexes): index 0 marks every NLRI,
+    n the n-th (1-based, in ``Update.announced`` order), G bit + n the NLRIs
+    of Group TLV n. A more specific index wins. Empty without any marking."""
+    marks = [t for t in tlvs if _is_marking(t)]
+    if not marks:
+        return ()
+    groups: dict[int, list[int]] = {}
+    for t in tlvs:
+        if t.type == RM_TLV_GROUP and t.pen is None and t.index is not None:
+            v = t.value
+            groups[t.index] = [int.from_bytes(v[i : i + 2], "big") for i in range(0, len(v) - 1, 2)]
+    out: list[PathStatus | None] = [None] * routes
+    # Least specific first, so a per-NLRI marking overrides a group's or the message's.
+    for rank in (0, 1, 2):
+        for t in marks:
+            index = t.index
+            assert index is not None
+            kind = 0 if index == 0 else (1 if index & TLV_G_BIT else 2)
+            if kind != rank:
+                continue
+            status = path_status_of(t.value)
+            if status is None:
+                continue
+            if kind == 0:
+                out = [status] * routes
+            elif kind == 1:
+                for n in groups.get(index, ()):
+                    if 1 <= n <= routes:
+                        out[n - 1] = status
+            elif 1 <= index <= routes:
+                out[index - 1] = status
+    return tuple(out)
+
+
 # --- Initiation (§4.3) and Termination (§4.5) --------------------------------
 
 
@@ -296,6 +491,9 @@ class PeerDown(BmpMessageBase):
     fsm_event: int | None = None
     #: Raw data of reasons that carry none of the above (or TLVs for reason 6).
     data: bytes = b""
+    #: TLVs: reason 6's (RFC 9069 §5.4), v4's after the reason data, or a v3
+    #: message's after its NOTIFICATION / event code.
+    tlvs: tuple[BmpTlv, ...] = ()
 
     @property
     def reason_name(self) -> str:
@@ -337,6 +535,27 @@ class RouteMonitoring(BmpMessageBase):
     TYPE: ClassVar[int] = MessageType.ROUTE_MONITORING
     peer: PerPeerHeader
     update: Update
+    #: TLVs after the UPDATE (v3) or around it (v4), the BGP PDU TLV
+    #: excluded; bytes after a v3 UPDATE that are no TLVs are one
+    #: ``TLV_TRAILING_BYTES`` entry. One field only: this class is built per
+    #: message on the hot path.
+    tlvs: tuple[BmpTlv, ...] = ()
+
+    @property
+    def path_status(self) -> tuple[PathStatus | None, ...]:
+        """One entry per announced route (``update.announced`` flattened, in
+        order) when the message carries path marking, else empty (computed)."""
+        if not self.tlvs:
+            return ()
+        return assign_path_status(self.tlvs, sum(len(n.prefixes) for n in self.update.announced))
+
+    @property
+    def trailing(self) -> bytes:
+        """Bytes after a v3 UPDATE that do not parse as TLVs."""
+        for t in self.tlvs:
+            if t.type == TLV_TRAILING_BYTES:
+                return t.value
+        return b""
 
 
 # --- Route Mirroring (§4.7) --------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import Action, MalformedError
-from .messages import COMMON_HEADER_SIZE, MAX_MESSAGE_SIZE, VERSION
+from .messages import COMMON_HEADER_SIZE, MAX_MESSAGE_SIZE, VERSION, VERSION_4
 from .wire import version_error
 
 
@@ -58,7 +58,7 @@ class BmpReader:
             while end - pos >= COMMON_HEADER_SIZE:
                 version = buf[pos]
                 length = int.from_bytes(buf[pos + 1 : pos + 5], "big")
-                if version != VERSION:
+                if version != VERSION and version != VERSION_4:
                     self._fail(version, length, pos)
                 if length < COMMON_HEADER_SIZE or length > self._max:
                     self._fail(version, length, pos)
@@ -83,7 +83,7 @@ class BmpReader:
     def _fail(self, version: int, length: int, pos: int) -> None:
         offset = self._stream_offset + pos
         err: Exception
-        if version != VERSION:
+        if version != VERSION and version != VERSION_4:
             err = version_error(version, offset)
         elif length < COMMON_HEADER_SIZE:
             err = MalformedError(

@@ -14,6 +14,7 @@ from typing import Any
 
 from construct import (
     Bytes,
+    If,
     Int8ub,
     Int16ub,
     Int32ub,
@@ -26,7 +27,12 @@ from construct import (
 
 from ..afi import format_address
 from ..errors import Action, UnsupportedError
-from .messages import COMMON_HEADER_SIZE, PerPeerHeader
+from .messages import (
+    COMMON_HEADER_SIZE,
+    INFO_NAMES,
+    RM_TLV_NAMES,
+    PerPeerHeader,
+)
 
 # --------------------------------------------------------------------------
 # construct structures
@@ -70,6 +76,32 @@ TLV = Struct(
 )
 TLV_HEADER = Struct("type" / Int16ub, "length" / Int16ub)
 TLV_HEADER_SIZE = 4
+
+#: draft-ietf-grow-bmp-tlv: a TLV with the E bit (0x8000) in its type carries
+#: a 4-byte Private Enterprise Number, counted in its length.
+TLV_PEN = Int32ub
+TLV_PEN_SIZE = 4
+
+#: draft-ietf-grow-bmp-tlv §Route Monitoring: type, length (of the value, the
+#: PEN included), [PEN,] a 2-byte index (G bit + NLRI or group index), value.
+INDEXED_TLV = Struct(
+    "type" / Int16ub,
+    "length"
+    / Rebuild(Int16ub, lambda ctx: len(ctx.value) + (TLV_PEN_SIZE if ctx.type & 0x8000 else 0)),
+    "pen" / If(this.type & 0x8000, Int32ub),
+    "index" / Int16ub,
+    "value" / Bytes(lambda ctx: ctx.length - (TLV_PEN_SIZE if ctx.type & 0x8000 else 0)),
+)
+TLV_INDEX = Int16ub
+TLV_INDEX_SIZE = 2
+
+#: draft-ietf-grow-bmp-path-marking-tlv: the Path Status TLV's value: 4 bytes
+#: of status bits, then (optionally) a 2-byte reason code.
+PATH_MARKING = Struct("status" / Int32ub, "reason" / Int16ub)
+PATH_MARKING_STATUS = Int32ub
+PATH_MARKING_SIZES = (4, 6)
+#: The Group TLV's value: 2-byte NLRI indexes.
+GROUP_MEMBER = Int16ub
 
 #: RFC 7854 §4.10: what follows the per-peer header of a Peer Up, before the OPENs.
 PEER_UP_FIXED = Struct(
@@ -124,6 +156,10 @@ BGP_HEADER_P = compiled(BGP_HEADER)
 STAT_AFI_SAFI_GAUGE_P = compiled(STAT_AFI_SAFI_GAUGE)
 
 
+#: TLV types ``BmpTlv.known`` knows, as sets (the fast path's check).
+RM_NAMES_KNOWN = frozenset(RM_TLV_NAMES)
+INFO_NAMES_KNOWN = frozenset(INFO_NAMES)
+
 # --------------------------------------------------------------------------
 # shared helpers
 # --------------------------------------------------------------------------
@@ -160,11 +196,10 @@ def per_peer_header(
 
 
 def version_error(version: int, offset: int) -> UnsupportedError:
-    """The error for a BMP version other than 3 (action DROP_SESSION)."""
-    if version == 4:
-        text = "BMP version 4 (draft-ietf-grow-bmp-tlv) is not supported"
-    elif version in (1, 2):
+    """The error for a BMP version other than 3 and 4 (action DROP_SESSION:
+    that session only)."""
+    if version in (1, 2):
         text = f"BMP version {version} (pre-RFC 7854 drafts) is not supported"
     else:
-        text = f"bad BMP version {version}, expected 3"
+        text = f"unsupported BMP version {version}, expected 3 or 4"
     return UnsupportedError(text, offset=offset, action=Action.DROP_SESSION)

@@ -68,7 +68,7 @@ def test_defaults() -> None:
             "api_share": 0.25,
         },
         "log": {"level": "info", "format": "auto"},
-        "rib": {"flap_window": 60.0, "top_flaps": 10},
+        "rib": {"flap_window": 60.0, "top_flaps": 10, "count_communities": []},
     }
 
 

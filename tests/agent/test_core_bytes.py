@@ -105,6 +105,6 @@ def test_framing_error_is_counted() -> None:
     rs = core.open_session("10.0.9.1", 1)
     session = BmpSession()
     with pytest.raises(ParseError) as info:
-        session.feed(initiation() + b"\x04\x00\x00\x00\x10\x00")  # BMP version 4
+        session.feed(initiation() + b"\x05\x00\x00\x00\x10\x00")  # BMP version 5
     rs.framing_error(info.value)
     assert dict(rs.router.decode_errors) == {"unsupported": 1}

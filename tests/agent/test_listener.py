@@ -238,7 +238,7 @@ async def test_decode_errors_logged_and_session_kept(harness: Harness) -> None:
 
 async def test_bad_version_closes(harness: Harness) -> None:
     reader, writer = await harness.connect()
-    writer.write(b"\x04" + initiation()[1:])
+    writer.write(b"\x05" + initiation()[1:])  # BMP version 5: unknown
     await writer.drain()
     assert await read_eof(reader) == b""
     writer.close()

@@ -41,6 +41,7 @@ CONTRACT = {
             "rd",
             "local_asn",
             "local_address",
+            "table",
         },
     ),
     "bmp_peer_downs": ("counter", {"router", "peer", "reason"}),

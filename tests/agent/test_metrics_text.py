@@ -87,7 +87,7 @@ def test_table_text_is_what_generate_latest_writes() -> None:
     assert (
         'bmp_peer_info{local_address="10.0.1.1",local_asn="65000",peer="10.0.1.3%65000:7",'
         'peer_asn="65002",peer_bgp_id="10.0.1.3",peer_type="rd",rd="65000:7",'
-        'router="10.0.9.1"} 1.0'
+        'router="10.0.9.1",table=""} 1.0'
     ) in peer_lines(text)
     assert (
         'bmp_peer_last_change_timestamp_seconds{peer="10.0.1.2",router="10.0.9.1#2"} 1.000001e+06'
@@ -124,7 +124,8 @@ def test_table_text_is_what_generate_latest_writes() -> None:
 def test_daemon_metrics_use_table_text() -> None:
     core = loaded_core()
     daemon = build_daemon(Config(), core=core)
-    fn, health_text = daemon.http.metrics_text
+    fn, health_text, community_text = daemon.http.metrics_text
+    assert community_text() == ""  # rib.count_communities is empty
     assert lines_of(fn()) == lines_of(generate_latest(_full_registry(core)).decode())
     assert health_text().startswith("# HELP bmp_health_check ")
     assert lines_of(generate_latest(daemon.registry).decode()) == []

@@ -42,6 +42,10 @@ ALERTS = (
     "BGPFIBDrift",
     "BMPDecodeErrors",
     "BGPHealthCheck",
+    "BGPMetalLBPodRoutes",
+    "BGPCIDROverlap",
+    "BGPDCIUnsummarized",
+    "BGPLocalOnlyLeak",
 )
 
 _INSTALL_HINT = {

@@ -313,9 +313,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     procs: list[subprocess.Popen[bytes]] = []
     agent = _bin("bmp-agent")
     try:
+        # the multi-DC panels need data: frr-basic's and frr-mistakes' peer
+        # 10.0.1.2 taken for a DCI peer, its 65001:100 tag for local-only
+        (tmp / "agent.yaml").write_text(
+            "rib:\n  count_communities: ['65001:100', '4200000001:1:0']\n"
+            "health:\n  dci_peers: ['10.0.1.2/32']\n  local_only_communities: ['65001:100']\n"
+        )
         _spawn(
-            [*agent, "run", "--bmp-listen", f"127.0.0.1:{bmp}", "--http-listen",
-             f"127.0.0.1:{http}", "--log-level", "warning", "--log-format", "json"],
+            [*agent, "run", "--config", str(tmp / "agent.yaml"), "--bmp-listen",
+             f"127.0.0.1:{bmp}", "--http-listen", f"127.0.0.1:{http}", "--log-level", "warning",
+             "--log-format", "json"],
             tmp / "agent.log", procs,
         )  # fmt: skip
         st = start_prometheus(tmp, http, pport, procs)

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from agent.fib.diff import (
+    BMP_INCONSISTENT,
     EXTRA,
     IN_SYNC,
     MISSING,
@@ -194,6 +195,7 @@ def test_compare_and_grace() -> None:
         MISSING: 0,
         EXTRA: 0,
         NEXTHOP_MISMATCH: 0,
+        BMP_INCONSISTENT: 0,
         PENDING: 3,
     }
     assert tr.next_deadline(5.0) == 105.0
@@ -204,6 +206,7 @@ def test_compare_and_grace() -> None:
         MISSING: 1,
         EXTRA: 1,
         NEXTHOP_MISMATCH: 1,
+        BMP_INCONSISTENT: 0,
         PENDING: 0,
     }
     assert dict(tr.events) == {(1, MISSING): 1, (1, EXTRA): 1, (1, NEXTHOP_MISMATCH): 1}
@@ -216,6 +219,7 @@ def test_compare_and_grace() -> None:
         MISSING: 1,
         EXTRA: 1,
         NEXTHOP_MISMATCH: 0,
+        BMP_INCONSISTENT: 0,
         PENDING: 0,
     }
     assert dict(tr.events) == {
@@ -236,6 +240,7 @@ def test_compare_and_grace() -> None:
         MISSING: 1,
         EXTRA: 1,
         NEXTHOP_MISMATCH: 0,
+        BMP_INCONSISTENT: 0,
         PENDING: 0,
     }
     assert tr.events[(1, MISSING)] == 1

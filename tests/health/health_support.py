@@ -12,6 +12,7 @@ from core_events import POST, PRE, hdr, peer_down, route_monitoring
 from agent.config import HealthConfig
 from agent.core import Core, RouterSession
 from agent.health import HealthObserver, Report, evaluate
+from agent.health.dc import DcObserver
 from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
 from parsers.bmp.messages import PerPeerHeader
 from parsers.bmp.session import Decoded
@@ -64,8 +65,11 @@ class Lab:
         self.config = config or HealthConfig()
         self.core = Core()
         self.observer = HealthObserver(self.config.route_views)
+        #: the multi-DC and MetalLB checks' counters (``agent.health.dc``)
+        self.dc = DcObserver(self.config)
         if attach:
             self.core.observers.append(self.observer)
+            self.core.observers.append(self.dc)
         self.session: RouterSession = self.core.open_session(ROUTER, 40000)
 
     def feed(self, *events: Decoded) -> Lab:
@@ -75,7 +79,7 @@ class Lab:
 
     def report(self, **changes: Any) -> Report:
         cfg = replace(self.config, **changes) if changes else self.config
-        return evaluate(self.core, cfg)
+        return evaluate(self.core, cfg, dc=self.dc)
 
     def firing(self, check: str, **changes: Any) -> list[tuple[str, str]]:
         res = self.report(**changes).results[check]

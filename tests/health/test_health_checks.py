@@ -41,6 +41,11 @@ def test_check_names_and_severities() -> None:
         "ibgp_full_mesh_at_scale": "warning",
         "single_route_reflector": "warning",
         "expected_prefix_missing": "critical",
+        "metallb_pod_routes": "critical",
+        "cidr_overlap": "critical",
+        "dci_unsummarized": "warning",
+        "local_only_leak": "warning",
+        "bmp_feed_inconsistent": "warning",
     }
     assert all(c.advice and c.title for c in CHECKS.values())
 

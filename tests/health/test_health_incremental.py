@@ -102,7 +102,7 @@ def test_attach_late_and_rescope_on_reload() -> None:
     lab = Lab(attach=False).feed(peer_up(EBGP), rm(EBGP, ["192.0.2.1/32", "192.0.2.2/32"]))
     lab.feed(rm(hdr("10.0.1.2", 65001, POST), ["192.0.2.3/32"]))
     health = Health(lab.core, HealthConfig(host_routes_max=1))
-    assert lab.core.observers == [health.observer]
+    assert lab.core.observers == [health.observer, health.dc]
     assert [
         f.details["host_routes"] for f in health.evaluate().results["host_route_flood"].findings
     ] == [2]
@@ -116,6 +116,6 @@ def test_attach_late_and_rescope_on_reload() -> None:
     assert health.evaluate().firing == 0
     lab.feed(rm(EBGP, ["192.0.2.4/32"]))
     health.reload(Config(health=HealthConfig(host_routes_max=2)))
-    assert lab.core.observers == [health.observer]
+    assert lab.core.observers == [health.observer, health.dc]
     res = health.evaluate().results["host_route_flood"]
     assert [f.details["host_routes"] for f in res.findings] == [3]

@@ -48,6 +48,12 @@ def test_mistakes_capture_through_the_core() -> None:
         "ibgp_full_mesh_at_scale": [],
         "single_route_reflector": [],
         "expected_prefix_missing": [],
+        # nothing configured: the MetalLB, DCI and overlap checks evaluate no peer
+        "metallb_pod_routes": [],
+        "cidr_overlap": [],
+        "dci_unsummarized": [],
+        "local_only_leak": [],
+        "bmp_feed_inconsistent": [],
     }
     # the never-up 10.0.1.99 and fd00:1::2 (Peer Down only) are not evaluated
     assert report.results["public_asn"].subjects == [("10.0.9.1", "10.0.1.2", True)]
@@ -123,6 +129,11 @@ async def test_mistakes_replayed_into_the_agent(
         "ibgp_full_mesh_at_scale": "ok",
         "single_route_reflector": "ok",
         "expected_prefix_missing": "firing",
+        "metallb_pod_routes": "ok",
+        "cidr_overlap": "ok",
+        "dci_unsummarized": "ok",
+        "local_only_leak": "ok",
+        "bmp_feed_inconsistent": "ok",
     }
     router = by_name["public_asn"]["findings"][0]["router"]
     assert router == "127.0.0.1"
@@ -149,6 +160,7 @@ async def test_mistakes_replayed_into_the_agent(
         ("ibgp_full_mesh_at_scale", "", "warning"): 0.0,
         ("single_route_reflector", "", "warning"): 0.0,
         ("expected_prefix_missing", "", "critical"): 1.0,
+        ("bmp_feed_inconsistent", "10.0.1.2", "warning"): 0.0,
     }
     assert (await get(agent, "/api/v1/health?router=192.0.2.9"))[1]["firing"] == 0
     status, err = await get(agent, "/api/v1/health?peer=1")

@@ -519,11 +519,19 @@ class CollectorLab:
             source="bmp",
         )
 
-    def wait_router_up(self, connections: int = 1, timeout: float = 30.0) -> Metrics:
+    def wait_router_up(
+        self,
+        connections: int = 1,
+        timeout: float = 30.0,
+        info: Mapping[Key, float] | None = None,
+    ) -> Metrics:
+        """Wait for the router's session; ``info``: samples its Initiation sets
+        (bmp_router_up is 1 from the TCP accept, before the Initiation is read)."""
         return self.agent.wait_metrics(
             {
                 self.router_key("bmp_router_up"): 1,
                 self.router_key("bmp_router_connections_total"): connections,
+                **(info or {}),
             },
             timeout=timeout,
             what=f"router {self.router} connected ({connections} connections)",

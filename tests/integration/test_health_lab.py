@@ -50,7 +50,13 @@ HOSTS = [f"192.0.2.{i}/32" for i in range(1, 201)]
 class Agent:
     """``bmp-agent run`` inside ``ns``, BMP and HTTP on ``COLLECTOR_V4``."""
 
-    def __init__(self, ns: Namespace, workdir: Path, health: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        ns: Namespace,
+        workdir: Path,
+        health: dict[str, Any],
+        rib: dict[str, Any] | None = None,
+    ) -> None:
         self.ns = ns
         self.dir = workdir / "agent"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -59,6 +65,7 @@ class Agent:
             "http": {"listen": f"{COLLECTOR_V4}:{HTTP_PORT}"},
             "log": {"format": "json"},
             "health": health,
+            "rib": rib or {},
         }
         (self.dir / "config.yaml").write_text(json.dumps(cfg))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -150,6 +157,24 @@ class Agent:
             if line.startswith("bmp_health_check{") and f'check="{check}"' in line:
                 peer = line.split('peer="', 1)[1].split('"', 1)[0]
                 out[peer] = float(line.rsplit(" ", 1)[1])
+        return out
+
+    def community_routes(self) -> dict[tuple[str, str, str], float]:
+        """``bmp_rib_community_routes``: (peer, view, community) -> value."""
+        _, body = self.get("/metrics")
+        out = {}
+        for line in body.decode().splitlines():
+            if line.startswith("bmp_rib_community_routes{"):
+                labels = dict(
+                    part.split("=", 1)
+                    for part in line[line.index("{") + 1 : line.index("}")].split(",")
+                )
+                key = (
+                    labels["peer"].strip('"'),
+                    labels["view"].strip('"'),
+                    labels["community"].strip('"'),
+                )
+                out[key] = float(line.rsplit(" ", 1)[1])
         return out
 
     def doctor(self) -> subprocess.CompletedProcess[str]:
@@ -306,3 +331,154 @@ def test_ibgp_mesh_and_route_reflectors(lab_topo: LabTopology) -> None:
         exa.withdraw("R1", "10.244.2.0/24")
         agent.wait("single_route_reflector", [""])
         assert agent.metric("single_route_reflector") == {"": 1.0}
+
+
+# ----------------------------------------------------------------------------- multi-DC checks
+
+MLB_V4, NODE_V4, DCI_V4 = "10.0.1.2", "10.0.1.3", "10.0.1.4"
+DC_HEALTH = {
+    "metallb_peers": ["AS64700"],
+    "pod_cidrs": ["10.244.0.0/16"],
+    "lb_pools": ["192.0.2.0/24"],
+    "dci_peers": [f"{DCI_V4}/32"],
+    "dci_max_routes": 5,
+    "local_only_communities": ["64510:100"],
+}
+COUNTED = ["64510:100", "64510:200", "64510:1:2"]
+
+
+def dc_peers() -> tuple[ExaPeer, ...]:
+    return tuple(
+        ExaPeer(name, SPEAKER_V4, addr, asn, router_id=addr, families=("ipv4 unicast",),
+                next_hop4=addr)
+        for name, addr, asn in (("M", MLB_V4, 64700), ("N", NODE_V4, 64601), ("D", DCI_V4, 64520))
+    )  # fmt: skip
+
+
+def test_multi_dc_checks_and_community_counts(lab_topo: LabTopology) -> None:
+    """FRR 8.4 with a MetalLB speaker (M, AS 64700), a node (N, AS 64601) and a
+    DCI peer (D, AS 64520), each an ExaBGP session: every new check fires for
+    the exact peer and prefixes and clears when the route goes; the community
+    counts match what ExaBGP announced, pre and post policy, after
+    withdrawals and a Peer Down."""
+    require("frr", "exabgp")
+    lab = lab_topo
+    lab.inj.run(["ip", "addr", "add", f"{DCI_V4}/24", "dev", "inj0"])
+    agent = Agent(lab.col, lab.workdir, DC_HEALTH, {"count_communities": COUNTED}).start()
+    neighbors = tuple(
+        Neighbor(a, asn, name=n, families=("ipv4",))
+        for n, a, asn in (("mlb", MLB_V4, 64700), ("node", NODE_V4, 64601), ("dci", DCI_V4, 64520))
+    )
+    frr = Frr(lab.spk, lab.workdir, frr_config(neighbors))
+    exa = ExaBgp(lab.inj, lab.workdir, dc_peers())
+    with running(agent, frr, exa):
+        frr.start()
+        exa.start()
+        frr.wait_established([MLB_V4, NODE_V4, DCI_V4], timeout=40)
+
+        # MetalLB: a pool address is fine; a pod block and a non-pool prefix are not
+        exa.announce("M", "192.0.2.10/32")
+        ok = agent.wait("metallb_pod_routes", [])
+        assert ok["evaluated"] == 1  # only the MetalLB speaker
+        exa.announce_many("M", ["10.244.5.0/24", "198.51.100.0/24"])
+        mlb = agent.wait("metallb_pod_routes", [MLB_V4])
+        d = mlb["findings"][0]["details"]
+        assert (d["in_pod_cidrs"], d["outside_lb_pools"]) == (
+            ["10.244.5.0/24"],
+            ["198.51.100.0/24"],
+        )
+        assert agent.metric("metallb_pod_routes") == {MLB_V4: 1.0}
+        exa.withdraw_many("M", ["10.244.5.0/24", "198.51.100.0/24"])
+        agent.wait("metallb_pod_routes", [])
+        assert agent.metric("metallb_pod_routes") == {MLB_V4: 0.0}
+
+        # DCI: a /16 summary is fine, a /24 is not; then too many routes
+        exa.announce("D", "10.245.0.0/16", as_path=[64520])
+        assert agent.wait("dci_unsummarized", [])["evaluated"] == 1
+        exa.announce("D", "10.245.1.0/24", as_path=[64520])
+        dci = agent.wait("dci_unsummarized", [DCI_V4])
+        assert dci["findings"][0]["details"]["prefixes"] == ["10.245.1.0/24"]
+        assert dci["findings"][0]["details"]["long_prefixes"] == {"adj_in_pre": 1}
+        exa.withdraw("D", "10.245.1.0/24")
+        agent.wait("dci_unsummarized", [])
+        many = [f"10.{i}.0.0/16" for i in range(200, 205)]
+        exa.announce_many("D", many, as_path=[64520])
+        dci = agent.wait("dci_unsummarized", [DCI_V4])
+        assert dci["findings"][0]["details"]["routes_over_limit"] == {"adj_in_pre": 6}
+        exa.withdraw_many("D", many)
+        agent.wait("dci_unsummarized", [])
+
+        # a local-only route from the other DC, then re-tagged global-export
+        exa.announce("D", "10.246.0.0/16", as_path=[64520], communities=["64510:100"])
+        leak = agent.wait("local_only_leak", [DCI_V4])
+        assert leak["findings"][0]["details"] == {
+            "prefixes": ["10.246.0.0/16"],
+            "routes": {"adj_in_pre": 1},
+            "communities": {"64510:100": 1},
+        }
+        exa.announce("D", "10.246.0.0/16", as_path=[64520], communities=["64510:200"])
+        agent.wait("local_only_leak", [])
+
+        # the other DC reuses this DC's pod CIDR
+        exa.announce("N", "10.244.1.0/24")
+        agent.wait("cidr_overlap", [])
+        exa.announce("D", "10.244.0.0/16", as_path=[64520])
+        overlap = agent.wait("cidr_overlap", [NODE_V4, DCI_V4])
+        by_peer = {f["peer"]: f["details"]["overlaps"] for f in overlap["findings"]}
+        assert by_peer[NODE_V4] == [
+            {
+                "prefix": "10.244.1.0/24",
+                "origin_as": 64601,
+                "other_prefix": "10.244.0.0/16",
+                "other_origin_as": 64520,
+                "other_peers": [DCI_V4],
+            }
+        ]
+        exa.withdraw("D", "10.244.0.0/16")
+        agent.wait("cidr_overlap", [])
+        doctor = agent.doctor()
+        assert "[OK] cidr_overlap (critical)" in doctor.stdout
+
+        # community counts: what N announced, pre and post policy. FRR sends a
+        # route its import policy rejects as a withdrawal, pre-policy too, so the
+        # policy re-tags one prefix instead (set community replaces 64510:100).
+        frr.vtysh(
+            "configure terminal",
+            "ip prefix-list RETAG seq 5 permit 10.244.3.0/24",
+            "route-map IMPORT permit 50",
+            "match ip address prefix-list RETAG",
+            "set community 64510:200",
+        )
+        exa.announce_many("N", ["10.244.2.0/24", "10.244.3.0/24"], communities=["64510:100"])
+        exa.announce(
+            "N", "10.244.4.0/24", communities=["64510:200"], large_communities=["64510:1:2"]
+        )
+
+        def counts(view: str) -> dict[str, float]:
+            got = agent.community_routes()
+            return {c: got.get((NODE_V4, view, c), -1.0) for c in COUNTED}
+
+        def expect(pre: dict[str, float], post: dict[str, float]) -> None:
+            wait_until(
+                lambda: counts("adj_in_pre") == pre and counts("adj_in_post") == post,
+                timeout=30,
+                what=f"community counts pre {pre} post {post}",
+                describe=lambda: f"pre {counts('adj_in_pre')} post {counts('adj_in_post')}",
+            )
+
+        expect(
+            {"64510:100": 2.0, "64510:200": 1.0, "64510:1:2": 1.0},
+            {"64510:100": 1.0, "64510:200": 2.0, "64510:1:2": 1.0},
+        )
+        # the DCI peer's re-tagged route counts under its own peer
+        assert agent.community_routes()[(DCI_V4, "adj_in_pre", "64510:200")] == 1.0
+        exa.withdraw("N", "10.244.2.0/24")
+        exa.announce("N", "10.244.4.0/24", communities=["64510:100"])  # re-tagged
+        expect(
+            {"64510:100": 2.0, "64510:200": 0.0, "64510:1:2": 0.0},
+            {"64510:100": 1.0, "64510:200": 1.0, "64510:1:2": 0.0},
+        )
+        # Peer Down: the tables are cleared, the series stay at 0
+        frr.vtysh("configure terminal", "router bgp 65000", f"neighbor {NODE_V4} shutdown")
+        zero = dict.fromkeys(COUNTED, 0.0)
+        expect(zero, zero)

@@ -39,6 +39,8 @@ from parsers.bmp.messages import (
     FLAG_L,
     FLAG_O,
     FLAG_V,
+    TLV_TRAILING_BYTES,
+    BmpTlv,
     Initiation,
     MirrorTlv,
     PeerDown,
@@ -91,11 +93,16 @@ UPDATE_4BYTE = build_update(attributes=ATTRS_4BYTE, nlri=ipv4_prefix("198.51.100
 # -- common header ---------------------------------------------------------------
 
 
-def test_bmp_v4_is_rejected_by_name() -> None:
-    msg = b"\x04" + build_initiation()[1:]
+def test_bmp_v4_initiation_decodes_like_v3() -> None:
+    v3 = build_initiation()
+    assert decode(b"\x04" + v3[1:]) == decode(v3)
+
+
+def test_an_unknown_version_is_refused_by_name() -> None:
+    msg = b"\x05" + build_initiation()[1:]
     with pytest.raises(UnsupportedError) as exc:
         decode(msg)
-    assert "version 4" in exc.value.message
+    assert exc.value.message == "unsupported BMP version 5, expected 3 or 4"
     assert exc.value.offset == 0
     assert exc.value.action is Action.DROP_SESSION
 
@@ -558,17 +565,23 @@ def test_route_monitoring_end_of_rib() -> None:
     assert out.update.announced == () and out.update.withdrawn == ()
 
 
+def test_a_byte_after_the_update_keeps_the_route() -> None:
+    ctx = DecodeContext()
+    out = decode(build_route_monitoring(UPDATE_4BYTE + b"\x00"), ctx)
+    assert isinstance(out, RouteMonitoring)
+    assert len(out.update.announced[0].prefixes) == 1
+    assert out.tlvs == (BmpTlv(TLV_TRAILING_BYTES, b"\x00"),) and out.trailing == b"\x00"
+    assert ctx.quirks["trailing_bytes"] == 1
+
+
 def test_route_monitoring_errors() -> None:
-    with pytest.raises(MalformedError) as exc:
-        decode(build_route_monitoring(UPDATE_4BYTE + b"\x00"))
-    assert exc.value.offset == 48 + len(UPDATE_4BYTE)
     with pytest.raises(TruncatedError) as exc2:
         decode(build_message(0, build_per_peer_header() + UPDATE_4BYTE[:-1]))
     assert exc2.value.offset == 48 + 16
     with pytest.raises(TruncatedError) as exc3:
         decode(build_message(0, build_per_peer_header() + UPDATE_4BYTE[:10]))
     assert exc3.value.offset == 48
-    for err in (exc, exc2, exc3):
+    for err in (exc2, exc3):
         assert err.value.action is Action.SKIP_MESSAGE
 
 

@@ -16,7 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from strategies import update_cases
 from support import bgp as b
-from support.bmp import build_per_peer_header, build_route_monitoring
+from support.bmp import (
+    build_indexed_tlv,
+    build_per_peer_header,
+    build_route_monitoring,
+    build_route_monitoring_v4,
+    group_tlv,
+    path_marking_tlv,
+)
 
 from parsers.bgp import fast as bgp_fast
 from parsers.bgp.decode import nlri_score
@@ -193,3 +200,153 @@ def test_fast_equals_spec_on_arbitrary_update_bytes(
     got_fast, got_spec, fctx, sctx = _decode_both(rm, add_path)
     assert got_fast == got_spec
     assert fctx.quirks == sctx.quirks
+
+
+# -- bytes after the UPDATE (v3 with draft-ietf-grow-bmp-tlv TLVs) ----------------
+
+_TRAILING_TLV = st.one_of(
+    # indexed (type, length, [PEN,] index, value): path marking, group, VRF, unknown
+    st.builds(
+        lambda status, reason, index: path_marking_tlv(status, reason, index=index),
+        st.integers(0, 0xFFF),
+        st.none() | st.integers(0, 11),
+        st.integers(0, 4) | st.integers(0x8001, 0x8002),
+    ),
+    st.builds(
+        lambda g, members: group_tlv(g, members),
+        st.integers(1, 2),
+        st.lists(st.integers(0, 5), max_size=4),
+    ),
+    st.builds(
+        lambda t, v, i, pen: build_indexed_tlv(t, v, index=i, pen=pen),
+        st.integers(0, 0x7FFF),
+        st.binary(max_size=8),
+        st.integers(0, 0xFFFF),
+        st.none() | st.integers(0, 2**32 - 1),
+    ),
+)
+
+
+def _no_fallback(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Make the fast path's fallback to the spec visible: the list of messages
+    handed over."""
+    handed: list[bytes] = []
+    real = spec.decode_bmp_message
+
+    def spy(data: bytes, ctx: DecodeContext):  # type: ignore[no-untyped-def]
+        handed.append(data)
+        return real(data, ctx)
+
+    monkeypatch.setattr(fast.spec, "decode_bmp_message", spy)
+    return handed
+
+
+@settings(max_examples=400, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(update_cases(), st.lists(_TRAILING_TLV, min_size=1, max_size=4) | st.binary(max_size=12))
+def test_fast_equals_spec_with_bytes_after_the_update(case, tail) -> None:  # type: ignore[no-untyped-def]
+    trailing = tail if isinstance(tail, bytes) else b"".join(tail)
+    flags = 0 if case.four_octet_as else FLAG_A
+    rm = build_route_monitoring(
+        case.data, trailing=trailing, peer=build_per_peer_header(flags=flags)
+    )
+    got_fast, got_spec, fctx, sctx = _decode_both(rm, case.add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
+    if trailing and not isinstance(got_spec, tuple):
+        assert got_spec.update == case.expected  # type: ignore[attr-defined]
+        assert sctx.quirks["trailing_tlv"] + sctx.quirks["trailing_bytes"] == 1
+
+
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(update_cases(), st.lists(_TRAILING_TLV, min_size=1, max_size=3), st.data())
+def test_fast_equals_spec_with_mutated_tlvs(case, tlvs, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    flags = 0 if case.four_octet_as else FLAG_A
+    update_end = 48 + len(case.data)
+    rm = bytearray(
+        build_route_monitoring(
+            case.data, trailing=b"".join(tlvs), peer=build_per_peer_header(flags=flags)
+        )
+    )
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(update_end, len(rm) - 1))
+        rm[pos] = data.draw(st.integers(0, 255))
+    got_fast, got_spec, fctx, sctx = _decode_both(bytes(rm), case.add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
+
+
+def test_trailing_tlvs_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """200 Route Monitoring messages with 8 bytes of TLV after the UPDATE (the
+    vendor shape of issue 17): none is handed to the construct decoder."""
+    handed = _no_fallback(monkeypatch)
+    attrs = [b.origin(0), b.as_path([(2, [65001, 65002])]), b.next_hop("192.0.2.1")]
+    tails = [
+        build_indexed_tlv(0x20, b"\x00\x01"),  # 8 bytes, indexed form
+        b"\x00\x21\x00\x04\xde\xad\xbe\xef",  # 8 bytes, plain form
+        path_marking_tlv(2, index=0),
+        path_marking_tlv(4, 3, index=1) + path_marking_tlv(2, index=2),
+    ]
+    ctx = DecodeContext()
+    ctx.peer_up((0, bytes(8), "192.0.2.1"), PeerCaps())
+    routes = 0
+    for i in range(200):
+        update = b.build_update(attributes=attrs, nlri=b.nlri([f"10.{i}.0.0/24", f"10.{i}.1.0/24"]))
+        msg = fast.decode_route_monitoring(
+            build_route_monitoring(update, trailing=tails[i % 4]), ctx
+        )
+        routes += sum(len(n.prefixes) for n in msg.update.announced)
+        assert msg.tlvs
+    assert handed == []
+    assert routes == 400
+    assert ctx.quirks == {"trailing_tlv": 200, "unknown_tlv": 100}
+
+
+# -- BMP v4 Route Monitoring (the BGP PDU in a TLV) -------------------------------
+
+
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    update_cases(),
+    st.lists(_TRAILING_TLV, max_size=3),
+    st.lists(_TRAILING_TLV, max_size=3),
+)
+def test_fast_equals_spec_on_v4(case, before, after) -> None:  # type: ignore[no-untyped-def]
+    flags = 0 if case.four_octet_as else FLAG_A
+    rm = build_route_monitoring_v4(
+        case.data, before=before, after=after, peer=build_per_peer_header(flags=flags)
+    )
+    got_fast, got_spec, fctx, sctx = _decode_both(rm, case.add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
+    assert got_spec.update == case.expected  # type: ignore[attr-defined]
+
+
+@settings(max_examples=300, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(update_cases(), st.lists(_TRAILING_TLV, max_size=2), st.data())
+def test_fast_equals_spec_on_mutated_v4(case, tlvs, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    flags = 0 if case.four_octet_as else FLAG_A
+    rm = bytearray(
+        build_route_monitoring_v4(case.data, after=tlvs, peer=build_per_peer_header(flags=flags))
+    )
+    for _ in range(data.draw(st.integers(1, 3))):
+        pos = data.draw(st.integers(48, len(rm) - 1))
+        rm[pos] = data.draw(st.integers(0, 255))
+    got_fast, got_spec, fctx, sctx = _decode_both(bytes(rm), case.add_path)
+    assert got_fast == got_spec
+    assert fctx.quirks == sctx.quirks
+
+
+def test_v4_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    handed = _no_fallback(monkeypatch)
+    attrs = [b.origin(0), b.as_path([(2, [65001])]), b.next_hop("192.0.2.1")]
+    ctx = DecodeContext()
+    ctx.peer_up((0, bytes(8), "192.0.2.1"), PeerCaps())
+    marked = 0
+    for i in range(100):
+        update = b.build_update(attributes=attrs, nlri=b.nlri([f"10.{i}.0.0/24", f"10.{i}.1.0/24"]))
+        tlvs = [path_marking_tlv(2, index=1 + i % 2)] if i % 2 else []
+        msg = fast.decode_route_monitoring(build_route_monitoring_v4(update, after=tlvs), ctx)
+        marked += sum(1 for s in msg.path_status if s is not None)
+    assert handed == []
+    assert marked == 50
+    assert dict(ctx.quirks) == {}

@@ -19,13 +19,23 @@ from collections.abc import Iterable, Sequence
 from parsers.bgp.attributes import AS_TRANS
 from parsers.bmp import decode as spec
 from parsers.bmp import wire as bmp_wire
-from parsers.bmp.messages import FLAG_V, MessageType, MirrorTlv, StatEntry
+from parsers.bmp.messages import (
+    FLAG_V,
+    RM_TLV_BGP_PDU,
+    RM_TLV_GROUP,
+    RM_TLV_PATH_MARKING,
+    MessageType,
+    MirrorTlv,
+    StatEntry,
+)
 
 from . import bgp
 
 __all__ = [
     "add_path_cap",
+    "as_v4",
     "build_bgp_message",
+    "build_indexed_tlv",
     "build_initiation",
     "build_keepalive",
     "build_message",
@@ -36,14 +46,17 @@ __all__ = [
     "build_peer_up",
     "build_per_peer_header",
     "build_route_monitoring",
+    "build_route_monitoring_v4",
     "build_stats",
     "build_termination",
     "build_tlv",
     "build_update",
     "capability",
     "four_octet_as_cap",
+    "group_tlv",
     "ipv4_prefix",
     "mp_cap",
+    "path_marking_tlv",
 ]
 
 Tlvs = Iterable[tuple[int, bytes | str]]
@@ -60,6 +73,32 @@ def build_message(msg_type: int, body: bytes, *, version: int = 3) -> bytes:
 
 def build_tlv(tlv_type: int, value: bytes | str) -> bytes:
     return bytes(bmp_wire.TLV.build({"type": tlv_type, "value": _b(value)}))
+
+
+def build_indexed_tlv(
+    tlv_type: int, value: bytes | str, *, index: int = 0, pen: int | None = None
+) -> bytes:
+    """A draft-ietf-grow-bmp-tlv Route Monitoring TLV: type (E bit when
+    ``pen`` is given), length, [PEN,] index, value."""
+    t = tlv_type | (0x8000 if pen is not None else 0)
+    return bytes(
+        bmp_wire.INDEXED_TLV.build({"type": t, "pen": pen, "index": index, "value": _b(value)})
+    )
+
+
+def path_marking_tlv(status: int, reason: int | None = None, *, index: int = 0) -> bytes:
+    """draft-ietf-grow-bmp-path-marking-tlv: status bits [+ reason code], indexed."""
+    if reason is None:
+        value = bmp_wire.PATH_MARKING_STATUS.build(status)
+    else:
+        value = bmp_wire.PATH_MARKING.build({"status": status, "reason": reason})
+    return build_indexed_tlv(RM_TLV_PATH_MARKING, value, index=index)
+
+
+def group_tlv(group: int, members: Sequence[int]) -> bytes:
+    """A Group TLV: index ``group`` with the G bit, value the NLRI indexes."""
+    value = b"".join(bmp_wire.GROUP_MEMBER.build(m) for m in members)
+    return build_indexed_tlv(RM_TLV_GROUP, value, index=0x8000 | group)
 
 
 def _tlvs(tlvs: Tlvs) -> bytes:
@@ -196,6 +235,7 @@ def build_peer_up(
     sent_open: bytes | None = None,
     received_open: bytes | None = None,
     information: Tlvs = (),
+    version: int = 3,
     peer: bytes | None = None,
     **peer_fields: object,
 ) -> bytes:
@@ -214,7 +254,7 @@ def build_peer_up(
         }
     )
     body = _peer(peer, peer_fields) + fixed + sent_open + received_open + _tlvs(information)
-    return build_message(MessageType.PEER_UP, body)
+    return build_message(MessageType.PEER_UP, body, version=version)
 
 
 def build_peer_down(
@@ -223,23 +263,49 @@ def build_peer_down(
     notification: bytes | None = None,
     fsm_event: int | None = None,
     data: bytes = b"",
+    tlvs: Tlvs = (),
+    version: int = 3,
     peer: bytes | None = None,
     **peer_fields: object,
 ) -> bytes:
-    """Peer Down: reason, then the NOTIFICATION (1, 3), FSM event (2) and/or ``data``."""
+    """Peer Down: reason, then the NOTIFICATION (1, 3), FSM event (2), ``data``
+    and ``tlvs`` (reason 6 of RFC 9069, or v4)."""
     body = _peer(peer, peer_fields) + bmp_wire.PEER_DOWN_REASON.build(reason)
     if notification is not None:
         body += notification
     if fsm_event is not None:
         body += bmp_wire.FSM_EVENT.build(fsm_event)
-    return build_message(MessageType.PEER_DOWN, body + data)
+    return build_message(MessageType.PEER_DOWN, body + data + _tlvs(tlvs), version=version)
 
 
 def build_route_monitoring(
-    update: bytes, *, peer: bytes | None = None, **peer_fields: object
+    update: bytes, *, trailing: bytes = b"", peer: bytes | None = None, **peer_fields: object
 ) -> bytes:
-    """Route Monitoring: per-peer header + one whole BGP UPDATE message."""
-    return build_message(MessageType.ROUTE_MONITORING, _peer(peer, peer_fields) + update)
+    """Route Monitoring: per-peer header + one whole BGP UPDATE message, then
+    ``trailing`` (the TLVs some routers append in v3: ``build_indexed_tlv``)."""
+    return build_message(MessageType.ROUTE_MONITORING, _peer(peer, peer_fields) + update + trailing)
+
+
+def build_route_monitoring_v4(
+    update: bytes,
+    *,
+    before: Sequence[bytes] = (),
+    after: Sequence[bytes] = (),
+    pdu_index: int = 0,
+    peer: bytes | None = None,
+    **peer_fields: object,
+) -> bytes:
+    """BMP v4 Route Monitoring (draft-ietf-grow-bmp-tlv): per-peer header,
+    then indexed TLVs: ``before``, the BGP PDU TLV carrying ``update``, ``after``."""
+    pdu = build_indexed_tlv(RM_TLV_BGP_PDU, update, index=pdu_index)
+    body = _peer(peer, peer_fields) + b"".join(before) + pdu + b"".join(after)
+    return build_message(MessageType.ROUTE_MONITORING, body, version=4)
+
+
+def as_v4(message: bytes) -> bytes:
+    """The same message with common header version 4 (Peer Up, Initiation,
+    Stats, Termination: their v4 layout is v3's)."""
+    return b"\x04" + message[1:]
 
 
 def build_stats(

@@ -1,0 +1,214 @@
+"""Cross-view consistency of a router's BMP feed: "the kernel is wrong" vs
+"the router's BMP feed is wrong".
+
+A kernel route that BGP's selection (the source view) lacks is ``extra``,
+unless the router's own feed contradicts itself in a way no policy explains:
+
+* the source view (``adj_in_post``, ``loc_rib`` or ``adj_in_pre``)
+  *withdrew the prefix without ever having announced it* there (a withdrawal
+  of an unknown route), and never announced it since;
+* the kernel holds it (from a watched routing protocol: BGP installed it);
+* another view shows it: the same peer's pre-policy (or post-policy)
+  Adj-RIB-In holds it, or, for ``loc_rib``, some peer's Adj-RIB-In does, or
+  that other view is itself an "all withdrawals" feed (it never announced
+  anything but withdrew routes it never had: FRR 8.4 pre-policy without
+  ``soft-reconfiguration inbound``).
+
+Such a prefix is ``bmp_inconsistent`` (``agent.fib.diff``), with the
+evidence (which view said what, when), and counted in
+``bmp_view_inconsistencies_total{kind="kernel_holds_withdrawn_route"}``;
+it is not FIB drift. Known cause: FRR 8.4 sends a post-policy withdrawal for
+a route whose next hop is not resolved yet and no announcement once it is
+(FRRouting/frr#18070, #13292); at 20k IPv6 routes over an IPv4 session that
+is the first few dozen IPv6 prefixes.
+
+Cost: the FIB observer looks up each withdrawn prefix of the local router's
+source view in the table (before the core applies the withdrawal); the
+evidence is one small object per such prefix, at most ``fib.evidence_max``
+per peer (the rest are counted in ``dropped``, and a kernel route without
+kept evidence stays ``extra``). An announcement in the source view drops the
+prefix's evidence (the view is consistent again), so does a Peer Down
+(checked lazily: the table object changed).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+from parsers.afi import afi_name
+from parsers.bmp.context import PeerKey
+
+from ..core.peer import Peer
+from ..core.rib import RibTable
+from ..core.router import Router
+from .diff import BMP_INCONSISTENT, DriftTracker
+
+#: the view withdrew a route it never announced (all views, from the RIB counters)
+WITHDRAW_NEVER_ANNOUNCED = "withdraw_never_announced"
+#: a bmp_inconsistent prefix: the kernel holds a route the source view withdrew unknown
+KERNEL_HOLDS_WITHDRAWN = "kernel_holds_withdrawn_route"
+ADJ_IN = ("adj_in_pre", "adj_in_post")
+LOC_RIB_PEER = 3
+
+
+class Withdrawal:
+    """Evidence: ``view`` of peer ``peer`` withdrew the prefix at ``at`` never having
+    announced it; ``other`` is what the other views said when it was last classified."""
+
+    __slots__ = ("at", "other", "peer", "peer_label", "routes_id", "view")
+
+    def __init__(self, peer: Peer, view: str, at: float, routes_id: int) -> None:
+        self.peer: PeerKey = peer.key
+        self.peer_label = peer.label
+        self.view = view
+        self.at = at
+        self.routes_id = routes_id
+        self.other: list[dict[str, Any]] = []
+
+
+def all_withdrawals(table: RibTable | None) -> bool:
+    """A view that never announced anything but withdrew routes it never had."""
+    return table is not None and table.announces == 0 and table.unknown_withdraws > 0
+
+
+class Evidence:
+    """Withdrawals of never-announced routes in the local router's source view."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: (afi, rd) → prefix → evidence
+        self.tables: dict[tuple[int, str | None], dict[bytes, Withdrawal]] = {}
+        #: peer key → evidence entries held
+        self.held: Counter[PeerKey] = Counter()
+        #: peer label → withdrawals not kept (over ``limit``)
+        self.dropped: Counter[str] = Counter()
+        #: (peer label, view) → prefixes that became bmp_inconsistent
+        self.inconsistent: Counter[tuple[str, str]] = Counter()
+
+    def clear(self) -> None:
+        self.tables.clear()
+        self.held.clear()
+
+    def record(
+        self, afi: int, rd: str | None, peer: Peer, table: RibTable, prefixes: Any, now: float
+    ) -> None:
+        """``table`` (about to apply a withdrawal of ``prefixes``) withdraws these."""
+        routes = table.routes
+        unknown = [p for p in prefixes if p not in routes]
+        if not unknown:
+            return
+        ev = self.tables.setdefault((afi, rd), {})
+        room = self.limit - self.held[peer.key]
+        if room < len(unknown):
+            self.dropped[peer.label] += len(unknown) - max(room, 0)
+            unknown = unknown[: max(room, 0)]
+        rid = id(routes)
+        for p in unknown:
+            old = ev.get(p)
+            if old is not None:
+                self.held[old.peer] -= 1
+            ev[p] = Withdrawal(peer, table.view, now, rid)
+        self.held[peer.key] += len(unknown)
+
+    def announced(self, afi: int, rd: str | None, prefixes: Any) -> None:
+        """The source view announced ``prefixes``: their evidence goes."""
+        ev = self.tables.get((afi, rd))
+        if not ev:
+            return
+        for p in ev.keys() & set(prefixes):
+            self.held[ev.pop(p).peer] -= 1
+
+    def drop(self, afi: int, rd: str | None, p: bytes) -> None:
+        ev = self.tables.get((afi, rd))
+        if ev is not None:
+            w = ev.pop(p, None)
+            if w is not None:
+                self.held[w.peer] -= 1
+
+    def classify(
+        self, router: Router, source: str, afi: int, rd: str | None, extra: set[bytes]
+    ) -> set[bytes]:
+        """The prefixes of ``extra`` (kernel holds, selection lacks) that are
+        ``bmp_inconsistent``; their evidence gets the other views' statements."""
+        ev = self.tables.get((afi, rd))
+        if not ev or not extra:
+            return set()
+        out: set[bytes] = set()
+        view = source
+        for p in extra & ev.keys():
+            w = ev[p]
+            if w.view != view:
+                continue  # recorded before the source view was known
+            peer = router.peers.get(w.peer)
+            t = peer.tables.get((w.view, afi, 1)) if peer is not None else None
+            if peer is None or not peer.up or t is None or id(t.routes) != w.routes_id:
+                self.drop(afi, rd, p)  # the peer went down or its table was cleared
+                continue
+            other = self._other_views(router, peer, w.view, afi, p)
+            if other:
+                w.other = [*other, {"view": "kernel", "said": "holds"}]
+                out.add(p)
+        return out
+
+    def held_for(
+        self, peer: Peer, tables: Iterable[tuple[int, str | None]], tracker: DriftTracker
+    ) -> tuple[dict[str, int], tuple[str, ...]]:
+        """The ``bmp_inconsistent`` prefixes (reported, past the grace period) whose
+        evidence names ``peer``, counted by afi name, and the views that withdrew
+        them; ``tables``: the watched (kernel table, rd). Reads the drift entries
+        of evidence prefixes only."""
+        by_afi: dict[str, int] = {}
+        views: set[str] = set()
+        for (afi, rd), ev in list(self.tables.items()):
+            mine = [(p, w) for p, w in list(ev.items()) if w.peer == peer.key]
+            if not mine:
+                continue
+            for table, table_rd in tables:
+                if table_rd != rd:
+                    continue
+                drifts = tracker.tables.get((afi, table), {})
+                for p, w in mine:
+                    d = drifts.get(p)
+                    if d is not None and d.reported and d.state == BMP_INCONSISTENT:
+                        name = afi_name(afi)
+                        by_afi[name] = by_afi.get(name, 0) + 1
+                        views.add(w.view)
+        return by_afi, tuple(sorted(views))
+
+    @staticmethod
+    def _other_views(
+        router: Router, peer: Peer, view: str, afi: int, p: bytes
+    ) -> list[dict[str, Any]]:
+        if view == "adj_in_pre":
+            # the only view: inconsistent only when it is an all-withdrawals feed
+            t = peer.tables.get((view, afi, 1))
+            return [{"view": view, "said": "all_withdrawals"}] if all_withdrawals(t) else []
+        peers = [peer]
+        if view == "loc_rib" or peer.peer_type == LOC_RIB_PEER:
+            peers = [q for q in router.peers.values() if q.peer_type != LOC_RIB_PEER and q.up]
+        out: list[dict[str, Any]] = []
+        for q in peers:
+            for v in ADJ_IN:
+                if v == view:
+                    continue
+                o = q.tables.get((v, afi, 1))
+                if o is None:
+                    continue
+                held = p in o.refs if o.refs is not None else p in o.routes
+                if held:
+                    out.append({"view": v, "peer": q.label, "said": "announces"})
+                elif all_withdrawals(o):
+                    out.append({"view": v, "peer": q.label, "said": "all_withdrawals"})
+        return out
+
+
+def view_withdrawals(router: Router) -> Counter[tuple[str, str]]:
+    """(peer label, view) → withdrawals of routes the view did not hold (RIB counters)."""
+    out: Counter[tuple[str, str]] = Counter()
+    for peer in list(router.peers.values()):
+        for (view, _afi, _safi), t in list(peer.tables.items()):
+            if t.unknown_withdraws:
+                out[(peer.label, view)] += t.unknown_withdraws
+    return out
