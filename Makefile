@@ -70,10 +70,12 @@ unit:
 lab:
 	$(BIN)/pytest -q -p no:cacheprovider -m lab $(PYTEST_ARGS)
 
-## Fuzz the BMP decoders and the core with atheris for MINUTES (crashers go to tests/data/crashers/).
+## Fuzz every decoder target (fuzz/targets.py) with atheris for MINUTES in all, shared evenly;
+## prints executions and coverage per target (crashers go to tests/data/crashers/<target>/).
 MINUTES ?= 10
+FUZZ_TARGETS ?=
 fuzz: $(VENV)/.test-deps
-	$(PY) fuzz/run.py --minutes $(MINUTES)
+	$(PY) fuzz/run.py --minutes $(MINUTES) $(if $(FUZZ_TARGETS),--targets $(FUZZ_TARGETS))
 
 bench: install
 	$(PY) bench/decode.py

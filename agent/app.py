@@ -30,6 +30,7 @@ from .config import Config
 from .core import Core
 from .daemon import Daemon, StartupError, core_settings
 from .export import metrics
+from .export.http import HttpCollector
 from .export.mrt import build as build_mrt
 from .export.nats import build as build_nats
 from .export.relay import build as build_relay
@@ -115,6 +116,7 @@ def build_daemon(
         daemon.add_metrics_text(collector.table_text)
         registry.register(RefusalCollector(daemon.routers))
         registry.register(HttpClientErrorCollector())
+        registry.register(HttpCollector(daemon.http))
     for build in COMPONENTS:
         component = build(daemon, metrics=own_registry)
         if component is not None:

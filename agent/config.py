@@ -373,6 +373,34 @@ class HttpConfig:
     ] = ""
     #: A ``[::]`` listener takes IPv6 clients only (default: IPv4 too).
     ipv6_only: Annotated[bool, Strict()] = False
+    #: Heavy API requests (routes, peers, flaps, fib/diff) answered at once;
+    #: beyond it a 429 with ``Retry-After`` (``bmp_http_rejected_total{reason="busy"}``).
+    max_concurrent_api: Annotated[int, Strict(), Bounds(1, 1024)] = 4
+    #: Open HTTP connections; beyond it new ones get a 503 and are closed
+    #: (``reason="connections"``). Also capped so that ``fd_reserve``
+    #: descriptors stay free for BMP.
+    max_connections: Annotated[int, Strict(), Bounds(1, 1_000_000)] = 1024
+    #: File descriptors kept free for BMP sessions: HTTP accepts stop short of
+    #: ``RLIMIT_NOFILE - fd_reserve`` open descriptors.
+    fd_reserve: Annotated[int, Strict(), Bounds(16, 1_000_000)] = 256
+    #: Seconds an idle connection (before its first request or between
+    #: keep-alive requests, or with half-sent headers) stays open.
+    keepalive_timeout: Annotated[float, Strict(), Bounds(0.1, 3600)] = 15.0
+    #: Seconds a request body may take to arrive (aiohttp ``lingering_time``).
+    body_timeout: Annotated[float, Strict(), Bounds(0.1, 3600)] = 10.0
+    #: Seconds one request may take, answer included; a client that reads
+    #: slower is cut off.
+    request_timeout: Annotated[float, Strict(), Bounds(0.1, 86400)] = 120.0
+    #: Longest request line (URL) and header line, in bytes; most headers.
+    max_line_size: Annotated[int, Strict(), Bounds(256, 65536)] = 8190
+    max_field_size: Annotated[int, Strict(), Bounds(256, 65536)] = 8190
+    max_headers: Annotated[int, Strict(), Bounds(8, 1024)] = 64
+    #: Largest ``limit`` of one API answer; more only by following ``next``
+    #: (the cursor).
+    max_limit: Annotated[int, Strict(), Bounds(1, 1_000_000)] = 10_000
+    #: Share of the event loop's time all streamed API answers together may
+    #: use (the rest stays with BMP ingest and /metrics).
+    api_share: Annotated[float, Strict(), Bounds(0.05, 1.0)] = 0.25
 
 
 @dataclass(frozen=True, slots=True, config=_STRICT)
@@ -1013,6 +1041,8 @@ def read_file(path: str | Path) -> dict[str, _Raw]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError("", f"cannot read: {exc.strerror or exc}", source) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError("", f"not UTF-8 text (byte {exc.start})", source) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -61,7 +61,9 @@ class Daemon:
         self.core = core
         self.registry = registry
         self.routers = Routers(self.core, config.bmp)
-        self.http = HttpServer(self.core, registry, ready=lambda: self.ready, views=views)
+        self.http = HttpServer(
+            self.core, registry, ready=lambda: self.ready, views=views, config=config.http
+        )
         self.servers: list[asyncio.base_events.Server] = []
         self.connectors: dict[Endpoint, Connector] = {}
         self.components: list[Component] = []

@@ -1,22 +1,33 @@
-"""Fuzz everything that takes bytes from a router, for N minutes.
+"""Fuzz the decoders, one atheris (libFuzzer) target at a time.
 
-    python3 fuzz/run.py --minutes 15          # or: make fuzz MINUTES=15
+    python3 fuzz/run.py --minutes 30            # or: make fuzz MINUTES=30
+    python3 fuzz/run.py --seconds 15            # 15 s per target (the CI smoke)
+    python3 fuzz/run.py --targets netlink,config --seconds 60
 
-Runs the atheris (libFuzzer) harness on ``fuzz/target.py``, seeded from the
-golden captures (``fuzz/seeds.py``). The growing corpus lives in
-``fuzz/corpus/`` (not committed). When libFuzzer finds a crash it stops; this
-driver copies the input to ``tests/data/crashers/crash-<sha1>`` (a regression
-input replayed by ``tests/reliability/test_crashers.py``), prints the error,
-and starts libFuzzer again until the time is up. At the end it prints the
-total number of executions and the crashers found.
+The targets are ``fuzz/targets.py`` (``TARGETS``): BMP framing, each BMP
+message type, BGP UPDATE and attributes, the fast path against the spec, the
+BIRD output parser, the netlink parser, the config loader, and the combined
+session target (``fuzz/target.py``). ``--minutes`` is shared evenly among the
+chosen targets; ``--seconds`` gives each target that long instead.
 
-``--child`` is the libFuzzer process itself (internal).
+Each target starts from its seeds (cut from the golden captures and recorded
+BIRD output) and its stored crashers (``tests/data/crashers/<target>/``);
+its growing corpus lives in ``fuzz/corpus/<target>/`` (not committed). When
+libFuzzer finds a crash, the input is copied to
+``tests/data/crashers/<target>/crash-<sha1>`` (replayed by
+``tests/reliability/test_crashers.py``), the error is printed, and the
+target runs again until its time is up. Per target it prints the executions,
+executions per second, coverage (libFuzzer's ``cov``/``ft``: instrumented
+edges and features) and corpus size; at the end the totals.
+
+``--child NAME`` is the libFuzzer process itself (internal).
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import os
 import re
 import shutil
@@ -24,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -32,97 +44,201 @@ CRASHERS = ROOT / "tests" / "data" / "crashers"
 CORPUS = HERE / "corpus"
 
 
-def child(argv: list[str]) -> None:
+def child(name: str, argv: list[str]) -> None:
     import atheris
 
     sys.path.insert(0, str(HERE))
     sys.path.insert(0, str(ROOT))
-    with atheris.instrument_imports(include=["parsers", "agent", "target"]):
-        import target
+    import targets
+
+    target = targets.TARGETS[name]
+    with atheris.instrument_imports(include=list(target.instrument)):
+        for module in target.instrument:
+            importlib.import_module(module)
+    check = target.check
 
     def one_input(data: bytes) -> None:
-        target.check(data)
+        check(data)
 
     atheris.Setup(argv, one_input)
     atheris.Fuzz()
 
 
+@dataclass
+class Result:
+    name: str
+    executions: int = 0
+    seconds: float = 0.0
+    cov: int = 0
+    ft: int = 0
+    corpus: int = 0
+    seeds: int = 0
+    crashers: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.executions / self.seconds if self.seconds else 0.0
+
+
+def parse_log(log: str, result: Result) -> None:
+    runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
+    if runs:
+        result.executions += int(runs[-1])
+    else:
+        done = re.findall(r"^#(\d+)\s", log, re.M)
+        result.executions += int(done[-1]) if done else 0
+    cov = re.findall(r"cov: (\d+) ft: (\d+)(?: corp: (\d+))?", log)
+    if cov:
+        c, f, corp = cov[-1]
+        result.cov = max(result.cov, int(c))
+        result.ft = max(result.ft, int(f))
+        if corp:
+            result.corpus = int(corp)
+
+
+def run_target(
+    name: str, seconds: float, args: argparse.Namespace, tmp: Path, found: list[Path]
+) -> Result | None:
+    import targets
+
+    target = targets.TARGETS[name]
+    result = Result(name)
+    seed_dir = tmp / "seeds" / name
+    seed_dir.mkdir(parents=True)
+    seeds = list(target.seeds())
+    if args.max_seeds is not None and len(seeds) > args.max_seeds:
+        seeds = seeds[:: -(-len(seeds) // args.max_seeds)]
+    names = set()
+    for seed in seeds:
+        seed = seed[: target.max_len]
+        sha = hashlib.sha1(seed).hexdigest()
+        if sha not in names:
+            names.add(sha)
+            (seed_dir / sha).write_bytes(seed)
+    crash_dir = args.crashers / name
+    stored = [CRASHERS / name, crash_dir] + ([CRASHERS] if name == "session" else [])
+    for directory in stored:  # the regression inputs seed the corpus too
+        if directory.is_dir():
+            for path in directory.glob("crash-*"):
+                shutil.copyfile(path, seed_dir / path.name)
+    result.seeds = len(list(seed_dir.iterdir()))
+    corpus = args.corpus / name
+    corpus.mkdir(parents=True, exist_ok=True)
+    artifacts = tmp / "artifacts" / name
+    artifacts.mkdir(parents=True)
+    start = time.monotonic()
+    deadline = start + seconds
+    while (left := int(deadline - time.monotonic())) >= 1:
+        cmd = [
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "--child",
+            name,
+            f"-max_total_time={left}",
+            f"-max_len={target.max_len}",
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+            "-print_final_stats=1",
+            f"-artifact_prefix={artifacts}/",
+            str(corpus),
+            str(seed_dir),
+        ]
+        proc = subprocess.run(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"
+        )
+        log = proc.stderr
+        parse_log(log, result)
+        new = sorted(artifacts.iterdir())
+        for art in new:
+            data = art.read_bytes()
+            crash_dir.mkdir(parents=True, exist_ok=True)
+            dest = crash_dir / f"crash-{hashlib.sha1(data).hexdigest()}"
+            shutil.copyfile(art, dest)
+            art.unlink()
+            found.append(dest)
+            result.crashers += 1
+            tail = "\n".join(log.splitlines()[-40:])
+            print(f"fuzz: {name}: crasher {_show(dest)}\n{tail}", flush=True)
+        if not new and proc.returncode != 0:
+            print(
+                f"fuzz: {name}: libFuzzer exited {proc.returncode}\n{log[-4000:]}", file=sys.stderr
+            )
+            return None
+        if not new:
+            break
+    result.seconds = time.monotonic() - start
+    result.corpus = result.corpus or len(list(corpus.iterdir()))
+    print(
+        f"fuzz: {name}: {result.executions} executions in {result.seconds:.0f} s "
+        f"({result.rate:.0f}/s), cov {result.cov} ft {result.ft}, corpus {result.corpus}, "
+        f"{result.seeds} seeds, {result.crashers} crasher(s)",
+        flush=True,
+    )
+    return result
+
+
+def _show(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--minutes", type=float, default=10.0, help="total fuzzing time (default 10)")
+    ap.add_argument(
+        "--minutes", type=float, default=10.0, help="total time, shared by the targets (10)"
+    )
+    ap.add_argument("--seconds", type=float, help="time per target (instead of --minutes)")
+    ap.add_argument("--targets", help="comma-separated target names (default: all)")
+    ap.add_argument("--list", action="store_true", help="list the targets and exit")
     ap.add_argument("--corpus", type=Path, default=CORPUS, help="working corpus directory")
-    ap.add_argument("--max-len", type=int, default=16384, help="largest input in bytes")
     ap.add_argument(
         "--crashers", type=Path, default=CRASHERS, help="where crashing inputs are stored"
     )
-    ap.add_argument(
-        "--max-seeds", type=int, default=None, help="use only this many seeds (smoke runs)"
-    )
-    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--max-seeds", type=int, default=None, help="at most this many seeds each")
+    ap.add_argument("--child", metavar="NAME", help=argparse.SUPPRESS)
     args, rest = ap.parse_known_args()
     if args.child:
-        child([sys.argv[0], *rest])
+        child(args.child, [sys.argv[0], *rest])
+        return 0
+    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(ROOT))
+    import targets
+
+    if args.list:
+        for name in targets.TARGETS:
+            print(name)
         return 0
     try:
         import atheris  # noqa: F401
     except ImportError:
         print("atheris is not installed: pip install -e '.[test]'", file=sys.stderr)
         return 2
-    sys.path.insert(0, str(HERE))
-    import seeds
-
-    args.corpus.mkdir(parents=True, exist_ok=True)
-    args.crashers.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + args.minutes * 60
-    executions = 0
-    found: list[Path] = []
-    with tempfile.TemporaryDirectory(prefix="bmp-fuzz-") as tmp:
-        seed_dir = Path(tmp) / "seeds"
-        n = seeds.write_seeds(seed_dir, args.max_seeds)
-        print(f"fuzz: {n} seeds from {seeds.CAPTURES}, corpus {args.corpus}", flush=True)
-        artifacts = Path(tmp) / "artifacts"
-        artifacts.mkdir()
-        while (left := int(deadline - time.monotonic())) > 5:
-            cmd = [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--child",
-                f"-max_total_time={left}",
-                f"-max_len={args.max_len}",
-                "-timeout=20",
-                "-rss_limit_mb=2048",
-                "-print_final_stats=1",
-                f"-artifact_prefix={artifacts}/",
-                str(args.corpus),
-                str(seed_dir),
-            ]
-            proc = subprocess.run(
-                cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"
-            )
-            log = proc.stderr
-            runs = re.findall(r"stat::number_of_executed_units:\s*(\d+)", log)
-            if runs:
-                executions += int(runs[-1])
-            else:
-                done = re.findall(r"^#(\d+)\s", log, re.M)
-                executions += int(done[-1]) if done else 0
-            new = sorted(artifacts.iterdir())
-            for art in new:
-                data = art.read_bytes()
-                dest = args.crashers / f"crash-{hashlib.sha1(data).hexdigest()}"
-                shutil.copyfile(art, dest)
-                art.unlink()
-                found.append(dest)
-                tail = "\n".join(log.splitlines()[-40:])
-                print(f"fuzz: crasher {dest.name}\n{tail}", flush=True)
-            if not new and proc.returncode != 0:
-                print(f"fuzz: libFuzzer exited {proc.returncode}\n{log[-4000:]}", file=sys.stderr)
-                return 1
-            if not new:
-                break
+    names = list(targets.TARGETS) if not args.targets else args.targets.split(",")
+    unknown = [n for n in names if n not in targets.TARGETS]
+    if unknown:
+        print(f"unknown target(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    per_target = args.seconds if args.seconds is not None else args.minutes * 60 / len(names)
+    total_minutes = per_target * len(names) / 60
     print(
-        f"fuzz: {executions} executions in {args.minutes:g} min, "
-        f"{len(found)} crasher(s){': ' if found else ''}{', '.join(p.name for p in found)}",
+        f"fuzz: {len(names)} target(s), {per_target:.0f} s each, corpus {args.corpus}",
+        flush=True,
+    )
+    args.corpus.mkdir(parents=True, exist_ok=True)
+    found: list[Path] = []
+    results: list[Result] = []
+    with tempfile.TemporaryDirectory(prefix="bmp-fuzz-") as tmp:
+        for name in names:
+            res = run_target(name, per_target, args, Path(tmp), found)
+            if res is None:
+                return 1
+            results.append(res)
+    executions = sum(r.executions for r in results)
+    seeds = sum(r.seeds for r in results)
+    print(f"fuzz: {seeds} seeds", flush=True)
+    print(
+        f"fuzz: {executions} executions in {total_minutes:g} min, "
+        f"{len(found)} crasher(s){': ' if found else ''}"
+        f"{', '.join(_show(p) for p in found)}",
         flush=True,
     )
     return 1 if found else 0

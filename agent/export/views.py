@@ -31,6 +31,8 @@ are matched by their text form (``describe``), a full walk. Without
 from __future__ import annotations
 
 import ipaddress
+import json
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from parsers.afi import afi_name, safi_name
@@ -42,6 +44,17 @@ from parsers.render import render_attributes, render_path_status
 from ..core import Core, Peer, RibTable, Router
 from ..core.path_status import status_of
 from ..core.rib import RouteKey, key_path_id, key_prefix
+from ..pages import (
+    SMALL,
+    TICK,
+    IndexCache,
+    SortedKeys,
+    Tick,
+    build_async,
+    build_sync,
+    decode_cursor,
+    encode_cursor,
+)
 
 JsonDict = dict[str, Any]
 
@@ -171,12 +184,31 @@ def peers(core: Core, router: str | None = None) -> JsonDict:
 
 # -- routes -----------------------------------------------------------------
 
+#: Indexes of the route tables, shared by every request (``agent.pages``).
+INDEXES = IndexCache()
+
+#: A position in the walk: router label, peer key, table, route sort key.
+Position = tuple[str, tuple[int, bytes, str], tuple[int, int, int], Any]
+
 
 class _Renderer:
-    """Renders routes, sharing the attribute dict of an interned value."""
+    """Renders routes to JSON text, sharing the text of an interned value.
+
+    The cache holds the attribute objects themselves, so an ``id`` is never
+    reused for another value while it is cached (a streamed answer yields to
+    the loop, where ingest may free attributes)."""
 
     def __init__(self) -> None:
-        self._attrs: dict[int, JsonDict] = {}
+        self._attrs: dict[int, tuple[PathAttributes, JsonDict, str]] = {}
+
+    def attrs(self, a: PathAttributes) -> tuple[JsonDict, str]:
+        got = self._attrs.get(id(a))
+        if got is None:
+            if len(self._attrs) >= 65536:
+                self._attrs.clear()
+            rendered = render_attributes(a)
+            got = self._attrs[id(a)] = (a, rendered, json.dumps(rendered, default=str))
+        return got[1], got[2]
 
     def route(
         self,
@@ -187,9 +219,6 @@ class _Renderer:
         a: PathAttributes,
         match: str | None,
     ) -> JsonDict:
-        rendered = self._attrs.get(id(a))
-        if rendered is None:
-            rendered = self._attrs[id(a)] = render_attributes(a)
         out: JsonDict = {
             "router": router.label,
             "peer": peer.label,
@@ -198,12 +227,36 @@ class _Renderer:
             "safi": safi_name(t.safi),
             "prefix": describe(t.afi, t.safi, key_prefix(k)),
             "path_id": key_path_id(k),
-            "attributes": rendered,
             "path_status": render_path_status(status_of(a)),
+            "attributes": self.attrs(a)[0],
         }
         if match is not None:
             out["match"] = match
         return out
+
+    def route_text(
+        self,
+        router: Router,
+        peer: Peer,
+        t: RibTable,
+        k: RouteKey,
+        a: PathAttributes,
+        match: str | None,
+    ) -> str:
+        head = json.dumps(
+            {
+                "router": router.label,
+                "peer": peer.label,
+                "view": t.view,
+                "afi": afi_name(t.afi),
+                "safi": safi_name(t.safi),
+                "prefix": describe(t.afi, t.safi, key_prefix(k)),
+                "path_id": key_path_id(k),
+                "path_status": render_path_status(status_of(a)),
+            }
+        )
+        tail = "}" if match is None else f', "match": "{match}"}}'
+        return f'{head[:-1]}, "attributes": {self.attrs(a)[1]}{tail}'
 
 
 def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network, plen: int) -> bytes:
@@ -211,24 +264,207 @@ def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network, plen: int) 
     return bytes([plen]) + n.network_address.packed[: (plen + 7) // 8]
 
 
-def lookup(
-    t: RibTable, net: ipaddress.IPv4Network | ipaddress.IPv6Network
-) -> tuple[list[tuple[RouteKey, PathAttributes]], str | None]:
-    """Exact or longest-prefix match of ``net`` in a prefix-keyed table."""
+# Sort keys: a table's plain keys (prefix bytes) sort as themselves; once it
+# holds ADD-PATH keys every key sorts as (prefix, path id or -1).
+
+
+def _mixed(k: RouteKey) -> tuple[bytes, int]:
+    return (k[1], k[0]) if isinstance(k, tuple) else (k, -1)
+
+
+def _route_key(sk: Any) -> RouteKey:
+    if isinstance(sk, tuple):
+        return sk[0] if sk[1] < 0 else (sk[1], sk[0])
+    return sk  # type: ignore[no-any-return]
+
+
+def _sort_key_json(sk: Any) -> list[Any]:
+    if isinstance(sk, tuple):
+        return [sk[0].hex(), None if sk[1] < 0 else sk[1]]
+    return [sk.hex(), None]
+
+
+def _sort_key_for(index_mixed: bool, prefix: bytes, pid: int | None) -> Any:
+    if index_mixed:
+        return (prefix, -1 if pid is None else pid)
+    return prefix
+
+
+class _Indexes:
+    """Route-table indexes for one walk: built inline (``sync``) or handed to
+    the streaming driver as a ``Tick`` to await."""
+
+    def __init__(self, cache: IndexCache, *, fresh: bool, sync: bool) -> None:
+        self.cache = cache
+        self.fresh = fresh
+        self.sync = sync
+        self.built: SortedKeys | None = None
+
+    def get(self, t: RibTable) -> SortedKeys | Tick:
+        routes = t.routes
+        mixed = t.refs is not None
+        version = (id(routes), t.announces, t.withdraws, len(routes), mixed)
+        transform = _mixed if mixed else None
+        if len(routes) <= SMALL:
+            return build_sync(routes, version, transform)
+        got = self.cache.get(t, version, fresh=self.fresh)
+        if got is not None:
+            return got
+        if self.sync:
+            got = build_sync(routes, version, transform)
+            self.cache.put(t, got)
+            return got
+
+        async def build() -> None:
+            self.built = await build_async(routes, version, transform)
+            self.cache.put(t, self.built)
+
+        return Tick(build)
+
+
+def _index(indexes: _Indexes, t: RibTable) -> Iterator[Tick | SortedKeys]:
+    got = indexes.get(t)
+    if isinstance(got, Tick):
+        yield got
+        assert indexes.built is not None
+        got, indexes.built = indexes.built, None
+    yield got
+
+
+def _peer_json(key: tuple[int, bytes, str]) -> list[Any]:
+    return [key[0], key[1].hex(), key[2]]
+
+
+def position_json(pos: Position) -> list[Any]:
+    router, peer, table, sk = pos
+    return [router, _peer_json(peer), list(table), _sort_key_json(sk)]
+
+
+def parse_position(
+    value: list[Any],
+) -> tuple[str, tuple[int, bytes, str], tuple[int, int, int], bytes, int | None]:
+    """A cursor's position; ``ValueError`` when it is not one."""
+    try:
+        router, (ptype, rd, addr), (vo, afi, safi), (prefix, pid) = value
+        out = (
+            str(router),
+            (int(ptype), bytes.fromhex(rd), str(addr)),
+            (int(vo), int(afi), int(safi)),
+            bytes.fromhex(prefix),
+            None if pid is None else int(pid),
+        )
+    except (TypeError, ValueError):
+        raise ValueError("cursor is not a cursor this agent gave out") from None
+    return out
+
+
+def _lookup_keys(
+    t: RibTable, net: ipaddress.IPv4Network | ipaddress.IPv6Network, indexes: _Indexes
+) -> Iterator[Tick | tuple[list[Any], str | None]]:
+    """Exact or longest-prefix match of ``net``: (sort keys, match) once."""
     routes = t.routes
     refs = t.refs
     for plen in range(net.prefixlen, -1, -1):
         p = _network_key(net, plen)
         match = "exact" if plen == net.prefixlen else "longest"
         if refs is None:
-            a = routes.get(p)
-            if a is not None:
-                return [(p, a)], match
+            if p in routes:
+                yield [p], match
+                return
         elif p in refs:
-            found = [(k, a) for k, a in routes.items() if key_prefix(k) == p]
-            found.sort(key=lambda ka: -1 if ka[0] == p else (key_path_id(ka[0]) or 0))
-            return found, match
-    return [], None
+            index: SortedKeys | None = None
+            for got in _index(indexes, t):
+                if isinstance(got, Tick):
+                    yield got
+                else:
+                    index = got
+            assert index is not None
+            yield list(index.between((p, -1), (p, 1 << 32))), match
+            return
+    yield [], None
+
+
+def walk_routes(
+    core: Core,
+    *,
+    router: str | None = None,
+    peer: str | None = None,
+    view: str | None = None,
+    prefix: str | None = None,
+    after: list[Any] | None = None,
+    indexes: _Indexes,
+) -> Iterator[Tick | tuple[Position, Router, Peer, RibTable, RouteKey, PathAttributes, str | None]]:
+    """Routes in API order (router label, peer key, view/afi/safi, key) after
+    the position ``after`` (a cursor's), with ``Tick`` while working."""
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
+    if prefix is not None:
+        net = ipaddress.ip_network(prefix, strict=False)
+    start = parse_position(after) if after is not None else None
+    examined = 0
+    for r in sorted(_routers(core, router), key=lambda r: r.label):
+        if start is not None and r.label < start[0]:
+            continue
+        same_router = start is not None and r.label == start[0]
+        for pkey, p in sorted(r.peers.items()):
+            if same_router and start is not None and pkey < start[1]:
+                continue
+            same_peer = same_router and start is not None and pkey == start[1]
+            if peer is not None and peer not in (p.label, p.address):
+                continue
+            for tkey, t in sorted(
+                ((_VIEW_ORDER.get(v, 99), a, s), t) for (v, a, s), t in list(p.tables.items())
+            ):
+                if view is not None and t.view != view:
+                    continue
+                if same_peer and start is not None and tkey < start[2]:
+                    continue
+                resume = same_peer and start is not None and tkey == start[2]
+                match: str | None = None
+                keys: Iterable[Any]
+                index: SortedKeys | None = None
+                if net is not None and t.safi in PREFIX_SAFIS:
+                    if t.afi != (1 if net.version == 4 else 2):
+                        continue
+                    keys = []
+                    for got in _lookup_keys(t, net, indexes):
+                        if isinstance(got, Tick):
+                            yield got
+                        else:
+                            keys, match = got
+                    mixed = t.refs is not None
+                    if resume and start is not None:
+                        ck = _sort_key_for(mixed, start[3], start[4])
+                        keys = [k for k in keys if k > ck]
+                else:
+                    for got2 in _index(indexes, t):
+                        if isinstance(got2, Tick):
+                            yield got2
+                        else:
+                            index = got2
+                    assert index is not None
+                    mixed = bool(index.version[-1])  # type: ignore[index]
+                    ck = _sort_key_for(mixed, start[3], start[4]) if resume and start else None
+                    keys = index.after(ck)
+                    if net is not None:
+                        match = "exact"
+                text = str(net) if net is not None and t.safi not in PREFIX_SAFIS else None
+                routes = t.routes
+                for sk in keys:
+                    examined += 1
+                    if examined % 1024 == 0:
+                        yield TICK
+                    k = _route_key(sk)
+                    a = routes.get(k)
+                    if a is None:
+                        continue  # withdrawn since the index was built
+                    if text is not None and (
+                        describe(t.afi, t.safi, key_prefix(k)).split(" ")[-1] != text
+                    ):
+                        continue
+                    yield (r.label, pkey, tkey, sk), r, p, t, k, a, match
+            examined += 1
+            if examined % 1024 == 0:
+                yield TICK
 
 
 def routes(
@@ -238,42 +474,81 @@ def routes(
     view: str | None = None,
     prefix: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
 ) -> JsonDict:
-    """Routes of the selected routers/peers/view; ``peer`` matches the label or the address."""
-    net: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
-    if prefix is not None:
-        net = ipaddress.ip_network(prefix, strict=False)
+    """Routes of the selected routers/peers/view; ``peer`` matches the label or
+    the address. ``truncated`` says more exist; ``next`` is the cursor of the
+    next page (the HTTP API streams the same walk: ``route_pages``)."""
     render = _Renderer()
     out: list[JsonDict] = []
+    last: Position | None = None
     truncated = False
-    for r in _routers(core, router):
-        for p in list(r.peers.values()):
-            if peer is not None and peer not in (p.label, p.address):
+    after = decode_cursor(cursor) if cursor is not None else None
+    indexes = _Indexes(INDEXES, fresh=cursor is None, sync=True)
+    for item in walk_routes(
+        core, router=router, peer=peer, view=view, prefix=prefix, after=after, indexes=indexes
+    ):
+        if isinstance(item, Tick):
+            continue
+        if len(out) >= limit:
+            truncated = True
+            break
+        pos, r, p, t, k, a, match = item
+        out.append(render.route(r, p, t, k, a, match))
+        last = pos
+    return {
+        "routes": out,
+        "count": len(out),
+        "truncated": truncated,
+        "next": encode_cursor(position_json(last)) if truncated and last else None,
+    }
+
+
+class RoutePages:
+    """One streamed ``/api/v1/routes`` answer: ``items`` for ``stream_json``,
+    then ``tail()`` with count, truncated and next."""
+
+    def __init__(
+        self,
+        core: Core,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        router: str | None = None,
+        peer: str | None = None,
+        view: str | None = None,
+        prefix: str | None = None,
+    ) -> None:
+        self.after = decode_cursor(cursor) if cursor is not None else None
+        if self.after is not None:
+            parse_position(self.after)
+        self.core = core
+        self.limit = limit
+        self.filters = {"router": router, "peer": peer, "view": view, "prefix": prefix}
+        self.indexes = _Indexes(INDEXES, fresh=cursor is None, sync=False)
+        self.count = 0
+        self.truncated = False
+        self.last: Position | None = None
+
+    def items(self) -> Iterator[str | Tick]:
+        render = _Renderer()
+        for item in walk_routes(self.core, after=self.after, indexes=self.indexes, **self.filters):
+            if isinstance(item, Tick):
+                yield item
                 continue
-            for _, t in sorted(p.tables.items(), key=_table_order):
-                if view is not None and t.view != view:
-                    continue
-                if net is None:
-                    items: list[tuple[RouteKey, PathAttributes]] = list(t.routes.items())
-                    match = None
-                elif t.safi in PREFIX_SAFIS:
-                    if t.afi != (1 if net.version == 4 else 2):
-                        continue
-                    items, match = lookup(t, net)
-                else:
-                    text = str(net)
-                    items = [
-                        (k, a)
-                        for k, a in t.routes.items()
-                        if describe(t.afi, t.safi, key_prefix(k)).split(" ")[-1].endswith(text)
-                    ]
-                    match = "exact"
-                for k, a in items:
-                    if len(out) >= limit:
-                        truncated = True
-                        break
-                    out.append(render.route(r, p, t, k, a, match))
-    return {"routes": out, "count": len(out), "truncated": truncated}
+            if self.count >= self.limit:
+                self.truncated = True
+                return
+            pos, r, p, t, k, a, match = item
+            self.count += 1
+            self.last = pos
+            yield render.route_text(r, p, t, k, a, match)
+
+    def tail(self) -> JsonDict:
+        nxt = None
+        if self.truncated and self.last is not None:
+            nxt = encode_cursor(position_json(self.last))
+        return {"count": self.count, "truncated": self.truncated, "next": nxt}
 
 
 # -- flaps ------------------------------------------------------------------

@@ -31,7 +31,8 @@ the last time the comparison was confirmed current.
 
 from __future__ import annotations
 
-import heapq
+import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,12 +44,24 @@ from parsers.afi import afi_name, format_address
 from parsers.bgp.nlri import describe
 
 from ..host import Host
+from ..pages import (
+    SMALL,
+    TICK,
+    IndexCache,
+    SortedKeys,
+    Tick,
+    build_async,
+    build_sync,
+    decode_cursor,
+    encode_cursor,
+    stream_json,
+)
 from .consistency import KERNEL_HOLDS_WITHDRAWN, WITHDRAW_NEVER_ANNOUNCED, view_withdrawals
 from .diff import BMP_INCONSISTENT, HELD_STATES, PENDING, STATES
 from .netlink import Entry, proto_name, table_name
 from .reconciler import FibReconciler
 
-DIFF_PARAMS = ("state", "afi", "limit", "pending")
+DIFF_PARAMS = ("state", "afi", "limit", "pending", "cursor")
 
 
 class FibCollector(Collector):
@@ -142,15 +155,13 @@ def _evidence(fib: FibReconciler, afi: int, table: int, key: bytes) -> dict[str,
     }
 
 
-def diff_view(
-    fib: FibReconciler,
-    *,
-    state: str | None = None,
-    afi: str | None = None,
-    limit: int | None = None,
-    pending: bool = False,
-) -> dict[str, Any]:
-    """The drifting prefixes with their expected and actual next hops (``/api/v1/fib/diff``)."""
+#: Drift tables' sorted-key indexes (``agent.pages``), shared by requests.
+DIFF_INDEXES = IndexCache(budget=4_000_000)
+#: Default answer size of ``/api/v1/fib/diff`` (``http.max_limit`` caps it).
+DEFAULT_LIMIT = 10_000
+
+
+def _summary(fib: FibReconciler) -> dict[str, Any]:
     tables = []
     for (a, table), counts in sorted(fib.tracker.counts().items()):
         kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
@@ -163,38 +174,6 @@ def diff_view(
                 **counts,
             }
         )
-    # (afi, table, state, address, length): sorting keys, not rows, so a
-    # limited answer over a large drift builds only the rows it returns
-    rows: list[tuple[str, str, str, bytes, int, int, int, bytes, Any]] = []
-    for (a, table), drifts in fib.tracker.tables.items():
-        if afi is not None and afi_name(a) != afi:
-            continue
-        an, tn = afi_name(a), table_name(table)
-        for key, d in drifts.items():
-            if not d.reported and not pending:
-                continue
-            if state is not None and d.state != state:
-                continue
-            rows.append((an, tn, d.state, key[1:], key[0], a, table, key, d))
-    picked = heapq.nsmallest(limit, rows) if limit is not None else sorted(rows)
-    drift = []
-    for _an, _tn, _st, _addr, _len, a, table, key, d in picked:
-        kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
-        entry = kern.get(key)
-        row = {
-            "prefix": describe(a, 1, key),
-            "afi": afi_name(a),
-            "table": table_name(table),
-            "state": d.state,
-            "pending": not d.reported,
-            "since": d.since,
-            "expected": _expected(fib.want_of(a, fib.rd_of(table), key)),
-            "actual": _actual(fib, entry),
-            "proto": proto_name(entry[0]) if entry is not None else None,
-        }
-        if d.state == BMP_INCONSISTENT:
-            row["evidence"] = _evidence(fib, a, table, key)
-        drift.append(row)
     return {
         "router": fib.router_label or None,
         "view": fib.view,
@@ -210,36 +189,211 @@ def diff_view(
         "full_passes": fib.full_passes,
         "last_pass_seconds": fib.last_pass_seconds,
         "tables": tables,
-        "drift": drift,
     }
 
 
-def _diff_handler(fib: FibReconciler) -> Any:
-    """``/api/v1/fib/diff``: a ``ValueError`` is a 400 with its message."""
+def _row(fib: FibReconciler, a: int, table: int, key: bytes, d: Any) -> dict[str, Any]:
+    kern = fib.kernel_snapshot.routes.get((a, table), {}) if fib.kernel_snapshot else {}
+    entry = kern.get(key)
+    row = {
+        "prefix": describe(a, 1, key),
+        "afi": afi_name(a),
+        "table": table_name(table),
+        "state": d.state,
+        "pending": not d.reported,
+        "since": d.since,
+        "expected": _expected(fib.want_of(a, fib.rd_of(table), key)),
+        "actual": _actual(fib, entry),
+        "proto": proto_name(entry[0]) if entry is not None else None,
+    }
+    if d.state == BMP_INCONSISTENT:
+        row["evidence"] = _evidence(fib, a, table, key)
+    return row
 
-    def handle(request: web.Request) -> Any:
-        q = request.query
-        state = q.get("state")
-        if state is not None and state not in HELD_STATES:
-            raise ValueError(f"state {state!r} is not one of {', '.join(HELD_STATES)}")
-        afi = q.get("afi")
-        if afi is not None and afi not in ("ipv4", "ipv6"):
-            raise ValueError(f"afi {afi!r} is not ipv4 or ipv6")
-        limit = q.get("limit")
-        if limit is not None and (not limit.isdigit() or int(limit) < 1):
-            raise ValueError(f"limit {limit!r} is not a positive integer")
-        pend = q.get("pending")
-        if pend is not None and pend not in ("0", "1", "true", "false"):
-            raise ValueError(f"pending {pend!r} is not 0/1/true/false")
-        return diff_view(
-            fib,
-            state=state,
-            afi=afi,
-            limit=int(limit) if limit is not None else None,
-            pending=pend in ("1", "true"),
+
+class DiffPages:
+    """One ``/api/v1/fib/diff`` answer: drifting prefixes ordered by (afi,
+    table, prefix key: length, then address), ``limit`` of them after
+    ``cursor``. Each drift table is walked through a sorted-key index
+    (``agent.pages``): a limited answer touches its rows, the index, and the
+    entries a ``state``/``pending`` filter skips."""
+
+    def __init__(
+        self,
+        fib: FibReconciler,
+        *,
+        state: str | None = None,
+        afi: str | None = None,
+        limit: int = DEFAULT_LIMIT,
+        pending: bool = False,
+        cursor: str | None = None,
+        sync: bool = False,
+    ) -> None:
+        self.fib = fib
+        self.state = state
+        self.afi = afi
+        self.limit = limit
+        self.pending = pending
+        self.sync = sync
+        self.after: tuple[int, int, bytes] | None = None
+        if cursor is not None:
+            try:
+                a, t, k = decode_cursor(cursor)
+                self.after = (int(a), int(t), bytes.fromhex(k))
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"cursor {cursor[:40]!r} is not a cursor this agent gave out"
+                ) from None
+        self.count = 0
+        self.truncated = False
+        self.last: tuple[int, int, bytes] | None = None
+        self._built: SortedKeys | None = None
+
+    def _index(self, drifts: dict[bytes, Any]) -> Iterator[Tick | SortedKeys]:
+        fresh = self.after is None
+        # A fresh walk rebuilds the index (drift entries change in place); a
+        # continuation reuses it while it is young (DIFF_INDEXES.max_age).
+        version = ("fresh", time.monotonic()) if fresh else "continued"
+        if len(drifts) <= SMALL:
+            yield build_sync(drifts, version)
+            return
+        got = DIFF_INDEXES.get(drifts, version, fresh=fresh)
+        if got is None:
+            if self.sync:
+                got = build_sync(drifts, version)
+            else:
+
+                async def build() -> None:
+                    self._built = await build_async(drifts, version)
+
+                yield Tick(build)
+                got, self._built = self._built, None
+            assert got is not None
+            DIFF_INDEXES.put(drifts, got)
+        yield got
+
+    def items(self) -> Iterator[dict[str, Any] | Tick]:
+        fib = self.fib
+        examined = 0
+        for a, table in sorted(fib.tracker.tables):
+            if self.afi is not None and afi_name(a) != self.afi:
+                continue
+            after = self.after
+            if after is not None and (a, table) < after[:2]:
+                continue
+            drifts = fib.tracker.tables.get((a, table))
+            if not drifts:
+                continue
+            index: SortedKeys | None = None
+            for got in self._index(drifts):
+                if isinstance(got, Tick):
+                    yield got
+                else:
+                    index = got
+            assert index is not None
+            start = after[2] if after is not None and (a, table) == after[:2] else None
+            for key in index.after(start):
+                examined += 1
+                if examined % 1024 == 0:
+                    yield TICK
+                d = drifts.get(key)
+                if d is None:
+                    continue
+                if not d.reported and not self.pending:
+                    continue
+                if self.state is not None and d.state != self.state:
+                    continue
+                if self.count >= self.limit:
+                    self.truncated = True
+                    return
+                self.count += 1
+                self.last = (a, table, key)
+                yield _row(fib, a, table, key, d)
+
+    def tail(self) -> dict[str, Any]:
+        nxt = None
+        if self.truncated and self.last is not None:
+            a, t, k = self.last
+            nxt = encode_cursor([a, t, k.hex()])
+        return {"count": self.count, "truncated": self.truncated, "next": nxt}
+
+    def texts(self) -> Iterator[str | Tick]:
+        for item in self.items():
+            yield item if isinstance(item, Tick) else json.dumps(item, default=str)
+
+
+def diff_view(
+    fib: FibReconciler,
+    *,
+    state: str | None = None,
+    afi: str | None = None,
+    limit: int | None = None,
+    pending: bool = False,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """The drifting prefixes with their expected and actual next hops (what
+    ``/api/v1/fib/diff`` streams), built at once."""
+    pages = DiffPages(
+        fib,
+        state=state,
+        afi=afi,
+        limit=DEFAULT_LIMIT if limit is None else limit,
+        pending=pending,
+        cursor=cursor,
+        sync=True,
+    )
+    drift = [d for d in pages.items() if not isinstance(d, Tick)]
+    return {**_summary(fib), "drift": drift, **pages.tail()}
+
+
+def _diff_handler(fib: FibReconciler, max_limit: int) -> Any:
+    """``/api/v1/fib/diff``: bad parameters are a 400 with the message."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        try:
+            pages = _pages(fib, request, max_limit)
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        resp: web.StreamResponse = await stream_json(
+            request, _summary(fib), "drift", pages.texts(), pages.tail
         )
+        return resp
 
     return handle
+
+
+def _pages(fib: FibReconciler, request: web.Request, max_limit: int) -> DiffPages:
+    q = request.query
+    for name in q:
+        if name not in DIFF_PARAMS:
+            raise ValueError(f"unknown parameter {name!r} (allowed: {', '.join(DIFF_PARAMS)})")
+        if len(q.getall(name)) > 1:
+            raise ValueError(f"parameter {name!r} given {len(q.getall(name))} times")
+    state = q.get("state")
+    if state is not None and state not in HELD_STATES:
+        raise ValueError(f"state {state!r} is not one of {', '.join(HELD_STATES)}")
+    afi = q.get("afi")
+    if afi is not None and afi not in ("ipv4", "ipv6"):
+        raise ValueError(f"afi {afi!r} is not ipv4 or ipv6")
+    limit = q.get("limit")
+    if limit is not None and (not limit.isdigit() or int(limit) < 1):
+        raise ValueError(f"limit {limit!r} is not a positive integer")
+    if limit is not None and int(limit) > max_limit:
+        raise ValueError(
+            f"limit {limit} is above the maximum of {max_limit} per request "
+            "(http.max_limit); follow 'next' (?cursor=) for more"
+        )
+    pend = q.get("pending")
+    if pend is not None and pend not in ("0", "1", "true", "false"):
+        raise ValueError(f"pending {pend!r} is not 0/1/true/false")
+    return DiffPages(
+        fib,
+        state=state,
+        afi=afi,
+        limit=min(DEFAULT_LIMIT, max_limit) if limit is None else int(limit),
+        pending=pend in ("1", "true"),
+        cursor=q.get("cursor"),
+    )
 
 
 def build(host: Host, *, metrics: bool = True) -> FibReconciler | None:
@@ -249,7 +403,7 @@ def build(host: Host, *, metrics: bool = True) -> FibReconciler | None:
     if not cfg.enabled:
         return None
     fib = FibReconciler(cfg, host.core)
-    host.add_json_get("/api/v1/fib/diff", _diff_handler(fib), params=DIFF_PARAMS)
+    host.add_get("/api/v1/fib/diff", _diff_handler(fib, host.config.http.max_limit))
     if metrics:
         host.register_collector(FibCollector(fib))
     return fib

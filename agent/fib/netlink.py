@@ -320,7 +320,7 @@ def _nexthops_multipath(buf: bytes, off: int, end: int) -> list[Nexthop]:
         rend = min(off + rlen, end)
         while a + 4 <= rend:
             alen, atype = unpack_attr(buf, a)
-            if alen < 4:
+            if alen < 4 or a + alen > rend:
                 break
             if atype == RTA_GATEWAY:
                 gw = buf[a + 4 : a + alen]
@@ -354,7 +354,7 @@ class _Layout:
                 fmt.append("HHI")
             else:
                 fmt.append(f"HH{alen - 4}s" + "x" * pad)
-            idx.setdefault(atype, 14 + 3 * i + 2)
+            idx[atype] = 14 + 3 * i + 2  # the last one wins, as in the walk
         self.struct = struct.Struct("".join(fmt))
         self.lens = tuple(a for a, _ in attrs)
         self.types = tuple(t for _, t in attrs)
@@ -368,6 +368,8 @@ class _Layout:
 
 
 _LAYOUTS: dict[int, _Layout] = {}
+#: Route attributes whose value is a u32.
+_U32_ATTRS = frozenset({RTA_TABLE, RTA_PRIORITY, RTA_OIF, RTA_NH_ID})
 _LAYOUT_MAX = 256
 
 
@@ -404,6 +406,15 @@ def apply_routes(
         if mlen < 16:
             break
         end = off + mlen
+        if end > n:
+            raise NetlinkError(
+                errno.EPROTO,
+                f"netlink message at offset {off} is {mlen} bytes, only {n - off} received",
+            )
+        if mtype in (RTM_NEWROUTE, RTM_DELROUTE) and mlen < 28:
+            raise NetlinkError(
+                errno.EPROTO, f"route message at offset {off} is {mlen} bytes, shorter than 28"
+            )
         if mtype in (RTM_NEWROUTE, RTM_DELROUTE):
             family, dst_len, _src_len, _tos, rtable, proto, _scope, _rtype, rflags = unpack_rtm(
                 buf, off + 16
@@ -439,9 +450,14 @@ def apply_routes(
                     a = off + 28
                     while a + 4 <= end:
                         alen, atype = unpack_attr(buf, a)
-                        if alen < 4:
+                        if alen < 4 or a + alen > end:
                             seen = None
                             break
+                        if atype in _U32_ATTRS and alen != 8:
+                            # not a 4-byte value: ignored (and no layout learned)
+                            seen = None
+                            a += (alen + 3) & ~3
+                            continue
                         if seen is not None:
                             seen.append((alen, atype))
                         if atype == RTA_DST:
@@ -511,6 +527,8 @@ def apply_routes(
                 raise NetlinkError(errno.EINTR, "netlink dump interrupted (table changed)")
             done = 1
         elif mtype == NLMSG_ERROR:
+            if mlen < 20:
+                raise NetlinkError(errno.EPROTO, f"NLMSG_ERROR at offset {off} without a code")
             code = -struct.unpack_from("=i", buf, off + 16)[0]
             if code:
                 raise NetlinkError(code, f"netlink error: {os.strerror(code)}")
@@ -531,8 +549,11 @@ def _apply_nexthop(state: KernelState, buf: bytes, off: int, end: int, mtype: in
     members: list[int] = []
     while a + 4 <= end:
         alen, atype = _ATTR.unpack_from(buf, a)
-        if alen < 4:
+        if alen < 4 or a + alen > end:
             break
+        if atype in (NHA_ID, NHA_OIF) and alen != 8:
+            a += (alen + 3) & ~3
+            continue
         if atype == NHA_ID:
             nid = _U32.unpack_from(buf, a + 4)[0]
         elif atype == NHA_GATEWAY:

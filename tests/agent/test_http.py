@@ -172,11 +172,11 @@ async def test_api_flaps(daemon: Daemon, client: Any) -> None:
         ("/api/v1/routes?prefix=10.0.0.300", "prefix '10.0.0.300' is not a prefix or an address"),
         (
             "/api/v1/routes?vrf=1",
-            "unknown parameter 'vrf' (allowed: router, peer, view, prefix, limit)",
+            "unknown parameter 'vrf' (allowed: router, peer, view, prefix, limit, cursor)",
         ),
         ("/api/v1/routes?peer=a&peer=b", "parameter 'peer' given 2 times"),
         ("/api/v1/routes?router=", "parameter 'router' is empty"),
-        ("/api/v1/routes?limit=0", "limit '0' is not an integer between 1 and 1000000"),
+        ("/api/v1/routes?limit=0", "limit '0' is not an integer between 1 and 10000"),
         ("/api/v1/peers?view=x", "unknown parameter 'view' (allowed: router)"),
         ("/api/v1/routers?x=1", "unknown parameter 'x' (allowed: none)"),
     ],

@@ -77,7 +77,7 @@ async def test_api_and_decode_render_the_same_attributes(
         rs.handle(event)
     async with (
         aiohttp.ClientSession(base_url=f"http://{daemon.http_addresses[0]}") as client,
-        client.get("/api/v1/routes", params={"limit": "1000000"}) as resp,
+        client.get("/api/v1/routes", params={"limit": "10000"}) as resp,
     ):
         assert resp.status == 200
         body = await resp.text()

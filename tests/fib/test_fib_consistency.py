@@ -277,9 +277,10 @@ def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
                 row = next(x for x in lines if x.startswith("ipv4"))
                 assert row.split() == ["ipv4", "main", "1", "3", "1", "0", "1", "0", "1", "0"]
                 rows = [x.split()[:3] for x in lines if x.startswith(("10.", "198."))]
+                # prefix order (the paged API's stable order: length, then address)
                 assert rows == [
-                    ["198.51.100.0/24", "main", "bmp_inconsistent"],
                     ["10.99.0.0/24", "main", "extra"],
+                    ["198.51.100.0/24", "main", "bmp_inconsistent"],
                 ]
                 # only the feed defect: not drift, exit 0
                 code, out = await asyncio.to_thread(fib_diff, base, "--state", "bmp_inconsistent")
