@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # The hot path setup.py compiles with mypyc (parsers.hotpath.HOT_MODULES).
 HOT := parsers/bgp/fast.py parsers/bmp/fast.py parsers/bmp/reader.py parsers/bmp/session.py agent/core/rib.py
 
-.PHONY: run test install install-test lint typecheck unit lab bench clean fuzz compile
+.PHONY: run test install install-test lint typecheck unit lab bench clean fuzz compile lock
 
 $(PY):
 	@command -v python3 >/dev/null || (apt-get update -q && apt-get install -y -q python3)
@@ -17,9 +17,12 @@ $(PY):
 # pip builds the compiled hot path (setup.py: mypyc, needs gcc + python3-dev,
 # which scripts/install-build-deps.sh installs); without a compiler it
 # installs pure Python and says so. Rebuilt when the hot path changes.
-$(VENV)/.installed: pyproject.toml setup.py $(HOT) | $(PY)
+# Dependencies come from the hash-locked requirements/runtime.txt (pip-compile
+# --generate-hashes; `make lock` renews both lock files), then the project itself.
+$(VENV)/.installed: pyproject.toml setup.py requirements/runtime.txt $(HOT) | $(PY)
 	@bash scripts/install-build-deps.sh $(PY)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q --require-hashes -r requirements/runtime.txt
+	$(PY) -m pip install -q --no-deps -e .
 	@touch $@
 
 install: $(VENV)/.installed
@@ -42,10 +45,17 @@ install-test:
 	@$(MAKE) -s --no-print-directory $(VENV)/.test-deps
 	bash scripts/get-helm.sh $(BIN)/helm
 
-$(VENV)/.test-deps: pyproject.toml setup.py $(HOT) | $(PY)
+$(VENV)/.test-deps: pyproject.toml setup.py requirements/test.txt $(HOT) | $(PY)
 	@bash scripts/install-build-deps.sh $(PY)
-	$(PY) -m pip install -qq -e '.[test]'
+	$(PY) -m pip install -qq --require-hashes -r requirements/test.txt
+	$(PY) -m pip install -qq --no-deps -e .
 	@touch $@ $(VENV)/.installed
+
+## Renew the hash-locked dependency files from pyproject.toml (needs the package index).
+lock: | $(PY)
+	$(PY) -m pip install -qq pip-tools
+	$(BIN)/pip-compile -q --no-emit-index-url --no-emit-find-links --allow-unsafe --generate-hashes --strip-extras -o requirements/runtime.txt pyproject.toml
+	$(BIN)/pip-compile -q --no-emit-index-url --no-emit-find-links --allow-unsafe --generate-hashes --strip-extras --extra test -o requirements/test.txt pyproject.toml
 
 lint:
 	$(BIN)/ruff check .

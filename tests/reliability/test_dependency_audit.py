@@ -126,3 +126,55 @@ def _has_module(name: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(name) is not None
+
+
+# ----------------------------------------------------------------------------- the lock files
+
+LOCK_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+) \\$", re.M)
+
+
+def _lock(name: str) -> dict[str, Version]:
+    text = (REPO / "requirements" / name).read_text()
+    pins = {canonicalize_name(n): Version(v) for n, v in LOCK_LINE.findall(text)}
+    # Every pin carries at least one hash, so pip's --require-hashes accepts the file.
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", text[text.index("\n\n") :].strip())
+    assert len(blocks) == len(pins), f"{name}: a line is neither a pin nor its hashes"
+    for block in blocks:
+        assert "--hash=sha256:" in block, f"{name}: no hash for {block.splitlines()[0]}"
+    return pins
+
+
+@pytest.mark.parametrize(("name", "reqs"), [("runtime.txt", RUNTIME), ("test.txt", RUNTIME + TEST)])
+def test_lock_files_pin_every_declared_dependency_within_its_range(
+    name: str, reqs: list[Requirement]
+) -> None:
+    """requirements/*.txt (``make lock``) pin what pyproject.toml declares, inside
+    its ranges: a dependency added or narrowed without renewing the lock fails."""
+    pins = _lock(name)
+    for req in reqs:
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        pinned = pins.get(canonicalize_name(req.name))
+        assert pinned is not None, f"{name}: {req.name} is not locked (run make lock)"
+        assert req.specifier.contains(pinned, prereleases=True), (
+            f"{name}: {req.name}=={pinned} is outside {req.specifier} (run make lock)"
+        )
+
+
+def test_installed_packages_are_the_locked_ones() -> None:
+    """make test installs exactly requirements/test.txt (pip --require-hashes)."""
+    pins = _lock("test.txt")
+    wrong = {
+        n: (str(v), metadata.version(n))
+        for n, v in pins.items()
+        if _has_distribution(n) and Version(metadata.version(n)) != v
+    }
+    assert wrong == {}
+
+
+def _has_distribution(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
