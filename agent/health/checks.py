@@ -69,6 +69,7 @@ from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
 from . import feed
 from .dc import DcObserver, evaluate_dc
 from .results import CRITICAL, WARNING, CheckInfo, CheckResult, Finding, Report
+from .table_ext import get_state, new_state
 
 EXT_KEY = "health"
 LOC_RIB_PEER = 3
@@ -276,21 +277,11 @@ class TableState:
 
 
 def table_state(table: RibTable) -> TableState | None:
-    ext = table.ext
-    if ext is None:
-        return None
-    st = ext.get(EXT_KEY)
-    return st if isinstance(st, TableState) else None
+    return get_state(table, EXT_KEY, TableState)
 
 
 def _new_state(table: RibTable) -> TableState:
-    ext = table.ext
-    if ext is None:
-        ext = table.ext = {}
-    st = ext.get(EXT_KEY)
-    if not isinstance(st, TableState):
-        st = ext[EXT_KEY] = TableState()
-    return st
+    return new_state(table, EXT_KEY, TableState, TableState)
 
 
 class HealthObserver:

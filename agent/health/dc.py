@@ -58,6 +58,7 @@ from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
 from .community import CommunityMatcher
 from .results import CheckResult, Finding
 from .selectors import PeerSelector
+from .table_ext import get_state, new_state
 
 EXT_KEY = "health.dc"
 UNICAST = 1
@@ -212,21 +213,11 @@ class DcState:
 
 
 def dc_state(table: RibTable) -> DcState | None:
-    ext = table.ext
-    if ext is None:
-        return None
-    st = ext.get(EXT_KEY)
-    return st if isinstance(st, DcState) else None
+    return get_state(table, EXT_KEY, DcState)
 
 
 def _new_state(table: RibTable) -> DcState:
-    ext = table.ext
-    if ext is None:
-        ext = table.ext = {}
-    st = ext.get(EXT_KEY)
-    if not isinstance(st, DcState):
-        st = ext[EXT_KEY] = DcState()
-    return st
+    return new_state(table, EXT_KEY, DcState, DcState)
 
 
 def _bump(d: dict[Any, int], k: Any, n: int) -> None:

@@ -36,6 +36,7 @@ from parsers.bgp.nlri import NlriSet
 from ..core import Core, Peer, RibTable, RouteKey
 from ..export.metrics import escape_label
 from .community import CommunityMatcher
+from .table_ext import get_state, new_state
 
 
 def _value(n: int) -> str:
@@ -91,21 +92,11 @@ class CommunityState:
 
 
 def community_state(table: RibTable) -> CommunityState | None:
-    ext = table.ext
-    if ext is None:
-        return None
-    st = ext.get(EXT_KEY)
-    return st if isinstance(st, CommunityState) else None
+    return get_state(table, EXT_KEY, CommunityState)
 
 
 def _new_state(table: RibTable) -> CommunityState:
-    ext = table.ext
-    if ext is None:
-        ext = table.ext = {}
-    st = ext.get(EXT_KEY)
-    if not isinstance(st, CommunityState):
-        st = ext[EXT_KEY] = CommunityState()
-    return st
+    return new_state(table, EXT_KEY, CommunityState, CommunityState)
 
 
 def _keys(nset: NlriSet) -> Iterable[RouteKey]:

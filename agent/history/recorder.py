@@ -240,60 +240,49 @@ class Recorder:
     # -- RouteObserver ------------------------------------------------------------------
 
     def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
-        router: Router | None = peer.router
-        label = router.label if router is not None else ""
-        now = self.clock()
-        bmp = _bmp_time(peer)
-        routes = table.routes
-        pl, view, afi, safi = peer.label, table.view, table.afi, table.safi
-        pids = nset.path_ids
-        prefixes = nset.prefixes
-        get = routes.get
-        events: list[Event]
-        if pids is None:
-            events = [
-                (now, bmp, WITHDRAW, label, pl, view, afi, safi, p, None, get(p), None)
-                for p in prefixes
-            ]
-        else:
-            events = [
-                (now, bmp, WITHDRAW, label, pl, view, afi, safi, p, pid, get((pid, p)), None)
-                for pid, p in zip(pids, prefixes, strict=False)
-            ]
-        self.store.extend(afi, safi, events)
-        self.recorded[WITHDRAW] += len(prefixes)
-        known: list[PrefixRef] = [(afi, safi, ev[8]) for ev in events if ev[10] is not None]
+        router, now, bmp, events = self._record(peer, table, nset, WITHDRAW, None)
         if router is None:
             return
-        if known and view in ADJ_IN and peer.peer_type != LOC_RIB_PEER_TYPE:
-            self.convergence.triggered(label, pl, peer.rd, "withdraw", known, now, bmp)
-        self._changes(router, peer, table, prefixes, pids, None, now, bmp)
+        known: list[PrefixRef] = [
+            (table.afi, table.safi, ev[8]) for ev in events if ev[10] is not None
+        ]
+        if known and table.view in ADJ_IN and peer.peer_type != LOC_RIB_PEER_TYPE:
+            self.convergence.triggered(
+                router.label, peer.label, peer.rd, "withdraw", known, now, bmp
+            )
+        self._changes(router, peer, table, nset.prefixes, nset.path_ids, None, now, bmp)
 
     def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
+        router, now, bmp, _ = self._record(peer, table, nset, ANNOUNCE, attrs)
+        if router is not None:
+            self._changes(router, peer, table, nset.prefixes, nset.path_ids, attrs, now, bmp)
+
+    def _record(
+        self, peer: Peer, table: RibTable, nset: NlriSet, kind: str, attrs: PathAttributes | None
+    ) -> tuple[Router | None, float, float | None, list[Event]]:
+        """One ``kind`` event per route of ``nset``, each with the route's
+        attributes before the change (the table is not yet updated)."""
         router: Router | None = peer.router
         label = router.label if router is not None else ""
         now = self.clock()
         bmp = _bmp_time(peer)
-        routes = table.routes
         pl, view, afi, safi = peer.label, table.view, table.afi, table.safi
         pids = nset.path_ids
-        prefixes = nset.prefixes
-        get = routes.get
+        get = table.routes.get
         events: list[Event]
         if pids is None:
             events = [
-                (now, bmp, ANNOUNCE, label, pl, view, afi, safi, p, None, get(p), attrs)
-                for p in prefixes
+                (now, bmp, kind, label, pl, view, afi, safi, p, None, get(p), attrs)
+                for p in nset.prefixes
             ]
         else:
             events = [
-                (now, bmp, ANNOUNCE, label, pl, view, afi, safi, p, pid, get((pid, p)), attrs)
-                for pid, p in zip(pids, prefixes, strict=False)
+                (now, bmp, kind, label, pl, view, afi, safi, p, pid, get((pid, p)), attrs)
+                for pid, p in zip(pids, nset.prefixes, strict=False)
             ]
         self.store.extend(afi, safi, events)
-        self.recorded[ANNOUNCE] += len(prefixes)
-        if router is not None:
-            self._changes(router, peer, table, prefixes, pids, attrs, now, bmp)
+        self.recorded[kind] += len(nset.prefixes)
+        return router, now, bmp, events
 
     # -- ClearObserver ------------------------------------------------------------------
 
