@@ -6,7 +6,7 @@ import argparse
 import json
 import urllib.error
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http.client import HTTPResponse
 from typing import Any
 
@@ -30,35 +30,22 @@ class ApiError(RuntimeError):
 
 
 def get_json(api: str, path: str, params: dict[str, str] | None = None) -> Any:
-    url = api.rstrip("/") + path
-    query = {k: v for k, v in (params or {}).items() if v is not None}
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    try:
-        with apiclient.urlopen(url, timeout=10) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as exc:
+    url = _url(api, path, params)
+    with open_stream(api, path, params, timeout=10) as resp:
         try:
-            detail = json.loads(exc.read().decode("utf-8")).get("error", "")
-        except (ValueError, AttributeError):
-            detail = ""
-        raise ApiError(f"{url}: HTTP {exc.code}{': ' + detail if detail else ''}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
-    except ValueError as exc:
-        raise ApiError(f"{url}: bad JSON ({exc})") from None
+            return json.loads(resp.read().decode("utf-8"))
+        except ValueError as exc:
+            raise ApiError(f"{url}: bad JSON ({exc})") from None
+        except OSError as exc:
+            raise ApiError(f"cannot reach the agent API at {api}: {exc}") from None
 
 
 def open_stream(
-    api: str, path: str, params: dict[str, str | None] | None = None, *, timeout: float = 60
+    api: str, path: str, params: Mapping[str, str | None] | None = None, *, timeout: float = 60
 ) -> HTTPResponse:
     """GET ``path`` for reading as a stream (a binary body too large to hold):
     the open response, or ``ApiError`` naming the URL and the agent's error."""
-    url = api.rstrip("/") + path
-    query = {k: v for k, v in (params or {}).items() if v is not None}
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
+    url = _url(api, path, params)
     try:
         return apiclient.urlopen(url, timeout=timeout)
     except urllib.error.HTTPError as exc:
@@ -70,6 +57,14 @@ def open_stream(
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ApiError(f"cannot reach the agent API at {api}: {reason}") from None
+
+
+def _url(api: str, path: str, params: Mapping[str, str | None] | None) -> str:
+    url = api.rstrip("/") + path
+    query = {k: v for k, v in (params or {}).items() if v is not None}
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    return url
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -207,13 +208,26 @@ class Router:
 Route = tuple[str, str, str, int | None]
 
 
+def all_routes(agent: AgentProc, query: str) -> list[dict[str, Any]]:
+    """Every route ``/api/v1/routes?{query}`` answers, page by page (``next`` cursor;
+    one answer holds at most ``http.max_limit`` routes)."""
+    routes: list[dict[str, Any]] = []
+    cursor = ""
+    while True:
+        page = f"&cursor={urllib.parse.quote(cursor)}" if cursor else ""
+        doc = agent.json(f"/api/v1/routes?{query}&limit=10000{page}")
+        routes.extend(doc["routes"])
+        cursor = doc.get("next") or ""
+        if not cursor:
+            assert not doc["truncated"]
+            return routes
+
+
 def agent_rib(agent: AgentProc, router: str) -> set[Route]:
     """(peer address, view, prefix, path ID) of every unicast route of ``router``."""
-    doc = agent.json(f"/api/v1/routes?router={router}&limit=1000000")
-    assert not doc["truncated"]
     return {
         (r["peer"].split("%")[0], r["view"], r["prefix"], r["path_id"])
-        for r in doc["routes"]
+        for r in all_routes(agent, f"router={router}")
         if r["safi"] == "unicast"
     }
 
