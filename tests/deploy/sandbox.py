@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 OVERLAID = ("/etc", "/run", "/opt")
+#: The checkout whose venv and sources the sandboxed agent runs from.
+REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = r"""
 import ssl, sys, urllib.request
@@ -77,10 +79,24 @@ class Sandbox:
         def hides_sources(target: str) -> bool:
             return str(self.root).startswith(target.rstrip("/") + "/")
 
+        # The checkout (sources and venv) stays visible when a mount covers it,
+        # e.g. a clone under /tmp and the Pod's emptyDir at /tmp: it is bound
+        # aside (in the /run overlay) first and back over the mount last.
+        keep = [
+            p
+            for p in (REPO,)
+            if any(str(p).startswith(t.rstrip("/") + "/") or str(p) == t for _, t in self.mounts)
+        ]
+        for i, path in enumerate(keep):
+            lines.append(f"mkdir -p /run/sandbox-keep{i}")
+            lines.append(f"mount --bind {shlex.quote(str(path))} /run/sandbox-keep{i}")
         for source, target in sorted(self.mounts, key=lambda m: hides_sources(m[1])):
             make = "mkdir -p" if source.is_dir() else "mkdir -p $(dirname {t}) && touch"
             lines.append(f"{make.format(t=shlex.quote(target))} {shlex.quote(target)}")
             lines.append(f"mount --bind {shlex.quote(str(source))} {shlex.quote(target)}")
+        for i, path in enumerate(keep):
+            lines.append(f"mkdir -p {shlex.quote(str(path))}")
+            lines.append(f"mount --bind /run/sandbox-keep{i} {shlex.quote(str(path))}")
         envs = " ".join(shlex.quote(f"{k}={v}") for k, v in env.items())
         lines.append(f"exec env -i {envs} {' '.join(shlex.quote(a) for a in argv)}")
         return "\n".join(lines)
