@@ -343,6 +343,7 @@ class Router:
                 on_limit=s.on_limit,
             )
             if s.on_limit == "close" and self.session is not None:
+                self.session.limit_closed = True
                 close = self.session.on_limit
                 if close is not None:
                     close(key)
@@ -426,7 +427,15 @@ class RouterSession:
     the core counts itself (``CORE_QUIRKS``) are skipped.
     """
 
-    __slots__ = ("_absorbed", "active", "on_limit", "remote_address", "remote_port", "router")
+    __slots__ = (
+        "_absorbed",
+        "active",
+        "limit_closed",
+        "on_limit",
+        "remote_address",
+        "remote_port",
+        "router",
+    )
 
     def __init__(self, router: Router, remote_address: str, remote_port: int) -> None:
         self.router = router
@@ -437,6 +446,9 @@ class RouterSession:
         #: Set by the IO shell: closes the connection when a route limit is
         #: reached and ``on_limit`` is "close" (argument: the limit's key).
         self.on_limit: Callable[[str], None] | None = None
+        #: A route limit closed the session (``rib.on_limit: close``): the rest
+        #: of a batch is not applied, as the messages after a close never are.
+        self.limit_closed = False
 
     # -- entry points -------------------------------------------------------
 
@@ -482,18 +494,22 @@ class RouterSession:
         now = router.shared.settings.clock()
         router.last_message = now
         routes = batch.routes
-        router.messages["route_monitoring"] += len(routes)
+        applied = 0
         intern = router.shared.interner.intern
         last_header: PerPeerHeader | None = None
         peer: Peer | None = None
         table: RibTable | None = None
         last_view, last_afi, last_safi = "", -1, -1
         for header, view, nset, attrs in routes:
+            if self.limit_closed:
+                break
+            applied += 1
             if header is not last_header:
                 peer = router.peer_for(header)
                 last_header = header
                 table = None
-            assert peer is not None
+            if peer is None:
+                continue  # beyond bmp.max_peers_per_router: ignored, counted
             if peer.state != UP and peer.mark_implicit(now):
                 router.quirks[Q_RM_WITHOUT_PEER_UP] += 1
             afi, safi = nset.afi, nset.safi
@@ -504,6 +520,7 @@ class RouterSession:
                 router.withdraw(peer, table, nset, now)
             else:
                 router.announce(peer, table, nset, intern(attrs), now)
+        router.messages["route_monitoring"] += applied
 
     def framing_error(self, error: ParseError) -> None:
         """The stream lost its framing; counted. The IO shell closes the connection."""
