@@ -363,6 +363,12 @@ class _Layout:
         self.prio = idx.get(RTA_PRIORITY, -1)
         self.gw = idx.get(RTA_GATEWAY, -1)
         self.via = idx.get(RTA_VIA, -1)
+        # Both set the gateway in the walk: the later attribute wins there too.
+        if self.gw >= 0 and self.via >= 0:
+            if self.gw < self.via:
+                self.gw = -1
+            else:
+                self.via = -1
         self.oif = idx.get(RTA_OIF, -1)
         self.nhid = idx.get(RTA_NH_ID, -1)
 
@@ -531,7 +537,11 @@ def apply_routes(
                 raise NetlinkError(errno.EPROTO, f"NLMSG_ERROR at offset {off} without a code")
             code = -struct.unpack_from("=i", buf, off + 16)[0]
             if code:
-                raise NetlinkError(code, f"netlink error: {os.strerror(code)}")
+                try:
+                    text = os.strerror(code)
+                except (OverflowError, ValueError):  # not an errno (-INT_MIN, ...)
+                    text = f"error code {code}"
+                raise NetlinkError(code, f"netlink error: {text}")
         elif mtype == NLMSG_OVERRUN:
             raise NetlinkError(errno.ENOBUFS, "netlink overrun")
         if mflags & NLM_F_DUMP_INTR:
