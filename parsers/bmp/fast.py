@@ -171,6 +171,31 @@ def decode_route_monitoring(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     return msg
 
 
+def _hot_ipv4(
+    data: bytes, n: int, ctx: DecodeContext, key: PeerKey, view: str, four: bool, known: bool
+) -> tuple[NlriSet, PathAttributes] | None:
+    """The hottest case of both decoders: IPv4 announcements only, an attribute
+    set seen before, a confirmed ADD-PATH segment and a clean NLRI blob; None
+    when the message is anything else."""
+    if data[67] or data[68]:
+        return None
+    attr_end = 71 + (data[69] << 8 | data[70])
+    if attr_end >= n:
+        return None
+    attributes = ATTR_CACHE[four].get(data[71:attr_end])
+    if attributes is None:
+        return None
+    seg = (key, ctx.epochs.get(key, 0), view, 1, 1)
+    if seg not in ctx.confirmed:
+        return None
+    keys, pids, score = parse_prefixes(data[attr_end:], 1, ctx.add_path_mode[seg])
+    if score != 2:
+        return None
+    if not known:
+        ctx.quirks["route_monitoring_without_peer_up"] += 1
+    return NlriSet(1, 1, keys, pids), attributes
+
+
 def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
     n = len(data)
     if n < 48 + 23 or data[0] != 3 or int.from_bytes(data[1:5], "big") != n:
@@ -186,21 +211,9 @@ def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
             raise Fallback
         return _with_trailing(data, end, ctx, peer, key, view, four)
     known = key in ctx.caps
-    if not (data[67] or data[68]):
-        # The hottest case, inlined: IPv4 announcements only, an attribute
-        # set seen before, a confirmed ADD-PATH segment and a clean NLRI blob.
-        attr_end = 71 + (data[69] << 8 | data[70])
-        if attr_end < n:
-            attributes = ATTR_CACHE[four].get(data[71:attr_end])
-            if attributes is not None:
-                seg = (key, ctx.epochs.get(key, 0), view, 1, 1)
-                if seg in ctx.confirmed:
-                    keys, pids, score = parse_prefixes(data[attr_end:], 1, ctx.add_path_mode[seg])
-                    if score == 2:
-                        if not known:
-                            ctx.quirks["route_monitoring_without_peer_up"] += 1
-                        nlri = NlriSet(1, 1, keys, pids)
-                        return RouteMonitoring(peer, Update((), (nlri,), attributes, None))
+    hot = _hot_ipv4(data, n, ctx, key, view, four, known)
+    if hot is not None:
+        return RouteMonitoring(peer, Update((), (hot[0],), hot[1], None))
     update = decode_update_body(data, 48, four, ctx, key, view)
     if not known:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
@@ -355,19 +368,9 @@ def _decode_flat(data: bytes, ctx: DecodeContext) -> FlatRoute | RouteMonitoring
     if data[48:64] != _MARKER or data[66] != 2 or (data[64] << 8 | data[65]) != n - 48:
         raise Fallback
     known = key in ctx.caps
-    if not (data[67] or data[68]):
-        # IPv4 announcements only, a known attribute set, a confirmed segment.
-        attr_end = 71 + (data[69] << 8 | data[70])
-        if attr_end < n:
-            attributes = ATTR_CACHE[four].get(data[71:attr_end])
-            if attributes is not None:
-                seg = (key, ctx.epochs.get(key, 0), view, 1, 1)
-                if seg in ctx.confirmed:
-                    keys, pids, score = parse_prefixes(data[attr_end:], 1, ctx.add_path_mode[seg])
-                    if score == 2:
-                        if not known:
-                            ctx.quirks["route_monitoring_without_peer_up"] += 1
-                        return peer, view, NlriSet(1, 1, keys, pids), attributes
+    hot = _hot_ipv4(data, n, ctx, key, view, four, known)
+    if hot is not None:
+        return peer, view, hot[0], hot[1]
     update = decode_update_body(data, 48, four, ctx, key, view)
     if not known:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
