@@ -138,36 +138,85 @@ _MpAttrCache = dict[tuple[bytes, bytes | None], PathAttributes]
 MP_ATTR_CACHE: tuple[_MpAttrCache, _MpAttrCache] = ({}, {})
 _ATTR_CACHE_MAX = 1 << 20
 
+#: Decoded attribute values by the attribute's raw bytes (flags, type, length
+#: and value: the type is part of the key); per AS width. A new attribute set
+#: mostly repeats the values of sets seen before (the pre- and post-policy
+#: copies of a set, the same path from another peer differ in one attribute),
+#: so most of its attributes are a lookup; the values are immutable and
+#: shared by the sets that hold them.
+_ValueCache = dict[bytes, object]
+VALUE_CACHE: tuple[_ValueCache, _ValueCache] = ({}, {})
+_VALUE_CACHE_MAX = 1 << 16
+#: MP_REACH next hops as text, by their bytes.
+_NEXT_HOPS: dict[bytes, tuple[str, ...]] = {}
+
+#: One setter per ``PathAttributes`` field, in field order: the slots'
+#: descriptors, which a frozen dataclass's ``__setattr__`` does not guard.
+_SETTERS: tuple[Callable[[object, object], None], ...] = tuple(
+    getattr(PathAttributes, name).__set__ for name in FIELD_INDEX
+)
+_new_object: Callable[[type], object] = object.__new__
+
+
+def build_attributes(values: list[object]) -> PathAttributes:
+    """``PathAttributes(*values)`` (equal, same type) at about half the cost
+    of the frozen dataclass's ``__init__``: its fields set straight through
+    the slots (a new set is decoded for about every other message of a table
+    dump)."""
+    obj = _new_object(PathAttributes)
+    for setter, value in zip(_SETTERS, values, strict=True):
+        setter(obj, value)
+    return obj  # type: ignore[return-value]
+
 
 def clear_caches() -> None:
     """Forget every interned attribute set (benchmarks start cold with it)."""
-    for cache in (*ATTR_CACHE, *MP_ATTR_CACHE):
+    for cache in (*ATTR_CACHE, *MP_ATTR_CACHE, *VALUE_CACHE):
         cache.clear()
+    _NEXT_HOPS.clear()
+
+
+#: One attribute of a block: (type code, raw bytes from the flags on,
+#: header size: 3, or 4 with the extended length bit).
+AttrPart = tuple[int, bytes, int]
 
 
 def attributes_from_parts(
-    parts: list[tuple[int, bytes]], nexthop: bytes | None, four: bool
+    parts: list[AttrPart], nexthop: bytes | None, four: bool
 ) -> PathAttributes:
-    """Decode (type, value) pairs by the rule table; anything the table's
-    fast decoders do not take raises ``Fallback``."""
+    """Decode attributes by the rule table; anything the table's fast
+    decoders do not take raises ``Fallback``."""
     rules = _FAST_RULES[four]
+    cache = VALUE_CACHE[four]
     values = _EMPTY.copy()
-    for atype, value in parts:
+    for atype, raw, head in parts:
         rule = rules[atype]
         if rule is None:
             raise Fallback
         slot, unit, repeated, decode = rule
-        if unit >= 0:
-            n = len(value)
-            if (not n or n % unit) if repeated else n != unit:
-                raise Fallback
-        values[slot] = decode(value)
+        got = cache.get(raw)
+        if got is None:
+            value = raw[head:]
+            if unit >= 0:
+                n = len(value)
+                if (not n or n % unit) if repeated else n != unit:
+                    raise Fallback
+            got = decode(value)
+            if len(cache) >= _VALUE_CACHE_MAX:
+                cache.clear()
+            cache[raw] = got
+        values[slot] = got
     if nexthop is not None:
-        hops = mp_next_hop(nexthop, 1)
+        hops = _NEXT_HOPS.get(nexthop)
         if hops is None:
-            raise Fallback
+            hops = mp_next_hop(nexthop, 1)
+            if hops is None:
+                raise Fallback
+            if len(_NEXT_HOPS) >= _VALUE_CACHE_MAX:
+                _NEXT_HOPS.clear()
+            _NEXT_HOPS[nexthop] = hops
         values[_MP_NEXT_HOP] = hops
-    return PathAttributes(*values)
+    return build_attributes(values)
 
 
 #: What ``split_update`` returns: withdrawn blob, NLRI blob, attributes (None
@@ -208,7 +257,7 @@ def split_update(data: bytes, start: int, four: bool) -> UpdateParts:
     attributes: PathAttributes | None = ATTR_CACHE[four].get(block)
     reach: tuple[int, int, bytes, bytes] | None = None
     unreach: tuple[int, int, bytes] | None = None
-    parts: list[tuple[int, bytes]] = []
+    parts: list[AttrPart] = []
     seen = 0
     plain_start = p
     plain_chunks: list[bytes] = []
@@ -253,7 +302,7 @@ def split_update(data: bytes, start: int, four: bool) -> UpdateParts:
             plain_chunks.append(data[plain_start:p])
             plain_start = vend
         else:
-            parts.append((atype, data[vstart:vend]))
+            parts.append((atype, data[p:vend], vstart - p))
         p = vend
     eor = end_of_rib(
         withdrawn_blob, nlri_blob, block, unreach if seen == 1 << _MP_UNREACH else None
