@@ -150,11 +150,18 @@ _VALUE_CACHE_MAX = 1 << 16
 #: MP_REACH next hops as text, by their bytes.
 _NEXT_HOPS: dict[bytes, tuple[str, ...]] = {}
 
-#: One setter per ``PathAttributes`` field, in field order: the slots'
-#: descriptors, which a frozen dataclass's ``__setattr__`` does not guard.
-_SETTERS: tuple[Callable[[object, object], None], ...] = tuple(
-    getattr(PathAttributes, name).__set__ for name in FIELD_INDEX
-)
+_Setter = Callable[[object, object], None]
+
+
+def slot_setters(cls: type, names: tuple[str, ...]) -> tuple[_Setter, ...]:
+    """The ``__set__`` of each named slot of ``cls``: a frozen slotted
+    dataclass's fields set without its ``__init__`` (whose frozen
+    ``object.__setattr__`` per field costs more than the decode around it)."""
+    return tuple(getattr(cls, name).__set__ for name in names)
+
+
+#: One setter per ``PathAttributes`` field, in field order.
+_SETTERS = slot_setters(PathAttributes, tuple(FIELD_INDEX))
 _new_object: Callable[[type], object] = object.__new__
 
 

@@ -13,10 +13,18 @@ construct decoder (``decode.py``), so both give equal results on every input
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from struct import Struct
 
 from ..bgp.attributes import PathAttributes
-from ..bgp.fast import ATTR_CACHE, PREFIX_SAFIS, parse_prefixes, prefix_score, split_update
+from ..bgp.fast import (
+    ATTR_CACHE,
+    PREFIX_SAFIS,
+    parse_prefixes,
+    prefix_score,
+    slot_setters,
+    split_update,
+)
 from ..bgp.messages import Update
 from ..bgp.nlri import NlriSet
 from ..bgp.wire import MAX_PREFIX_BITS, Fallback
@@ -39,6 +47,28 @@ _TLV = Struct("!HH")
 _U32 = Struct("!I")
 _U16 = Struct("!H")
 _MARKER = b"\xff" * 16
+
+#: ``NlriSet``'s slot descriptors: one is made per message (see ``_nlri_set``).
+_NLRI_AFI, _NLRI_SAFI, _NLRI_PREFIXES, _NLRI_PATH_IDS, _NLRI_LABELS = slot_setters(
+    NlriSet, ("afi", "safi", "prefixes", "path_ids", "labels")
+)
+_new_object: Callable[[type], object] = object.__new__
+
+
+def _nlri_set(
+    afi: int, safi: int, keys: tuple[bytes, ...], pids: tuple[int, ...] | None
+) -> NlriSet:
+    """``NlriSet(afi, safi, keys, pids)`` (equal, same type) without the frozen
+    dataclass's ``__init__``, which costs as much as the rest of a one-prefix
+    message's decode: the slots are set directly."""
+    obj = _new_object(NlriSet)
+    _NLRI_AFI(obj, afi)
+    _NLRI_SAFI(obj, safi)
+    _NLRI_PREFIXES(obj, keys)
+    _NLRI_PATH_IDS(obj, pids)
+    _NLRI_LABELS(obj, None)
+    return obj  # type: ignore[return-value]
+
 
 # ---------------------------------------------------------------- per-peer header
 
@@ -114,7 +144,7 @@ def decode_update_body(
     for (afi, safi, _, is_announce), (keys, pids, _) in zip(items, parsed, strict=True):
         if not keys:
             raise Fallback  # malformed: the spec path raises the right error
-        (announced if is_announce else withdrawn).append(NlriSet(afi, safi, keys, pids))
+        (announced if is_announce else withdrawn).append(_nlri_set(afi, safi, keys, pids))
     return Update(tuple(withdrawn), tuple(announced), attributes, None)
 
 
@@ -193,7 +223,7 @@ def _hot_ipv4(
         return None
     if not known:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
-    return NlriSet(1, 1, keys, pids), attributes
+    return _nlri_set(1, 1, keys, pids), attributes
 
 
 def _decode(data: bytes, ctx: DecodeContext) -> RouteMonitoring:

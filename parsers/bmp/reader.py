@@ -21,7 +21,7 @@ class BmpReader:
     later call raises the same error, whose action is ``DROP_SESSION``.
     """
 
-    __slots__ = ("_buf", "_error", "_max", "_pos", "_stream_offset")
+    __slots__ = ("_buf", "_error", "_max", "_pos", "_stream_offset", "last_offset")
 
     def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE) -> None:
         self._buf = bytearray()
@@ -29,6 +29,8 @@ class BmpReader:
         self._stream_offset = 0  # stream offset of _buf[0]
         self._max = max_message_size
         self._error: Exception | None = None
+        #: Stream offset of the message ``take`` returned last.
+        self.last_offset = 0
 
     @property
     def buffered(self) -> int:
@@ -49,28 +51,41 @@ class BmpReader:
 
     def messages(self) -> Iterator[tuple[int, bytes]]:
         """Yield every complete message buffered so far."""
+        try:
+            while True:
+                msg = self.take()
+                if msg is None:
+                    return
+                yield self.last_offset, msg
+        finally:
+            self._compact()
+
+    def take(self) -> bytes | None:
+        """The next complete message (its stream offset in ``last_offset``), or
+        None when none is buffered whole; call ``compact`` after a run of takes.
+        The per-message loop of the batched decoder, without a generator."""
         if self._error is not None:
             raise self._error
         buf = self._buf
         pos = self._pos
-        end = len(buf)
-        try:
-            while end - pos >= COMMON_HEADER_SIZE:
-                version = buf[pos]
-                length = int.from_bytes(buf[pos + 1 : pos + 5], "big")
-                if version != VERSION and version != VERSION_4:
-                    self._fail(version, length, pos)
-                if length < COMMON_HEADER_SIZE or length > self._max:
-                    self._fail(version, length, pos)
-                if end - pos < length:
-                    break
-                msg = bytes(buf[pos : pos + length])
-                offset = self._stream_offset + pos
-                pos += length
-                self._pos = pos
-                yield offset, msg
-        finally:
-            self._compact()
+        if len(buf) - pos < COMMON_HEADER_SIZE:
+            return None
+        version = buf[pos]
+        length = buf[pos + 1] << 24 | buf[pos + 2] << 16 | buf[pos + 3] << 8 | buf[pos + 4]
+        if version != VERSION and version != VERSION_4:
+            self._fail(version, length, pos)
+        if length < COMMON_HEADER_SIZE or length > self._max:
+            self._fail(version, length, pos)
+        end = pos + length
+        if end > len(buf):
+            return None
+        self.last_offset = self._stream_offset + pos
+        self._pos = end
+        return bytes(buf[pos:end])
+
+    def compact(self) -> None:
+        """Drop the consumed bytes when they dominate the buffer."""
+        self._compact()
 
     def _compact(self) -> None:
         # Drop consumed bytes once they dominate the buffer, so memory stays

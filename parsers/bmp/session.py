@@ -115,7 +115,11 @@ class BmpSession:
         size = 0
         count = 0
         try:
-            for offset, msg in reader.messages():
+            while True:
+                msg = reader.take()
+                if msg is None:
+                    break
+                offset = reader.last_offset
                 count += 1
                 if len(msg) > 5 and msg[5] == _ROUTE_MONITORING:
                     try:
@@ -147,6 +151,8 @@ class BmpSession:
         except ParseError as err:
             err.partial = events
             raise
+        finally:
+            reader.compact()
         return events
 
     def decode(self, offset: int, msg: bytes) -> Event:
