@@ -489,17 +489,33 @@ class RouterSession:
 
     def handle_batch(self, batch: RouteBatch) -> None:
         """Apply a ``RouteBatch``: the same as ``handle`` on each of its
-        messages' ``Decoded`` events, without the per-message objects."""
+        messages' ``Decoded`` events, without the per-message objects.
+
+        While no route limit is set or held, consecutive messages of one
+        peer and table with the same attributes (the same decoded object:
+        one per distinct attribute bytes) or all withdrawals are applied as
+        one ``NlriSet`` (one ``announce``/``withdraw``, one call per observer)
+        as long as their prefixes are distinct: a table dump of one prefix
+        per message (FRR) sends the prefixes of a set one after the other."""
         router = self.router
-        now = router.shared.settings.clock()
+        shared = router.shared
+        now = shared.settings.clock()
         router.last_message = now
         routes = batch.routes
         applied = 0
-        intern = router.shared.interner.intern
+        intern = shared.interner.intern
         last_header: PerPeerHeader | None = None
         peer: Peer | None = None
         table: RibTable | None = None
         last_view, last_afi, last_safi = "", -1, -1
+        # The run being merged: its table, attributes (None: withdrawals),
+        # the attributes' decoded object, and its prefixes.
+        run_table: RibTable | None = None
+        run_peer: Peer | None = None
+        run_attrs: PathAttributes | None = None
+        run_raw: object = None
+        run_keys: list[bytes] = []
+        run_seen: set[bytes] = set()
         for header, view, nset, attrs in routes:
             if self.limit_closed:
                 break
@@ -516,11 +532,55 @@ class RouterSession:
             if table is None or view != last_view or afi != last_afi or safi != last_safi:
                 table = peer.table(view, afi, safi)
                 last_view, last_afi, last_safi = view, afi, safi
+            prefixes = nset.prefixes
+            if (
+                nset.path_ids is None
+                and nset.labels is None
+                and peer.cap == NO_LIMIT
+                and router.cap == NO_LIMIT
+                and shared.cap == NO_LIMIT
+            ):
+                if (
+                    table is run_table
+                    and attrs is run_raw
+                    and not any(p in run_seen for p in prefixes)
+                ):
+                    run_keys.extend(prefixes)
+                    run_seen.update(prefixes)
+                    continue
+                if run_table is not None:
+                    self._apply_run(run_peer, run_table, run_attrs, run_keys, now)  # type: ignore[arg-type]
+                run_peer, run_table, run_raw = peer, table, attrs
+                run_attrs = None if attrs is None else intern(attrs)
+                run_keys = list(prefixes)
+                run_seen = set(prefixes)
+                continue
+            if run_table is not None:
+                self._apply_run(run_peer, run_table, run_attrs, run_keys, now)  # type: ignore[arg-type]
+                run_table = None
             if attrs is None:
                 router.withdraw(peer, table, nset, now)
             else:
                 router.announce(peer, table, nset, intern(attrs), now)
+        if run_table is not None:
+            self._apply_run(run_peer, run_table, run_attrs, run_keys, now)  # type: ignore[arg-type]
         router.messages["route_monitoring"] += applied
+
+    def _apply_run(
+        self,
+        peer: Peer,
+        table: RibTable,
+        attrs: PathAttributes | None,
+        keys: list[bytes],
+        now: float,
+    ) -> None:
+        """One merged run of ``handle_batch``: announced with ``attrs``
+        (interned), or withdrawn when None."""
+        nset = NlriSet(table.afi, table.safi, tuple(keys))
+        if attrs is None:
+            self.router.withdraw(peer, table, nset, now)
+        else:
+            self.router.announce(peer, table, nset, attrs, now)
 
     def framing_error(self, error: ParseError) -> None:
         """The stream lost its framing; counted. The IO shell closes the connection."""

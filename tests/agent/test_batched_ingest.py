@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
+from support import bgp, bmp
 
 from agent.config import Endpoint, load
 from agent.core import Core, CoreSettings
@@ -190,3 +191,89 @@ async def test_listener_slices_a_big_read_and_resumes(monkeypatch: pytest.Monkey
                 s.close()
             routers.close_all()
             await asyncio.wait_for(routers.wait_closed(), 10)
+
+
+def _merge_stream() -> bytes:
+    """One peer, one prefix per message as FRR dumps: runs of one attribute
+    set, a prefix announced twice within a run (a flap), withdrawals in a
+    row, one of them of a route never announced."""
+    attrs = bgp.origin(0) + bgp.as_path([(2, [65001, 65002])]) + bgp.next_hop("192.0.2.1")
+    other = bgp.origin(0) + bgp.as_path([(2, [65001])]) + bgp.next_hop("192.0.2.1")
+
+    def announce(prefix: str, a: bytes = attrs) -> bytes:
+        return bmp.build_route_monitoring(bmp.build_update(attributes=a, nlri=bgp.nlri([prefix])))
+
+    def withdraw(prefix: str) -> bytes:
+        return bmp.build_route_monitoring(bmp.build_update(withdrawn=bgp.nlri([prefix])))
+
+    return b"".join(
+        [
+            bmp.build_peer_up(),
+            announce("10.0.0.0/24"),
+            announce("10.0.1.0/24"),
+            announce("10.0.0.0/24"),  # again, same run: a flap
+            announce("10.0.2.0/24"),
+            announce("10.0.3.0/24", other),
+            announce("10.0.4.0/24", other),
+            withdraw("10.0.1.0/24"),
+            withdraw("10.0.9.0/24"),  # unknown
+            withdraw("10.0.1.0/24"),  # unknown by now
+            announce("10.0.1.0/24"),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{}, {"max_routes_per_peer": 3}, {"max_routes_per_peer": 3, "on_limit": "close"}],
+    ids=["no-limit", "peer-limit", "limit-close"],
+)
+def test_merged_runs_equal_one_by_one(settings: dict[str, Any]) -> None:
+    """``handle_batch`` applies runs of one attribute set as one announce: the
+    RIB, flaps, unknown withdrawals and counters equal the per-message path's,
+    with and without route limits (which keep the per-message path)."""
+    data = _merge_stream()
+    seen: dict[int, list[tuple[str, bytes, bool]]] = {}
+
+    class Recorder:
+        """What an observer sees: each prefix, and whether the table held it."""
+
+        def __init__(self, log: list[tuple[str, bytes, bool]]) -> None:
+            self.log = log
+
+        def announce(self, peer: Any, table: Any, nset: Any, attrs: Any) -> None:
+            self.log.extend(("announce", p, p in table.routes) for p in nset.prefixes)
+
+        def withdraw(self, peer: Any, table: Any, nset: Any) -> None:
+            self.log.extend(("withdraw", p, p in table.routes) for p in nset.prefixes)
+
+    def core() -> Core:
+        c = Core(CoreSettings(clock=_clock, **settings))
+        c.observers.append(Recorder(seen.setdefault(len(seen), [])))
+        return c
+
+    one = core()
+    rs = one.open_session("192.0.2.1", 179)
+    session = BmpSession()
+    for ev in session.feed(data):
+        if rs.limit_closed:
+            break
+        rs.handle(ev)
+    merged = core()
+    rs2 = merged.open_session("192.0.2.1", 179)
+    session2 = BmpSession(batch=True)
+    events = session2.feed_batched(data)
+    assert [type(e).__name__ for e in events] == ["Decoded", "RouteBatch"]
+    for event in events:
+        if isinstance(event, RouteBatch):
+            rs2.handle_batch(event)
+        else:
+            assert isinstance(event, Decoded)
+            rs2.handle(event)
+    assert _snapshot(merged) == _snapshot(one)
+    assert seen[1] == seen[0]
+    (table,) = next(iter(merged.routers["192.0.2.1"].peers.values())).tables.values()
+    if not settings:
+        assert sorted(table.routes) == [bgp.prefix_key(f"10.0.{i}.0/24") for i in (0, 1, 2, 3, 4)]
+        assert (table.announces, table.withdraws, table.unknown_withdraws) == (7, 3, 2)
+        assert table.flaps == 1
