@@ -29,7 +29,7 @@ from parsers.bmp.messages import VIEWS
 
 from .. import __version__
 from . import apiclient
-from .api import ApiError, add_api_command, get_json, table
+from .api import ApiError, add_api_command, get_json, query, table
 
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
 #: Imported when the parser is built (they import ``agent.cli.api``, never this
@@ -306,13 +306,7 @@ def render_routes(routes: list[dict[str, Any]]) -> str:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    params = {
-        "router": args.router,
-        "peer": args.peer,
-        "view": args.view,
-        "prefix": args.prefix,
-        "limit": None if args.limit is None else str(args.limit),
-    }
+    params = query(args, "router", "peer", "view", "prefix", "limit")
     try:
         data = get_json(args.api, "/api/v1/routes", params)
         routes = _list(data, "routes")

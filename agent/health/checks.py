@@ -66,6 +66,7 @@ from parsers.bgp.nlri import NlriSet
 
 from ..config import HEALTH_CHECKS, HealthConfig
 from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+from ..netaddr import in_networks
 from . import feed
 from .dc import DcObserver, evaluate_dc
 from .results import CRITICAL, WARNING, CheckInfo, CheckResult, Finding, Report
@@ -419,22 +420,12 @@ def _tables(peer: Peer, views: Iterable[str]) -> list[RibTable]:
     ]
 
 
-def _peer_allowed(address: str, allow: tuple[Any, ...]) -> bool:
-    if not allow:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    return any(ip.version == net.version and ip in net for net in allow)
-
-
 def _afi_text(afi: int) -> str:
     return "ipv4" if afi == 1 else "ipv6"
 
 
 def check_default_route(cfg: HealthConfig, router: Router, peer: Peer) -> Finding | None:
-    if _peer_allowed(peer.address, cfg.default_route_allow):
+    if in_networks(peer.address, cfg.default_route_allow):
         return None
     where: list[str] = []
     for t in _tables(peer, cfg.route_views):
