@@ -55,32 +55,31 @@ VIEW_SHORT = {
 # ----------------------------------------------------------------------------- run
 
 
+#: The repeatable flags of ``run`` (each use adds one item): flag, metavar, help.
+REPEATABLE_FLAGS = (
+    (
+        "--bmp-listen",
+        "HOST:PORT",
+        "accept BMP from routers here (repeatable; default 127.0.0.1:11019)",
+    ),
+    ("--connect", "HOST:PORT", "connect to a router's BMP listener (active mode; repeatable)"),
+    (
+        "--allow",
+        "CIDR",
+        "accept BMP connections only from these networks (repeatable; default any)",
+    ),
+    (
+        "--relay",
+        "HOST:PORT",
+        "relay every router's BMP stream to this collector, with resync (repeatable)",
+    ),
+)
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML config file")
-    parser.add_argument(
-        "--bmp-listen",
-        action="append",
-        metavar="HOST:PORT",
-        help="accept BMP from routers here (repeatable; default 127.0.0.1:11019)",
-    )
-    parser.add_argument(
-        "--connect",
-        action="append",
-        metavar="HOST:PORT",
-        help="connect to a router's BMP listener (active mode; repeatable)",
-    )
-    parser.add_argument(
-        "--allow",
-        action="append",
-        metavar="CIDR",
-        help="accept BMP connections only from these networks (repeatable; default any)",
-    )
-    parser.add_argument(
-        "--relay",
-        action="append",
-        metavar="HOST:PORT",
-        help="relay every router's BMP stream to this collector, with resync (repeatable)",
-    )
+    for flag, metavar, helptext in REPEATABLE_FLAGS:
+        parser.add_argument(flag, action="append", metavar=metavar, help=helptext)
     parser.add_argument(
         "--http-listen", metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:9324)"
     )
