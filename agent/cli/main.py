@@ -3,7 +3,7 @@
 Subcommands: ``run`` (the daemon), ``peers`` and ``routes`` (read the JSON
 API of a running agent), ``replay`` (``agent.cli.replay``), ``decode``
 (``agent.cli.decode``). A subcommand living in its own module provides
-``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
+``add_parser(subparsers)`` and ``run(args) -> int`` (the ``func`` unless it sets another);
 list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
 when the parser is built; one that cannot be imported is an error (exit 1
 naming it), not a subcommand silently missing. Every subcommand with
