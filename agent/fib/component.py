@@ -127,13 +127,7 @@ class FibCollector(Collector):
 def _actual(fib: FibReconciler, entry: Entry | None) -> list[str]:
     if entry is None or fib.kernel_snapshot is None:
         return []
-    out = []
-    for gw, oif in fib.kernel_snapshot.resolve(entry):
-        text = format_address(gw) if gw else ""
-        if oif:
-            text = f"{text} dev {fib.link_name(oif)}".strip()
-        out.append(text)
-    return out
+    return fib.kernel_snapshot.hop_texts(entry, fib.link_name)
 
 
 def _expected(want: Any) -> list[str]:

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import socket
 import time
 from collections import Counter
@@ -48,7 +47,6 @@ from collections.abc import Callable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from parsers.afi import format_address
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
 
@@ -57,6 +55,7 @@ from ..core.peer import Peer
 from ..core.rib import RibTable
 from ..core.router import Router
 from ..log import get_logger
+from ..netaddr import parse_ip
 from . import netlink
 from .consistency import Evidence
 from .diff import BMP_INCONSISTENT, EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
@@ -81,12 +80,9 @@ def is_local_address(address: str) -> bool:
     got = _LOCAL_CACHE.get(address)
     if got is not None:
         return got
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = parse_ip(address)
+    if ip is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     local = ip.is_loopback
     if not local:
         fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
@@ -383,14 +379,7 @@ class FibReconciler:
     def _hops(self, entry: Entry | None) -> tuple[str, ...] | None:
         if entry is None:
             return None
-        links = self.kernel.links
-        out = []
-        for gw, oif in self.kernel.resolve(entry):
-            text = format_address(gw) if gw else ""
-            if oif:
-                text = f"{text} dev {links.get(oif, oif)}".strip()
-            out.append(text)
-        return tuple(out)
+        return tuple(self.kernel.hop_texts(entry))
 
     def _on_route(
         self, afi: int, table: int, key: bytes, old: Entry | None, new: Entry | None
