@@ -404,7 +404,9 @@ def test_gobgp_scale(lab_topo: LabTopology) -> None:
         assert len(hops) == N4 + N6
         assert {hops[p] for p in p4} == {INJ_A_V4}
         assert {hops[p] for p in p6} == {INJ_B_V6}  # A's path wins the shared ones
-        batch(spk, lab.workdir, (f"route replace {p} via {nh} proto bgp" for p, nh in hops.items()))
+        # as zebra installs them (metric 20), so inject_drift's replacements replace
+        lines = (f"route replace {p} via {nh} proto bgp metric 20" for p, nh in hops.items())
+        batch(spk, lab.workdir, lines, "gobgp-fib")
         wait_kernel(spk, "bgp", N4, N6, timeout=120)
         t1 = time.monotonic()
         agent = Agent(spk, lab.workdir)
