@@ -468,18 +468,32 @@ def _feed_check(agent: Agent) -> dict[tuple[str, str], dict[str, Any]]:
     return {(f["router"], f["peer"]): f for f in check["findings"]}
 
 
-def _settled_post_count(agent: Agent, afi: str, quiet: float = 3.0) -> int:
-    """The post-policy route count once it stopped changing for ``quiet`` s."""
-    last = (-1, time.monotonic())
-    deadline = time.monotonic() + 120
+def _post_table(agent: Agent, afi: str) -> tuple[int, int]:
+    """(routes, withdrawals of routes never announced) of peer A's post-policy table."""
+    for p in agent.get("/api/v1/peers")["peers"]:
+        if p["peer"] == PEER:
+            for t in p["tables"]:
+                if (t["view"], t["afi"]) == ("adj_in_post", afi):
+                    return int(t["routes"]), int(t["unknown_withdraws"])
+    return 0, 0
+
+
+def _settled_post_count(agent: Agent, afi: str, total: int = N6, quiet: float = 3.0) -> int:
+    """Peer A's post-policy route count once each of the ``total`` prefixes was
+    announced or withdrawn unannounced there and nothing changed for ``quiet`` s
+    (a pause of a loaded speaker before the end does not end the wait)."""
+    last = ((-1, -1), time.monotonic())
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        n = view_routes(agent, "adj_in_post", afi)
+        n = _post_table(agent, afi)
         if n != last[0]:
             last = (n, time.monotonic())
-        elif time.monotonic() - last[1] >= quiet:
-            return n
+        elif sum(n) >= total and time.monotonic() - last[1] >= quiet:
+            return n[0]
         time.sleep(0.5)
-    raise AssertionError(f"post-policy {afi} count did not settle: {last[0]}")
+    raise AssertionError(
+        f"post-policy {afi} (routes, unknown withdrawals) did not settle: {last[0]}"
+    )
 
 
 __all__ = ["counts"]
