@@ -546,15 +546,15 @@ class GoBgp(Speaker):
 
         def api_up() -> bool:
             self._check_alive()
-            return self.ns.run(self._cli_argv("global"), check=False, timeout=10).returncode == 0
+            return self.ns.run(self.cli_argv("global"), check=False, timeout=10).returncode == 0
 
         wait_until(api_up, timeout=15, what="gobgpd API", describe=self.log_tail)
 
-    def _cli_argv(self, *args: str) -> list[str]:
+    def cli_argv(self, *args: str) -> list[str]:
         return ["gobgp", "-u", "127.0.0.1", "-p", str(self.config.gobgp_api_port), *args]
 
     def gobgp(self, *args: str, check: bool = True) -> str:
-        return self.ns.run(self._cli_argv(*args), check=check, timeout=20).stdout
+        return self.ns.run(self.cli_argv(*args), check=check, timeout=20).stdout
 
     cli = gobgp
 
