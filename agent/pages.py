@@ -31,7 +31,7 @@ import heapq
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -97,6 +97,43 @@ async def build_async(
     if not runs:
         runs.append([])
     return SortedKeys(runs, version, time.monotonic())
+
+
+def index_of(
+    cache: IndexCache,
+    owner: object,
+    keys: dict[Any, Any],
+    version: Hashable,
+    *,
+    fresh: bool,
+    sync: bool,
+    transform: Callable[[Any], Any] | None = None,
+) -> Generator[Tick, None, SortedKeys]:
+    """The sorted index of ``keys`` (the table of ``owner``), from ``cache``
+    when it is current (``IndexCache.get``), else built and cached.
+
+    A generator for a paged walk: ``index = yield from index_of(...)``. A
+    table of at most ``SMALL`` keys is sorted at once, uncached. A larger one
+    is built at once when ``sync`` (the CLI and tests' plain calls), else the
+    generator yields a ``Tick`` whose ``build`` the streaming driver
+    (``stream_json``) awaits, a run of keys per slice of loop time."""
+    if len(keys) <= SMALL:
+        return build_sync(keys, version, transform)
+    got = cache.get(owner, version, fresh=fresh)
+    if got is not None:
+        return got
+    if sync:
+        got = build_sync(keys, version, transform)
+    else:
+        built: list[SortedKeys] = []
+
+        async def build() -> None:
+            built.append(await build_async(keys, version, transform))
+
+        yield Tick(build)
+        got = built[0]
+    cache.put(owner, got)
+    return got
 
 
 class IndexCache:
