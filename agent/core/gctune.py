@@ -1,29 +1,122 @@
-"""Cyclic-GC thresholds for a process that holds large RIBs.
+"""Cyclic-GC policy for a process that holds large RIBs.
 
 A RIB is a few huge dicts (one entry per route) whose values are interned
-``PathAttributes``. With CPython's default thresholds (700, 10, 10) a full
-collection runs every ~90k new container objects once the heap is small in
-*object count* (a 1.2M-route table is ~300k tracked objects), and each full
-collection traverses every RIB dict entry: on a 4.8M-route ingest that was
-13 full collections and 1.6 s of a 5.4 s ingest (``bench/ingest.py``).
+``PathAttributes``. CPython's collector traverses every container of the
+generations it collects: a full collection visits every RIB dict entry, so
+at 4.8M routes one full collection holds the event loop for 100-800 ms, and
+with the default thresholds (700, 10, 10) one runs every time the long-lived
+heap grows by 25 % (13 full collections and 1.6 s of a 5.4 s ingest once,
+``bench/ingest.py``).
 
-Raising the thresholds keeps young collections cheap and makes full ones
-rare: the agent creates almost no reference cycles (routes, attribute sets,
-NLRI tuples are acyclic and freed by reference counting), so cyclic garbage
-stays small between collections. ``serve`` applies this at process start;
-libraries and tests that build a ``Core`` are unaffected.
+Two measures (``tune_gc``, applied by ``serve`` at process start; libraries
+and tests that build a ``Core`` are unaffected):
+
+- **Thresholds** (10_000, 50, 50): young collections stay cheap and rare.
+- **Freeze the survivors** (``gc.freeze``) after every collection of
+  generation 1 or 2: what survived two young collections (the RIB dicts, the
+  interned attribute sets, the peers) moves to the permanent generation,
+  which no collection traverses. The old generation stays nearly empty, so a
+  full collection costs what was promoted since the last one, not the table.
+  Freezing is O(1) (a list splice), and reference counting still frees a
+  frozen object (a withdrawn route's attributes) as soon as nothing holds it.
+
+What freezing gives up is the collection of *cycles* that become garbage
+after they were frozen; the agent creates almost no cycles (routes,
+attribute sets, NLRI tuples are acyclic), and young cycles (a request's,
+an exception's) are still collected before they are frozen. A **sweep**
+(``gc.unfreeze`` + a full collection, then freeze again) reclaims the rest
+every ``SWEEP_SECONDS`` on the event loop: the one full traversal of the
+heap, tens of ms per million routes, at most once per ``SWEEP_SECONDS``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
+from typing import Any
+
+from ..log import get_logger
 
 #: Generation 0 threshold, then the generation 1 and 2 multipliers.
 THRESHOLDS = (10_000, 50, 50)
+#: Seconds between sweeps (unfreeze + full collection) of frozen objects.
+SWEEP_SECONDS = 900.0
+
+
+class GcPolicy:
+    """Freezes survivors after each older-generation collection; sweeps now
+    and then (module docstring). ``install``/``uninstall`` are idempotent."""
+
+    def __init__(self, sweep_seconds: float = SWEEP_SECONDS) -> None:
+        self.sweep_seconds = sweep_seconds
+        self.freezes = 0
+        self.sweeps = 0
+        #: Duration and objects collected of the last sweep.
+        self.last_sweep_seconds = 0.0
+        self.last_sweep_collected = 0
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # After a collection of generation >= 1 the young generations are
+        # empty: what is left in the old one survived two collections.
+        if phase == "stop" and info.get("generation", 0) >= 1:
+            gc.freeze()
+            self.freezes += 1
+
+    def install(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Freeze from now on; with ``loop``, sweep every ``sweep_seconds`` on it."""
+        if self._on_gc not in gc.callbacks:
+            gc.callbacks.append(self._on_gc)
+        if loop is not None and self._handle is None:
+            self._loop = loop
+            self._handle = loop.call_later(self.sweep_seconds, self._sweep_due)
+
+    def uninstall(self) -> None:
+        """Stop freezing; unfreeze what was frozen (a later full collection sees it)."""
+        while self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        gc.unfreeze()
+
+    def sweep(self) -> int:
+        """Unfreeze, collect everything, freeze again; the objects collected."""
+        t = time.perf_counter()
+        gc.unfreeze()
+        collected = gc.collect()
+        gc.freeze()
+        self.sweeps += 1
+        self.last_sweep_seconds = time.perf_counter() - t
+        self.last_sweep_collected = collected
+        return collected
+
+    def _sweep_due(self) -> None:
+        collected = self.sweep()
+        get_logger(component="gc").debug(
+            "gc sweep",
+            collected=collected,
+            seconds=round(self.last_sweep_seconds, 4),
+            frozen=gc.get_freeze_count(),
+        )
+        if self._loop is not None and not self._loop.is_closed():
+            self._handle = self._loop.call_later(self.sweep_seconds, self._sweep_due)
+
+
+#: The process's policy (``tune_gc``).
+POLICY = GcPolicy()
 
 
 def tune_gc(thresholds: tuple[int, int, int] = THRESHOLDS) -> tuple[int, int, int]:
-    """Set the collector thresholds; returns the previous ones."""
+    """Set the collector thresholds and install ``POLICY`` (sweeps only when
+    called on a running event loop); returns the previous thresholds."""
     old = gc.get_threshold()
     gc.set_threshold(*thresholds)
+    try:
+        loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    POLICY.install(loop)
     return old
