@@ -1,0 +1,169 @@
+"""In-process event-loop stall tracer for the benchmarks (not part of the agent).
+
+Put this directory first on ``PYTHONPATH`` and set ``BMP_STALL_TRACE=FILE``:
+every asyncio callback (``Handle._run``: socket reads, task steps, timers) is
+timed, and so is every cyclic-GC collection (``gc.callbacks``). At exit FILE
+gets a JSON summary: a histogram of callback durations, the slowest
+callbacks with what they ran (task coroutine, transport protocol, function)
+and the GC time inside them, and GC pauses per generation.
+
+This measures what holds the loop inside the process, so it is much less
+sensitive to the machine's load than a client's latency (a callback that is
+descheduled by the kernel still counts, but a request waiting in a socket
+does not).
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import time
+
+PATH = os.environ.get("BMP_STALL_TRACE", "").replace("{pid}", str(os.getpid()))
+
+if PATH:
+    import asyncio.events
+
+    #: Histogram upper bounds (seconds) of callback durations.
+    BOUNDS = (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, float("inf"))
+    hist = [0] * len(BOUNDS)
+    hist_cpu = [0] * len(BOUNDS)
+    #: (wall seconds, CPU seconds, GC seconds inside, what)
+    slow: list[tuple[float, float, float, str]] = []
+    #: generation -> [(wall, CPU, inside a callback?)]
+    gcs: dict[int, list[tuple[float, float, bool]]] = {0: [], 1: [], 2: []}
+    state = {"gc_start": 0.0, "gc_cpu": 0.0, "gc_in_cb": 0.0, "busy": 0.0, "callbacks": 0}
+    state["in_cb"] = 0
+    clock = time.perf_counter
+    cpu = time.thread_time
+
+    def _on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            if info["generation"] >= 1 and len(census) < 12:
+                _census(info["generation"])
+            state["gc_start"] = clock()
+            state["gc_cpu"] = cpu()
+        else:
+            d = clock() - state["gc_start"]
+            gcs[info["generation"]].append((d, cpu() - state["gc_cpu"], bool(state["in_cb"])))
+            state["gc_in_cb"] += d
+
+    #: What the generations a collection of generation >= 1 traverses hold
+    #: (first few such collections): object counts and container lengths by type.
+    census: list[dict[str, object]] = []
+
+    def _census(generation: int) -> None:
+        counts: dict[str, list[int]] = {}
+        for g in range(generation + 1):
+            for o in gc.get_objects(generation=g):
+                name = type(o).__qualname__
+                c = counts.setdefault(name, [0, 0])
+                c[0] += 1
+                if isinstance(o, (list, dict, tuple, set)):
+                    c[1] += len(o)
+        top = sorted(counts.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:10]
+        census.append(
+            {"generation": generation, "top": {k: {"n": v[0], "items": v[1]} for k, v in top}}
+        )
+
+    gc.callbacks.append(_on_gc)
+
+    def _what(handle: asyncio.events.Handle) -> str:
+        cb = handle._callback  # type: ignore[attr-defined]
+        owner = getattr(cb, "__self__", None)
+        name = getattr(cb, "__qualname__", repr(cb))
+        if owner is not None:
+            if hasattr(owner, "get_coro"):
+                coro = owner.get_coro()
+                frame = getattr(coro, "cr_frame", None)
+                where = ""
+                if frame is not None:
+                    where = f" @{frame.f_code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno}"
+                return f"task {getattr(coro, '__qualname__', coro)}{where}"
+            proto = getattr(owner, "_protocol", None)
+            if proto is not None:
+                return f"{name} -> {type(proto).__qualname__}"
+        return str(name)
+
+    _run = asyncio.events.Handle._run
+
+    def _bucket(h: list[int], d: float) -> None:
+        for i, b in enumerate(BOUNDS):
+            if d <= b:
+                h[i] += 1
+                return
+
+    def _timed_run(self: asyncio.events.Handle) -> None:
+        state["gc_in_cb"] = 0.0
+        state["in_cb"] = 1
+        cb = self._callback  # type: ignore[attr-defined]
+        t, c = clock(), cpu()
+        try:
+            _run(self)
+        finally:
+            d, dc = clock() - t, cpu() - c
+            state["in_cb"] = 0
+            state["busy"] += d
+            state["callbacks"] += 1
+            _bucket(hist, d)
+            _bucket(hist_cpu, dc)
+            if d >= 0.02 or dc >= 0.02:
+                self._callback = cb  # type: ignore[attr-defined]
+                slow.append((d, dc, state["gc_in_cb"], _what(self)))
+
+    asyncio.events.Handle._run = _timed_run  # type: ignore[method-assign]
+
+    def _dump() -> None:
+        slow.sort(key=lambda x: -x[1])
+        by_what: dict[str, list[tuple[float, float]]] = {}
+        for d, dc, _, w in slow:
+            by_what.setdefault(w, []).append((d, dc))
+
+        def _ms(x: float) -> float:
+            return round(x * 1e3, 1)
+
+        out = {
+            "callbacks": state["callbacks"],
+            "busy_seconds": state["busy"],
+            "histogram_wall": {f"<={b}": n for b, n in zip(BOUNDS, hist, strict=True)},
+            "histogram_cpu": {f"<={b}": n for b, n in zip(BOUNDS, hist_cpu, strict=True)},
+            "over_20ms": {
+                "wall": sum(1 for x in slow if x[0] >= 0.02),
+                "cpu": sum(1 for x in slow if x[1] >= 0.02),
+            },
+            "over_100ms": {
+                "wall": sum(1 for x in slow if x[0] >= 0.1),
+                "cpu": sum(1 for x in slow if x[1] >= 0.1),
+            },
+            "slowest_cpu": [
+                {"ms": _ms(d), "cpu_ms": _ms(dc), "gc_ms": _ms(g), "what": w}
+                for d, dc, g, w in slow[:30]
+            ],
+            "slow_by_what": {
+                w: {
+                    "n": len(v),
+                    "max_ms": _ms(max(x[0] for x in v)),
+                    "max_cpu_ms": _ms(max(x[1] for x in v)),
+                    "cpu_over_20ms": sum(1 for x in v if x[1] >= 0.02),
+                }
+                for w, v in sorted(by_what.items(), key=lambda kv: -len(kv[1]))
+            },
+            "census": census,
+            "gc": {
+                str(g): {
+                    "n": len(v),
+                    "max_ms": _ms(max(x[0] for x in v)) if v else 0,
+                    "max_cpu_ms": _ms(max(x[1] for x in v)) if v else 0,
+                    "sum_cpu_ms": _ms(sum(x[1] for x in v)),
+                    "over_20ms_cpu": sum(1 for x in v if x[1] >= 0.02),
+                    "outside_callbacks": sum(1 for x in v if not x[2]),
+                }
+                for g, v in gcs.items()
+            },
+        }
+        with open(PATH, "w") as f:
+            json.dump(out, f, indent=1)
+
+    atexit.register(_dump)
