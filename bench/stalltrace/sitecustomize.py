@@ -41,7 +41,7 @@ if PATH:
 
     def _on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            if info["generation"] >= 1 and len(census) < 12:
+            if info["generation"] >= 1 and len(census) < 40 and clock() - STARTED > 5:
                 _census(info["generation"])
             state["gc_start"] = clock()
             state["gc_cpu"] = cpu()
@@ -53,19 +53,55 @@ if PATH:
     #: What the generations a collection of generation >= 1 traverses hold
     #: (first few such collections): object counts and container lengths by type.
     census: list[dict[str, object]] = []
+    STARTED = time.perf_counter()
+
+    def _owner(o: object) -> str:
+        """Where a big young container hangs: owner type and attribute."""
+        names = []
+        for r in gc.get_referrers(o):
+            if r is census or type(r).__name__ == "frame":
+                continue
+            if isinstance(r, dict):
+                key = next((k for k, v in r.items() if v is o), None)
+                owners = [
+                    type(x).__qualname__
+                    for x in gc.get_referrers(r)
+                    if getattr(x, "__dict__", None) is r
+                ]
+                names.append(f"{owners[0] if owners else 'dict'}[{key!r}]")
+            else:
+                slot = next(
+                    (
+                        n
+                        for c in type(r).__mro__
+                        for n in getattr(c, "__slots__", ())
+                        if getattr(r, n, None) is o
+                    ),
+                    "?",
+                )
+                names.append(f"{type(r).__qualname__}.{slot}")
+        return ", ".join(names[:3])
 
     def _census(generation: int) -> None:
         counts: dict[str, list[int]] = {}
+        big: list[str] = []
         for g in range(generation + 1):
             for o in gc.get_objects(generation=g):
+                if isinstance(o, (dict, set, list)) and len(o) > 100_000 and len(big) < 8:
+                    big.append(f"{type(o).__name__}({len(o)}) <- {_owner(o)}")
                 name = type(o).__qualname__
                 c = counts.setdefault(name, [0, 0])
                 c[0] += 1
                 if isinstance(o, (list, dict, tuple, set)):
                     c[1] += len(o)
-        top = sorted(counts.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:10]
+        top = sorted(counts.items(), key=lambda kv: -(kv[1][0] + kv[1][1]))[:6]
         census.append(
-            {"generation": generation, "top": {k: {"n": v[0], "items": v[1]} for k, v in top}}
+            {
+                "at": round(clock() - STARTED, 1),
+                "generation": generation,
+                "top": {k: {"n": v[0], "items": v[1]} for k, v in top},
+                "big": big,
+            }
         )
 
     gc.callbacks.append(_on_gc)
@@ -167,3 +203,34 @@ if PATH:
             json.dump(out, f, indent=1)
 
     atexit.register(_dump)
+
+if PATH:
+    # Slow BMP apply calls: the sizes of the RIB tables at that moment (a dict
+    # resize happens when a dict passes 2/3 of a power of two).
+    applies: list[dict[str, object]] = []
+
+    import agent.sources.bmp.listener as _listener
+
+    _orig_apply = _listener.BmpProtocol._apply
+
+    def _apply(self: object, session: object, rs: object, events: object) -> int:
+        c = time.thread_time()
+        n: int = _orig_apply(self, session, rs, events)  # type: ignore[arg-type]
+        dc = time.thread_time() - c
+        if dc >= 0.03 and len(applies) < 30:
+            router = getattr(rs, "router", None)
+            sizes = [
+                len(t.routes)
+                for p in list(getattr(router, "peers", {}).values())
+                for t in list(p.tables.values())
+            ]
+            applies.append({"cpu_ms": round(dc * 1e3, 1), "tables": sizes})
+        return n
+
+    _listener.BmpProtocol._apply = _apply  # type: ignore[method-assign,assignment]
+
+    def _dump_applies() -> None:
+        with open(PATH + ".applies", "w") as f:
+            json.dump(applies, f)
+
+    atexit.register(_dump_applies)

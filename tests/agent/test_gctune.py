@@ -23,8 +23,8 @@ def restore_gc() -> Iterator[None]:
 def test_tune_gc_sets_thresholds_and_returns_previous(restore_gc: None) -> None:
     gc.set_threshold(700, 10, 10)
     assert tune_gc() == (700, 10, 10)
-    assert gc.get_threshold() == THRESHOLDS == (10_000, 50, 50)
-    assert tune_gc((123, 4, 5)) == (10_000, 50, 50)
+    assert gc.get_threshold() == THRESHOLDS == (10_000, 5, 50)
+    assert tune_gc((123, 4, 5)) == (10_000, 5, 50)
     assert gc.get_threshold() == (123, 4, 5)
 
 
