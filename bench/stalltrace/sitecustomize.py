@@ -234,3 +234,15 @@ if PATH:
             json.dump(applies, f)
 
     atexit.register(_dump_applies)
+
+if PATH and os.environ.get("BMP_STALL_TRACE_OLD_GC"):
+    # The GC policy before the freeze (for before/after runs on one build):
+    # thresholds (10_000, 50, 50), no freezing, no sweeps.
+    import agent.core.gctune as _gctune
+
+    def _old_tune_gc(thresholds: tuple[int, int, int] = (10_000, 50, 50)) -> tuple[int, int, int]:
+        old = gc.get_threshold()
+        gc.set_threshold(*thresholds)
+        return old
+
+    _gctune.tune_gc = _old_tune_gc
