@@ -179,6 +179,8 @@ INDEXES = IndexCache()
 
 #: A position in the walk: router label, peer key, table, route sort key.
 Position = tuple[str, tuple[int, bytes, str], tuple[int, int, int], Any]
+#: A route of the walk: router, peer, table, key, attributes, match (or None).
+Row = tuple[Router, Peer, RibTable, RouteKey, PathAttributes, str | None]
 
 
 class _Renderer:
@@ -201,8 +203,9 @@ class _Renderer:
         return got[1], got[2]
 
     @staticmethod
-    def head(router: Router, peer: Peer, t: RibTable, k: RouteKey, a: PathAttributes) -> JsonDict:
+    def head(row: Row) -> JsonDict:
         """A route's fields before ``attributes``."""
+        router, peer, t, k, a, _ = row
         return {
             "router": router.label,
             "peer": peer.label,
@@ -214,34 +217,19 @@ class _Renderer:
             "path_status": render_path_status(status_of(a)),
         }
 
-    def route(
-        self,
-        router: Router,
-        peer: Peer,
-        t: RibTable,
-        k: RouteKey,
-        a: PathAttributes,
-        match: str | None,
-    ) -> JsonDict:
-        out = self.head(router, peer, t, k, a)
-        out["attributes"] = self.attrs(a)[0]
-        if match is not None:
-            out["match"] = match
+    def route(self, row: Row) -> JsonDict:
+        out = self.head(row)
+        out["attributes"] = self.attrs(row[4])[0]
+        if row[5] is not None:
+            out["match"] = row[5]
         return out
 
-    def route_text(
-        self,
-        router: Router,
-        peer: Peer,
-        t: RibTable,
-        k: RouteKey,
-        a: PathAttributes,
-        match: str | None,
-    ) -> str:
-        """``json.dumps(route(...))`` with the attributes' text shared."""
-        head = json.dumps(self.head(router, peer, t, k, a))
+    def route_text(self, row: Row) -> str:
+        """``json.dumps(route(row))`` with the attributes' text shared."""
+        head = json.dumps(self.head(row))
+        match = row[5]
         tail = "}" if match is None else f', "match": "{match}"}}'
-        return f'{head[:-1]}, "attributes": {self.attrs(a)[1]}{tail}'
+        return f'{head[:-1]}, "attributes": {self.attrs(row[4])[1]}{tail}'
 
 
 def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network, plen: int) -> bytes:
@@ -355,7 +343,7 @@ def walk_routes(
     prefix: str | None = None,
     after: list[Any] | None = None,
     indexes: _Indexes,
-) -> Iterator[Tick | tuple[Position, Router, Peer, RibTable, RouteKey, PathAttributes, str | None]]:
+) -> Iterator[Tick | tuple[Position, Row]]:
     """Routes in API order (router label, peer key, view/afi/safi, key) after
     the position ``after`` (a cursor's), with ``Tick`` while working."""
     net: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
@@ -417,7 +405,7 @@ def walk_routes(
                         describe(t.afi, t.safi, key_prefix(k)).split(" ")[-1] != text
                     ):
                         continue
-                    yield (r.label, pkey, tkey, sk), r, p, t, k, a, match
+                    yield (r.label, pkey, tkey, sk), (r, p, t, k, a, match)
             examined += 1
             if examined % 1024 == 0:
                 yield TICK
@@ -449,8 +437,8 @@ def routes(
         if len(out) >= limit:
             truncated = True
             break
-        pos, r, p, t, k, a, match = item
-        out.append(render.route(r, p, t, k, a, match))
+        pos, row = item
+        out.append(render.route(row))
         last = pos
     return {
         "routes": out,
@@ -495,10 +483,10 @@ class RoutePages:
             if self.count >= self.limit:
                 self.truncated = True
                 return
-            pos, r, p, t, k, a, match = item
+            pos, row = item
             self.count += 1
             self.last = pos
-            yield render.route_text(r, p, t, k, a, match)
+            yield render.route_text(row)
 
     def tail(self) -> JsonDict:
         nxt = None
