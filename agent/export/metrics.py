@@ -37,6 +37,11 @@ bmp_forgotten_total                         counter  what (routers, peers, prefi
                                                      peer_downs, routes_dropped)
 bmp_router_refusals_total                   counter  reason (agent.sources.bmp.listener)
 bmp_router_evictions_total                  counter  reason
+bmp_gc_frozen_objects                       gauge    (none; GcPolicyCollector)
+bmp_gc_freezes_total                        counter  (none)
+bmp_gc_sweeps_total                         counter  (none)
+bmp_gc_last_sweep_seconds                   gauge    (none)
+bmp_gc_last_sweep_collected                 gauge    (none)
 ==========================================  =======  ==============================================
 
 ``router`` is the router label (source address, ``addr#2`` for a second
@@ -60,6 +65,7 @@ for unconfigured/never-established neighbors) report ``bmp_peer_up 0``.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -71,7 +77,8 @@ from parsers.bgp.nlri import describe
 from parsers.bmp.context import PeerKey
 
 from .. import build
-from ..core import Core, Peer, path_status
+from ..core import Core, Peer, gctune, path_status
+from ..core.gctune import GcPolicy
 
 ROUTER = ["router"]
 PEER = ["router", "peer"]
@@ -447,6 +454,41 @@ class CoreCollector(Collector):
             for family in TEXT_FAMILIES:
                 del f[family]
         yield from f.values()
+
+
+class GcPolicyCollector(Collector):
+    """``bmp_gc_*``: the GC policy of ``agent.core.gctune`` (frozen survivors
+    and sweeps). A frozen count that keeps growing while the routes do not
+    is cyclic garbage waiting for the next sweep."""
+
+    def __init__(self, policy: GcPolicy | None = None) -> None:
+        self.policy = policy if policy is not None else gctune.POLICY
+
+    def collect(self) -> Iterator[Metric]:
+        p = self.policy
+        frozen = GaugeMetricFamily(
+            "bmp_gc_frozen_objects",
+            "Objects in the permanent GC generation: survivors frozen after each "
+            "older-generation collection, which no collection traverses.",
+        )
+        frozen.add_metric([], gc.get_freeze_count())
+        freezes = CounterMetricFamily(
+            "bmp_gc_freezes", "Freezes of the GC survivors (one per generation-1/2 collection)."
+        )
+        freezes.add_metric([], p.freezes)
+        sweeps = CounterMetricFamily(
+            "bmp_gc_sweeps", "Sweeps of frozen objects (unfreeze, full collection, freeze)."
+        )
+        sweeps.add_metric([], p.sweeps)
+        last = GaugeMetricFamily(
+            "bmp_gc_last_sweep_seconds", "Duration of the last sweep (the loop was held for it)."
+        )
+        last.add_metric([], p.last_sweep_seconds)
+        collected = GaugeMetricFamily(
+            "bmp_gc_last_sweep_collected", "Objects the last sweep collected."
+        )
+        collected.add_metric([], p.last_sweep_collected)
+        yield from (frozen, freezes, sweeps, last, collected)
 
 
 class BuildInfoCollector(Collector):

@@ -126,3 +126,31 @@ def test_tune_gc_installs_the_policy_once(restore_gc: None) -> None:
     assert gc.callbacks.count(POLICY._on_gc) == 1
     POLICY.uninstall()
     assert POLICY._on_gc not in gc.callbacks
+
+
+def test_gc_policy_metrics_follow_the_policy(restore_gc: None) -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from agent.export.metrics import GcPolicyCollector
+
+    policy = GcPolicy()
+    gc.collect()
+    policy.install()
+    try:
+        registry = CollectorRegistry()
+        registry.register(GcPolicyCollector(policy))
+        keep = [[i] for i in range(1000)]
+        gc.collect(1)
+        policy.sweep()
+        lines = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in generate_latest(registry).decode().splitlines()
+            if line.startswith("bmp_gc_")
+        }
+        assert lines["bmp_gc_frozen_objects"] == gc.get_freeze_count() > len(keep)
+        assert lines["bmp_gc_freezes_total"] == policy.freezes >= 2
+        assert lines["bmp_gc_sweeps_total"] == 1.0
+        assert lines["bmp_gc_last_sweep_seconds"] == policy.last_sweep_seconds > 0
+        assert lines["bmp_gc_last_sweep_collected"] == policy.last_sweep_collected
+    finally:
+        policy.uninstall()
