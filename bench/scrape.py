@@ -171,6 +171,7 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7, full_table: bo
                 else:
                     rs.handle(ev)
         print(f"in process: {daemon.core.route_count:,} routes loaded")
+        gc_pauses()
     else:
         for ev in BmpSession(fast=True).feed(router_stream(peers, routes_per_table, VIEWS)):
             rs.handle(ev)
@@ -202,6 +203,33 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7, full_table: bo
     whole.register(CoreCollector(daemon.core))
     t, n = best(lambda: generate_latest(whole))
     print(f"  (whole core collector through prometheus_client: {t * 1e3:.0f} ms, {n:,} lines)")
+
+
+def gc_pauses() -> None:
+    """With the table loaded: a full collection without and with the GC
+    policy (``agent.core.gctune``: survivors frozen), and one sweep."""
+    import gc
+
+    from agent.core.gctune import GcPolicy
+
+    def timed(fn: Any) -> float:
+        t = time.thread_time()
+        fn()
+        return time.thread_time() - t
+
+    plain = min(timed(gc.collect) for _ in range(3))
+    policy = GcPolicy()
+    policy.install()
+    try:
+        gc.collect(1)  # the first older-generation collection freezes the survivors
+        frozen = min(timed(gc.collect) for _ in range(3))
+        sweep = min(timed(policy.sweep) for _ in range(3))
+    finally:
+        policy.uninstall()
+    print(
+        f"GC (CPU): full collection {plain * 1e3:.1f} ms; with survivors frozen"
+        f" {frozen * 1e3:.2f} ms; one sweep (unfreeze + collect + freeze) {sweep * 1e3:.1f} ms"
+    )
 
 
 def idle_cost(seconds: float, fib: bool) -> None:

@@ -32,8 +32,11 @@ after they were frozen; the agent creates almost no cycles (routes,
 attribute sets, NLRI tuples are acyclic), and young cycles (a request's,
 an exception's) are still collected before they are frozen. A **sweep**
 (``gc.unfreeze`` + a full collection, then freeze again) reclaims the rest
-every ``SWEEP_SECONDS`` on the event loop: the one full traversal of the
-heap, tens of ms per million routes, at most once per ``SWEEP_SECONDS``.
+on the event loop, 15 min after start and then at an interval that doubles
+(up to 6 h) while sweeps find next to nothing: the one full traversal of the
+heap (``bench/scrape.py --full-table`` times it), rare by construction.
+``bmp_gc_*`` (``agent.export.metrics.GcPolicyCollector``) shows what is
+frozen and what the sweeps cost and collect.
 """
 
 from __future__ import annotations
@@ -47,16 +50,26 @@ from ..log import get_logger
 
 #: Generation 0 threshold, then the generation 1 and 2 multipliers.
 THRESHOLDS = (10_000, 5, 50)
-#: Seconds between sweeps (unfreeze + full collection) of frozen objects.
+#: Seconds between sweeps (unfreeze + full collection) of frozen objects at
+#: first; the interval doubles (up to ``SWEEP_MAX_SECONDS``) after each sweep
+#: that collected fewer than ``SWEEP_FEW`` objects, and returns to
+#: ``SWEEP_SECONDS`` after one that collected more.
 SWEEP_SECONDS = 900.0
+SWEEP_MAX_SECONDS = 6 * 3600.0
+SWEEP_FEW = 10_000
 
 
 class GcPolicy:
     """Freezes survivors after each older-generation collection; sweeps now
     and then (module docstring). ``install``/``uninstall`` are idempotent."""
 
-    def __init__(self, sweep_seconds: float = SWEEP_SECONDS) -> None:
+    def __init__(
+        self, sweep_seconds: float = SWEEP_SECONDS, max_seconds: float = SWEEP_MAX_SECONDS
+    ) -> None:
         self.sweep_seconds = sweep_seconds
+        self.max_seconds = max(max_seconds, sweep_seconds)
+        #: Seconds until the next sweep (adapts: ``SWEEP_FEW``).
+        self.interval = sweep_seconds
         self.freezes = 0
         self.sweeps = 0
         #: Duration and objects collected of the last sweep.
@@ -78,7 +91,7 @@ class GcPolicy:
             gc.callbacks.append(self._on_gc)
         if loop is not None and self._handle is None:
             self._loop = loop
-            self._handle = loop.call_later(self.sweep_seconds, self._sweep_due)
+            self._handle = loop.call_later(self.interval, self._sweep_due)
 
     def uninstall(self) -> None:
         """Stop freezing; unfreeze what was frozen (a later full collection sees it)."""
@@ -98,6 +111,10 @@ class GcPolicy:
         self.sweeps += 1
         self.last_sweep_seconds = time.perf_counter() - t
         self.last_sweep_collected = collected
+        if collected < SWEEP_FEW:
+            self.interval = min(self.max_seconds, 2 * self.interval)
+        else:
+            self.interval = self.sweep_seconds
         return collected
 
     def _sweep_due(self) -> None:
@@ -109,7 +126,7 @@ class GcPolicy:
             frozen=gc.get_freeze_count(),
         )
         if self._loop is not None and not self._loop.is_closed():
-            self._handle = self._loop.call_later(self.sweep_seconds, self._sweep_due)
+            self._handle = self._loop.call_later(self.interval, self._sweep_due)
 
 
 #: The process's policy (``tune_gc``).

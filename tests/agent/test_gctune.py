@@ -154,3 +154,26 @@ def test_gc_policy_metrics_follow_the_policy(restore_gc: None) -> None:
         assert lines["bmp_gc_last_sweep_collected"] == policy.last_sweep_collected
     finally:
         policy.uninstall()
+
+
+def test_sweep_interval_doubles_while_sweeps_find_little(restore_gc: None) -> None:
+    policy = GcPolicy(sweep_seconds=10.0, max_seconds=35.0)
+    gc.collect()
+    policy.install()
+    try:
+        intervals = []
+        for _ in range(3):
+            policy.sweep()  # nothing much to collect in this test process
+            intervals.append(policy.interval)
+        assert intervals == [20.0, 35.0, 35.0]
+        cycles = []
+        for _ in range(6000):
+            a, b = Node(), Node()
+            a.other, b.other = b, a
+            cycles.append(a)
+        gc.collect(1)  # frozen while referenced
+        del cycles, a, b
+        assert policy.sweep() >= 12_000  # the 12,000 nodes
+        assert policy.interval == 10.0
+    finally:
+        policy.uninstall()
