@@ -35,8 +35,9 @@ an exception's) are still collected before they are frozen. A **sweep**
 on the event loop, 15 min after start and then at an interval that doubles
 (up to 6 h) while sweeps find next to nothing: the one full traversal of the
 heap (``bench/scrape.py --full-table`` times it), rare by construction.
-``bmp_gc_*`` (``agent.export.metrics.GcPolicyCollector``) shows what is
-frozen and what the sweeps cost and collect.
+``bmp_gc_*`` (``agent.export.metrics.GcPolicyCollector``) counts freezes
+and sweeps and shows what the last sweep cost and collected (not the frozen
+count: ``gc.get_freeze_count()`` walks the permanent generation).
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ class GcPolicy:
             "gc sweep",
             collected=collected,
             seconds=round(self.last_sweep_seconds, 4),
-            frozen=gc.get_freeze_count(),
+            next_in=self.interval,
         )
         if self._loop is not None and not self._loop.is_closed():
             self._handle = self._loop.call_later(self.interval, self._sweep_due)
