@@ -462,25 +462,23 @@ class GcPolicyCollector(Collector):
     def __init__(self, policy: GcPolicy | None = None) -> None:
         self.policy = policy if policy is not None else gctune.POLICY
 
+    #: (family type, name, help, policy attribute)
+    FAMILIES = (
+        (CounterMetricFamily, "bmp_gc_freezes", "Freezes of the GC survivors (one per "
+         "generation-1/2 collection).", "freezes"),
+        (CounterMetricFamily, "bmp_gc_sweeps", "Sweeps of frozen objects (unfreeze, full "
+         "collection, freeze).", "sweeps"),
+        (GaugeMetricFamily, "bmp_gc_last_sweep_seconds", "Duration of the last sweep (the "
+         "loop was held for it).", "last_sweep_seconds"),
+        (GaugeMetricFamily, "bmp_gc_last_sweep_collected", "Objects the last sweep "
+         "collected.", "last_sweep_collected"),
+    )  # fmt: skip
+
     def collect(self) -> Iterator[Metric]:
-        p = self.policy
-        freezes = CounterMetricFamily(
-            "bmp_gc_freezes", "Freezes of the GC survivors (one per generation-1/2 collection)."
-        )
-        freezes.add_metric([], p.freezes)
-        sweeps = CounterMetricFamily(
-            "bmp_gc_sweeps", "Sweeps of frozen objects (unfreeze, full collection, freeze)."
-        )
-        sweeps.add_metric([], p.sweeps)
-        last = GaugeMetricFamily(
-            "bmp_gc_last_sweep_seconds", "Duration of the last sweep (the loop was held for it)."
-        )
-        last.add_metric([], p.last_sweep_seconds)
-        collected = GaugeMetricFamily(
-            "bmp_gc_last_sweep_collected", "Objects the last sweep collected."
-        )
-        collected.add_metric([], p.last_sweep_collected)
-        yield from (freezes, sweeps, last, collected)
+        for kind, name, doc, attr in self.FAMILIES:
+            family = kind(name, doc)
+            family.add_metric([], getattr(self.policy, attr))
+            yield family
 
 
 class BuildInfoCollector(Collector):
