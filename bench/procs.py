@@ -130,7 +130,10 @@ def run_agent(*extra: str, env: dict[str, str] | None = None) -> Iterator[Agent]
         "json",
         *extra,
     ]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    path = str(ROOT)
+    if os.environ.get("BMP_STALL_TRACE"):
+        path = f"{ROOT / 'bench' / 'stalltrace'}:{path}"  # bench/stalltrace/sitecustomize.py
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL)
     agent = Agent(proc, bmp_port, http_port)
     try:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 from aiohttp import web
@@ -45,15 +45,13 @@ from parsers.bgp.nlri import describe
 
 from ..host import Host
 from ..pages import (
-    SMALL,
     TICK,
     IndexCache,
     SortedKeys,
     Tick,
-    build_async,
-    build_sync,
     decode_cursor,
     encode_cursor,
+    index_of,
     stream_json,
 )
 from .consistency import KERNEL_HOLDS_WITHDRAWN, WITHDRAW_NEVER_ANNOUNCED, view_withdrawals
@@ -241,30 +239,13 @@ class DiffPages:
         self.count = 0
         self.truncated = False
         self.last: tuple[int, int, bytes] | None = None
-        self._built: SortedKeys | None = None
 
-    def _index(self, drifts: dict[bytes, Any]) -> Iterator[Tick | SortedKeys]:
+    def _index(self, drifts: dict[bytes, Any]) -> Generator[Tick, None, SortedKeys]:
         fresh = self.after is None
         # A fresh walk rebuilds the index (drift entries change in place); a
         # continuation reuses it while it is young (DIFF_INDEXES.max_age).
         version = ("fresh", time.monotonic()) if fresh else "continued"
-        if len(drifts) <= SMALL:
-            yield build_sync(drifts, version)
-            return
-        got = DIFF_INDEXES.get(drifts, version, fresh=fresh)
-        if got is None:
-            if self.sync:
-                got = build_sync(drifts, version)
-            else:
-
-                async def build() -> None:
-                    self._built = await build_async(drifts, version)
-
-                yield Tick(build)
-                got, self._built = self._built, None
-            assert got is not None
-            DIFF_INDEXES.put(drifts, got)
-        yield got
+        return index_of(DIFF_INDEXES, drifts, drifts, version, fresh=fresh, sync=self.sync)
 
     def items(self) -> Iterator[dict[str, Any] | Tick]:
         fib = self.fib
@@ -278,13 +259,7 @@ class DiffPages:
             drifts = fib.tracker.tables.get((a, table))
             if not drifts:
                 continue
-            index: SortedKeys | None = None
-            for got in self._index(drifts):
-                if isinstance(got, Tick):
-                    yield got
-                else:
-                    index = got
-            assert index is not None
+            index = yield from self._index(drifts)
             start = after[2] if after is not None and (a, table) == after[:2] else None
             for key in index.after(start):
                 examined += 1

@@ -786,14 +786,19 @@ class FibReconciler:
             self.full_passes += 1
         extra = self._refresh_sources(router, bool(full))
         jobs = [(afi, table, rd) for table, rd in self.tables for afi in (1, 2)]
-        work: list[tuple[int, int, str | None, list[bytes]]] = []
+        # The pass's key lists are tuples (and the lists they were built from
+        # are dropped before the first await): the GC untracks a tuple of
+        # bytes the first time it sees it, where a list of 100k+ keys would
+        # be traversed by every young collection during the pass.
+        work: list[tuple[int, int, str | None, tuple[bytes, ...]]] = []
         if full:
             for afi, table, rd in jobs:
                 keys: list[bytes] = list(self.tracker.tables.get((afi, table), {}))
                 keys += self.kernel.routes.get((afi, table), {}).keys()
                 for s in self.sources.get((afi, rd), ()):
                     keys += _prefixes(s.table.routes)
-                work.append((afi, table, rd, keys))
+                work.append((afi, table, rd, tuple(keys)))
+                del keys
         else:
             bgp: dict[tuple[int, str | None], list[bytes]] = {}
             for k, lst in self._dirty_bgp.items():
@@ -814,18 +819,19 @@ class FibReconciler:
                 for afi, table, _rd in jobs:
                     kern.setdefault((afi, table), []).extend(self._nexthop_users(afi, table, ids))
             for afi, table, rd in jobs:
-                keys = bgp.get((afi, rd), []) + kern.get((afi, table), [])
-                if keys:
-                    work.append((afi, table, rd, keys))
+                both = (*bgp.get((afi, rd), ()), *kern.get((afi, table), ()))
+                if both:
+                    work.append((afi, table, rd, both))
+            del bgp, kern
         now = self.clock()
         self.tracker.on_move = self._on_drift if self.listeners else None
         builder = WantBuilder()
         cache: dict[tuple[int, int], bool] = {}
         t_slice = time.perf_counter()
         busy = 0.0
-        for afi, table, rd, keys in work:
-            for i in range(0, len(keys), STEP):
-                self._compare(afi, table, rd, set(keys[i : i + STEP]), now, builder, cache)
+        for afi, table, rd, todo in work:
+            for i in range(0, len(todo), STEP):
+                self._compare(afi, table, rd, set(todo[i : i + STEP]), now, builder, cache)
                 if time.perf_counter() - t_slice > SLICE_SECONDS:
                     busy += time.perf_counter() - t_slice
                     await asyncio.sleep(0)
