@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import io
 import os
 import time
@@ -23,12 +22,13 @@ from collections.abc import Callable
 
 import aiohttp
 import pytest
+from daemon_support import loopback_config, serving
 from fibns import FibNs, bgp, bmp, fib_netns, run_async_in_ns
 from prometheus_client import CollectorRegistry, generate_latest
 from structlog.testing import capture_logs
 
 from agent.app import build_daemon
-from agent.config import Endpoint, FibConfig, HealthConfig, load
+from agent.config import FibConfig, HealthConfig
 from agent.core import Core
 from agent.fib import cmd as fib_cmd
 from agent.fib.component import FibCollector, diff_view
@@ -228,24 +228,14 @@ def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
 
     async def main() -> None:
         with capture_logs():
-            cfg = load(environ={})
-            d = build_daemon(
-                dataclasses.replace(
-                    cfg,
-                    bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
-                    http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
-                    fib=dataclasses.replace(cfg.fib, grace=GRACE, interval=0.05),
-                )
-            )
+            d = build_daemon(loopback_config(fib={"grace": GRACE, "interval": 0.05}))
             fib = d.component("fib")
             assert isinstance(fib, FibReconciler)
-            await d.start()
-            try:
+            async with serving(d) as base:
                 session = d.core.open_session("127.0.0.1", 40000)
                 for ev in BmpSession().feed(stream(True)):
                     session.handle(ev)
                 await until(lambda: counts(fib) == SETTLED, 5, f"{SETTLED}, have {counts(fib)}")
-                base = f"http://{d.http_addresses[0]}"
                 async with aiohttp.ClientSession(base_url=base) as s:
                     async with s.get("/api/v1/health") as r:
                         doc = await r.json()
@@ -285,7 +275,5 @@ def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
                 # only the feed defect: not drift, exit 0
                 code, out = await asyncio.to_thread(fib_diff, base, "--state", "bmp_inconsistent")
                 assert code == 0, out
-            finally:
-                await d.stop()
 
     run_async_in_ns(fns.ns.name, main)

@@ -1,0 +1,37 @@
+"""A real ``Daemon`` on loopback for the tests that go through its HTTP API (no
+tests here). ``tests/`` is on ``sys.path``, so test modules import this by name.
+
+``loopback_config(section={field: value, ...})``: the defaults with the BMP and
+HTTP listeners on 127.0.0.1, port 0, then the given fields of each section.
+``serving(d)``: starts ``d``, yields its HTTP base URL, stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agent.config import Config, Endpoint, load
+from agent.daemon import Daemon
+
+
+def loopback_config(**sections: dict[str, Any]) -> Config:
+    cfg = load(environ={})
+    cfg = dataclasses.replace(
+        cfg,
+        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
+        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
+    )
+    changes = {name: dataclasses.replace(getattr(cfg, name), **f) for name, f in sections.items()}
+    return dataclasses.replace(cfg, **changes)
+
+
+@contextlib.asynccontextmanager
+async def serving(d: Daemon) -> AsyncIterator[str]:
+    await d.start()
+    try:
+        yield f"http://{d.http_addresses[0]}"
+    finally:
+        await d.stop()
