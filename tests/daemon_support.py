@@ -4,13 +4,18 @@ tests here). ``tests/`` is on ``sys.path``, so test modules import this by name.
 ``loopback_config(section={field: value, ...})``: the defaults with the BMP and
 HTTP listeners on 127.0.0.1, port 0, then the given fields of each section.
 ``serving(d)``: starts ``d``, yields its HTTP base URL, stops it.
+``run_cmd(cmd, *argv)``: a subcommand module (``add_parser``, ``run``) on ``argv``:
+its exit code and stdout.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import dataclasses
+import io
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 from agent.config import Config, Endpoint, load
@@ -35,3 +40,12 @@ async def serving(d: Daemon) -> AsyncIterator[str]:
         yield f"http://{d.http_addresses[0]}"
     finally:
         await d.stop()
+
+
+def run_cmd(cmd: ModuleType, *argv: str) -> tuple[int, str]:
+    p = argparse.ArgumentParser()
+    cmd.add_parser(p.add_subparsers())
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code: int = cmd.run(p.parse_args(list(argv)))
+    return code, out.getvalue()

@@ -15,6 +15,7 @@ import ctypes
 import os
 import subprocess
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,16 @@ def fib_netns() -> Iterator[FibNs]:
             name_b="veth1",
         )
         yield FibNs(topo, ns, nbr, a)
+
+
+async def until(pred: Callable[[], bool], timeout: float, what: str) -> float:
+    """Wait (polling every 50 ms) until ``pred()``; the seconds it took."""
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - t0
 
 
 def setns(name: str) -> None:

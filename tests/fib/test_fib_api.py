@@ -3,17 +3,14 @@ real ``Daemon`` whose event loop runs inside a private namespace."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import io
 import os
 from typing import Any
 
 import aiohttp
 import pytest
-from daemon_support import loopback_config, serving
-from fibns import FibNs, fib_netns, run_async_in_ns
+from daemon_support import loopback_config, run_cmd, serving
+from fibns import FibNs, run_async_in_ns
 from structlog.testing import capture_logs
 from test_fib_reconciler import KERNEL_OK, feed
 
@@ -28,21 +25,13 @@ def config(**fib: Any) -> Any:
 
 
 @pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        f.batch(KERNEL_OK)
-        yield f  # type: ignore[misc]
+def fns(fns: FibNs) -> FibNs:
+    fns.batch(KERNEL_OK)
+    return fns
 
 
 def cli(api: str, *extra: str) -> tuple[int, str]:
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers()
-    fib_cmd.add_parser(sub)
-    args = p.parse_args(["fib-diff", "--api", api, *extra])
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = fib_cmd.run(args)
-    return code, out.getvalue()
+    return run_cmd(fib_cmd, "fib-diff", "--api", api, *extra)
 
 
 def test_api_metrics_and_cli(fns: FibNs) -> None:

@@ -12,18 +12,14 @@ extra, 203.0.113.0/24 nothing (the kernel lacks it).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import io
 import os
-import time
 from collections.abc import Callable
 
 import aiohttp
 import pytest
-from daemon_support import loopback_config, serving
-from fibns import FibNs, bgp, bmp, fib_netns, run_async_in_ns
+from daemon_support import loopback_config, run_cmd, serving
+from fibns import FibNs, bgp, bmp, run_async_in_ns, until
 from prometheus_client import CollectorRegistry, generate_latest
 from structlog.testing import capture_logs
 
@@ -70,14 +66,6 @@ def stream(pre_announces: bool = True) -> bytes:
     return out
 
 
-async def until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def counts(fib: FibReconciler) -> dict[str, int]:
     return {k: v for k, v in fib.tracker.counts().get((1, 254), {}).items() if v}
 
@@ -116,10 +104,9 @@ def run(fns: FibNs, pre_announces: bool, body: Callable[..., object], **cfg: obj
 
 
 @pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        f.batch(KERNEL)
-        yield f  # type: ignore[misc]
+def fns(fns: FibNs) -> FibNs:
+    fns.batch(KERNEL)
+    return fns
 
 
 SETTLED = {"in_sync": 1, "extra": 1, "bmp_inconsistent": 1}
@@ -212,12 +199,7 @@ def test_evidence_is_bounded_per_peer(fns: FibNs) -> None:
 
 
 def fib_diff(api: str, *extra: str) -> tuple[int, str]:
-    p = argparse.ArgumentParser()
-    fib_cmd.add_parser(p.add_subparsers())
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = fib_cmd.run(p.parse_args(["fib-diff", "--api", api, *extra]))
-    return code, out.getvalue()
+    return run_cmd(fib_cmd, "fib-diff", "--api", api, *extra)
 
 
 def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:

@@ -5,18 +5,15 @@ history, ``/api/v1/convergence``, the metrics and ``bmp-agent history`` show it.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import io
 import os
 import time
 from typing import Any
 
 import aiohttp
 import pytest
-from daemon_support import loopback_config, serving
-from fibns import FibNs, bgp, bmp, fib_netns, run_async_in_ns
+from daemon_support import loopback_config, run_cmd, serving
+from fibns import FibNs, bgp, bmp, run_async_in_ns
 from structlog.testing import capture_logs
 from test_fib_reconciler import KERNEL_OK, feed, peer
 
@@ -35,21 +32,13 @@ def config(**history: Any) -> Any:
 
 
 def cli(api: str, *extra: str) -> tuple[int, str]:
-    p = argparse.ArgumentParser()
-    sub = p.add_subparsers()
-    history_cmd.add_parser(sub)
-    args = p.parse_args(["history", "--api", api, *extra])
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = history_cmd.run(args)
-    return code, out.getvalue()
+    return run_cmd(history_cmd, "history", "--api", api, *extra)
 
 
 @pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        f.batch(KERNEL_OK)
-        yield f  # type: ignore[misc]
+def fns(fns: FibNs) -> FibNs:
+    fns.batch(KERNEL_OK)
+    return fns
 
 
 def test_withdraw_best_path_kernel_change_and_convergence(fns: FibNs) -> None:
