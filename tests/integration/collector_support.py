@@ -572,6 +572,14 @@ class CollectorLab:
             what="Peer Up of A and B",
         )
 
+    def bring_up(self, info: Mapping[Key, float] | None = None) -> Metrics:
+        """The first session: the speaker starts, its BMP session comes up (``info``
+        as ``wait_router_up``'s), ExaBGP starts, A and B come up; the samples then."""
+        self.speaker.start()
+        self.wait_router_up(info=info)
+        self.start_exabgp()
+        return self.wait_peers_up()
+
     def announce_all(self) -> Metrics:
         self.routes.announce("A", A4 + A6, **ATTRS_A)
         self.routes.announce("B", B4 + B6, **ATTRS_B)

@@ -55,11 +55,8 @@ def active_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
 
 def test_frr_active(active_lab: CollectorLab) -> None:
     cl = active_lab
-    cl.speaker.start()
     # FRR's Initiation: sysName = hostname, sysDescr = version
-    cl.wait_router_up(info={cl.router_info_key("spk", "FRRouting 8.4.4"): 1})
-    cl.start_exabgp()
-    cl.wait_peers_up()
+    cl.bring_up(info={cl.router_info_key("spk", "FRRouting 8.4.4"): 1})
     cl.announce_all()
     m = cl.withdraw_some()
     assert m.get(key("bmp_router_connections_total", router=ROUTER)) == 1
