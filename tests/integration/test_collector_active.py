@@ -76,10 +76,7 @@ def test_frr_active(active_lab: CollectorLab) -> None:
     cl.exabgp.stop()
     cl.speaker.stop()
     cl.wait_router_down()
-    cl.speaker.start()
-    cl.wait_router_up(connections=2, timeout=60)
-    cl.exabgp.start()
-    cl.wait_peers_up(timeout=60)
+    cl.bring_up(connections=2, timeout=60)
     cl.routes.resend()
     m = cl.wait_rib("the RIB rebuilt after FRR restarted", timeout=60)
     # this agent process saw two BMP sessions: FRR reports every configured

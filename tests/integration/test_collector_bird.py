@@ -107,10 +107,7 @@ def test_bird_passive(bird_lab: CollectorLab) -> None:
         (INJ_A_V4, "local_notification"): 2,
         (INJ_B_V6, "remote_no_notification"): 2,
     }
-    cl.speaker.start()
-    cl.wait_router_up(connections=2, timeout=60)
-    cl.exabgp.start()
-    cl.wait_peers_up(timeout=60)
+    cl.bring_up(connections=2, timeout=60)
     cl.routes.resend()
     m = cl.wait_rib("the RIB rebuilt after BIRD restarted", timeout=60)
     assert cl.flap_counts(m) == flaps
