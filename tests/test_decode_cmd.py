@@ -93,6 +93,20 @@ PEER_KEYS = {"type", "rd", "address", "asn", "bgp_id", "flags", "timestamp", "vi
 # --------------------------------------------------------------------------- JSON lines
 
 
+def peer_a_pre(timestamp: float) -> dict[str, Any]:
+    """The rendered per-peer header of peer A (10.0.1.2, AS 65001), pre-policy."""
+    return {
+        "type": "global",
+        "rd": None,
+        "address": "10.0.1.2",
+        "asn": 65001,
+        "bgp_id": "10.0.1.2",
+        "flags": {"v": False, "l": False, "a": False, "o": False, "f": False},
+        "timestamp": timestamp,
+        "view": "adj_in_pre",
+    }
+
+
 def test_frr_basic_counts_and_keys(frr_basic: list[dict[str, Any]]) -> None:
     assert len(frr_basic) == 276
     assert Counter(o["type"] for o in frr_basic) == {
@@ -144,16 +158,7 @@ def test_frr_basic_first_peer_up_exact(frr_basic: list[dict[str, Any]]) -> None:
         "type_code": 3,
         "offset": 291,
         "size": 243,
-        "peer": {
-            "type": "global",
-            "rd": None,
-            "address": "10.0.1.2",
-            "asn": 65001,
-            "bgp_id": "10.0.1.2",
-            "flags": {"v": False, "l": False, "a": False, "o": False, "f": False},
-            "timestamp": 1795673590.687007,
-            "view": "adj_in_pre",
-        },
+        "peer": peer_a_pre(1795673590.687007),
         "view": "adj_in_pre",
         "local_address": "10.0.1.1",
         "local_port": 179,
@@ -277,16 +282,7 @@ def test_bird_basic_route_monitoring_exact(bird_basic: list[dict[str, Any]]) -> 
         "type_code": 0,
         "offset": 996,
         "size": 140,
-        "peer": {
-            "type": "global",
-            "rd": None,
-            "address": "10.0.1.2",
-            "asn": 65001,
-            "bgp_id": "10.0.1.2",
-            "flags": {"v": False, "l": False, "a": False, "o": False, "f": False},
-            "timestamp": 1795674233.469842,
-            "view": "adj_in_pre",
-        },
+        "peer": peer_a_pre(1795674233.469842),
         "view": "adj_in_pre",
         "update": {
             "announced": [

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fibns import REPO, FibNs, call_in_ns, fib_netns
+from fibns import REPO, FibNs, call_in_ns
 
 from agent.fib import netlink
 from agent.fib.netlink import KernelState, prefix_key
@@ -40,12 +40,6 @@ def key(prefix: str) -> bytes:
     addr, _, length = prefix.partition("/")
     fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
     return prefix_key(int(length), socket.inet_pton(fam, addr))
-
-
-@pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        yield f  # type: ignore[misc]
 
 
 def dump(f: FibNs, tables: frozenset[int] | None = frozenset({254})) -> KernelState:

@@ -489,20 +489,23 @@ class Frr(Speaker):
         shutil.chown(r, "frr", "frr")
         for f in r.iterdir():
             shutil.chown(f, "frr", "frr")
-        zebra = self.ns.popen([self.ZEBRA, *self._common("zebra")], log=r / "zebra.out")
-        self.procs.append(zebra)
-        wait_until(
-            lambda: self._check_alive() and (r / "zserv.api").exists(),
-            timeout=15,
-            what="zebra's zserv socket",
-            describe=self.log_tail,
+        self._start_daemon(
+            [self.ZEBRA, *self._common("zebra")], "zebra", r / "zserv.api", "zebra's zserv socket"
         )
-        bgpd = self.ns.popen([self.BGPD, "-M", "bmp", *self._common("bgpd")], log=r / "bgpd.out")
-        self.procs.append(bgpd)
+        self._start_daemon(
+            [self.BGPD, "-M", "bmp", *self._common("bgpd")],
+            "bgpd",
+            r / "bgpd.vty",
+            "bgpd's vty socket",
+        )
+
+    def _start_daemon(self, argv: list[str], name: str, sock: Path, what: str) -> None:
+        """Start one FRR daemon (output to ``<name>.out``), wait for its socket ``sock``."""
+        self.procs.append(self.ns.popen(argv, log=self.rundir / f"{name}.out"))
         wait_until(
-            lambda: self._check_alive() and (r / "bgpd.vty").exists(),
+            lambda: self._check_alive() and sock.exists(),
             timeout=15,
-            what="bgpd's vty socket",
+            what=what,
             describe=self.log_tail,
         )
 
