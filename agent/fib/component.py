@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Generator, Iterator
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -203,6 +204,7 @@ def _row(fib: FibReconciler, a: int, table: int, key: bytes, d: Any) -> dict[str
     return row
 
 
+@dataclass
 class DiffPages:
     """One ``/api/v1/fib/diff`` answer: drifting prefixes ordered by (afi,
     table, prefix key: length, then address), ``limit`` of them after
@@ -210,24 +212,20 @@ class DiffPages:
     (``agent.pages``): a limited answer touches its rows, the index, and the
     entries a ``state``/``pending`` filter skips."""
 
-    def __init__(
-        self,
-        fib: FibReconciler,
-        *,
-        state: str | None = None,
-        afi: str | None = None,
-        limit: int = DEFAULT_LIMIT,
-        pending: bool = False,
-        cursor: str | None = None,
-        sync: bool = False,
-    ) -> None:
-        self.fib = fib
-        self.state = state
-        self.afi = afi
-        self.limit = limit
-        self.pending = pending
-        self.sync = sync
-        self.after: tuple[int, int, bytes] | None = None
+    fib: FibReconciler
+    _: KW_ONLY
+    state: str | None = None
+    afi: str | None = None
+    limit: int = DEFAULT_LIMIT
+    pending: bool = False
+    cursor: InitVar[str | None] = None
+    sync: bool = False
+    after: tuple[int, int, bytes] | None = field(default=None, init=False)
+    count: int = field(default=0, init=False)
+    truncated: bool = field(default=False, init=False)
+    last: tuple[int, int, bytes] | None = field(default=None, init=False)
+
+    def __post_init__(self, cursor: str | None) -> None:
         if cursor is not None:
             try:
                 a, t, k = decode_cursor(cursor)
@@ -236,9 +234,6 @@ class DiffPages:
                 raise ValueError(
                     f"cursor {cursor[:40]!r} is not a cursor this agent gave out"
                 ) from None
-        self.count = 0
-        self.truncated = False
-        self.last: tuple[int, int, bytes] | None = None
 
     def _index(self, drifts: dict[bytes, Any]) -> Generator[Tick, None, SortedKeys]:
         fresh = self.after is None
