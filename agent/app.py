@@ -73,6 +73,7 @@ def new_registry() -> CollectorRegistry:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     registry.register(metrics.BuildInfoCollector())
+    registry.register(metrics.GcPolicyCollector())
     return registry
 
 

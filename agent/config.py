@@ -93,6 +93,8 @@ from pydantic_core import core_schema
 
 from parsers.bmp.messages import MAX_MESSAGE_SIZE, VIEWS
 
+from .netaddr import in_networks
+
 ENV_PREFIX = "BMP_AGENT_"
 #: Environment variable naming the config file (when ``--config`` is absent).
 ENV_CONFIG_FILE = "BMP_AGENT_CONFIG"
@@ -343,13 +345,7 @@ class BmpConfig:
 
     def allowed(self, address: str) -> bool:
         """Whether a remote address is inside ``allow`` (IPv4-mapped IPv6 as IPv4)."""
-        try:
-            ip = ipaddress.ip_address(address.split("%", 1)[0])
-        except ValueError:
-            return False
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip.version == net.version and ip in net for net in self.allow)
+        return in_networks(address, self.allow)
 
 
 def _web_config(value: str) -> str:

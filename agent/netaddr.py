@@ -11,13 +11,19 @@ leaves resolution to asyncio.
 
 IPv4 clients of a dual-stack socket show up as IPv4-mapped IPv6 addresses
 (``::ffff:192.0.2.1``); ``unmap`` turns them back into IPv4, so a router has
-one label whichever socket it reached.
+one label whichever socket it reached. ``parse_ip`` reads an address as the
+rest of the agent compares it (scope id dropped, IPv4-mapped as IPv4) and
+``in_networks`` tests it against allow lists and selectors.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterable
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def listen_socket(host: str, port: int, *, ipv6_only: bool = False) -> socket.socket | None:
@@ -53,3 +59,23 @@ def unmap(address: str) -> str:
         if mapped is not None:
             return str(mapped)
     return address
+
+
+def parse_ip(text: str | None) -> IPAddress | None:
+    """An address as compared against networks: ``fe80::1%eth0`` without its
+    scope, ``::ffff:192.0.2.1`` as ``192.0.2.1``; None for "" or a non-address."""
+    if not text:
+        return None
+    try:
+        ip = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def in_networks(address: str | None, networks: Iterable[IPNetwork]) -> bool:
+    """Whether ``address`` (read as ``parse_ip`` reads it) is inside one of ``networks``."""
+    ip = parse_ip(address)
+    return ip is not None and any(ip.version == net.version and ip in net for net in networks)

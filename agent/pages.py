@@ -31,7 +31,7 @@ import heapq
 import json
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Generator, Hashable, Iterable, Iterator
 from itertools import islice
 from typing import Any
 
@@ -42,11 +42,18 @@ SMALL = 2048
 
 
 class SortedKeys:
-    """A sorted snapshot of keys, in independently sorted runs."""
+    """A sorted snapshot of keys, in independently sorted runs.
+
+    Runs are tuples, not lists: the cyclic GC untracks a tuple of untracked
+    objects (``bytes`` keys, ``(bytes, int)`` sort keys) the first time it
+    sees it, so an index of millions of keys is traversed by one young
+    collection instead of by every collection until it is promoted (a list
+    stays tracked, and each such pass over a full table's index held the
+    loop for tens of ms)."""
 
     __slots__ = ("built", "runs", "size", "version")
 
-    def __init__(self, runs: list[list[Any]], version: Hashable, built: float) -> None:
+    def __init__(self, runs: list[tuple[Any, ...]], version: Hashable, built: float) -> None:
         self.runs = runs
         self.version = version
         self.built = built
@@ -72,9 +79,8 @@ class SortedKeys:
 def build_sync(
     keys: Iterable[Any], version: Hashable, transform: Callable[[Any], Any] | None = None
 ) -> SortedKeys:
-    items = list(keys) if transform is None else [transform(k) for k in keys]
-    items.sort()
-    return SortedKeys([items], version, time.monotonic())
+    items = sorted(keys) if transform is None else sorted(map(transform, keys))
+    return SortedKeys([tuple(items)], version, time.monotonic())
 
 
 async def build_async(
@@ -82,21 +88,56 @@ async def build_async(
 ) -> SortedKeys:
     """Like ``build_sync``, one run of ``RUN`` keys per slice of loop time.
 
-    ``keys`` is copied at once (``list(dict)`` is one C call: consistent even
+    ``keys`` is copied at once (``tuple(dict)`` is one C call: consistent even
     when the dict changes later)."""
-    snapshot = list(keys)
-    runs: list[list[Any]] = []
+    snapshot = tuple(keys)
+    runs: list[tuple[Any, ...]] = []
     for i in range(0, len(snapshot), RUN):
         t = time.perf_counter()
         part = snapshot[i : i + RUN]
-        if transform is not None:
-            part = [transform(k) for k in part]
-        part.sort()
-        runs.append(part)
+        runs.append(tuple(sorted(part if transform is None else map(transform, part))))
         await PACER.pace(time.perf_counter() - t)
+    del snapshot
     if not runs:
-        runs.append([])
+        runs.append(())
     return SortedKeys(runs, version, time.monotonic())
+
+
+def index_of(
+    cache: IndexCache,
+    owner: object,
+    keys: dict[Any, Any],
+    version: Hashable,
+    *,
+    fresh: bool,
+    sync: bool,
+    transform: Callable[[Any], Any] | None = None,
+) -> Generator[Tick, None, SortedKeys]:
+    """The sorted index of ``keys`` (the table of ``owner``), from ``cache``
+    when it is current (``IndexCache.get``), else built and cached.
+
+    A generator for a paged walk: ``index = yield from index_of(...)``. A
+    table of at most ``SMALL`` keys is sorted at once, uncached. A larger one
+    is built at once when ``sync`` (the CLI and tests' plain calls), else the
+    generator yields a ``Tick`` whose ``build`` the streaming driver
+    (``stream_json``) awaits, a run of keys per slice of loop time."""
+    if len(keys) <= SMALL:
+        return build_sync(keys, version, transform)
+    got = cache.get(owner, version, fresh=fresh)
+    if got is not None:
+        return got
+    if sync:
+        got = build_sync(keys, version, transform)
+    else:
+        built: list[SortedKeys] = []
+
+        async def build() -> None:
+            built.append(await build_async(keys, version, transform))
+
+        yield Tick(build)
+        got = built[0]
+    cache.put(owner, got)
+    return got
 
 
 class IndexCache:

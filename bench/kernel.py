@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import gc
 import os
 import platform
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -49,6 +47,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from lab import call_in_ns
 
 from agent.fib import netlink
 from agent.fib.diff import compare
@@ -56,7 +57,6 @@ from agent.fib.expected import PathSource, WantBuilder, select
 from parsers.bgp.attributes import AsPathSegment, PathAttributes
 
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 
 
 def ip(*args: str) -> None:
@@ -76,31 +76,6 @@ def namespace() -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], check=False, timeout=120)
-
-
-def in_ns(name: str, fn: Callable[[], T]) -> T:
-    out: list[Any] = []
-    err: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), "setns")
-            finally:
-                os.close(fd)
-            out.append(fn())
-        except BaseException as exc:
-            err.append(exc)
-
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    if err:
-        raise err[0]
-    return out[0]  # type: ignore[no-any-return]
 
 
 def prefix(i: int) -> tuple[str, bytes]:
@@ -149,7 +124,7 @@ def iproute2(ns: str) -> None:
 def run_size(ns: str, n: int, repeat: int) -> dict[str, float]:
     protos = {186, 12, 11}
     t_ip, _ = best_of(lambda: iproute2(ns), repeat)
-    t_dump, state = best_of(lambda: in_ns(ns, lambda: netlink.dump(protos, {254})), repeat)
+    t_dump, state = best_of(lambda: call_in_ns(ns, lambda: netlink.dump(protos, {254})), repeat)
     kern = state.routes[(1, 254)]
     assert len(kern) == n, (len(kern), n)
     routes = selection(n)
@@ -165,7 +140,7 @@ def run_size(ns: str, n: int, repeat: int) -> dict[str, float]:
     state = netlink.KernelState(frozenset(), None)
     gc.collect()
     tracemalloc.start()
-    held = in_ns(ns, lambda: netlink.dump(protos, {254}))
+    held = call_in_ns(ns, lambda: netlink.dump(protos, {254}))
     size = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     per_route = size / held.route_count()

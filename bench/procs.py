@@ -7,30 +7,22 @@ Nothing here asserts; the benchmarks print what they measure.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from support.procs import AgentProcess, Child, agent_argv, free_port, stop  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def status_kb(pid: int, field: str) -> int:
@@ -87,25 +79,7 @@ def print_machine() -> None:
 # -- bmp-agent -------------------------------------------------------------------
 
 
-@dataclass
-class Agent:
-    proc: subprocess.Popen[bytes]
-    bmp_port: int
-    http_port: int
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def get(self, path: str, timeout: float = 30.0) -> bytes:
-        url = f"http://127.0.0.1:{self.http_port}{path}"
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            body: bytes = r.read()
-            return body
-
-    def get_json(self, path: str) -> Any:
-        return json.loads(self.get(path))
-
+class Agent(AgentProcess):
     def routes(self) -> int:
         """RIB routes over every router (``/api/v1/routers``)."""
         return sum(r["routes"] for r in self.get_json("/api/v1/routers")["routers"])
@@ -115,22 +89,11 @@ class Agent:
 def run_agent(*extra: str, env: dict[str, str] | None = None) -> Iterator[Agent]:
     """``bmp-agent run`` from this tree on free loopback ports (warning-level logs)."""
     bmp_port, http_port = free_port(), free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "agent.cli",
-        "run",
-        "--bmp-listen",
-        f"127.0.0.1:{bmp_port}",
-        "--http-listen",
-        f"127.0.0.1:{http_port}",
-        "--log-level",
-        "warning",
-        "--log-format",
-        "json",
-        *extra,
-    ]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    argv = agent_argv(bmp_port, http_port, "--log-level", "warning", *extra)
+    path = str(ROOT)
+    if os.environ.get("BMP_STALL_TRACE"):
+        path = f"{ROOT / 'bench' / 'stalltrace'}:{path}"  # bench/stalltrace/sitecustomize.py
+    full_env = {**os.environ, "PYTHONPATH": path, **(env or {})}
     proc = subprocess.Popen(argv, cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL)
     agent = Agent(proc, bmp_port, http_port)
     try:
@@ -150,28 +113,13 @@ def run_agent(*extra: str, env: dict[str, str] | None = None) -> Iterator[Agent]
         stop(proc)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 # -- pmbmpd ----------------------------------------------------------------------
 
 
 @dataclass
-class Pmbmpd:
-    proc: subprocess.Popen[bytes]
+class Pmbmpd(Child):
     port: int
     workdir: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     def log(self) -> str:
         p = self.workdir / "pmbmpd.log"

@@ -13,10 +13,15 @@
    with 2 peers and 100 routes, then silent; CPU% and RSS over ``--idle``
    seconds (default 60) from /proc. The agent runs with its default config
    unless ``--no-fib``.
+3. ``--full-table``: only the in-process breakdown, with the full table of
+   ``streams.FULL_TABLE`` (4.8M routes) loaded instead: what one scrape of
+   a full table costs the event loop (counters are incremental: no
+   collector may walk a table).
 
 Prints figures; asserts nothing.
 
     python3 bench/scrape.py [--peers 1000] [--scrapes 30] [--idle 60] [--skip-idle]
+    python3 bench/scrape.py --full-table
 """
 
 from __future__ import annotations
@@ -131,8 +136,9 @@ def scrape_latency(peers: int, routes_per_table: int, scrapes: int) -> None:
 # -- where a scrape's time goes ---------------------------------------------------
 
 
-def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
-    """In process, a ``Daemon`` (default config) loaded like the agent above:
+def breakdown(peers: int, routes_per_table: int, repeat: int = 7, full_table: bool = False) -> None:
+    """In process, a ``Daemon`` (default config) loaded like the agent above
+    (or, ``full_table``, with ``streams.FULL_TABLE``: 4.8M routes, 2 peers):
     best-of-``repeat`` time of each collector of its registry, of the cached
     text families (``CoreCollector.table_text``, ``HealthCollector.text``), and of the whole core
     collector through prometheus_client (what /metrics cost before)."""
@@ -149,8 +155,26 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
 
     daemon = asyncio.run(build())
     rs = daemon.core.open_session("127.0.0.1", 1)
-    for ev in BmpSession(fast=True).feed(router_stream(peers, routes_per_table, VIEWS)):
-        rs.handle(ev)
+    if full_table:
+        # The full table (4.8M routes) through the batched path the listener uses.
+        from streams import FULL_TABLE, cached_stream
+
+        from parsers.bmp.session import RouteBatch
+
+        stream = cached_stream(FULL_TABLE)
+        session = BmpSession(fast=True, batch=True)
+        data = stream.data
+        for i in range(0, len(data), 1 << 20):
+            for ev in session.feed_batched(data[i : i + (1 << 20)]):
+                if isinstance(ev, RouteBatch):
+                    rs.handle_batch(ev)
+                else:
+                    rs.handle(ev)
+        print(f"in process: {daemon.core.route_count:,} routes loaded")
+        gc_pauses()
+    else:
+        for ev in BmpSession(fast=True).feed(router_stream(peers, routes_per_table, VIEWS)):
+            rs.handle(ev)
 
     def best(fn: Any) -> tuple[float, int]:
         t_best, size = float("inf"), 0
@@ -179,6 +203,33 @@ def breakdown(peers: int, routes_per_table: int, repeat: int = 7) -> None:
     whole.register(CoreCollector(daemon.core))
     t, n = best(lambda: generate_latest(whole))
     print(f"  (whole core collector through prometheus_client: {t * 1e3:.0f} ms, {n:,} lines)")
+
+
+def gc_pauses() -> None:
+    """With the table loaded: a full collection without and with the GC
+    policy (``agent.core.gctune``: survivors frozen), and one sweep."""
+    import gc
+
+    from agent.core.gctune import GcPolicy
+
+    def timed(fn: Any) -> float:
+        t = time.thread_time()
+        fn()
+        return time.thread_time() - t
+
+    plain = min(timed(gc.collect) for _ in range(3))
+    policy = GcPolicy()
+    policy.install()
+    try:
+        gc.collect(1)  # the first older-generation collection freezes the survivors
+        frozen = min(timed(gc.collect) for _ in range(3))
+        sweep = min(timed(policy.sweep) for _ in range(3))
+    finally:
+        policy.uninstall()
+    print(
+        f"GC (CPU): full collection {plain * 1e3:.1f} ms; with survivors frozen"
+        f" {frozen * 1e3:.2f} ms; one sweep (unfreeze + collect + freeze) {sweep * 1e3:.1f} ms"
+    )
 
 
 def idle_cost(seconds: float, fib: bool) -> None:
@@ -213,9 +264,17 @@ def main() -> None:
     ap.add_argument("--idle", type=float, default=60.0, help="idle window, seconds")
     ap.add_argument("--skip-idle", action="store_true")
     ap.add_argument("--no-fib", action="store_true", help="idle run with fib.enabled false")
+    ap.add_argument(
+        "--full-table",
+        action="store_true",
+        help="only the in-process collector breakdown, with the full table (4.8M routes) loaded",
+    )
     args = ap.parse_args()
     print("# bench/scrape.py")
     print_machine()
+    if args.full_table:
+        breakdown(args.peers, args.routes_per_table, full_table=True)
+        return
     scrape_latency(args.peers, args.routes_per_table, args.scrapes)
     breakdown(args.peers, args.routes_per_table)
     if not args.skip_idle:

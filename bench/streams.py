@@ -14,7 +14,7 @@ import random
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -187,16 +187,7 @@ FULL_TABLE = StreamSpec(
     realistic_prefixes=True,
 )
 #: One tenth of it, for quick runs.
-SMALL_TABLE = StreamSpec(
-    v4=100_000,
-    v6=20_000,
-    peers=2,
-    views=(False, True),
-    nlri_per_update=(1, 2, 5, 10, 20, 50, 100),
-    prefixes_per_attribute_set=10,
-    seed=7,
-    realistic_prefixes=True,
-)
+SMALL_TABLE = replace(FULL_TABLE, v4=100_000, v6=20_000)
 
 
 def table_prefixes(family: int, count: int, seed: int) -> list[bytes]:

@@ -218,6 +218,22 @@ def timeline(title: str, description: str, queries: list[tuple[str, str]], **kw:
 
 def heatmap(title: str, description: str, expr: str, legend: str, **kw: Any) -> Panel:
     """A heatmap with one row per series (not a histogram): counts over time."""
+    return _heatmap_panel(title, description, target(expr, legend), y_histogram=False, **kw)
+
+
+def _heatmap_panel(
+    title: str,
+    description: str,
+    t: dict[str, Any],
+    *,
+    y_histogram: bool,
+    y_unit: str = "",
+    **kw: Any,
+) -> Panel:
+    """The heatmap panel both kinds share: one orange scale, rows as Grafana lays them out."""
+    y_axis: dict[str, Any] = {"axisPlacement": "left", "reverse": False}
+    if y_unit:
+        y_axis["unit"] = y_unit
     opts = {
         "calculate": False,
         "cellGap": 1,
@@ -232,15 +248,13 @@ def heatmap(title: str, description: str, expr: str, legend: str, **kw: Any) -> 
         },
         "filterValues": {"le": 1e-9},
         "rowsFrame": {"layout": "auto"},
-        "yAxis": {"axisPlacement": "left", "reverse": False},
+        "yAxis": y_axis,
         "legend": {"show": True},
-        "tooltip": {"mode": "single", "yHistogram": False, "showColorScale": False},
+        "tooltip": {"mode": "single", "yHistogram": y_histogram, "showColorScale": False},
         "showValue": "never",
     }
     custom = {"scaleDistribution": {"type": "linear"}}
-    return panel(
-        "heatmap", title, description, [target(expr, legend)], options=opts, custom=custom, **kw
-    )
+    return panel("heatmap", title, description, [t], options=opts, custom=custom, **kw)
 
 
 def row(title: str) -> Panel:
@@ -739,27 +753,7 @@ def histogram_heatmap(title: str, description: str, expr: str, **kw: Any) -> Pan
     """A heatmap of a Prometheus histogram: ``expr`` gives per-``le`` bucket counts."""
     t = target(expr, "{{agent}} {{le}}")
     t["format"] = "heatmap"
-    opts = {
-        "calculate": False,
-        "cellGap": 1,
-        "color": {
-            "mode": "scheme",
-            "scheme": "Oranges",
-            "fill": "dark-orange",
-            "scale": "exponential",
-            "exponent": 0.5,
-            "steps": 64,
-            "reverse": False,
-        },
-        "filterValues": {"le": 1e-9},
-        "rowsFrame": {"layout": "auto"},
-        "yAxis": {"axisPlacement": "left", "reverse": False, "unit": "s"},
-        "legend": {"show": True},
-        "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
-        "showValue": "never",
-    }
-    custom = {"scaleDistribution": {"type": "linear"}}
-    return panel("heatmap", title, description, [t], options=opts, custom=custom, **kw)
+    return _heatmap_panel(title, description, t, y_histogram=True, y_unit="s", **kw)
 
 
 HISTORY_NOTE = (

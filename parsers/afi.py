@@ -21,8 +21,9 @@ class Safi(IntEnum):
     VPN = 128
 
 
-AFI_NAMES = {1: "ipv4", 2: "ipv6", 25: "l2vpn"}
-SAFI_NAMES = {1: "unicast", 2: "multicast", 4: "labeled_unicast", 70: "evpn", 128: "vpn"}
+#: Code -> name ("ipv4", "labeled_unicast"): the enum names, lower-case.
+AFI_NAMES: dict[int, str] = {a.value: a.name.lower() for a in Afi}
+SAFI_NAMES: dict[int, str] = {s.value: s.name.lower() for s in Safi}
 
 #: Address length in bytes per AFI, for prefix NLRI.
 ADDRESS_BYTES = {1: 4, 2: 16}

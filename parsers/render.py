@@ -12,9 +12,10 @@ path attributes that the UPDATE does not carry are left out (not ``null``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from .afi import Safi, afi_name, safi_name
+from .bgp import messages as bgp
 from .bgp.attributes import (
     AS_TRANS,
     ORIGIN_NAMES,
@@ -24,82 +25,26 @@ from .bgp.attributes import (
     format_community,
     format_extended_community,
 )
-from .bgp.messages import (
-    ADD_PATH_BOTH,
-    ADD_PATH_RECEIVE,
-    ADD_PATH_SEND,
-    ROLE_NAMES,
-    AddPathCapability,
-    BgpMessage,
-    Capability,
-    ExtendedNextHopCapability,
-    FourOctetAsCapability,
-    FqdnCapability,
-    GracefulRestartCapability,
-    Keepalive,
-    LlgrCapability,
-    MultiprotocolCapability,
-    Notification,
-    OpenMessage,
-    RoleCapability,
-    RouteRefresh,
-    UnknownBgpMessage,
-    Update,
-)
 from .bgp.nlri import NlriSet, describe
-from .bmp.messages import (
-    INFO_ADMIN_LABEL,
-    INFO_STRING,
-    INFO_VRF_TABLE_NAME,
-    MESSAGE_TYPE_NAMES,
-    MIRROR_BGP_MESSAGE,
-    RM_TLV_GROUP,
-    RM_TLV_PATH_MARKING,
-    TLV_G_BIT,
-    TLV_TRAILING_BYTES,
-    BmpMessage,
-    BmpTlv,
-    InformationTlv,
-    Initiation,
-    MessageType,
-    MirrorTlv,
-    PathStatus,
-    PeerDown,
-    PeerUp,
-    PerPeerHeader,
-    RouteMirroring,
-    RouteMonitoring,
-    StatEntry,
-    StatisticsReport,
-    Termination,
-    UnknownBmpMessage,
-    information_dict,
-    path_status_of,
-)
+from .bmp import messages as bmp
 from .bmp.session import Decoded, DecodeFailed, Event
 from .bmp.stat_types import stat_name
 from .errors import ParseError
 
 JsonDict = dict[str, Any]
 
-#: BMP message type codes, by dataclass (UnknownBmpMessage carries its own).
-TYPE_CODES: dict[type, int] = {
-    RouteMonitoring: MessageType.ROUTE_MONITORING.value,
-    StatisticsReport: MessageType.STATISTICS_REPORT.value,
-    PeerDown: MessageType.PEER_DOWN.value,
-    PeerUp: MessageType.PEER_UP.value,
-    Initiation: MessageType.INITIATION.value,
-    Termination: MessageType.TERMINATION.value,
-    RouteMirroring: MessageType.ROUTE_MIRRORING.value,
-}
-
-#: The ``type`` string of each message dataclass: the name of its type code.
+#: The ``type`` string of each message dataclass: the name of its ``TYPE`` code
+#: (``UnknownBmpMessage`` has no ``TYPE``: it carries the code it was sent with).
 TYPE_NAMES: dict[type, str] = {
-    **{cls: MESSAGE_TYPE_NAMES[code] for cls, code in TYPE_CODES.items()},
-    UnknownBmpMessage: "unknown",
+    cls: "unknown" if cls is bmp.UnknownBmpMessage else bmp.MESSAGE_TYPE_NAMES[cls.TYPE]
+    for cls in get_args(bmp.BmpMessage)
 }
 
-ADD_PATH_MODE_NAMES = {ADD_PATH_RECEIVE: "receive", ADD_PATH_SEND: "send", ADD_PATH_BOTH: "both"}
+ADD_PATH_MODE_NAMES = {
+    bgp.ADD_PATH_RECEIVE: "receive",
+    bgp.ADD_PATH_SEND: "send",
+    bgp.ADD_PATH_BOTH: "both",
+}
 
 #: SAFIs whose routes carry an MPLS label stack (rendered as ``labels``).
 LABELED_SAFIS = frozenset({Safi.LABELED_UNICAST, Safi.VPN})
@@ -108,7 +53,7 @@ LABELED_SAFIS = frozenset({Safi.LABELED_UNICAST, Safi.VPN})
 def message_type_name(code: int | None) -> str:
     if code is None:
         return "unknown"
-    return MESSAGE_TYPE_NAMES.get(code, "unknown")
+    return bmp.MESSAGE_TYPE_NAMES.get(code, "unknown")
 
 
 # --------------------------------------------------------------------------- events
@@ -126,7 +71,7 @@ def render_event(event: Event, *, file: str | None = None) -> JsonDict | None:
         out = render_message(event.message, offset=event.offset, size=event.size)
     else:
         partial = event.error.partial
-        if not isinstance(partial, BmpMessage):
+        if not isinstance(partial, bmp.BmpMessage):
             return None
         out = render_message(partial, offset=event.offset, size=event.size)
         out["error"] = render_error(event.error)
@@ -159,49 +104,49 @@ def render_error(err: ParseError) -> JsonDict:
 
 
 def render_message(
-    msg: BmpMessage, *, offset: int | None = None, size: int | None = None
+    msg: bmp.BmpMessage, *, offset: int | None = None, size: int | None = None
 ) -> JsonDict:
     """A BMP message: ``type``, ``type_code``, ``offset``, ``size``, then the type's keys."""
-    code = msg.type if isinstance(msg, UnknownBmpMessage) else TYPE_CODES[type(msg)]
+    code = msg.type if isinstance(msg, bmp.UnknownBmpMessage) else int(msg.TYPE)
     out: JsonDict = {"type": TYPE_NAMES[type(msg)], "type_code": code}
     if offset is not None:
         out["offset"] = offset
     if size is not None:
         out["size"] = size
     peer = getattr(msg, "peer", None)
-    if isinstance(peer, PerPeerHeader):
+    if isinstance(peer, bmp.PerPeerHeader):
         out["peer"] = render_peer(peer)
         out["view"] = peer.view
-    if isinstance(msg, RouteMonitoring):
+    if isinstance(msg, bmp.RouteMonitoring):
         out["update"] = render_update(msg.update)
         if msg.path_status:
             marks = msg.path_status
             for route, mark in zip(out["update"]["announced"], marks, strict=False):
                 route["path_status"] = render_path_status(mark)
         if msg.tlvs:
-            out["tlvs"] = [render_tlv(t) for t in msg.tlvs if t.type != TLV_TRAILING_BYTES]
+            out["tlvs"] = [render_tlv(t) for t in msg.tlvs if t.type != bmp.TLV_TRAILING_BYTES]
             if msg.trailing:
                 out["trailing"] = msg.trailing.hex()
-    elif isinstance(msg, PeerUp):
+    elif isinstance(msg, bmp.PeerUp):
         out.update(render_peer_up(msg))
-    elif isinstance(msg, PeerDown):
+    elif isinstance(msg, bmp.PeerDown):
         out.update(render_peer_down(msg))
-    elif isinstance(msg, StatisticsReport):
+    elif isinstance(msg, bmp.StatisticsReport):
         out["stats"] = [render_stat(s) for s in msg.stats]
-    elif isinstance(msg, Initiation):
+    elif isinstance(msg, bmp.Initiation):
         out["information"] = render_information(msg.information)
-    elif isinstance(msg, Termination):
+    elif isinstance(msg, bmp.Termination):
         out["information"] = render_information(msg.information)
         out["reason"] = msg.reason_name
         out["reason_code"] = msg.reason
-    elif isinstance(msg, RouteMirroring):
+    elif isinstance(msg, bmp.RouteMirroring):
         out["entries"] = [render_mirror_tlv(e) for e in msg.entries]
-    elif isinstance(msg, UnknownBmpMessage):
+    elif isinstance(msg, bmp.UnknownBmpMessage):
         out["body"] = msg.body.hex()
     return out
 
 
-def render_peer(peer: PerPeerHeader) -> JsonDict:
+def render_peer(peer: bmp.PerPeerHeader) -> JsonDict:
     return {
         "type": peer.peer_type_name,
         "rd": peer.rd,
@@ -214,11 +159,11 @@ def render_peer(peer: PerPeerHeader) -> JsonDict:
     }
 
 
-def render_information(tlvs: tuple[InformationTlv, ...]) -> dict[str, str | list[str]]:
-    return information_dict(tlvs)
+def render_information(tlvs: tuple[bmp.InformationTlv, ...]) -> dict[str, str | list[str]]:
+    return bmp.information_dict(tlvs)
 
 
-def render_peer_up(msg: PeerUp) -> JsonDict:
+def render_peer_up(msg: bmp.PeerUp) -> JsonDict:
     return {
         "local_address": msg.local_address,
         "local_port": msg.local_port,
@@ -229,7 +174,7 @@ def render_peer_up(msg: PeerUp) -> JsonDict:
     }
 
 
-def render_peer_down(msg: PeerDown) -> JsonDict:
+def render_peer_down(msg: bmp.PeerDown) -> JsonDict:
     out: JsonDict = {"reason": msg.reason_name, "reason_code": msg.reason}
     if msg.notification is not None:
         out["notification"] = render_notification(msg.notification)
@@ -243,35 +188,39 @@ def render_peer_down(msg: PeerDown) -> JsonDict:
     return out
 
 
-def render_tlv(tlv: BmpTlv) -> JsonDict:
+def render_tlv(tlv: bmp.BmpTlv) -> JsonDict:
     """A message TLV: ``type``, ``name``, ``index`` (Route Monitoring TLVs),
     ``pen`` (E bit), then the decoded value or ``hex``."""
     out: JsonDict = {"type": tlv.type, "name": tlv.name}
     if tlv.index is not None:
         out["index"] = tlv.index
-        if tlv.index & TLV_G_BIT:
-            out["group"] = tlv.index & ~TLV_G_BIT
+        if tlv.index & bmp.TLV_G_BIT:
+            out["group"] = tlv.index & ~bmp.TLV_G_BIT
     if tlv.pen is not None:
         out["pen"] = tlv.pen
     value = tlv.value
-    if tlv.pen is None and tlv.index is not None and tlv.type == RM_TLV_PATH_MARKING:
-        status = path_status_of(value)
+    if tlv.pen is None and tlv.index is not None and tlv.type == bmp.RM_TLV_PATH_MARKING:
+        status = bmp.path_status_of(value)
         if status is not None:
             out["path_status"] = render_path_status(status)
-    elif tlv.pen is None and tlv.index is not None and tlv.type == RM_TLV_GROUP:
+    elif tlv.pen is None and tlv.index is not None and tlv.type == bmp.RM_TLV_GROUP:
         out["members"] = [
             int.from_bytes(value[i : i + 2], "big") for i in range(0, len(value) - 1, 2)
         ]
-    elif tlv.pen is None and tlv.type == INFO_VRF_TABLE_NAME and tlv.known:
+    elif tlv.pen is None and tlv.type == bmp.INFO_VRF_TABLE_NAME and tlv.known:
         # The same code (3) in both registries: VRF/Table Name.
         out["text"] = value.decode("utf-8", "replace")
-    elif tlv.pen is None and tlv.index is None and tlv.type in (INFO_STRING, INFO_ADMIN_LABEL):
+    elif (
+        tlv.pen is None
+        and tlv.index is None
+        and tlv.type in (bmp.INFO_STRING, bmp.INFO_ADMIN_LABEL)
+    ):
         out["text"] = value.decode("utf-8", "replace")
     out["hex"] = value.hex()
     return out
 
 
-def render_path_status(status: PathStatus | None) -> JsonDict | None:
+def render_path_status(status: bmp.PathStatus | None) -> JsonDict | None:
     """A path marking: ``status`` names, ``status_code``, ``reason``, ``reason_code``."""
     if status is None:
         return None
@@ -283,7 +232,7 @@ def render_path_status(status: PathStatus | None) -> JsonDict | None:
     }
 
 
-def render_stat(entry: StatEntry) -> JsonDict:
+def render_stat(entry: bmp.StatEntry) -> JsonDict:
     out: JsonDict = {
         "type": entry.type,
         "name": stat_name(entry.type),
@@ -296,9 +245,9 @@ def render_stat(entry: StatEntry) -> JsonDict:
     return out
 
 
-def render_mirror_tlv(entry: MirrorTlv) -> JsonDict:
+def render_mirror_tlv(entry: bmp.MirrorTlv) -> JsonDict:
     out: JsonDict = {"type": entry.type}
-    if entry.type == MIRROR_BGP_MESSAGE:
+    if entry.type == bmp.MIRROR_BGP_MESSAGE:
         out["name"] = "bgp_message"
         out["message"] = None if entry.message is None else render_bgp_message(entry.message)
     else:
@@ -312,28 +261,28 @@ def render_mirror_tlv(entry: MirrorTlv) -> JsonDict:
 # --------------------------------------------------------------------------- BGP messages
 
 
-def render_bgp_message(msg: BgpMessage) -> JsonDict:
+def render_bgp_message(msg: bgp.BgpMessage) -> JsonDict:
     """A whole BGP message (Route Mirroring): ``bgp_type`` plus the message's keys."""
-    if isinstance(msg, Update):
+    if isinstance(msg, bgp.Update):
         return {"bgp_type": "update", **render_update(msg)}
-    if isinstance(msg, OpenMessage):
+    if isinstance(msg, bgp.OpenMessage):
         return {"bgp_type": "open", **render_open(msg)}
-    if isinstance(msg, Notification):
+    if isinstance(msg, bgp.Notification):
         return {"bgp_type": "notification", **render_notification(msg)}
-    if isinstance(msg, Keepalive):
+    if isinstance(msg, bgp.Keepalive):
         return {"bgp_type": "keepalive"}
-    if isinstance(msg, RouteRefresh):
+    if isinstance(msg, bgp.RouteRefresh):
         return {
             "bgp_type": "route_refresh",
             "afi": afi_name(msg.afi),
             "safi": safi_name(msg.safi),
             "subtype": msg.subtype,
         }
-    assert isinstance(msg, UnknownBgpMessage)
+    assert isinstance(msg, bgp.UnknownBgpMessage)
     return {"bgp_type": f"type_{msg.type}", "type_code": msg.type, "body": msg.body.hex()}
 
 
-def render_open(msg: OpenMessage) -> JsonDict:
+def render_open(msg: bgp.OpenMessage) -> JsonDict:
     return {
         "version": msg.version,
         "my_as": msg.my_as,
@@ -349,39 +298,39 @@ def _family(afi: int, safi: int) -> JsonDict:
     return {"afi": afi_name(afi), "safi": safi_name(safi)}
 
 
-def render_capability(cap: Capability) -> JsonDict:
+def render_capability(cap: bgp.Capability) -> JsonDict:
     out: JsonDict = {"code": cap.code, "name": cap.name}
-    if isinstance(cap, MultiprotocolCapability):
+    if isinstance(cap, bgp.MultiprotocolCapability):
         out.update(_family(cap.afi, cap.safi))
-    elif isinstance(cap, AddPathCapability):
+    elif isinstance(cap, bgp.AddPathCapability):
         out["families"] = [
             {**_family(a, s), "send_receive": ADD_PATH_MODE_NAMES.get(m, f"mode_{m}")}
             for a, s, m in cap.families
         ]
-    elif isinstance(cap, FourOctetAsCapability):
+    elif isinstance(cap, bgp.FourOctetAsCapability):
         out["asn"] = cap.asn
-    elif isinstance(cap, GracefulRestartCapability):
+    elif isinstance(cap, bgp.GracefulRestartCapability):
         out["restart_flags"] = cap.restart_flags
         out["restart_time"] = cap.restart_time
         out["families"] = [{**_family(a, s), "flags": f} for a, s, f in cap.families]
-    elif isinstance(cap, ExtendedNextHopCapability):
+    elif isinstance(cap, bgp.ExtendedNextHopCapability):
         out["entries"] = [{**_family(a, s), "next_hop_afi": afi_name(n)} for a, s, n in cap.entries]
-    elif isinstance(cap, LlgrCapability):
+    elif isinstance(cap, bgp.LlgrCapability):
         out["families"] = [
             {**_family(a, s), "flags": f, "stale_time": t} for a, s, f, t in cap.families
         ]
-    elif isinstance(cap, FqdnCapability):
+    elif isinstance(cap, bgp.FqdnCapability):
         out["hostname"] = cap.hostname
         out["domain"] = cap.domain
-    elif isinstance(cap, RoleCapability):
-        out["role"] = ROLE_NAMES.get(cap.role, f"role_{cap.role}")
+    elif isinstance(cap, bgp.RoleCapability):
+        out["role"] = bgp.ROLE_NAMES.get(cap.role, f"role_{cap.role}")
         out["role_code"] = cap.role
     elif cap.value:
         out["value"] = cap.value.hex()
     return out
 
 
-def render_notification(msg: Notification) -> JsonDict:
+def render_notification(msg: bgp.Notification) -> JsonDict:
     out: JsonDict = {
         "code": msg.code,
         "subcode": msg.subcode,
@@ -395,7 +344,7 @@ def render_notification(msg: Notification) -> JsonDict:
     return out
 
 
-def render_update(update: Update) -> JsonDict:
+def render_update(update: bgp.Update) -> JsonDict:
     return {
         "announced": render_routes(update.announced),
         "withdrawn": render_routes(update.withdrawn),

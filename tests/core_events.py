@@ -10,8 +10,10 @@ re-exports or wraps what is here with its own defaults.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
+from typing import Any
 
-from parsers.bgp.attributes import PathAttributes
+from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
 from parsers.bgp.messages import (
     Capability,
     FourOctetAsCapability,
@@ -70,6 +72,41 @@ def route_monitoring(
     wd = (nset(withdraw, wids),) if withdraw else ()
     upd = Update(withdrawn=wd, announced=ann, attributes=attributes if ann else None)
     return Decoded(0, RouteMonitoring(header, upd), 100)
+
+
+def path_attributes(
+    *, med: int = 0, path: tuple[int, ...] = (65001,), nh: str = "10.0.1.2", **fields: Any
+) -> PathAttributes:
+    """Origin IGP, one AS_SEQUENCE ``path``, next hop ``nh``, ``med``, plus ``fields``."""
+    return PathAttributes(
+        origin=0,
+        as_path=(AsPathSegment(AS_SEQUENCE, path),),
+        next_hop=nh,
+        med=med,
+        **fields,
+    )
+
+
+class RouteMonitorings:
+    """``rm(header, announce, withdraw, *, a=None, ids=None, wids=None)``: a Route
+    Monitoring whose attributes default to the caller's own ``attrs()``."""
+
+    def __init__(self, default_attributes: Callable[[], PathAttributes]) -> None:
+        self.default_attributes = default_attributes
+
+    def __call__(
+        self,
+        header: PerPeerHeader,
+        announce: list[str] | None = None,
+        withdraw: list[str] | None = None,
+        *,
+        a: PathAttributes | None = None,
+        ids: list[int] | None = None,
+        wids: list[int] | None = None,
+    ) -> Decoded:
+        return route_monitoring(
+            header, announce, withdraw, a or self.default_attributes(), ids, wids
+        )
 
 
 def open_msg(asn: int, bgp_id: str, gr: bool = False) -> OpenMessage:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from parsers.bgp import messages as bgp
 from parsers.bgp.attributes import (
     AS_TRANS,
     Aggregator,
@@ -25,27 +26,8 @@ from parsers.bgp.attributes import (
     PathAttributes,
     RawAttribute,
 )
-from parsers.bgp.messages import (
-    Capability,
-    Keepalive,
-    Notification,
-    OpenMessage,
-    RoleCapability,
-    Update,
-)
 from parsers.bgp.nlri import NlriSet
-from parsers.bmp.messages import (
-    InformationTlv,
-    MirrorTlv,
-    PeerDown,
-    PerPeerHeader,
-    RouteMirroring,
-    RouteMonitoring,
-    StatEntry,
-    StatisticsReport,
-    Termination,
-    UnknownBmpMessage,
-)
+from parsers.bmp import messages as bmp
 from parsers.bmp.session import Decoded, DecodeFailed
 from parsers.errors import Action, MalformedError
 from parsers.render import render_event, render_message
@@ -111,6 +93,20 @@ PEER_KEYS = {"type", "rd", "address", "asn", "bgp_id", "flags", "timestamp", "vi
 # --------------------------------------------------------------------------- JSON lines
 
 
+def peer_a_pre(timestamp: float) -> dict[str, Any]:
+    """The rendered per-peer header of peer A (10.0.1.2, AS 65001), pre-policy."""
+    return {
+        "type": "global",
+        "rd": None,
+        "address": "10.0.1.2",
+        "asn": 65001,
+        "bgp_id": "10.0.1.2",
+        "flags": {"v": False, "l": False, "a": False, "o": False, "f": False},
+        "timestamp": timestamp,
+        "view": "adj_in_pre",
+    }
+
+
 def test_frr_basic_counts_and_keys(frr_basic: list[dict[str, Any]]) -> None:
     assert len(frr_basic) == 276
     assert Counter(o["type"] for o in frr_basic) == {
@@ -162,16 +158,7 @@ def test_frr_basic_first_peer_up_exact(frr_basic: list[dict[str, Any]]) -> None:
         "type_code": 3,
         "offset": 291,
         "size": 243,
-        "peer": {
-            "type": "global",
-            "rd": None,
-            "address": "10.0.1.2",
-            "asn": 65001,
-            "bgp_id": "10.0.1.2",
-            "flags": {"v": False, "l": False, "a": False, "o": False, "f": False},
-            "timestamp": 1795673590.687007,
-            "view": "adj_in_pre",
-        },
+        "peer": peer_a_pre(1795673590.687007),
         "view": "adj_in_pre",
         "local_address": "10.0.1.1",
         "local_port": 179,
@@ -295,16 +282,7 @@ def test_bird_basic_route_monitoring_exact(bird_basic: list[dict[str, Any]]) -> 
         "type_code": 0,
         "offset": 996,
         "size": 140,
-        "peer": {
-            "type": "global",
-            "rd": None,
-            "address": "10.0.1.2",
-            "asn": 65001,
-            "bgp_id": "10.0.1.2",
-            "flags": {"v": False, "l": False, "a": False, "o": False, "f": False},
-            "timestamp": 1795674233.469842,
-            "view": "adj_in_pre",
-        },
+        "peer": peer_a_pre(1795674233.469842),
         "view": "adj_in_pre",
         "update": {
             "announced": [
@@ -599,7 +577,7 @@ def test_usage_errors(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- renderer
 
-PEER = PerPeerHeader(
+PEER = bmp.PerPeerHeader(
     peer_type=1,
     flags=0x80 | 0x40 | 0x10,
     distinguisher=bytes.fromhex("0000fde800000001"),
@@ -628,7 +606,7 @@ def test_render_peer_and_attributes() -> None:
         otc=65010,
         unknown=(RawAttribute(0xC0, 99, b"\x01\x02"),),
     )
-    update = Update(
+    update = bgp.Update(
         announced=(
             NlriSet(2, 1, (bytes([32, 0x20, 0x01, 0x0D, 0xB8]),), path_ids=(9,)),
             NlriSet(1, 4, (bytes([24, 10, 1, 2]),), labels=((16001, 16002),)),
@@ -643,7 +621,7 @@ def test_render_peer_and_attributes() -> None:
         ),
         attributes=attrs,
     )
-    out = render_message(RouteMonitoring(PEER, update), offset=7, size=99)
+    out = render_message(bmp.RouteMonitoring(PEER, update), offset=7, size=99)
     assert out["peer"] == {
         "type": "rd",
         "rd": "65000:1",
@@ -703,7 +681,7 @@ def test_render_peer_and_attributes() -> None:
 
 
 def test_render_other_messages() -> None:
-    down = PeerDown(PEER, 3, notification=Notification(6, 2, b"\x03bye"))
+    down = bmp.PeerDown(PEER, 3, notification=bgp.Notification(6, 2, b"\x03bye"))
     out = render_message(down)
     assert out["reason"] == "remote_notification"
     assert out["reason_code"] == 3
@@ -717,8 +695,8 @@ def test_render_other_messages() -> None:
     }
     assert "fsm_event" not in out
 
-    stats = StatisticsReport(
-        PEER, (StatEntry(9, 12, afi=2, safi=1), StatEntry(7, None, raw=b"\x00\x01"))
+    stats = bmp.StatisticsReport(
+        PEER, (bmp.StatEntry(9, 12, afi=2, safi=1), bmp.StatEntry(7, None, raw=b"\x00\x01"))
     )
     assert render_message(stats)["stats"] == [
         {"type": 9, "name": stat_name_of(9), "value": 12, "afi": "ipv6", "safi": "unicast"},
@@ -732,7 +710,9 @@ def test_render_other_messages() -> None:
         },
     ]
 
-    term = Termination((InformationTlv(0, b"bye"), InformationTlv(0, b"again")), reason=4)
+    term = bmp.Termination(
+        (bmp.InformationTlv(0, b"bye"), bmp.InformationTlv(0, b"again")), reason=4
+    )
     assert render_message(term, offset=0, size=30) == {
         "type": "termination",
         "type_code": 5,
@@ -743,16 +723,19 @@ def test_render_other_messages() -> None:
         "reason_code": 4,
     }
 
-    mirror = RouteMirroring(
+    mirror = bmp.RouteMirroring(
         PEER,
-        (MirrorTlv(0, message=Keepalive(), raw=b"\xff"), MirrorTlv(1, code=1, raw=b"\x00\x01")),
+        (
+            bmp.MirrorTlv(0, message=bgp.Keepalive(), raw=b"\xff"),
+            bmp.MirrorTlv(1, code=1, raw=b"\x00\x01"),
+        ),
     )
     assert render_message(mirror)["entries"] == [
         {"type": 0, "name": "bgp_message", "message": {"bgp_type": "keepalive"}, "raw": "ff"},
         {"type": 1, "name": "information", "code": 1, "code_name": "messages_lost", "raw": "0001"},
     ]
 
-    assert render_message(UnknownBmpMessage(9, b"\xab"), offset=3, size=7) == {
+    assert render_message(bmp.UnknownBmpMessage(9, b"\xab"), offset=3, size=7) == {
         "type": "unknown",
         "type_code": 9,
         "offset": 3,
@@ -760,12 +743,12 @@ def test_render_other_messages() -> None:
         "body": "ab",
     }
 
-    opn = OpenMessage(
+    opn = bgp.OpenMessage(
         4,
         65000,
         90,
         "192.0.2.1",
-        (RoleCapability(9, b"\x03", role=3), Capability(200, b"\x01")),
+        (bgp.RoleCapability(9, b"\x03", role=3), bgp.Capability(200, b"\x01")),
         ((3, b"\x07"),),
     )
     from parsers.render import render_open
@@ -784,8 +767,8 @@ def stat_name_of(code: int) -> str:
 
 
 def test_render_events() -> None:
-    update = Update(announced=(NlriSet(1, 1, (bytes([8, 10]),)),))
-    ok = Decoded(5, RouteMonitoring(PEER, update), 60)
+    update = bgp.Update(announced=(NlriSet(1, 1, (bytes([8, 10]),)),))
+    ok = Decoded(5, bmp.RouteMonitoring(PEER, update), 60)
     assert render_event(ok, file="x.bmp") == {
         "file": "x.bmp",
         **render_message(ok.message, offset=5, size=60),
@@ -794,7 +777,7 @@ def test_render_events() -> None:
         "bad",
         offset=70,
         action=Action.TREAT_AS_WITHDRAW,
-        partial=RouteMonitoring(PEER, update.as_withdraw()),
+        partial=bmp.RouteMonitoring(PEER, update.as_withdraw()),
     )
     out = render_event(DecodeFailed(5, err, 0, 60))
     assert out is not None

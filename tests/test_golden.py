@@ -35,7 +35,6 @@ from parsers.bmp.messages import (
     PerPeerHeader,
     RouteMonitoring,
     StatisticsReport,
-    Termination,
 )
 from parsers.bmp.reader import BmpReader
 from parsers.bmp.session import BmpSession, Decoded, Event
@@ -320,7 +319,7 @@ def test_fast_and_reference_decoders_identical(stem: str) -> None:
 
 @pytest.mark.parametrize("stem", ORACLE_CAPTURES)
 def test_message_counts(stem: str, fast: bool) -> None:
-    ours = Counter(TYPE_CODE[type(d.message)] for d in messages(stem, fast))
+    ours = Counter(d.message.TYPE for d in messages(stem, fast))
     assert ours == Counter(m.type for m in tshark_messages(stem))
     expected = {code: n for code, n in readme()[stem].counts.items() if n}
     assert dict(ours) == expected
@@ -483,16 +482,6 @@ def test_add_path_decisions(stem: str, fast: bool) -> None:
     assert {k: dict(v) for k, v in seen.items()} == ADD_PATH_IDS[stem]
 
 
-TYPE_CODE: dict[type, int] = {
-    RouteMonitoring: 0,
-    StatisticsReport: 1,
-    PeerDown: 2,
-    PeerUp: 3,
-    Initiation: 4,
-    Termination: 5,
-}
-
-
 # --------------------------------------------------------------------------- scale
 
 
@@ -514,7 +503,7 @@ def test_scale_capture_counts(stem: str) -> None:
         for event in session.feed(data[start : start + step]):
             assert isinstance(event, Decoded), event
             msg = event.message
-            types[TYPE_CODE[type(msg)]] += 1
+            types[msg.TYPE] += 1
             if isinstance(msg, RouteMonitoring):
                 col = policy_column(msg.peer)
                 announced[col] += msg.update.announced_count()

@@ -3,7 +3,7 @@
 Subcommands: ``run`` (the daemon), ``peers`` and ``routes`` (read the JSON
 API of a running agent), ``replay`` (``agent.cli.replay``), ``decode``
 (``agent.cli.decode``). A subcommand living in its own module provides
-``add_parser(subparsers)`` (which sets ``func``) and ``run(args) -> int``;
+``add_parser(subparsers)`` and ``run(args) -> int`` (the ``func`` unless it sets another);
 list the module in ``SUBCOMMAND_MODULES`` to add it. Modules are imported
 when the parser is built; one that cannot be imported is an error (exit 1
 naming it), not a subcommand silently missing. Every subcommand with
@@ -29,7 +29,7 @@ from parsers.bmp.messages import VIEWS
 
 from .. import __version__
 from . import apiclient
-from .api import ApiError, add_api_command, get_json, table
+from .api import ApiError, add_api_command, get_json, query, table
 
 #: Modules providing ``add_parser(subparsers)`` / ``run(args)``, in help order.
 #: Imported when the parser is built (they import ``agent.cli.api``, never this
@@ -55,32 +55,31 @@ VIEW_SHORT = {
 # ----------------------------------------------------------------------------- run
 
 
+#: The repeatable flags of ``run`` (each use adds one item): flag, metavar, help.
+REPEATABLE_FLAGS = (
+    (
+        "--bmp-listen",
+        "HOST:PORT",
+        "accept BMP from routers here (repeatable; default 127.0.0.1:11019)",
+    ),
+    ("--connect", "HOST:PORT", "connect to a router's BMP listener (active mode; repeatable)"),
+    (
+        "--allow",
+        "CIDR",
+        "accept BMP connections only from these networks (repeatable; default any)",
+    ),
+    (
+        "--relay",
+        "HOST:PORT",
+        "relay every router's BMP stream to this collector, with resync (repeatable)",
+    ),
+)
+
+
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML config file")
-    parser.add_argument(
-        "--bmp-listen",
-        action="append",
-        metavar="HOST:PORT",
-        help="accept BMP from routers here (repeatable; default 127.0.0.1:11019)",
-    )
-    parser.add_argument(
-        "--connect",
-        action="append",
-        metavar="HOST:PORT",
-        help="connect to a router's BMP listener (active mode; repeatable)",
-    )
-    parser.add_argument(
-        "--allow",
-        action="append",
-        metavar="CIDR",
-        help="accept BMP connections only from these networks (repeatable; default any)",
-    )
-    parser.add_argument(
-        "--relay",
-        action="append",
-        metavar="HOST:PORT",
-        help="relay every router's BMP stream to this collector, with resync (repeatable)",
-    )
+    for flag, metavar, helptext in REPEATABLE_FLAGS:
+        parser.add_argument(flag, action="append", metavar=metavar, help=helptext)
     parser.add_argument(
         "--http-listen", metavar="HOST:PORT", help="HTTP address (default 127.0.0.1:9324)"
     )
@@ -306,13 +305,7 @@ def render_routes(routes: list[dict[str, Any]]) -> str:
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
-    params = {
-        "router": args.router,
-        "peer": args.peer,
-        "view": args.view,
-        "prefix": args.prefix,
-        "limit": None if args.limit is None else str(args.limit),
-    }
+    params = query(args, "router", "peer", "view", "prefix", "limit")
     try:
         data = get_json(args.api, "/api/v1/routes", params)
         routes = _list(data, "routes")

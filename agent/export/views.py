@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
 from parsers.afi import afi_name, safi_name
@@ -44,17 +44,7 @@ from parsers.render import render_attributes, render_path_status
 from ..core import Core, Peer, RibTable, Router
 from ..core.path_status import status_of
 from ..core.rib import RouteKey, key_path_id, key_prefix
-from ..pages import (
-    SMALL,
-    TICK,
-    IndexCache,
-    SortedKeys,
-    Tick,
-    build_async,
-    build_sync,
-    decode_cursor,
-    encode_cursor,
-)
+from ..pages import TICK, IndexCache, SortedKeys, Tick, decode_cursor, encode_cursor, index_of
 
 JsonDict = dict[str, Any]
 
@@ -189,6 +179,8 @@ INDEXES = IndexCache()
 
 #: A position in the walk: router label, peer key, table, route sort key.
 Position = tuple[str, tuple[int, bytes, str], tuple[int, int, int], Any]
+#: A route of the walk: router, peer, table, key, attributes, match (or None).
+Row = tuple[Router, Peer, RibTable, RouteKey, PathAttributes, str | None]
 
 
 class _Renderer:
@@ -210,16 +202,11 @@ class _Renderer:
             got = self._attrs[id(a)] = (a, rendered, json.dumps(rendered, default=str))
         return got[1], got[2]
 
-    def route(
-        self,
-        router: Router,
-        peer: Peer,
-        t: RibTable,
-        k: RouteKey,
-        a: PathAttributes,
-        match: str | None,
-    ) -> JsonDict:
-        out: JsonDict = {
+    @staticmethod
+    def head(row: Row) -> JsonDict:
+        """A route's fields before ``attributes``."""
+        router, peer, t, k, a, _ = row
+        return {
             "router": router.label,
             "peer": peer.label,
             "view": t.view,
@@ -228,35 +215,21 @@ class _Renderer:
             "prefix": describe(t.afi, t.safi, key_prefix(k)),
             "path_id": key_path_id(k),
             "path_status": render_path_status(status_of(a)),
-            "attributes": self.attrs(a)[0],
         }
-        if match is not None:
-            out["match"] = match
+
+    def route(self, row: Row) -> JsonDict:
+        out = self.head(row)
+        out["attributes"] = self.attrs(row[4])[0]
+        if row[5] is not None:
+            out["match"] = row[5]
         return out
 
-    def route_text(
-        self,
-        router: Router,
-        peer: Peer,
-        t: RibTable,
-        k: RouteKey,
-        a: PathAttributes,
-        match: str | None,
-    ) -> str:
-        head = json.dumps(
-            {
-                "router": router.label,
-                "peer": peer.label,
-                "view": t.view,
-                "afi": afi_name(t.afi),
-                "safi": safi_name(t.safi),
-                "prefix": describe(t.afi, t.safi, key_prefix(k)),
-                "path_id": key_path_id(k),
-                "path_status": render_path_status(status_of(a)),
-            }
-        )
+    def route_text(self, row: Row) -> str:
+        """``json.dumps(route(row))`` with the attributes' text shared."""
+        head = json.dumps(self.head(row))
+        match = row[5]
         tail = "}" if match is None else f', "match": "{match}"}}'
-        return f'{head[:-1]}, "attributes": {self.attrs(a)[1]}{tail}'
+        return f'{head[:-1]}, "attributes": {self.attrs(row[4])[1]}{tail}'
 
 
 def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network, plen: int) -> bytes:
@@ -291,44 +264,27 @@ def _sort_key_for(index_mixed: bool, prefix: bytes, pid: int | None) -> Any:
 
 
 class _Indexes:
-    """Route-table indexes for one walk: built inline (``sync``) or handed to
-    the streaming driver as a ``Tick`` to await."""
+    """Route-table indexes for one walk (``agent.pages.index_of``): built
+    inline (``sync``) or handed to the streaming driver as a ``Tick``."""
 
     def __init__(self, cache: IndexCache, *, fresh: bool, sync: bool) -> None:
         self.cache = cache
         self.fresh = fresh
         self.sync = sync
-        self.built: SortedKeys | None = None
 
-    def get(self, t: RibTable) -> SortedKeys | Tick:
+    def get(self, t: RibTable) -> Generator[Tick, None, SortedKeys]:
         routes = t.routes
         mixed = t.refs is not None
         version = (id(routes), t.announces, t.withdraws, len(routes), mixed)
-        transform = _mixed if mixed else None
-        if len(routes) <= SMALL:
-            return build_sync(routes, version, transform)
-        got = self.cache.get(t, version, fresh=self.fresh)
-        if got is not None:
-            return got
-        if self.sync:
-            got = build_sync(routes, version, transform)
-            self.cache.put(t, got)
-            return got
-
-        async def build() -> None:
-            self.built = await build_async(routes, version, transform)
-            self.cache.put(t, self.built)
-
-        return Tick(build)
-
-
-def _index(indexes: _Indexes, t: RibTable) -> Iterator[Tick | SortedKeys]:
-    got = indexes.get(t)
-    if isinstance(got, Tick):
-        yield got
-        assert indexes.built is not None
-        got, indexes.built = indexes.built, None
-    yield got
+        return index_of(
+            self.cache,
+            t,
+            routes,
+            version,
+            fresh=self.fresh,
+            sync=self.sync,
+            transform=_mixed if mixed else None,
+        )
 
 
 def _peer_json(key: tuple[int, bytes, str]) -> list[Any]:
@@ -372,13 +328,7 @@ def _lookup_keys(
                 yield [p], match
                 return
         elif p in refs:
-            index: SortedKeys | None = None
-            for got in _index(indexes, t):
-                if isinstance(got, Tick):
-                    yield got
-                else:
-                    index = got
-            assert index is not None
+            index = yield from indexes.get(t)
             yield list(index.between((p, -1), (p, 1 << 32))), match
             return
     yield [], None
@@ -393,7 +343,7 @@ def walk_routes(
     prefix: str | None = None,
     after: list[Any] | None = None,
     indexes: _Indexes,
-) -> Iterator[Tick | tuple[Position, Router, Peer, RibTable, RouteKey, PathAttributes, str | None]]:
+) -> Iterator[Tick | tuple[Position, Row]]:
     """Routes in API order (router label, peer key, view/afi/safi, key) after
     the position ``after`` (a cursor's), with ``Tick`` while working."""
     net: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
@@ -421,7 +371,6 @@ def walk_routes(
                 resume = same_peer and start is not None and tkey == start[2]
                 match: str | None = None
                 keys: Iterable[Any]
-                index: SortedKeys | None = None
                 if net is not None and t.safi in PREFIX_SAFIS:
                     if t.afi != (1 if net.version == 4 else 2):
                         continue
@@ -436,12 +385,7 @@ def walk_routes(
                         ck = _sort_key_for(mixed, start[3], start[4])
                         keys = [k for k in keys if k > ck]
                 else:
-                    for got2 in _index(indexes, t):
-                        if isinstance(got2, Tick):
-                            yield got2
-                        else:
-                            index = got2
-                    assert index is not None
+                    index = yield from indexes.get(t)
                     mixed = bool(index.version[-1])  # type: ignore[index]
                     ck = _sort_key_for(mixed, start[3], start[4]) if resume and start else None
                     keys = index.after(ck)
@@ -461,7 +405,7 @@ def walk_routes(
                         describe(t.afi, t.safi, key_prefix(k)).split(" ")[-1] != text
                     ):
                         continue
-                    yield (r.label, pkey, tkey, sk), r, p, t, k, a, match
+                    yield (r.label, pkey, tkey, sk), (r, p, t, k, a, match)
             examined += 1
             if examined % 1024 == 0:
                 yield TICK
@@ -493,8 +437,8 @@ def routes(
         if len(out) >= limit:
             truncated = True
             break
-        pos, r, p, t, k, a, match = item
-        out.append(render.route(r, p, t, k, a, match))
+        pos, row = item
+        out.append(render.route(row))
         last = pos
     return {
         "routes": out,
@@ -539,10 +483,10 @@ class RoutePages:
             if self.count >= self.limit:
                 self.truncated = True
                 return
-            pos, r, p, t, k, a, match = item
+            pos, row = item
             self.count += 1
             self.last = pos
-            yield render.route_text(r, p, t, k, a, match)
+            yield render.route_text(row)
 
     def tail(self) -> JsonDict:
         nxt = None

@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from typing import Any
 
-from ..cli.api import ApiError, add_api_command, get_json, table
+from ..cli.api import add_api_command, fetch, query, table
 from .diff import BMP_INCONSISTENT, HELD_STATES
 
 EXIT_DRIFT = 3
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = add_api_command(
-        subparsers,
-        "fib-diff",
-        "show kernel FIB drift against BGP's selection (from a running agent)",
-        __doc__.split("\n\n")[0] if __doc__ else None,
-    )
+    helptext = "show kernel FIB drift against BGP's selection (from a running agent)"
+    p = add_api_command(subparsers, "fib-diff", helptext, __doc__)
     p.add_argument(
         "--state", choices=HELD_STATES, help="only this drift state (or bmp_inconsistent)"
     )
@@ -35,7 +30,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--pending", action="store_true", help="also list differences still within the grace period"
     )
-    p.set_defaults(func=run)
     return p
 
 
@@ -107,24 +101,11 @@ def render(data: dict[str, Any], now: float | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = {
-        "state": args.state,
-        "afi": args.afi,
-        "limit": None if args.limit is None else str(args.limit),
-        "pending": "1" if args.pending else None,
-    }
-    try:
-        data = get_json(args.api, "/api/v1/fib/diff", params)
-    except ApiError as exc:
-        print(f"bmp-agent fib-diff: {exc}", file=sys.stderr)
+    params = query(args, "state", "afi", "limit", "pending")
+    data = fetch("fib-diff", args.api, "/api/v1/fib/diff", params)
+    if data is None:
         return 1
-    if not isinstance(data, dict):
-        print("bmp-agent fib-diff: unexpected answer from the agent", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print(render(data))
+    print(json.dumps(data, indent=2) if args.json else render(data))
     if data.get("error") or not data.get("router"):
         return 1
     # bmp_inconsistent rows are the router's BMP feed contradicting itself, not drift

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -45,15 +46,13 @@ from parsers.bgp.nlri import describe
 
 from ..host import Host
 from ..pages import (
-    SMALL,
     TICK,
     IndexCache,
     SortedKeys,
     Tick,
-    build_async,
-    build_sync,
     decode_cursor,
     encode_cursor,
+    index_of,
     stream_json,
 )
 from .consistency import KERNEL_HOLDS_WITHDRAWN, WITHDRAW_NEVER_ANNOUNCED, view_withdrawals
@@ -127,13 +126,7 @@ class FibCollector(Collector):
 def _actual(fib: FibReconciler, entry: Entry | None) -> list[str]:
     if entry is None or fib.kernel_snapshot is None:
         return []
-    out = []
-    for gw, oif in fib.kernel_snapshot.resolve(entry):
-        text = format_address(gw) if gw else ""
-        if oif:
-            text = f"{text} dev {fib.link_name(oif)}".strip()
-        out.append(text)
-    return out
+    return fib.kernel_snapshot.hop_texts(entry, fib.link_name)
 
 
 def _expected(want: Any) -> list[str]:
@@ -211,6 +204,7 @@ def _row(fib: FibReconciler, a: int, table: int, key: bytes, d: Any) -> dict[str
     return row
 
 
+@dataclass
 class DiffPages:
     """One ``/api/v1/fib/diff`` answer: drifting prefixes ordered by (afi,
     table, prefix key: length, then address), ``limit`` of them after
@@ -218,24 +212,20 @@ class DiffPages:
     (``agent.pages``): a limited answer touches its rows, the index, and the
     entries a ``state``/``pending`` filter skips."""
 
-    def __init__(
-        self,
-        fib: FibReconciler,
-        *,
-        state: str | None = None,
-        afi: str | None = None,
-        limit: int = DEFAULT_LIMIT,
-        pending: bool = False,
-        cursor: str | None = None,
-        sync: bool = False,
-    ) -> None:
-        self.fib = fib
-        self.state = state
-        self.afi = afi
-        self.limit = limit
-        self.pending = pending
-        self.sync = sync
-        self.after: tuple[int, int, bytes] | None = None
+    fib: FibReconciler
+    _: KW_ONLY
+    state: str | None = None
+    afi: str | None = None
+    limit: int = DEFAULT_LIMIT
+    pending: bool = False
+    cursor: InitVar[str | None] = None
+    sync: bool = False
+    after: tuple[int, int, bytes] | None = field(default=None, init=False)
+    count: int = field(default=0, init=False)
+    truncated: bool = field(default=False, init=False)
+    last: tuple[int, int, bytes] | None = field(default=None, init=False)
+
+    def __post_init__(self, cursor: str | None) -> None:
         if cursor is not None:
             try:
                 a, t, k = decode_cursor(cursor)
@@ -244,33 +234,13 @@ class DiffPages:
                 raise ValueError(
                     f"cursor {cursor[:40]!r} is not a cursor this agent gave out"
                 ) from None
-        self.count = 0
-        self.truncated = False
-        self.last: tuple[int, int, bytes] | None = None
-        self._built: SortedKeys | None = None
 
-    def _index(self, drifts: dict[bytes, Any]) -> Iterator[Tick | SortedKeys]:
+    def _index(self, drifts: dict[bytes, Any]) -> Generator[Tick, None, SortedKeys]:
         fresh = self.after is None
         # A fresh walk rebuilds the index (drift entries change in place); a
         # continuation reuses it while it is young (DIFF_INDEXES.max_age).
         version = ("fresh", time.monotonic()) if fresh else "continued"
-        if len(drifts) <= SMALL:
-            yield build_sync(drifts, version)
-            return
-        got = DIFF_INDEXES.get(drifts, version, fresh=fresh)
-        if got is None:
-            if self.sync:
-                got = build_sync(drifts, version)
-            else:
-
-                async def build() -> None:
-                    self._built = await build_async(drifts, version)
-
-                yield Tick(build)
-                got, self._built = self._built, None
-            assert got is not None
-            DIFF_INDEXES.put(drifts, got)
-        yield got
+        return index_of(DIFF_INDEXES, drifts, drifts, version, fresh=fresh, sync=self.sync)
 
     def items(self) -> Iterator[dict[str, Any] | Tick]:
         fib = self.fib
@@ -284,13 +254,7 @@ class DiffPages:
             drifts = fib.tracker.tables.get((a, table))
             if not drifts:
                 continue
-            index: SortedKeys | None = None
-            for got in self._index(drifts):
-                if isinstance(got, Tick):
-                    yield got
-                else:
-                    index = got
-            assert index is not None
+            index = yield from self._index(drifts)
             start = after[2] if after is not None and (a, table) == after[:2] else None
             for key in index.after(start):
                 examined += 1

@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from parsers.afi import format_address
+
 # --- constants (linux/netlink.h, linux/rtnetlink.h, linux/nexthop.h) --------
 
 NETLINK_ROUTE = 0
@@ -254,6 +256,19 @@ class KernelState:
                         out.extend(sub[0])
                 return tuple(sorted(set(out)))
         return entry[2]
+
+    def hop_texts(self, entry: Entry, link_name: Callable[[int], str] | None = None) -> list[str]:
+        """``"<gateway> dev <interface>"`` per next hop of ``entry`` (either part
+        alone when the hop has only one); the interface named by ``link_name``,
+        by default ``links`` (its index when unknown)."""
+        out = []
+        for gw, oif in self.resolve(entry):
+            text = format_address(gw) if gw else ""
+            if oif:
+                name = link_name(oif) if link_name is not None else self.links.get(oif, str(oif))
+                text = f"{text} dev {name}".strip()
+            out.append(text)
+        return out
 
     def add(self, afi: int, table: int, key: bytes, entry: Entry) -> None:
         entry = self.interned.setdefault(entry, entry)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import socket
 import time
 from collections import Counter
@@ -48,7 +47,6 @@ from collections.abc import Callable, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
-from parsers.afi import format_address
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
 
@@ -57,6 +55,7 @@ from ..core.peer import Peer
 from ..core.rib import RibTable
 from ..core.router import Router
 from ..log import get_logger
+from ..netaddr import parse_ip
 from . import netlink
 from .consistency import Evidence
 from .diff import BMP_INCONSISTENT, EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
@@ -81,12 +80,9 @@ def is_local_address(address: str) -> bool:
     got = _LOCAL_CACHE.get(address)
     if got is not None:
         return got
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
+    ip = parse_ip(address)
+    if ip is None:
         return False
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
     local = ip.is_loopback
     if not local:
         fam = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
@@ -383,14 +379,7 @@ class FibReconciler:
     def _hops(self, entry: Entry | None) -> tuple[str, ...] | None:
         if entry is None:
             return None
-        links = self.kernel.links
-        out = []
-        for gw, oif in self.kernel.resolve(entry):
-            text = format_address(gw) if gw else ""
-            if oif:
-                text = f"{text} dev {links.get(oif, oif)}".strip()
-            out.append(text)
-        return tuple(out)
+        return tuple(self.kernel.hop_texts(entry))
 
     def _on_route(
         self, afi: int, table: int, key: bytes, old: Entry | None, new: Entry | None
@@ -797,14 +786,19 @@ class FibReconciler:
             self.full_passes += 1
         extra = self._refresh_sources(router, bool(full))
         jobs = [(afi, table, rd) for table, rd in self.tables for afi in (1, 2)]
-        work: list[tuple[int, int, str | None, list[bytes]]] = []
+        # The pass's key lists are tuples (and the lists they were built from
+        # are dropped before the first await): the GC untracks a tuple of
+        # bytes the first time it sees it, where a list of 100k+ keys would
+        # be traversed by every young collection during the pass.
+        work: list[tuple[int, int, str | None, tuple[bytes, ...]]] = []
         if full:
             for afi, table, rd in jobs:
                 keys: list[bytes] = list(self.tracker.tables.get((afi, table), {}))
                 keys += self.kernel.routes.get((afi, table), {}).keys()
                 for s in self.sources.get((afi, rd), ()):
                     keys += _prefixes(s.table.routes)
-                work.append((afi, table, rd, keys))
+                work.append((afi, table, rd, tuple(keys)))
+                del keys
         else:
             bgp: dict[tuple[int, str | None], list[bytes]] = {}
             for k, lst in self._dirty_bgp.items():
@@ -825,18 +819,19 @@ class FibReconciler:
                 for afi, table, _rd in jobs:
                     kern.setdefault((afi, table), []).extend(self._nexthop_users(afi, table, ids))
             for afi, table, rd in jobs:
-                keys = bgp.get((afi, rd), []) + kern.get((afi, table), [])
-                if keys:
-                    work.append((afi, table, rd, keys))
+                both = (*bgp.get((afi, rd), ()), *kern.get((afi, table), ()))
+                if both:
+                    work.append((afi, table, rd, both))
+            del bgp, kern
         now = self.clock()
         self.tracker.on_move = self._on_drift if self.listeners else None
         builder = WantBuilder()
         cache: dict[tuple[int, int], bool] = {}
         t_slice = time.perf_counter()
         busy = 0.0
-        for afi, table, rd, keys in work:
-            for i in range(0, len(keys), STEP):
-                self._compare(afi, table, rd, set(keys[i : i + STEP]), now, builder, cache)
+        for afi, table, rd, todo in work:
+            for i in range(0, len(todo), STEP):
+                self._compare(afi, table, rd, set(todo[i : i + STEP]), now, builder, cache)
                 if time.perf_counter() - t_slice > SLICE_SECONDS:
                     busy += time.perf_counter() - t_slice
                     await asyncio.sleep(0)

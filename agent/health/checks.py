@@ -66,10 +66,11 @@ from parsers.bgp.nlri import NlriSet
 
 from ..config import HEALTH_CHECKS, HealthConfig
 from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+from ..netaddr import in_networks
 from . import feed
 from .dc import DcObserver, evaluate_dc
 from .results import CRITICAL, WARNING, CheckInfo, CheckResult, Finding, Report
-from .table_ext import get_state, new_state
+from .table_ext import get_state, new_state, reset_tables
 
 EXT_KEY = "health"
 LOC_RIB_PEER = 3
@@ -382,29 +383,24 @@ class HealthObserver:
 
     def rebuild(self, core: Core) -> None:
         """Recompute every table's counters from its routes (O(routes), once)."""
-        for router in list(core.routers.values()):
-            for peer in list(router.peers.values()):
-                ibgp = is_ibgp(peer)
+        for peer, table in reset_tables(core, EXT_KEY):
+            if table.safi != UNICAST:
+                continue
+            hl = HOST_LEN.get(table.afi)
+            st: TableState | None = None
+            if hl is not None and table.view in self.route_views:
+                for key in table.routes:
+                    p = key[1] if isinstance(key, tuple) else key
+                    if p and p[0] == hl:
+                        st = st or _new_state(table)
+                        st.hosts[p] = st.hosts.get(p, 0) + 1
+            if table.view in ADJ_IN and is_ibgp(peer):
                 own_id, peer_id = _ids(peer)
-                for table in list(peer.tables.values()):
-                    if table.ext is not None:
-                        table.ext.pop(EXT_KEY, None)
-                    if table.safi != UNICAST:
-                        continue
-                    hl = HOST_LEN.get(table.afi)
-                    st: TableState | None = None
-                    if hl is not None and table.view in self.route_views:
-                        for key in table.routes:
-                            p = key[1] if isinstance(key, tuple) else key
-                            if p and p[0] == hl:
-                                st = st or _new_state(table)
-                                st.hosts[p] = st.hosts.get(p, 0) + 1
-                    if ibgp and table.view in ADJ_IN:
-                        for attrs in table.routes.values():
-                            rid = _reflector_id(attrs, own_id, peer_id)
-                            if rid is not None:
-                                st = st or _new_state(table)
-                                st.reflected[rid] = st.reflected.get(rid, 0) + 1
+                for attrs in table.routes.values():
+                    rid = _reflector_id(attrs, own_id, peer_id)
+                    if rid is not None:
+                        st = st or _new_state(table)
+                        st.reflected[rid] = st.reflected.get(rid, 0) + 1
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -419,22 +415,12 @@ def _tables(peer: Peer, views: Iterable[str]) -> list[RibTable]:
     ]
 
 
-def _peer_allowed(address: str, allow: tuple[Any, ...]) -> bool:
-    if not allow:
-        return False
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return False
-    return any(ip.version == net.version and ip in net for net in allow)
-
-
 def _afi_text(afi: int) -> str:
     return "ipv4" if afi == 1 else "ipv6"
 
 
 def check_default_route(cfg: HealthConfig, router: Router, peer: Peer) -> Finding | None:
-    if _peer_allowed(peer.address, cfg.default_route_allow):
+    if in_networks(peer.address, cfg.default_route_allow):
         return None
     where: list[str] = []
     for t in _tables(peer, cfg.route_views):

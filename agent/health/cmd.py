@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import textwrap
 from typing import Any
 
-from ..cli.api import ApiError, add_api_command, get_json
+from ..cli.api import add_api_command, fetch, query
 
 EXIT_FIRING = 3
 
@@ -26,15 +25,10 @@ STATUS_TEXT = {"ok": "OK", "firing": "FIRING", "disabled": "DISABLED"}
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    parser = add_api_command(
-        subparsers,
-        "doctor",
-        "BGP health checks of a running agent, with advice",
-        __doc__.split("\n\n")[0] if __doc__ else None,
-    )
+    helptext = "BGP health checks of a running agent, with advice"
+    parser = add_api_command(subparsers, "doctor", helptext, __doc__)
     parser.add_argument("--router", help="only this router (its label)")
     parser.add_argument("--quiet", action="store_true", help="print only the checks that fire")
-    parser.set_defaults(func=run)
     return parser
 
 
@@ -84,16 +78,8 @@ def render(doc: dict[str, Any], *, quiet: bool = False) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        doc = get_json(args.api, "/api/v1/health", {"router": args.router})
-    except ApiError as exc:
-        print(f"bmp-agent doctor: {exc}", file=sys.stderr)
+    doc = fetch("doctor", args.api, "/api/v1/health", query(args, "router"), lists=("checks",))
+    if doc is None:
         return 1
-    if not isinstance(doc, dict) or not isinstance(doc.get("checks"), list):
-        print("bmp-agent doctor: unexpected API answer for /api/v1/health", file=sys.stderr)
-        return 1
-    if args.json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print(render(doc, quiet=args.quiet))
+    print(json.dumps(doc, indent=2) if args.json else render(doc, quiet=args.quiet))
     return EXIT_FIRING if doc.get("firing") else 0

@@ -119,7 +119,7 @@ class CommunityMatcher:
     listed.
     """
 
-    __slots__ = ("_ext", "_large", "_order", "_std", "texts")
+    __slots__ = ("_ext", "_order", "_values", "texts")
 
     def __init__(self, communities: Iterable[str | Community]) -> None:
         parsed = [c if isinstance(c, Community) else parse_community(c) for c in communities]
@@ -128,38 +128,29 @@ class CommunityMatcher:
             seen.setdefault(c.text, c)
         self.texts: tuple[str, ...] = tuple(seen)
         self._order = {t: i for i, t in enumerate(self.texts)}
-        # several names may map to one value (no-export-subconfed, local-as)
-        self._std: dict[int, list[str]] = {}
-        self._large: dict[tuple[int, int, int], list[str]] = {}
+        # several names may map to one value (no-export-subconfed, local-as);
+        # standard (int) and large (3-tuple) values share a table: they never
+        # compare equal, and the attributes carry them in separate fields
+        self._values: dict[int | tuple[int, int, int], list[str]] = {}
         self._ext: dict[str, list[str]] = {}
         for c in seen.values():
-            if c.kind == STANDARD:
-                assert isinstance(c.value, int)
-                self._std.setdefault(c.value, []).append(c.text)
-            elif c.kind == LARGE:
-                assert isinstance(c.value, tuple)
-                self._large.setdefault(c.value, []).append(c.text)
-            else:
-                assert isinstance(c.value, str)
+            if isinstance(c.value, str):
                 self._ext.setdefault(c.value, []).append(c.text)
+            else:
+                self._values.setdefault(c.value, []).append(c.text)
 
     def __bool__(self) -> bool:
         return bool(self.texts)
 
     def match(self, attrs: PathAttributes) -> tuple[str, ...]:
         found: list[str] | None = None
-        std = self._std
-        if std and attrs.communities:
-            for v in attrs.communities:
-                hit = std.get(v)
-                if hit is not None:
-                    found = (found or []) + hit
-        large = self._large
-        if large and attrs.large_communities:
-            for lv in attrs.large_communities:
-                hit = large.get(lv)
-                if hit is not None:
-                    found = (found or []) + hit
+        values = self._values
+        if values:
+            for carried in (attrs.communities, attrs.large_communities):
+                for v in carried or ():
+                    hit = values.get(v)
+                    if hit is not None:
+                        found = (found or []) + hit
         ext = self._ext
         if ext and attrs.extended_communities:
             for raw in attrs.extended_communities:

@@ -46,7 +46,8 @@ from __future__ import annotations
 
 import ipaddress
 import itertools
-from collections.abc import Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,7 @@ from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
 from .community import CommunityMatcher
 from .results import CheckResult, Finding
 from .selectors import PeerSelector
-from .table_ext import get_state, new_state
+from .table_ext import get_state, new_state, reset_tables
 
 EXT_KEY = "health.dc"
 UNICAST = 1
@@ -404,27 +405,23 @@ class DcObserver:
 
     def rebuild(self, core: Core) -> None:
         """Recompute every table's counters from its routes (O(routes), once)."""
-        for router in list(core.routers.values()):
-            for peer in list(router.peers.values()):
-                for table in list(peer.tables.values()):
-                    if table.ext is not None:
-                        table.ext.pop(EXT_KEY, None)
-                    roles = self._roles(peer, table)
-                    if roles is None or not table.routes:
-                        continue
-                    d_peer = self._peer_roles(peer)[1]
-                    routes = table.routes
-                    table.routes = {}
-                    try:
-                        for k, a in routes.items():
-                            if isinstance(k, tuple):
-                                ns = NlriSet(table.afi, table.safi, (k[1],), (k[0],))
-                            else:
-                                ns = NlriSet(table.afi, table.safi, (k,), None)
-                            self._update(peer, table, ns, a, roles, d_peer=d_peer)
-                            table.routes[k] = a
-                    finally:
-                        table.routes = routes
+        for peer, table in reset_tables(core, EXT_KEY):
+            roles = self._roles(peer, table)
+            if roles is None or not table.routes:
+                continue
+            d_peer = self._peer_roles(peer)[1]
+            routes = table.routes
+            table.routes = {}
+            try:
+                for k, a in routes.items():
+                    if isinstance(k, tuple):
+                        ns = NlriSet(table.afi, table.safi, (k[1],), (k[0],))
+                    else:
+                        ns = NlriSet(table.afi, table.safi, (k,), None)
+                    self._update(peer, table, ns, a, roles, d_peer=d_peer)
+                    table.routes[k] = a
+            finally:
+                table.routes = routes
         self._overlaps.clear()
 
     # -- cidr_overlap ---------------------------------------------------------------
@@ -546,6 +543,29 @@ def _tables(peer: Peer, views: Iterable[str]) -> Iterator[RibTable]:
             yield t
 
 
+def _flagged(
+    peer: Peer,
+    views: frozenset[str],
+    pick: Callable[[DcState], dict[bytes, int]],
+    *,
+    paths: bool = False,
+) -> tuple[dict[str, int], list[tuple[int, bytes]]]:
+    """What a check found in ``peer``'s tables of ``views``: per view, how many
+    prefixes (``paths``: paths) the ``pick``ed ``DcState`` map holds, and the
+    first of them as (afi, prefix) for ``_sample``."""
+    per_view: dict[str, int] = {}
+    found: list[tuple[int, bytes]] = []
+    for t in _tables(peer, views):
+        st = dc_state(t)
+        flagged = pick(st) if st is not None else None
+        if not flagged:
+            continue
+        n = sum(flagged.values()) if paths else len(flagged)
+        per_view[t.view] = per_view.get(t.view, 0) + n
+        found.extend((t.afi, p) for p in itertools.islice(flagged, SAMPLE))
+    return per_view, found
+
+
 def _views_of(
     selector: PeerSelector,
     router: Router,
@@ -563,14 +583,7 @@ def _views_of(
 
 
 def check_metallb(s: DcSettings, router: Router, peer: Peer, views: frozenset[str]) -> Any:
-    per_view: dict[str, int] = {}
-    found: list[tuple[int, bytes]] = []
-    for t in _tables(peer, views):
-        st = dc_state(t)
-        if st is None or not st.metallb:
-            continue
-        per_view[t.view] = per_view.get(t.view, 0) + len(st.metallb)
-        found.extend((t.afi, p) for p in itertools.islice(st.metallb, SAMPLE))
+    per_view, found = _flagged(peer, views, lambda st: st.metallb)
     if not per_view:
         return None
     prefixes = _sample(found)
@@ -605,16 +618,10 @@ def _in_any(text: str, nets: Iterable[ipaddress.IPv4Network | ipaddress.IPv6Netw
 
 
 def check_dci(s: DcSettings, router: Router, peer: Peer, views: frozenset[str]) -> Any:
-    long_per_view: dict[str, int] = {}
-    over: dict[str, int] = {}
-    found: list[tuple[int, bytes]] = []
+    long_per_view, found = _flagged(peer, views, lambda st: st.long)
     routes: dict[str, int] = {}
     for t in _tables(peer, views):
         routes[t.view] = routes.get(t.view, 0) + t.route_count
-        st = dc_state(t)
-        if st is not None and st.long:
-            long_per_view[t.view] = long_per_view.get(t.view, 0) + len(st.long)
-            found.extend((t.afi, p) for p in itertools.islice(st.long, SAMPLE))
     limit = s.cfg.dci_max_routes
     over = {v: n for v, n in routes.items() if n > limit}
     if not long_per_view and not over:
@@ -653,19 +660,14 @@ def check_dci(s: DcSettings, router: Router, peer: Peer, views: frozenset[str]) 
 
 
 def check_leak(s: DcSettings, router: Router, peer: Peer, views: frozenset[str]) -> Any:
-    per_view: dict[str, int] = {}
-    comms: dict[str, int] = {}
-    found: list[tuple[int, bytes]] = []
-    for t in _tables(peer, views):
-        st = dc_state(t)
-        if st is None or not st.leaks:
-            continue
-        per_view[t.view] = per_view.get(t.view, 0) + sum(st.leaks.values())
-        for c, n in st.leak_comms.items():
-            comms[c] = comms.get(c, 0) + n
-        found.extend((t.afi, p) for p in itertools.islice(st.leaks, SAMPLE))
+    per_view, found = _flagged(peer, views, lambda st: st.leaks, paths=True)
     if not per_view:
         return None
+    comms: Counter[str] = Counter()
+    for t in _tables(peer, views):
+        st = dc_state(t)
+        if st is not None and st.leaks:
+            comms.update(st.leak_comms)
     prefixes = _sample(found)
     order = {c: i for i, c in enumerate(s.leak.texts)}
     texts = sorted(comms, key=lambda c: order.get(c, len(order)))

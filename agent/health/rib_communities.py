@@ -36,7 +36,7 @@ from parsers.bgp.nlri import NlriSet
 from ..core import Core, Peer, RibTable, RouteKey
 from ..export.metrics import escape_label
 from .community import CommunityMatcher
-from .table_ext import get_state, new_state
+from .table_ext import get_state, new_state, reset_tables
 
 
 def _value(n: int) -> str:
@@ -173,21 +173,17 @@ class CommunityCounter:
 
     def rebuild(self, core: Core) -> None:
         """Recompute every table's counts from its routes (O(routes), once)."""
-        for router in list(core.routers.values()):
-            for peer in list(router.peers.values()):
-                for table in list(peer.tables.values()):
-                    if table.ext is not None:
-                        table.ext.pop(EXT_KEY, None)
-                    if not self.matcher:
-                        continue
-                    per: dict[int, tuple[PathAttributes, int]] = {}
-                    for a in table.routes.values():
-                        got = per.get(id(a))
-                        per[id(a)] = (a, 1 if got is None else got[1] + 1)
-                    for a, n in per.values():
-                        m = self.matcher.match(a)
-                        if m:
-                            _new_state(table).add(a, m, n)
+        for _peer, table in reset_tables(core, EXT_KEY):
+            if not self.matcher:
+                continue
+            per: dict[int, tuple[PathAttributes, int]] = {}
+            for a in table.routes.values():
+                got = per.get(id(a))
+                per[id(a)] = (a, 1 if got is None else got[1] + 1)
+            for a, n in per.values():
+                m = self.matcher.match(a)
+                if m:
+                    _new_state(table).add(a, m, n)
 
     # -- exposition -----------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import ipaddress
 from collections.abc import Iterable
 
 from ..core import Peer
+from ..netaddr import in_networks
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -52,22 +53,6 @@ def normalise_selector(value: str) -> str:
             raise ValueError(f"{value!r}: AS {asn} is above 4294967295")
         return f"AS{asn}"
     return str(_net(t, "peer address", value))
-
-
-def _ip(text: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    if not text:
-        return None
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
-
-
-def _in(ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None, nets: list[Network]) -> bool:
-    return ip is not None and any(ip.version == n.version and ip in n for n in nets)
 
 
 class PeerSelector:
@@ -103,9 +88,9 @@ class PeerSelector:
         """Whether ``peer`` itself is selected (address, ASN or BGP identifier)."""
         if peer.asn in self.asns:
             return True
-        if self.addresses and _in(_ip(peer.address), self.addresses):
+        if self.addresses and in_networks(peer.address, self.addresses):
             return True
-        return bool(self.ids) and _in(_ip(peer.bgp_id), self.ids)
+        return bool(self.ids) and in_networks(peer.bgp_id, self.ids)
 
     def router(self, sys_name: str) -> bool:
         """Whether a router with this sysName is selected (``sysname:`` globs)."""

@@ -3,10 +3,10 @@ of each observer's own (dropped with the routes on Peer Down / Peer Up / close).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from ..core import RibTable
+from ..core import Core, Peer, RibTable
 
 S = TypeVar("S")
 
@@ -29,3 +29,14 @@ def new_state(table: RibTable, key: str, kind: type[S], make: Callable[[], S]) -
     if not isinstance(st, kind):
         st = ext[key] = make()
     return st
+
+
+def reset_tables(core: Core, key: str) -> Iterator[tuple[Peer, RibTable]]:
+    """Every table of every peer of ``core`` (over a copy of each level), with
+    its state under ``key`` dropped first: the walk of an observer's ``rebuild``."""
+    for router in list(core.routers.values()):
+        for peer in list(router.peers.values()):
+            for table in list(peer.tables.values()):
+                if table.ext is not None:
+                    table.ext.pop(key, None)
+                yield peer, table

@@ -17,18 +17,14 @@ import sys
 import time
 from typing import Any
 
-from ..cli.api import ApiError, add_api_command, get_json, table
+from ..cli.api import add_api_command, fetch, query, table
 
 EXIT_NONE = 4
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = add_api_command(
-        subparsers,
-        "history",
-        "what happened to a prefix, in order (from a running agent)",
-        __doc__.split("\n\n")[0] if __doc__ else None,
-    )
+    helptext = "what happened to a prefix, in order (from a running agent)"
+    p = add_api_command(subparsers, "history", helptext, __doc__)
     p.add_argument("prefix", nargs="?", help="a prefix or an address (longest match)")
     p.add_argument("--router", help="only this router (its label)")
     p.add_argument("--peer", help="only this peer (label or address)")
@@ -36,7 +32,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--since", type=float, metavar="UNIX_TIME", help="only events from then on")
     p.add_argument("--limit", type=int, metavar="N", help="the last N events")
     p.add_argument("--convergence", action="store_true", help="print the last convergence episode")
-    p.set_defaults(func=run)
     return p
 
 
@@ -163,27 +158,15 @@ def render_convergence(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.convergence:
-            doc = get_json(args.api, "/api/v1/convergence", {"router": args.router})
-        else:
-            if not args.prefix:
-                print("bmp-agent history: a PREFIX is required", file=sys.stderr)
-                return 2
-            params = {
-                "prefix": args.prefix,
-                "router": args.router,
-                "peer": args.peer,
-                "view": args.view,
-                "since": None if args.since is None else repr(args.since),
-                "limit": None if args.limit is None else str(args.limit),
-            }
-            doc = get_json(args.api, "/api/v1/history", params)
-    except ApiError as exc:
-        print(f"bmp-agent history: {exc}", file=sys.stderr)
-        return 1
-    if not isinstance(doc, dict):
-        print("bmp-agent history: unexpected API answer", file=sys.stderr)
+    if args.convergence:
+        doc = fetch("history", args.api, "/api/v1/convergence", query(args, "router"))
+    elif not args.prefix:
+        print("bmp-agent history: a PREFIX is required", file=sys.stderr)
+        return 2
+    else:
+        params = query(args, "prefix", "router", "peer", "view", "since", "limit")
+        doc = fetch("history", args.api, "/api/v1/history", params)
+    if doc is None:
         return 1
     if args.json:
         print(json.dumps(doc, indent=2))

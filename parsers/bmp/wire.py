@@ -75,12 +75,12 @@ TLV = Struct(
     "value" / Bytes(this.length),
 )
 TLV_HEADER = Struct("type" / Int16ub, "length" / Int16ub)
-TLV_HEADER_SIZE = 4
+TLV_HEADER_SIZE: int = TLV_HEADER.sizeof()
 
 #: draft-ietf-grow-bmp-tlv: a TLV with the E bit (0x8000) in its type carries
 #: a 4-byte Private Enterprise Number, counted in its length.
 TLV_PEN = Int32ub
-TLV_PEN_SIZE = 4
+TLV_PEN_SIZE: int = TLV_PEN.sizeof()
 
 #: draft-ietf-grow-bmp-tlv §Route Monitoring: type, length (of the value, the
 #: PEN included), [PEN,] a 2-byte index (G bit + NLRI or group index), value.
@@ -93,7 +93,7 @@ INDEXED_TLV = Struct(
     "value" / Bytes(lambda ctx: ctx.length - (TLV_PEN_SIZE if ctx.type & 0x8000 else 0)),
 )
 TLV_INDEX = Int16ub
-TLV_INDEX_SIZE = 2
+TLV_INDEX_SIZE: int = TLV_INDEX.sizeof()
 
 #: draft-ietf-grow-bmp-path-marking-tlv: the Path Status TLV's value: 4 bytes
 #: of status bits, then (optionally) a 2-byte reason code.
@@ -109,7 +109,7 @@ PEER_UP_FIXED = Struct(
     "local_port" / Int16ub,
     "remote_port" / Int16ub,
 )
-PEER_UP_FIXED_SIZE = 20
+PEER_UP_FIXED_SIZE: int = PEER_UP_FIXED.sizeof()
 
 #: RFC 7854 §4.9: the reason byte, then reason-specific data.
 PEER_DOWN_REASON = Int8ub
@@ -137,7 +137,7 @@ BGP_HEADER = Struct(
     "length" / Int16ub,
     "type" / Int8ub,
 )
-BGP_HEADER_SIZE = 19
+BGP_HEADER_SIZE: int = BGP_HEADER.sizeof()
 
 
 def compiled(subcon: Any) -> Any:

@@ -25,8 +25,10 @@ from support import bgp, bmp
 
 from agent.config import Endpoint, load
 from agent.core import Core, CoreSettings
+from agent.core.router import RouterSession
 from agent.sources.bmp import listener as listener_mod
 from agent.sources.bmp.listener import Routers, start_listeners
+from parsers.bmp.messages import RouteMonitoring
 from parsers.bmp.session import BmpSession, Decoded, DecodeFailed, RouteBatch
 from parsers.errors import ParseError
 
@@ -277,3 +279,68 @@ def test_merged_runs_equal_one_by_one(settings: dict[str, Any]) -> None:
         assert sorted(table.routes) == [bgp.prefix_key(f"10.0.{i}.0/24") for i in (0, 1, 2, 3, 4)]
         assert (table.announces, table.withdraws, table.unknown_withdraws) == (7, 3, 2)
         assert table.flaps == 1
+
+
+async def test_listener_survives_an_exception_in_the_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug in the core (``handle`` or ``handle_batch`` raising) costs only the
+    message it was applying: one rate-limited error log with the traceback, the
+    session stays, every other message is applied."""
+    data = gzip.decompress((CAPTURES / "frr-scale.bmp.gz").read_bytes())
+    expected = _one_by_one(data, 1 << 18)
+    want = sum(sum(r[0].values()) + sum(r[2].values()) for r in expected.values())
+    real_handle, real_batch = RouterSession.handle, RouterSession.handle_batch
+    raised = {"handle": 0, "batch": 0}
+    lost = 0
+
+    def handle(self: RouterSession, event: Any) -> None:
+        if (
+            not raised["handle"]
+            and isinstance(event, Decoded)
+            and isinstance(event.message, RouteMonitoring)
+        ):
+            raised["handle"] += 1  # the first Route Monitoring the slow path applies
+            raise RuntimeError("core bug (handle)")
+        real_handle(self, event)
+
+    def handle_batch(self: RouterSession, batch: RouteBatch) -> None:
+        nonlocal lost
+        if not raised["batch"]:
+            raised["batch"] += 1
+            lost += len(batch.routes)
+            raise RuntimeError("core bug (batch)")
+        real_batch(self, batch)
+
+    monkeypatch.setattr(RouterSession, "handle", handle)
+    monkeypatch.setattr(RouterSession, "handle_batch", handle_batch)
+    with capture_logs() as logs:
+        core = Core(CoreSettings(clock=_clock))
+        routers = Routers(core, dataclasses.replace(load(environ={}).bmp))
+        servers = await start_listeners(routers, (Endpoint("127.0.0.1", 0),))
+        port = servers[0].sockets[0].getsockname()[1]
+        try:
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(data)
+            await writer.drain()
+
+            def total() -> int:
+                return sum(sum(r.messages.values()) for r in core.routers.values())
+
+            async with asyncio.timeout(30):
+                while total() < want - lost - 1:
+                    await asyncio.sleep(0.01)
+            await asyncio.sleep(0.1)
+            assert total() == want - lost - 1
+            assert raised == {"handle": 1, "batch": 1}
+            failed = [e for e in logs if str(e["event"]).startswith("core failed")]
+            assert sorted((e["event"], e["log_level"], e.get("exc_info")) for e in failed) == [
+                ("core failed to apply a message", "error", True),
+                ("core failed to apply messages", "error", True),
+            ]
+            assert all(isinstance(e["offset"], int) and e["suppressed"] == 0 for e in failed)
+            assert [r.up for r in core.routers.values()] == [True]
+            writer.close()
+        finally:
+            for s in servers:
+                s.close()
+            routers.close_all()
+            await asyncio.wait_for(routers.wait_closed(), 10)

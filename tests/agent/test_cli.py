@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import http.server
+import json
 import re
 import socket
 import threading
@@ -289,3 +291,80 @@ def test_routes_table_prints_the_as_path_segments_of_the_api() -> None:
         "-",
         "-",
     ]
+
+
+class FakeApi:
+    """A loopback HTTP server answering canned JSON per path; records each
+    request's path and query string."""
+
+    def __init__(self, answers: dict[str, object]) -> None:
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                owner.requests.append(self.path)
+                body = json.dumps(answers[self.path.split("?")[0]]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeApi:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(WAIT)
+
+
+def test_api_subcommands_send_their_flags_and_reject_odd_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """doctor, fib-diff and history put only the flags given in the query (a
+    switch as 1) and refuse an answer of the wrong shape, naming the path."""
+    answers = {
+        "/api/v1/health": {"firing": 0},  # no "checks" list
+        "/api/v1/fib/diff": [1, 2],  # not an object
+        "/api/v1/history": {"events": []},
+    }
+    with FakeApi(answers) as api:
+        assert main(["doctor", "--api", api.url, "--router", "r1"]) == 1
+        assert capsys.readouterr().err == (
+            "bmp-agent doctor: unexpected API answer for /api/v1/health\n"
+        )
+        argv = ["fib-diff", "--api", api.url, "--state", "missing", "--limit", "5", "--pending"]
+        assert main(argv) == 1
+        assert capsys.readouterr().err == (
+            "bmp-agent fib-diff: unexpected API answer for /api/v1/fib/diff\n"
+        )
+        argv = ["history", "--api", api.url, "10.0.0.0/8", "--since", "12.5", "--limit", "3"]
+        assert main(argv) == 4
+        assert capsys.readouterr().err == ""
+        assert main(["history", "--api", api.url, "--router", "r1"]) == 2
+        assert capsys.readouterr().err == "bmp-agent history: a PREFIX is required\n"
+        assert main(["doctor", "--api", api.url]) == 1
+        capsys.readouterr()
+    assert api.requests == [
+        "/api/v1/health?router=r1",
+        "/api/v1/fib/diff?state=missing&limit=5&pending=1",
+        "/api/v1/history?prefix=10.0.0.0%2F8&since=12.5&limit=3",
+        "/api/v1/health",
+    ]
+
+
+def test_doctor_prints_the_api_document_with_json(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = {"firing": 1, "checks": [{"name": "x", "status": "firing"}]}
+    with FakeApi({"/api/v1/health": doc}) as api:
+        assert main(["doctor", "--api", api.url, "--json"]) == 3
+    assert json.loads(capsys.readouterr().out) == doc

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from support.procs import free_port
 
 from agent.cli import main as cli
 
@@ -42,13 +44,9 @@ def make_pki(d: Path) -> dict[str, Path]:
     return {n: d / n for n in ("ca.crt", "server.crt", "server.key", "client.crt", "client.key")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_agent(tmp: Path, web: str) -> tuple[subprocess.Popen[str], int]:
+@contextlib.contextmanager
+def https_agent(tmp: Path, web: str) -> Iterator[str]:
+    """``bmp-agent run`` with ``web`` as its web config file: yields its HTTPS URL."""
     (tmp / "web.yml").write_text(web)
     port = free_port()
     proc = subprocess.Popen(
@@ -64,11 +62,17 @@ def start_agent(tmp: Path, web: str) -> tuple[subprocess.Popen[str], int]:
             )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc, port
+                break
         except OSError:
             time.sleep(0.1)
-    proc.kill()
-    pytest.fail("agent did not listen")
+    else:
+        proc.kill()
+        pytest.fail("agent did not listen")
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 @pytest.fixture(scope="module")
@@ -81,26 +85,22 @@ def agent(pki: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Ite
     """TLS (a CA-signed certificate) and basic auth."""
     tmp = tmp_path_factory.mktemp("agent")
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(4)).decode()
-    proc, port = start_agent(tmp, (
+    with https_agent(tmp, (
         f"tls_server_config:\n  cert_file: {pki['server.crt']}\n  key_file: {pki['server.key']}\n"
         f"basic_auth_users:\n  ops: '{hashed}'\n"
-    ))  # fmt: skip
-    yield f"https://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(15)
+    )) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture(scope="module")
 def mtls_agent(pki: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """TLS requiring a client certificate signed by the CA."""
     tmp = tmp_path_factory.mktemp("mtls")
-    proc, port = start_agent(tmp, (
+    with https_agent(tmp, (
         f"tls_server_config:\n  cert_file: {pki['server.crt']}\n  key_file: {pki['server.key']}\n"
         f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {pki['ca.crt']}\n"
-    ))  # fmt: skip
-    yield f"https://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(15)
+    )) as url:  # fmt: skip
+        yield url
 
 
 @pytest.fixture

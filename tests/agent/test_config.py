@@ -330,13 +330,6 @@ def test_text_booleans_and_ipv6_only() -> None:
     )
 
 
-def test_a_yaml_string_is_no_number(tmp_path: Path) -> None:
-    path = write(tmp_path, "rib:\n  flap_window: '60'\n")
-    assert error(path=path, environ={}) == (
-        f"rib.flap_window: expected a number, got str '60' (from config file {path})"
-    )
-
-
 def test_sections_are_frozen_dataclasses() -> None:
     cfg = Config()
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -346,48 +339,65 @@ def test_sections_are_frozen_dataclasses() -> None:
         dataclasses.replace(cfg.rib, top_flaps=-1)  # replace re-validates
 
 
-def test_wrong_types(tmp_path: Path) -> None:
-    path = write(tmp_path, "bmp:\n  max_routers: many\n")
-    assert error(path=path, environ={}) == (
-        f"bmp.max_routers: expected an integer, got str 'many' (from config file {path})"
-    )
-    path = write(tmp_path, "bmp:\n  max_routers: true\n")
-    assert error(path=path, environ={}) == (
-        f"bmp.max_routers: expected an integer, got bool True (from config file {path})"
-    )
-    path = write(tmp_path, "bmp:\n  listen: {a: 1}\n")
-    assert error(path=path, environ={}) == (
-        f"bmp.listen: expected a list, got dict {{'a': 1}} (from config file {path})"
-    )
-    path = write(tmp_path, "bmp:\n  listen: [5]\n")
-    assert error(path=path, environ={}) == (
-        f"bmp.listen[0]: expected a string, got int 5 (from config file {path})"
-    )
-    assert error(environ={"BMP_AGENT_BMP_IDLE_TIMEOUT": "soon"}) == (
-        "bmp.idle_timeout: 'soon' is not a number "
-        "(from environment variable BMP_AGENT_BMP_IDLE_TIMEOUT)"
-    )
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("bmp:\n  max_routers: many\n", "bmp.max_routers: expected an integer, got str 'many'"),
+        ("bmp:\n  max_routers: true\n", "bmp.max_routers: expected an integer, got bool True"),
+        ("bmp:\n  listen: {a: 1}\n", "bmp.listen: expected a list, got dict {'a': 1}"),
+        ("bmp:\n  listen: [5]\n", "bmp.listen[0]: expected a string, got int 5"),
+        # a YAML string is no number
+        ("rib:\n  flap_window: '60'\n", "rib.flap_window: expected a number, got str '60'"),
+    ],
+)
+def test_wrong_types(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    assert error(path=path, environ={}) == f"{message} (from config file {path})"
 
 
-def test_out_of_range_and_choices() -> None:
-    assert error(environ={"BMP_AGENT_BMP_MAX_ROUTERS": "0"}) == (
-        "bmp.max_routers: 0 is out of range (must be between 1 and 100000) "
-        "(from environment variable BMP_AGENT_BMP_MAX_ROUTERS)"
-    )
-    assert error(environ={}, flags={"log_level": "loud"}) == (
-        "log.level: 'loud' is not one of debug, info, warning, error (from flag --log-level)"
-    )
-    assert error(environ={"BMP_AGENT_LOG_FORMAT": "xml"}) == (
-        "log.format: 'xml' is not one of auto, json, console "
-        "(from environment variable BMP_AGENT_LOG_FORMAT)"
-    )
-
-
-def test_reconnect_bounds_cross_check() -> None:
-    assert error(environ={"BMP_AGENT_BMP_RECONNECT_MIN": "100"}) == (
-        "bmp.reconnect_min: 100.0 is above bmp.reconnect_max (60.0) "
-        "(from environment variable BMP_AGENT_BMP_RECONNECT_MIN)"
-    )
+@pytest.mark.parametrize(
+    ("environ", "flags", "message"),
+    [
+        (
+            {"BMP_AGENT_BMP_IDLE_TIMEOUT": "soon"},
+            None,
+            "bmp.idle_timeout: 'soon' is not a number "
+            "(from environment variable BMP_AGENT_BMP_IDLE_TIMEOUT)",
+        ),
+        # out of range and choices
+        (
+            {"BMP_AGENT_BMP_MAX_ROUTERS": "0"},
+            None,
+            "bmp.max_routers: 0 is out of range (must be between 1 and 100000) "
+            "(from environment variable BMP_AGENT_BMP_MAX_ROUTERS)",
+        ),
+        (
+            {},
+            {"log_level": "loud"},
+            "log.level: 'loud' is not one of debug, info, warning, error (from flag --log-level)",
+        ),
+        (
+            {"BMP_AGENT_LOG_FORMAT": "xml"},
+            None,
+            "log.format: 'xml' is not one of auto, json, console "
+            "(from environment variable BMP_AGENT_LOG_FORMAT)",
+        ),
+        # the reconnect bounds' cross-check
+        (
+            {"BMP_AGENT_BMP_RECONNECT_MIN": "100"},
+            None,
+            "bmp.reconnect_min: 100.0 is above bmp.reconnect_max (60.0) "
+            "(from environment variable BMP_AGENT_BMP_RECONNECT_MIN)",
+        ),
+    ],
+)
+def test_bad_environment_and_flags(
+    environ: dict[str, str], flags: dict[str, str] | None, message: str
+) -> None:
+    kw: dict[str, object] = {"environ": environ}
+    if flags is not None:
+        kw["flags"] = flags
+    assert error(**kw) == message
 
 
 def test_top_level_not_mapping(tmp_path: Path) -> None:

@@ -10,15 +10,16 @@ from __future__ import annotations
 from core_events import (
     POST,
     PRE,
+    RouteMonitorings,
     hdr,
     key,
+    path_attributes,
     peer_down,
     peer_up,
-    route_monitoring,
 )
 
 from agent.core import Core, CoreSettings, RouterSession
-from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
+from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.messages import Update
 from parsers.bmp.messages import (
     FLAG_L,
@@ -60,25 +61,10 @@ def make_core(window: float = 60.0, top: int = 10) -> tuple[Core, Clock]:
 
 
 def attrs(med: int = 0, path: tuple[int, ...] = (65001,), nh: str = "10.0.1.2") -> PathAttributes:
-    return PathAttributes(
-        origin=0,
-        as_path=(AsPathSegment(AS_SEQUENCE, path),),
-        next_hop=nh,
-        med=med,
-        communities=(65001 << 16 | 100,),
-    )
+    return path_attributes(med=med, path=path, nh=nh, communities=(65001 << 16 | 100,))
 
 
-def rm(
-    header: PerPeerHeader,
-    announce: list[str] | None = None,
-    withdraw: list[str] | None = None,
-    *,
-    a: PathAttributes | None = None,
-    ids: list[int] | None = None,
-    wids: list[int] | None = None,
-) -> Decoded:
-    return route_monitoring(header, announce, withdraw, a or attrs(), ids, wids)
+rm = RouteMonitorings(attrs)
 
 
 def eor(header: PerPeerHeader, afi: int = 1, safi: int = 1) -> Decoded:

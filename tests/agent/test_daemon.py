@@ -13,14 +13,14 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from daemon_support import loopback_config
 from prometheus_client.parser import text_string_to_metric_families
-from structlog.testing import capture_logs
 
 from agent.app import build_daemon
 from agent.cli.main import main
@@ -31,27 +31,6 @@ from agent.daemon import Daemon, StartupError
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO / "tests" / "data" / "captures"
 WAIT = 20.0
-
-
-def local_config(**bmp: Any) -> Any:
-    cfg = load(environ={})
-    return dataclasses.replace(
-        cfg,
-        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),), **bmp),
-        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
-    )
-
-
-@pytest.fixture
-async def daemon() -> AsyncIterator[Daemon]:
-    with capture_logs() as logs:  # keep stdout for the CLI output under test
-        d = build_daemon(local_config())
-        d.captured_logs = logs  # type: ignore[attr-defined]
-        await d.start()
-        try:
-            yield d
-        finally:
-            await d.stop()
 
 
 def api(d: Daemon) -> str:
@@ -199,7 +178,7 @@ async def test_bind_failure_is_a_startup_error() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        cfg = local_config()
+        cfg = loopback_config()
         cfg = dataclasses.replace(
             cfg, bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", port),))
         )

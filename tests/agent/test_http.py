@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
-from agent.app import build_daemon, new_registry
-from agent.config import Endpoint, load
+from agent.app import new_registry
+from agent.config import Endpoint
 from agent.core import Core, CoreSettings
 from agent.daemon import Daemon
 from agent.export import views
@@ -28,23 +27,6 @@ def feed(core: Any, name: str, address: str = "192.0.2.10") -> None:
     rs = core.open_session(address, 50000, mode="passive")
     for event in BmpSession().feed((CAPTURES / name).read_bytes()):
         rs.handle(event)
-
-
-@pytest.fixture
-async def daemon() -> AsyncIterator[Daemon]:
-    cfg = load(environ={})
-    cfg = dataclasses.replace(
-        cfg,
-        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
-        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
-    )
-    with capture_logs():
-        d = build_daemon(cfg)
-        await d.start()
-        try:
-            yield d
-        finally:
-            await d.stop()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ipaddress
 import socket
 
 import aiohttp
@@ -12,7 +13,7 @@ import pytest
 
 from agent.app import build_daemon
 from agent.config import load
-from agent.netaddr import unmap
+from agent.netaddr import in_networks, parse_ip, unmap
 
 HAS_IPV6 = socket.has_ipv6
 
@@ -75,6 +76,21 @@ async def test_ipv4_router_on_a_dual_stack_socket_keeps_its_ipv4_label() -> None
         await d.stop()
     assert unmap("::ffff:192.0.2.1") == "192.0.2.1"
     assert unmap("2001:db8::1") == "2001:db8::1" and unmap("192.0.2.1") == "192.0.2.1"
+
+
+def test_parse_ip_and_in_networks() -> None:
+    """Addresses as the allow lists, selectors and FIB compare them: scope id
+    dropped, IPv4-mapped as IPv4, anything else not an address."""
+    assert parse_ip("fe80::1%eth0") == ipaddress.IPv6Address("fe80::1")
+    assert parse_ip("::ffff:192.0.2.1") == ipaddress.IPv4Address("192.0.2.1")
+    assert parse_ip("192.0.2.1") == ipaddress.IPv4Address("192.0.2.1")
+    assert [parse_ip(t) for t in ("", None, "router-1", "192.0.2.256")] == [None] * 4
+    nets = [ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("2001:db8::/32")]
+    assert [
+        in_networks(t, nets)
+        for t in ("192.0.2.9", "::ffff:192.0.2.9", "2001:db8::1%eth0", "198.51.100.1", "", None)
+    ] == [True, True, True, False, False, False]
+    assert in_networks("192.0.2.9", []) is False
 
 
 async def test_metrics_gzip_and_content_type() -> None:

@@ -56,6 +56,16 @@ class Harness:
     def events(self, name: str) -> list[MutableMapping[str, Any]]:
         return [e for e in self.logs if e["event"] == name]
 
+    async def send_until_closed(self, data: bytes) -> Any:
+        """Send ``data`` from 127.0.0.1; the collector must close the connection.
+        Returns that router's state in the core."""
+        reader, writer = await self.connect()
+        writer.write(data)
+        await writer.drain()
+        assert await read_eof(reader) == b""
+        writer.close()
+        return self.core.routers["127.0.0.1"]
+
     async def until(self, cond: Any) -> None:
         async def poll() -> None:
             while not cond():
@@ -150,13 +160,8 @@ async def test_max_routers_refuses_the_extra_one() -> None:
 
 async def test_idle_timeout_closes_slowloris() -> None:
     async with start(idle_timeout=0.3) as harness:
-        reader, writer = await harness.connect()
         # A complete message first, then a header that never completes.
-        writer.write(initiation() + initiation()[:4])
-        await writer.drain()
-        assert await read_eof(reader) == b""
-        writer.close()
-        router = harness.core.routers["127.0.0.1"]
+        router = await harness.send_until_closed(initiation() + initiation()[:4])
         assert router.close_reason == "idle_timeout"
         assert router.messages["initiation"] == 1
         idle = harness.events("router idle: no complete bmp message, closing connection")
@@ -238,12 +243,7 @@ async def test_decode_errors_logged_and_session_kept(harness: Harness) -> None:
 
 
 async def test_bad_version_closes(harness: Harness) -> None:
-    reader, writer = await harness.connect()
-    writer.write(b"\x05" + initiation()[1:])  # BMP version 5: unknown
-    await writer.drain()
-    assert await read_eof(reader) == b""
-    writer.close()
-    router = harness.core.routers["127.0.0.1"]
+    router = await harness.send_until_closed(b"\x05" + initiation()[1:])  # BMP version 5: unknown
     assert router.close_reason == "framing_error"
     assert router.decode_errors["unsupported"] == 1
 

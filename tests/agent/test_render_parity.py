@@ -8,42 +8,20 @@ peer in that view must be the very same JSON object.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from structlog.testing import capture_logs
 
-from agent.app import build_daemon
 from agent.cli.main import main
-from agent.config import Endpoint, load
 from agent.daemon import Daemon
 from parsers.bmp.session import BmpSession
 
 CAPTURES = Path(__file__).resolve().parent.parent / "data" / "captures"
 #: Captures with AS4 paths, communities, large communities, MP next hops, ADD-PATH.
 FILES = ("frr-basic.bmp", "gobgp-basic.bmp", "bird-basic.bmp", "frr-addpath.bmp")
-
-
-@pytest.fixture
-async def daemon() -> AsyncIterator[Daemon]:
-    cfg = load(environ={})
-    cfg = dataclasses.replace(
-        cfg,
-        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
-        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
-    )
-    with capture_logs():
-        d = build_daemon(cfg)
-        await d.start()
-        try:
-            yield d
-        finally:
-            await d.stop()
 
 
 def decoded_attributes(

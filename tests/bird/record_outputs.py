@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE.parent / "integration")]
 
 import bird_socket_lab as bl  # noqa: E402
+from fake_bird import FILES  # noqa: E402
 from lab import ExaBgp, lab_topology  # noqa: E402
 
 DATA = HERE.parent / "data" / "bird"
@@ -32,25 +33,18 @@ ROUTES_A2 = ["10.20.0.0/24", "10.30.0.0/24", "203.0.113.0/25"]
 ROUTES_B = ["2001:db8:10::/48", "2001:db8:11::/48", "2001:db8:12::/64"]
 
 
+#: the commands about A and A2 (IPv4 peers): not asked of BIRD 1.6's bird6
+V4_PEERS = ("route_protocol_", "route_import_table_", "route_filtered_")
+
+
 def commands(version: str, daemon: str) -> dict[str, str]:
-    cmds = {
-        "status": "show status",
-        "protocols": "show protocols",
-        "protocols_all": "show protocols all",
-        "route_all": "show route all",
-        "route_count": "show route count",
-        "route_primary_count": "show route primary count",
+    """File name -> command of ``fake_bird.FILES`` that this BIRD answers."""
+    return {
+        name: cmd
+        for name, cmd in FILES.items()
+        if (daemon == "bird" or not name.startswith(V4_PEERS))
+        and (version == "2.0" or not name.startswith("route_import_table_"))
     }
-    if daemon == "bird":
-        cmds |= {
-            "route_protocol_A_all": "show route protocol A all",
-            "route_protocol_A2_all": "show route protocol A2 all",
-            "route_protocol_A_count": "show route protocol A count",
-        }
-        if version == "2.0":
-            cmds["route_import_table_A2_all"] = "show route import table A2.ipv4 all"
-        cmds["route_filtered_A2_all"] = "show route filtered protocol A2 all"
-    return cmds
 
 
 def greeting(path: Path) -> bytes:

@@ -281,17 +281,25 @@ def start_prometheus(
         "scrape_configs:\n  - job_name: bmp-agent\n    static_configs:\n"
         f"      - targets: ['127.0.0.1:{http}']\n"
     )
+    run_prometheus(tmp, pport, procs)
+    return st
+
+
+def run_prometheus(tmp: Path, pport: int, procs: list[subprocess.Popen[bytes]]) -> str:
+    """Prometheus on ``tmp/prometheus.yml`` listening on 127.0.0.1:``pport``, once
+    ready: its URL."""
     _spawn(
         [tool("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
          f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{pport}",
          "--log.level=warn"],
         tmp / "prometheus.log", procs,
     )  # fmt: skip
+    url = f"http://127.0.0.1:{pport}"
     _wait(
         "prometheus ready",
-        lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200,
+        lambda: urllib.request.urlopen(f"{url}/-/ready", timeout=2).status == 200,
     )
-    return st
+    return url
 
 
 def stop_all(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -405,28 +413,35 @@ def _resolve(stack: Stack, dashboard: dict[str, Any], choose: dict[str, str]) ->
     return values
 
 
-def _check(stack: Stack, dashboard: dict[str, Any], values: dict[str, str]) -> dict[str, int]:
-    exported = set(stack.samples())
-    problems: list[str] = []
-    report: dict[str, int] = {}
+def _queries(
+    stack: Stack, dashboard: dict[str, Any], values: dict[str, str], problems: list[str]
+) -> Iterator[tuple[dict[str, Any], dict[str, Any], str, list[dict[str, Any]]]]:
+    """(panel, target, query with ``values`` put in, its series) of every target
+    of ``dashboard``; a query Prometheus rejects goes to ``problems`` instead."""
     for p in _panels(dashboard):
-        event_only = p["description"].startswith("Event-only:")
         for t in p["targets"]:
             expr = _expand(t["expr"], values)
             res = stack.query(expr)
             if res.get("status") != "success":
                 problems.append(f"{p['title']}: invalid PromQL {expr!r}: {res.get('error')}")
                 continue
-            n = len(res["data"]["result"])
-            report[p["title"]] = n
-            missing = {m for m in METRIC.findall(expr) if m not in exported}
-            if n or event_only:
-                continue
-            if missing and missing <= set(CONDITIONAL):
-                continue
-            problems.append(
-                f"{p['title']}: no data from {expr!r} (not exported: {sorted(missing)})"
-            )
+            yield p, t, expr, res["data"]["result"]
+
+
+def _check(stack: Stack, dashboard: dict[str, Any], values: dict[str, str]) -> dict[str, int]:
+    exported = set(stack.samples())
+    problems: list[str] = []
+    report: dict[str, int] = {}
+    for p, _, expr, series in _queries(stack, dashboard, values, problems):
+        event_only = p["description"].startswith("Event-only:")
+        n = len(series)
+        report[p["title"]] = n
+        missing = {m for m in METRIC.findall(expr) if m not in exported}
+        if n or event_only:
+            continue
+        if missing and missing <= set(CONDITIONAL):
+            continue
+        problems.append(f"{p['title']}: no data from {expr!r} (not exported: {sorted(missing)})")
     print(f"\n{dashboard['title']}:")
     for title, n in report.items():
         print(f"  {n:4d} series  {title}")

@@ -54,9 +54,11 @@ from test_dashboards_live import (
     _get,
     _load,
     _panels,
+    _queries,
     _resolve,
     _spawn,
     _wait,
+    run_prometheus,
     stop_all,
 )
 
@@ -172,17 +174,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
             "scrape_configs": [{"job_name": "bmp-agent", "static_configs": targets}],
         }
         (tmp / "prometheus.yml").write_text(yaml.safe_dump(config))
-        _spawn(
-            [tool("prometheus"), f"--config.file={tmp / 'prometheus.yml'}",
-             f"--storage.tsdb.path={tmp / 'data'}", f"--web.listen-address=127.0.0.1:{pport}",
-             "--log.level=warn"],
-            tmp / "prometheus.log", procs,
-        )  # fmt: skip
-        st = Stack(f"http://{agents['node-a']}", f"http://127.0.0.1:{pport}", tmp)
-        _wait(
-            "prometheus ready",
-            lambda: urllib.request.urlopen(f"{st.prom}/-/ready", timeout=2).status == 200,
-        )
+        st = Stack(f"http://{agents['node-a']}", run_prometheus(tmp, pport, procs), tmp)
         # enough scrapes of every target for the rate/increase windows
         _wait(
             "5 scrapes of each target",
@@ -250,45 +242,36 @@ def _check_dashboard(
     samples = {n: [s for f in fleet.families(n).values() for s in f.samples] for n in NODES}
     problems: list[str] = []
     results: dict[str, list[dict[str, Any]]] = {}
-    for p in _panels(d):
-        for t in p["targets"]:
-            expr = _expand(t["expr"], values)
-            res = st.query(expr)
-            if res.get("status") != "success":
-                problems.append(f"{p['title']}: invalid PromQL {expr!r}: {res.get('error')}")
-                continue
-            series = res["data"]["result"]
-            results[p["title"]] = series
-            legend = t["legendFormat"]
-            want = _expected_nodes(expr, samples)
-            if "instance" in values and not values["instance"].startswith("."):
-                want &= {fleet.node_of(values["instance"])}
-            if not want and set(METRIC.findall(expr)) & set(CONDITIONAL):
-                continue  # the kernel FIB families: no agent here runs the check
-            if p["type"] == "table":
-                # every row names its agent; the inventories list every node
-                got = {fleet.node_of(s["metric"]["instance"]) for s in series}
-                every = p["title"] in ("Routers", "Peers", "Agent builds", "Peer")
-                if not got <= want or (every and got != want):
-                    problems.append(f"{p['title']}: nodes {sorted(got)}, want {sorted(want)}")
-                continue
-            if not legend.startswith("{{agent}}"):
-                continue  # a headline stat: a total over every selected agent
-            agents = [s["metric"].get("agent") for s in series]
-            if set(agents) != want:
-                problems.append(
-                    f"{p['title']}: agents {sorted(map(str, agents))}, want {sorted(want)}"
-                )
-            for s in series:
-                m = s["metric"]
-                if m.get("agent") != m.get("node") or fleet.node_of(m["instance"]) != m["node"]:
-                    problems.append(f"{p['title']}: agent label {m} is not the node")
-            legends = Counter(_legend(legend, s["metric"]) for s in series)
-            dup = [k for k, n in legends.items() if n > 1]
-            if dup:
-                problems.append(f"{p['title']}: legends {dup} name several series")
-            if legend == "{{agent}}" and len(series) != len(want):
-                problems.append(f"{p['title']}: {len(series)} series for {len(want)} nodes")
+    for p, t, expr, series in _queries(st, d, values, problems):
+        results[p["title"]] = series
+        legend = t["legendFormat"]
+        want = _expected_nodes(expr, samples)
+        if "instance" in values and not values["instance"].startswith("."):
+            want &= {fleet.node_of(values["instance"])}
+        if not want and set(METRIC.findall(expr)) & set(CONDITIONAL):
+            continue  # the kernel FIB families: no agent here runs the check
+        if p["type"] == "table":
+            # every row names its agent; the inventories list every node
+            got = {fleet.node_of(s["metric"]["instance"]) for s in series}
+            every = p["title"] in ("Routers", "Peers", "Agent builds", "Peer")
+            if not got <= want or (every and got != want):
+                problems.append(f"{p['title']}: nodes {sorted(got)}, want {sorted(want)}")
+            continue
+        if not legend.startswith("{{agent}}"):
+            continue  # a headline stat: a total over every selected agent
+        agents = [s["metric"].get("agent") for s in series]
+        if set(agents) != want:
+            problems.append(f"{p['title']}: agents {sorted(map(str, agents))}, want {sorted(want)}")
+        for s in series:
+            m = s["metric"]
+            if m.get("agent") != m.get("node") or fleet.node_of(m["instance"]) != m["node"]:
+                problems.append(f"{p['title']}: agent label {m} is not the node")
+        legends = Counter(_legend(legend, s["metric"]) for s in series)
+        dup = [k for k, n in legends.items() if n > 1]
+        if dup:
+            problems.append(f"{p['title']}: legends {dup} name several series")
+        if legend == "{{agent}}" and len(series) != len(want):
+            problems.append(f"{p['title']}: {len(series)} series for {len(want)} nodes")
     print(f"\n{d['title']}:")
     for title, series in results.items():
         print(f"  {len(series):4d} series  {title}")

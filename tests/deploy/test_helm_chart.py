@@ -265,6 +265,12 @@ def _rules_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {r["alert"]: r for g in doc["spec"]["groups"] for r in g["rules"]}
 
 
+def _rules_with(tmp_path: Path, *sets: str) -> dict[str, dict[str, Any]]:
+    """The PrometheusRule's alerts, rendered with the rule on and ``--set`` each of ``sets``."""
+    args = [a for v in ("prometheusRule.enabled=true", *sets) for a in ("--set", v)]
+    return _rules_of(by_kind(helm_template(tmp_path, None, *args))["PrometheusRule"])
+
+
 def test_prometheus_rule_is_the_rules_file(tmp_path: Path) -> None:
     plain = load_yaml(RULES)
     assert (CHART / "files" / "bmp-agent.rules.yaml").read_text() == RULES.read_text()
@@ -289,36 +295,19 @@ def test_prometheus_rule_is_the_rules_file(tmp_path: Path) -> None:
 def test_prometheus_rule_runbook_url_and_job(tmp_path: Path) -> None:
     """prometheusRule.runbookUrl is a URL template; the up-based alerts follow
     the job the monitors give the targets (the chart name, nameOverride)."""
-    objs = by_kind(
-        helm_template(
-            tmp_path,
-            None,
-            "--set",
-            "prometheusRule.enabled=true",
-            "--set",
-            "nameOverride=bgp-telemetry",
-            "--set",
-            "prometheusRule.runbookUrl=https://wiki.example.net/bgp/{alert}?s={anchor}",
-        )
+    rules = _rules_with(
+        tmp_path,
+        "nameOverride=bgp-telemetry",
+        "prometheusRule.runbookUrl=https://wiki.example.net/bgp/{alert}?s={anchor}",
     )
-    rules = _rules_of(objs["PrometheusRule"])
     assert list(rules) == list(ALERTS)
     for name, rule in rules.items():
         url = f"https://wiki.example.net/bgp/{name}?s={name.lower()}"
         assert rule["annotations"]["runbook_url"] == url
     assert rules["BMPAgentDown"]["expr"] == 'up{job="bgp-telemetry"} == 0'
     assert rules["BMPAgentAbsent"]["expr"] == 'absent(up{job="bgp-telemetry"})'
-    objs = by_kind(
-        helm_template(
-            tmp_path,
-            None,
-            "--set",
-            "prometheusRule.enabled=true",
-            "--set",
-            "prometheusRule.job=bgp",
-        )
-    )
-    assert _rules_of(objs["PrometheusRule"])["BMPAgentDown"]["expr"] == 'up{job="bgp"} == 0'
+    rules = _rules_with(tmp_path, "prometheusRule.job=bgp")
+    assert rules["BMPAgentDown"]["expr"] == 'up{job="bgp"} == 0'
     pm = by_kind(helm_template(tmp_path, CHART / "ci" / "podmonitor-values.yaml"))["PodMonitor"]
     [ep] = pm["spec"]["podMetricsEndpoints"]
     assert ep["relabelings"][0] == {

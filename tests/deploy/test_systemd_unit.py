@@ -61,14 +61,20 @@ def _env() -> dict[str, str]:
     return dict(os.environ, SYSTEMD_LOG_LEVEL="notice", SYSTEMD_PAGER="", LC_ALL="C.UTF-8")
 
 
-@pytest.mark.parametrize("dropin", [False, True], ids=["unit", "unit+tls.conf"])
-def test_verify(tmp_path: Path, dropin: bool) -> None:
+def system_root(tmp_path: Path) -> Path:
+    """A root for ``systemd-analyze --root``: the system's units plus ours in /etc."""
     if SYSTEM_UNITS is None:
         pytest.fail("no system unit directory: apt-get install systemd")
     root = tmp_path / "root"
     shutil.copytree(SYSTEM_UNITS, root / "usr/lib/systemd/system", symlinks=True)
     (root / "etc/systemd/system").mkdir(parents=True)
     shutil.copy(UNIT, root / "etc/systemd/system" / UNIT.name)
+    return root
+
+
+@pytest.mark.parametrize("dropin", [False, True], ids=["unit", "unit+tls.conf"])
+def test_verify(tmp_path: Path, dropin: bool) -> None:
+    root = system_root(tmp_path)
     if dropin:
         (root / "etc/systemd/system/bmp-agent.service.d").mkdir()
         shutil.copy(DROPIN, root / "etc/systemd/system/bmp-agent.service.d/tls.conf")
@@ -92,12 +98,7 @@ def test_verify(tmp_path: Path, dropin: bool) -> None:
 
 def test_verify_catches_a_broken_unit(tmp_path: Path) -> None:
     """The same check fails on a unit whose binary is missing (so it is not vacuous)."""
-    if SYSTEM_UNITS is None:
-        pytest.fail("no system unit directory: apt-get install systemd")
-    root = tmp_path / "root"
-    shutil.copytree(SYSTEM_UNITS, root / "usr/lib/systemd/system", symlinks=True)
-    (root / "etc/systemd/system").mkdir(parents=True)
-    shutil.copy(UNIT, root / "etc/systemd/system" / UNIT.name)
+    root = system_root(tmp_path)
     proc = run(
         [tool("systemd-analyze"), "verify", "--man=no", f"--root={root}", UNIT.name],
         env=_env(),

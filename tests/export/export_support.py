@@ -14,7 +14,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.procs import AgentProcess, agent_argv, free_port, stop
 
 from agent.cli.replay import iter_messages, open_capture
 
@@ -46,13 +46,6 @@ def need(tool: str) -> str:
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
     deadline = time.monotonic() + timeout
     while True:
@@ -64,34 +57,12 @@ def wait_for(cond: Callable[[], Any], timeout: float, what: str, interval: float
         time.sleep(interval)
 
 
-def stop(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 # -- the agent ---------------------------------------------------------------------
 
 
 @dataclass
-class AgentProc:
-    proc: subprocess.Popen[bytes]
-    bmp_port: int
-    http_port: int
+class AgentProc(AgentProcess):
     log_path: Path
-
-    def get(self, path: str, timeout: float = 30.0) -> bytes:
-        url = f"http://127.0.0.1:{self.http_port}{path}"
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            body: bytes = r.read()
-            return body
-
-    def json(self, path: str) -> Any:
-        return json.loads(self.get(path))
 
     def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels``."""
@@ -105,7 +76,7 @@ class AgentProc:
         return total
 
     def routers(self) -> dict[str, Any]:
-        return {r["router"]: r for r in self.json("/api/v1/routers")["routers"]}
+        return {r["router"]: r for r in self.get_json("/api/v1/routers")["routers"]}
 
     def messages(self, router: str) -> int:
         r = self.routers().get(router)
@@ -121,19 +92,7 @@ def run_agent(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Itera
     full_env.update(env or {})
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "agent.cli",
-                "run",
-                "--bmp-listen",
-                f"127.0.0.1:{bmp_port}",
-                "--http-listen",
-                f"127.0.0.1:{http_port}",
-                "--log-format",
-                "json",
-                *args,
-            ],
+            agent_argv(bmp_port, http_port, *args),
             cwd=REPO,
             env=full_env,
             stdout=log,
@@ -215,7 +174,7 @@ def all_routes(agent: AgentProc, query: str) -> list[dict[str, Any]]:
     cursor = ""
     while True:
         page = f"&cursor={urllib.parse.quote(cursor)}" if cursor else ""
-        doc = agent.json(f"/api/v1/routes?{query}&limit=10000{page}")
+        doc = agent.get_json(f"/api/v1/routes?{query}&limit=10000{page}")
         routes.extend(doc["routes"])
         cursor = doc.get("next") or ""
         if not cursor:

@@ -221,22 +221,8 @@ def test_every_announcement_and_withdrawal_is_one_message(
             assert doc["router_hash"] == hashlib.md5(doc["router_ip"].encode()).hexdigest()
         assert got == want
         pinned = {name: want[f"127.0.0.{40 + i}"] for i, name in enumerate(CAPTURES)}
-        assert pinned["frr-basic.bmp"] == {
-            (V4, "add"): 98,
-            (V4, "del"): 54,
-            (V6, "add"): 54,
-            (V6, "del"): 32,
-            (PEER, "add"): 4,
-            (PEER, "down"): 7,
-        }
-        assert pinned["gobgp-basic.bmp"] == {
-            (V4, "add"): 159,
-            (V4, "del"): 97,
-            (V6, "add"): 93,
-            (V6, "del"): 36,
-            (PEER, "add"): 4,
-            (PEER, "down"): 2,
-        }
+        assert pinned["frr-basic.bmp"] == feed_counts(98, 54, 54, 32, 4, 7)
+        assert pinned["gobgp-basic.bmp"] == feed_counts(159, 97, 93, 36, 4, 2)
         assert total == 1668
         assert agent.metric("bmp_export_dropped_total", exporter="nats") == 0
         assert agent.metric("bmp_export_messages_total", exporter="nats") == total
@@ -252,6 +238,20 @@ def test_every_announcement_and_withdrawal_is_one_message(
         ]
         for r in routers:
             r.close()
+
+
+def feed_counts(
+    v4_add: int, v4_del: int, v6_add: int, v6_del: int, peer_add: int, peer_down: int
+) -> dict[tuple[str, str], int]:
+    """gobmp messages per (subject, action): unicast prefixes per family, peers."""
+    return {
+        (V4, "add"): v4_add,
+        (V4, "del"): v4_del,
+        (V6, "add"): v6_add,
+        (V6, "del"): v6_del,
+        (PEER, "add"): peer_add,
+        (PEER, "down"): peer_down,
+    }
 
 
 def fold(
@@ -315,14 +315,7 @@ def test_outage_drops_then_converges(server: NatsServer, tmp_path: Path) -> None
         wait_for(lambda: agent.messages("127.0.0.61") == len(b), 60, "ingest during the outage")
         missed = expected(b[half:])
         assert agent.metric("bmp_export_dropped_total", exporter="nats") == sum(missed.values())
-        assert missed == {
-            (V4, "add"): 50,
-            (V4, "del"): 52,
-            (V6, "add"): 26,
-            (V6, "del"): 30,
-            (PEER, "add"): 2,
-            (PEER, "down"): 2,
-        }
+        assert missed == feed_counts(50, 52, 26, 30, 2, 2)
         assert first.alive() and second.alive()
 
         server.start()

@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import os
 import subprocess
-import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from lab import Namespace, Topology
+from lab import Namespace, Topology, call_in_ns
 from support import bgp, bmp  # noqa: F401  (re-exported)
 
 T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -75,36 +72,14 @@ def fib_netns() -> Iterator[FibNs]:
         yield FibNs(topo, ns, nbr, a)
 
 
-def setns(name: str) -> None:
-    """Move the calling thread into network namespace ``name``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(fd, CLONE_NEWNET) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-    finally:
-        os.close(fd)
-
-
-def call_in_ns(name: str, fn: Callable[[], T]) -> T:
-    """Run ``fn`` in a thread inside namespace ``name`` and return its result."""
-    out: list[Any] = []
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        try:
-            setns(name)
-            out.append(fn())
-        except BaseException as exc:
-            errors.append(exc)
-
-    t = threading.Thread(target=worker)
-    t.start()
-    t.join()
-    if errors:
-        raise errors[0]
-    return out[0]  # type: ignore[no-any-return]
+async def until(pred: Callable[[], bool], timeout: float, what: str) -> float:
+    """Wait (polling every 50 ms) until ``pred()``; the seconds it took."""
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return time.monotonic() - t0
 
 
 def run_async_in_ns(name: str, factory: Callable[[], Awaitable[T]]) -> T:

@@ -12,23 +12,19 @@ extra, 203.0.113.0/24 nothing (the kernel lacks it).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
-import dataclasses
-import io
 import os
-import time
 from collections.abc import Callable
 
 import aiohttp
 import pytest
-from fibns import FibNs, bgp, bmp, fib_netns, run_async_in_ns
+from daemon_support import loopback_config, run_cmd, serving
+from fibns import FibNs, bgp, bmp, run_async_in_ns, until
 from prometheus_client import CollectorRegistry, generate_latest
 from structlog.testing import capture_logs
 
 from agent.app import build_daemon
-from agent.config import Endpoint, FibConfig, HealthConfig, load
+from agent.config import FibConfig, HealthConfig
 from agent.core import Core
 from agent.fib import cmd as fib_cmd
 from agent.fib.component import FibCollector, diff_view
@@ -70,14 +66,6 @@ def stream(pre_announces: bool = True) -> bytes:
     return out
 
 
-async def until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def counts(fib: FibReconciler) -> dict[str, int]:
     return {k: v for k, v in fib.tracker.counts().get((1, 254), {}).items() if v}
 
@@ -116,10 +104,9 @@ def run(fns: FibNs, pre_announces: bool, body: Callable[..., object], **cfg: obj
 
 
 @pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        f.batch(KERNEL)
-        yield f  # type: ignore[misc]
+def fns(fns: FibNs) -> FibNs:
+    fns.batch(KERNEL)
+    return fns
 
 
 SETTLED = {"in_sync": 1, "extra": 1, "bmp_inconsistent": 1}
@@ -212,12 +199,7 @@ def test_evidence_is_bounded_per_peer(fns: FibNs) -> None:
 
 
 def fib_diff(api: str, *extra: str) -> tuple[int, str]:
-    p = argparse.ArgumentParser()
-    fib_cmd.add_parser(p.add_subparsers())
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = fib_cmd.run(p.parse_args(["fib-diff", "--api", api, *extra]))
-    return code, out.getvalue()
+    return run_cmd(fib_cmd, "fib-diff", "--api", api, *extra)
 
 
 def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
@@ -228,24 +210,14 @@ def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
 
     async def main() -> None:
         with capture_logs():
-            cfg = load(environ={})
-            d = build_daemon(
-                dataclasses.replace(
-                    cfg,
-                    bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
-                    http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
-                    fib=dataclasses.replace(cfg.fib, grace=GRACE, interval=0.05),
-                )
-            )
+            d = build_daemon(loopback_config(fib={"grace": GRACE, "interval": 0.05}))
             fib = d.component("fib")
             assert isinstance(fib, FibReconciler)
-            await d.start()
-            try:
+            async with serving(d) as base:
                 session = d.core.open_session("127.0.0.1", 40000)
                 for ev in BmpSession().feed(stream(True)):
                     session.handle(ev)
                 await until(lambda: counts(fib) == SETTLED, 5, f"{SETTLED}, have {counts(fib)}")
-                base = f"http://{d.http_addresses[0]}"
                 async with aiohttp.ClientSession(base_url=base) as s:
                     async with s.get("/api/v1/health") as r:
                         doc = await r.json()
@@ -285,7 +257,5 @@ def test_daemon_hands_the_fib_evidence_to_the_health_check(fns: FibNs) -> None:
                 # only the feed defect: not drift, exit 0
                 code, out = await asyncio.to_thread(fib_diff, base, "--state", "bmp_inconsistent")
                 assert code == 0, out
-            finally:
-                await d.stop()
 
     run_async_in_ns(fns.ns.name, main)

@@ -175,6 +175,20 @@ def test_matches(
     assert matches(want, hops, mode) is ok
 
 
+def states(
+    in_sync: int, missing: int, extra: int, mismatch: int, inconsistent: int, pending: int
+) -> dict[str, int]:
+    """A table's counts per drift state, in ``DriftTracker.counts()``'s form."""
+    return {
+        IN_SYNC: in_sync,
+        MISSING: missing,
+        EXTRA: extra,
+        NEXTHOP_MISMATCH: mismatch,
+        BMP_INCONSISTENT: inconsistent,
+        PENDING: pending,
+    }
+
+
 def test_compare_and_grace() -> None:
     w1 = (frozenset({ip("10.0.0.1")}),)
     e1 = (186, 20, (g("10.0.0.1"),), 0)
@@ -190,38 +204,17 @@ def test_compare_and_grace() -> None:
     }
     tr = DriftTracker()
     tr.update(1, 254, d, now=100.0, grace=5.0)
-    assert tr.counts()[(1, 254)] == {
-        IN_SYNC: 1,
-        MISSING: 0,
-        EXTRA: 0,
-        NEXTHOP_MISMATCH: 0,
-        BMP_INCONSISTENT: 0,
-        PENDING: 3,
-    }
+    assert tr.counts()[(1, 254)] == states(1, 0, 0, 0, 0, 3)
     assert tr.next_deadline(5.0) == 105.0
     assert tr.promote(104.9, 5.0) == 3
     assert tr.promote(105.0, 5.0) == 0
-    assert tr.counts()[(1, 254)] == {
-        IN_SYNC: 1,
-        MISSING: 1,
-        EXTRA: 1,
-        NEXTHOP_MISMATCH: 1,
-        BMP_INCONSISTENT: 0,
-        PENDING: 0,
-    }
+    assert tr.counts()[(1, 254)] == states(1, 1, 1, 1, 0, 0)
     assert dict(tr.events) == {(1, MISSING): 1, (1, EXTRA): 1, (1, NEXTHOP_MISMATCH): 1}
     # the same differences later: no new events; the mismatch is fixed → one recovery
     kernel[b"\x18\x02\x02\x02"] = e1
     d2 = compare(expected, kernel, lambda e: e[2], "best")
     tr.update(1, 254, d2, now=110.0, grace=5.0)
-    assert tr.counts()[(1, 254)] == {
-        IN_SYNC: 2,
-        MISSING: 1,
-        EXTRA: 1,
-        NEXTHOP_MISMATCH: 0,
-        BMP_INCONSISTENT: 0,
-        PENDING: 0,
-    }
+    assert tr.counts()[(1, 254)] == states(2, 1, 1, 0, 0, 0)
     assert dict(tr.events) == {
         (1, MISSING): 1,
         (1, EXTRA): 1,
@@ -235,12 +228,5 @@ def test_compare_and_grace() -> None:
     kernel[b"\x18\x01\x01\x01"] = e1
     tr.update(1, 254, compare(expected, kernel, lambda e: e[2], "best"), now=112.0, grace=5.0)
     tr.promote(200.0, 5.0)
-    assert tr.counts()[(1, 254)] == {
-        IN_SYNC: 2,
-        MISSING: 1,
-        EXTRA: 1,
-        NEXTHOP_MISMATCH: 0,
-        BMP_INCONSISTENT: 0,
-        PENDING: 0,
-    }
+    assert tr.counts()[(1, 254)] == states(2, 1, 1, 0, 0, 0)
     assert tr.events[(1, MISSING)] == 1

@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from fibns import FibNs, bgp, bmp, fib_netns, routes_api, run_async_in_ns
+from fibns import FibNs, bgp, bmp, routes_api, run_async_in_ns, until
 
 from agent.config import FibConfig
 from agent.core import Core
@@ -82,14 +81,6 @@ def counts(fib: FibReconciler) -> dict[str, int]:
     return {k: v for k, v in fib.tracker.counts().get((1, 254), {}).items() if v}
 
 
-async def until(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 async def settle(fib: FibReconciler) -> None:
     """Until two passes ran after every queued change was taken."""
     await until(
@@ -115,12 +106,6 @@ def run(
             await fib.stop()
 
     run_async_in_ns(fns.ns.name, main)
-
-
-@pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        yield f  # type: ignore[misc]
 
 
 def test_10k_routes_100_withdrawn_50_deleted_from_the_kernel(fns: FibNs) -> None:

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fibns import REPO, FibNs, call_in_ns, fib_netns
+from fibns import REPO, FibNs, call_in_ns
 
 from agent.fib import netlink
 from agent.fib.netlink import KernelState, prefix_key
@@ -40,12 +40,6 @@ def key(prefix: str) -> bytes:
     addr, _, length = prefix.partition("/")
     fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
     return prefix_key(int(length), socket.inet_pton(fam, addr))
-
-
-@pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        yield f  # type: ignore[misc]
 
 
 def dump(f: FibNs, tables: frozenset[int] | None = frozenset({254})) -> KernelState:
@@ -236,3 +230,14 @@ def _dump_as_nobody(fns: FibNs, shared: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out == {"uid": 65534, "routes": 41, "counts": [[1, 254, 186, 40], [2, 254, 12, 1]]}
+
+
+def test_hop_texts_name_gateway_and_interface() -> None:
+    """``"<gateway> dev <interface>"`` per next hop, inline or through a nexthop
+    object; an unknown interface is its index unless a ``link_name`` says more."""
+    k = KernelState(WATCH, None, links={2: "veth0"})
+    k.nh_objects[7] = (((v4("10.9.0.3"), 3),), ())
+    hops = ((v4("10.9.0.2"), 2), (b"", 2), (v6("fe80::1"), 0))
+    assert k.hop_texts((186, 20, hops, 0)) == ["10.9.0.2 dev veth0", "dev veth0", "fe80::1"]
+    assert k.hop_texts((186, 20, (), 7)) == ["10.9.0.3 dev 3"]
+    assert k.hop_texts((186, 20, (), 7), lambda i: f"if{i}") == ["10.9.0.3 dev if3"]

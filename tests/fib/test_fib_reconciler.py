@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import Awaitable, Callable
 
 import pytest
-from fibns import FibNs, bgp, bmp, fib_netns, run_async_in_ns
+from fibns import FibNs, bgp, bmp, run_async_in_ns, until
 from prometheus_client import CollectorRegistry, generate_latest
 
 from agent.config import FibConfig
@@ -81,15 +80,6 @@ def feed(core: Core) -> None:
         rs.handle(ev)
 
 
-async def until(pred: Callable[[], bool], timeout: float, what: str) -> float:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - t0
-
-
 def counts(fib: FibReconciler, afi: int = 1) -> dict[str, int]:
     return {k: v for k, v in fib.tracker.counts().get((afi, 254), {}).items() if v}
 
@@ -121,10 +111,9 @@ def run(
 
 
 @pytest.fixture
-def fns() -> FibNs:
-    with fib_netns() as f:
-        f.batch(KERNEL_OK)
-        yield f  # type: ignore[misc]
+def fns(fns: FibNs) -> FibNs:
+    fns.batch(KERNEL_OK)
+    return fns
 
 
 def test_in_sync_then_missing_extra_mismatch_and_back(fns: FibNs) -> None:

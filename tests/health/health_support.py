@@ -7,13 +7,13 @@ from dataclasses import replace
 from typing import Any
 
 import core_events
-from core_events import POST, PRE, hdr, peer_down, route_monitoring
+from core_events import POST, PRE, RouteMonitorings, hdr, path_attributes, peer_down
 
 from agent.config import HealthConfig
 from agent.core import Core, RouterSession
 from agent.health import HealthObserver, Report, evaluate
 from agent.health.dc import DcObserver
-from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
+from parsers.bgp.attributes import PathAttributes
 from parsers.bmp.messages import PerPeerHeader
 from parsers.bmp.session import Decoded
 
@@ -25,26 +25,10 @@ ROUTER = "10.0.9.1"
 def attrs(
     *, originator: str | None = None, clusters: tuple[str, ...] = (), med: int = 0
 ) -> PathAttributes:
-    return PathAttributes(
-        origin=0,
-        as_path=(AsPathSegment(AS_SEQUENCE, (65001,)),),
-        next_hop="10.0.1.2",
-        med=med,
-        originator_id=originator,
-        cluster_list=clusters,
-    )
+    return path_attributes(med=med, originator_id=originator, cluster_list=clusters)
 
 
-def rm(
-    header: PerPeerHeader,
-    announce: list[str] | None = None,
-    withdraw: list[str] | None = None,
-    *,
-    a: PathAttributes | None = None,
-    ids: list[int] | None = None,
-    wids: list[int] | None = None,
-) -> Decoded:
-    return route_monitoring(header, announce, withdraw, a or attrs(), ids, wids)
+rm = RouteMonitorings(attrs)
 
 
 def peer_up(

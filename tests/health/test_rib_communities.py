@@ -4,6 +4,7 @@ attribute set; the parser of community text; the config keys of the new checks."
 from __future__ import annotations
 
 import pytest
+from core_events import path_attributes
 from health_support import POST, ROUTER, Lab, hdr, peer_down, peer_up, rm
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from agent.health import Health
 from agent.health.community import CommunityMatcher, parse_community
 from agent.health.rib_communities import CommunityCounter, community_state
 from agent.health.selectors import normalise_selector
-from parsers.bgp.attributes import AS_SEQUENCE, AsPathSegment, PathAttributes
+from parsers.bgp.attributes import PathAttributes
 
 A = hdr("10.0.1.2", 65001)
 A_POST = hdr("10.0.1.2", 65001, POST)
@@ -22,14 +23,8 @@ LISTED = ("64510:100", "64510:200", "64510:1:2", "rt:65022:7")
 
 
 def pa(comms: tuple[int, ...] = (), large: tuple[tuple[int, int, int], ...] = (), ext: tuple[bytes, ...] = (), med: int = 0) -> PathAttributes:  # fmt: skip
-    return PathAttributes(
-        origin=0,
-        as_path=(AsPathSegment(AS_SEQUENCE, (65001,)),),
-        next_hop="10.0.1.2",
-        med=med,
-        communities=comms,
-        large_communities=large,
-        extended_communities=ext,
+    return path_attributes(
+        med=med, communities=comms, large_communities=large, extended_communities=ext
     )
 
 

@@ -85,23 +85,36 @@ def exa_peers() -> tuple[ExaPeer, ...]:
     )  # fmt: skip
 
 
-def config_16(family: int, log: Path) -> str:
-    """bird.conf (``family`` 4) or bird6.conf (6) for BIRD 1.6."""
-    head = [
+#: Both versions' filter of A2: rejects A2_REJECT and longer.
+A2_FILTER = [
+    "filter a2_in {",
+    f"  if net ~ [ {A2_REJECT}+ ] then reject;",
+    "  accept;",
+    "}",
+]
+
+
+def _head(log: Path) -> list[str]:
+    """The lines both versions' configs start with."""
+    return [
         f'log "{log}" all;',
         "router id 10.0.1.1;",
         "timeformat protocol iso long;",
         "timeformat route iso long;",
         "protocol device { scan time 10; }",
+    ]
+
+
+def config_16(family: int, log: Path) -> str:
+    """bird.conf (``family`` 4) or bird6.conf (6) for BIRD 1.6."""
+    head = [
+        *_head(log),
         "protocol kernel { persist off; scan time 10; import none; export all; }",
     ]
     if family == 4:
         body = [
             "protocol static st4 { route 198.51.100.0/24 blackhole; }",
-            "filter a2_in {",
-            f"  if net ~ [ {A2_REJECT}+ ] then reject;",
-            "  accept;",
-            "}",
+            *A2_FILTER,
             "protocol bgp A {",
             f"  local {SPEAKER_V4} as {LOCAL_AS};",
             f"  neighbor {INJ_A_V4} as 65001;",
@@ -134,18 +147,11 @@ def config_16(family: int, log: Path) -> str:
 def config_20(log: Path) -> str:
     return "\n".join(
         [
-            f'log "{log}" all;',
-            "router id 10.0.1.1;",
-            "timeformat protocol iso long;",
-            "timeformat route iso long;",
-            "protocol device { scan time 10; }",
+            *_head(log),
             "protocol kernel k4 { scan time 10; ipv4 { import none; export all; }; }",
             "protocol kernel k6 { scan time 10; ipv6 { import none; export all; }; }",
             "protocol static st4 { ipv4; route 198.51.100.0/24 blackhole; }",
-            "filter a2_in {",
-            f"  if net ~ [ {A2_REJECT}+ ] then reject;",
-            "  accept;",
-            "}",
+            *A2_FILTER,
             "protocol bgp A {",
             f"  local {SPEAKER_V4} as {LOCAL_AS};",
             f"  neighbor {INJ_A_V4} as 65001;",

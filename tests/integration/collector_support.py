@@ -572,6 +572,21 @@ class CollectorLab:
             what="Peer Up of A and B",
         )
 
+    def bring_up(
+        self,
+        info: Mapping[Key, float] | None = None,
+        *,
+        connections: int = 1,
+        timeout: float | None = None,
+    ) -> Metrics:
+        """The speaker starts, its BMP session comes up (``connections``, ``info``
+        as ``wait_router_up``'s), ExaBGP starts, A and B come up; the samples then.
+        ``timeout``: of each wait (default: theirs)."""
+        self.speaker.start()
+        self.wait_router_up(connections, 30.0 if timeout is None else timeout, info)
+        self.start_exabgp()
+        return self.wait_peers_up(45.0 if timeout is None else timeout)
+
     def announce_all(self) -> Metrics:
         self.routes.announce("A", A4 + A6, **ATTRS_A)
         self.routes.announce("B", B4 + B6, **ATTRS_B)

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
-import signal
-import subprocess
-import sys
+import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lab import ExaBgp, LabError, Namespace, socket_in, wait_until
+from lab import ExaBgp, GoBgp, LabError, Namespace, wait_until
+from lab.agent import LabAgent
 
-REPO = Path(__file__).resolve().parents[2]
-HTTP_PORT = 9324
 N4 = 100_000
 N6 = 20_000
 #: prefixes per ``announce attributes`` line (one UPDATE each, under 4 KiB)
@@ -47,18 +43,29 @@ def v6_prefixes(n: int = N6) -> list[str]:
 
 
 def bulk_lines(
-    inj: ExaBgp, peer: str, verb: str, prefixes: Sequence[str], next_hop: str, chunk: int
+    inj: ExaBgp,
+    peer: str,
+    verb: str,
+    prefixes: Sequence[str],
+    next_hop: str,
+    chunk: int,
+    attrs: str = ATTRS,
 ) -> list[str]:
     p = inj.peers[peer]
-    head = f"{p.selector} {verb} attributes next-hop {next_hop} {ATTRS} nlri "
+    head = f"{p.selector} {verb} attributes next-hop {next_hop} {attrs} nlri "
     return [head + " ".join(prefixes[i : i + chunk]) for i in range(0, len(prefixes), chunk)]
 
 
 def announce_bulk(
-    inj: ExaBgp, peer: str, prefixes: Sequence[str], next_hop: str, chunk: int
+    inj: ExaBgp,
+    peer: str,
+    prefixes: Sequence[str],
+    next_hop: str,
+    chunk: int,
+    attrs: str = ATTRS,
 ) -> None:
     """Announce ``prefixes`` with one shared attribute set, ``chunk`` per UPDATE."""
-    inj.send(*bulk_lines(inj, peer, "announce", prefixes, next_hop, chunk))
+    inj.send(*bulk_lines(inj, peer, "announce", prefixes, next_hop, chunk, attrs))
 
 
 def withdraw_bulk(
@@ -98,72 +105,12 @@ def wait_kernel(
     )
 
 
-def http_get(ns: Namespace, path: str, port: int = HTTP_PORT, timeout: float = 30) -> Any:
-    with socket_in(ns.name) as s:
-        s.settimeout(timeout)
-        try:
-            s.connect(("127.0.0.1", port))
-        except OSError as exc:
-            raise LabError(f"agent HTTP not reachable: {exc}") from exc
-        s.sendall(f"GET {path} HTTP/1.0\r\nHost: agent\r\n\r\n".encode())
-        chunks = []
-        while chunk := s.recv(1 << 20):
-            chunks.append(chunk)
-    data = b"".join(chunks)
-    head, _, body = data.partition(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise LabError(f"GET {path}: {head[:200]!r} {body[:300]!r}")
-    return json.loads(body) if path.startswith("/api") else body.decode()
-
-
-class Agent:
-    """``bmp-agent run`` with built-in defaults, in ``ns`` (the speaker's namespace)."""
+class Agent(LabAgent):
+    """``bmp-agent run`` with built-in defaults, in ``ns`` (the speaker's namespace), started."""
 
     def __init__(self, ns: Namespace, workdir: Path, env: dict[str, str] | None = None) -> None:
-        self.ns = ns
-        self.log = workdir / "agent.log"
-        full_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO),
-            **(env or {}),
-        }
-        argv = [sys.executable, "-m", "agent.cli", "run", "--log-format", "json"]
-        self.proc = ns.popen(argv, log=self.log, env=full_env, cwd=REPO)
-        wait_until(
-            lambda: self.alive() and http_get(ns, "/readyz"),
-            timeout=30,
-            what="the agent's /readyz",
-            describe=self.tail,
-        )
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise LabError(f"agent exited with {self.proc.returncode}\n{self.tail()}")
-        return True
-
-    def tail(self, n: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text().splitlines()[-n:])
-        except OSError:
-            return ""
-
-    def get(self, path: str) -> Any:
-        return http_get(self.ns, path)
-
-    def diff(self, query: str = "") -> dict[str, Any]:
-        d = self.get("/api/v1/fib/diff" + query)
-        assert isinstance(d, dict)
-        return d
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        super().__init__(ns, workdir / "agent.log", ["--log-format", "json"], env)
+        self.start()
 
 
 def counts(d: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -177,9 +124,14 @@ def counts(d: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 
 def wait_counts(
-    agent: Agent, want: dict[str, dict[str, int]], timeout: float, what: str
+    agent: LabAgent,
+    want: dict[str, dict[str, int]],
+    timeout: float,
+    what: str,
+    describe: Callable[[], str] | None = None,
 ) -> tuple[float, dict[str, Any]]:
-    """Wait until the diff's counts are ``want``; (seconds waited, the last diff)."""
+    """Wait until the diff's counts are ``want``; (seconds waited, the last diff).
+    ``describe``: more to say when they are not."""
     t0 = time.monotonic()
     last: list[Any] = [None, None]
 
@@ -196,7 +148,9 @@ def wait_counts(
         what=what,
         describe=lambda: (
             f"last counts: {last[0]}\nwant: {want}\n"
-            f"drift sample: {json.dumps((last[1] or {}).get('drift', [])[:5])}\n{agent.tail()}"
+            f"drift sample: {json.dumps((last[1] or {}).get('drift', [])[:5])}\n"
+            + (f"{describe()}\n" if describe else "")
+            + agent.tail()
         ),
     )
     return time.monotonic() - t0, last[1]
@@ -218,3 +172,24 @@ def metric_lines(agent: Agent, name: str) -> dict[str, float]:
             labels, _, value = line.rpartition(" ")
             out[labels[len(name) :]] = float(value)
     return out
+
+
+def gobgp_rib_counts(spk: GoBgp, afi: str) -> tuple[int, int]:
+    """(destinations, paths) of GoBGP's global RIB (``gobgp global rib summary``)."""
+    out = spk.gobgp("global", "rib", "-a", afi, "summary")
+    m = re.search(r"Destination:\s*(\d+),\s*Path:\s*(\d+)", out)
+    if m is None:
+        raise LabError(f"gobgp global rib -a {afi} summary: {out!r}")
+    return int(m[1]), int(m[2])
+
+
+def gobgp_best_hops(spk: GoBgp, afi: str) -> dict[str, str]:
+    """prefix → the next hop of GoBGP's best path (``gobgp global rib -j``)."""
+    out = spk.ns.run(spk.cli_argv("global", "rib", "-a", afi, "-j"), timeout=300).stdout
+    best = {}
+    for prefix, paths in json.loads(out or "{}").items():
+        for p in paths:
+            if p.get("best"):
+                (nh,) = [a["nexthop"] for a in p["attrs"] if a["type"] in (3, 14)]
+                best[prefix] = nh
+    return best

@@ -55,11 +55,8 @@ def active_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
 
 def test_frr_active(active_lab: CollectorLab) -> None:
     cl = active_lab
-    cl.speaker.start()
     # FRR's Initiation: sysName = hostname, sysDescr = version
-    cl.wait_router_up(info={cl.router_info_key("spk", "FRRouting 8.4.4"): 1})
-    cl.start_exabgp()
-    cl.wait_peers_up()
+    cl.bring_up(info={cl.router_info_key("spk", "FRRouting 8.4.4"): 1})
     cl.announce_all()
     m = cl.withdraw_some()
     assert m.get(key("bmp_router_connections_total", router=ROUTER)) == 1
@@ -79,10 +76,7 @@ def test_frr_active(active_lab: CollectorLab) -> None:
     cl.exabgp.stop()
     cl.speaker.stop()
     cl.wait_router_down()
-    cl.speaker.start()
-    cl.wait_router_up(connections=2, timeout=60)
-    cl.exabgp.start()
-    cl.wait_peers_up(timeout=60)
+    cl.bring_up(connections=2, timeout=60)
     cl.routes.resend()
     m = cl.wait_rib("the RIB rebuilt after FRR restarted", timeout=60)
     # this agent process saw two BMP sessions: FRR reports every configured

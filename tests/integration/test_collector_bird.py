@@ -61,11 +61,8 @@ def bird_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
 
 def test_bird_passive(bird_lab: CollectorLab) -> None:
     cl = bird_lab
-    cl.speaker.start()
     # BIRD 3.1.8 without "system name/description" configured
-    cl.wait_router_up(info={cl.router_info_key("Not defined", "Not defined"): 1})
-    cl.start_exabgp()
-    m = cl.wait_peers_up()
+    m = cl.bring_up(info={cl.router_info_key("Not defined", "Not defined"): 1})
     # End-of-RIB for both families, pre and post, right after each Peer Up
     eor = {
         key("bmp_eor_received", router=ROUTER, peer=peer, view=view, afi=afi, safi="unicast"): 1
@@ -110,10 +107,7 @@ def test_bird_passive(bird_lab: CollectorLab) -> None:
         (INJ_A_V4, "local_notification"): 2,
         (INJ_B_V6, "remote_no_notification"): 2,
     }
-    cl.speaker.start()
-    cl.wait_router_up(connections=2, timeout=60)
-    cl.exabgp.start()
-    cl.wait_peers_up(timeout=60)
+    cl.bring_up(connections=2, timeout=60)
     cl.routes.resend()
     m = cl.wait_rib("the RIB rebuilt after BIRD restarted", timeout=60)
     assert cl.flap_counts(m) == flaps

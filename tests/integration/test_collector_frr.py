@@ -58,10 +58,7 @@ def frr_lab(lab_topo: LabTopology) -> Iterator[CollectorLab]:
 
 def test_frr_passive(frr_lab: CollectorLab) -> None:
     cl = frr_lab
-    cl.speaker.start()
-    cl.wait_router_up()
-    cl.start_exabgp()
-    m = cl.wait_peers_up()
+    m = cl.bring_up()
     assert m.get(cl.router_info_key("spk", "FRRouting 8.4.4")) == 1
     # FRR reports the never-up neighbor with a Peer Down when BMP comes up
     assert m.downs(ROUTER)[(NEVER_UP, "local_no_notification")] == 1

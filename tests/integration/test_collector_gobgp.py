@@ -76,10 +76,7 @@ def a_only(afi: str) -> int:
 
 def test_gobgp_passive(gobgp_lab: CollectorLab) -> None:
     cl = gobgp_lab
-    cl.speaker.start()
-    cl.wait_router_up()
-    cl.start_exabgp()
-    m = cl.wait_peers_up()
+    m = cl.bring_up()
     assert m.get(cl.router_info_key("GoBGP", "3.10.0")) == 1
 
     m = cl.announce_all()

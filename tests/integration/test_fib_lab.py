@@ -18,40 +18,21 @@ and the exact final state.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lab import (
-    INJ_A2_V4,
-    INJ_A_V4,
-    INJ_B2_V6,
-    INJ_B_V6,
-    BmpTarget,
-    ExaBgp,
-    LabError,
-    LabTopology,
-    Namespace,
-    SpeakerConfig,
-    lab_neighbors,
-    lab_peers,
-    make_speaker,
-    require,
-    socket_in,
-    wait_until,
-)
+from fib_scale_support import wait_counts
+from lab import BMP_PORT, LabError, LabTopology, Namespace, require
+from lab.agent import HTTP_PORT, REPO, LabAgent, http_get, start_local_speaker
+from lab.netns import INJ_A2_V4, INJ_A_V4, INJ_B2_V6, INJ_B_V6
 
 pytestmark = pytest.mark.lab
 
-REPO = Path(__file__).resolve().parents[2]
-BMP_PORT = 11019
-HTTP_PORT = 9324
 GRACE = 1.0
 
 A4 = ["192.0.2.0/26", "192.0.2.64/26", "198.51.100.0/25", "10.244.1.0/24"]
@@ -61,24 +42,6 @@ A6 = ["2001:db8:1::/48", "2001:db8:2::/48"]
 #: route whose next hop is not the sending peer's own address, e.g. 10.0.1.3
 #: from peer B, so B's IPv4 next hops stay the lab default.)
 SHARED = "2001:db8:5::/48"
-
-
-def http_get(ns: Namespace, path: str) -> Any:
-    """GET http://127.0.0.1:HTTP_PORT<path> inside the namespace; the JSON body."""
-    with socket_in(ns.name) as s:
-        s.settimeout(5)
-        try:
-            s.connect(("127.0.0.1", HTTP_PORT))
-        except OSError as exc:
-            raise LabError(f"agent HTTP not reachable: {exc}") from exc
-        s.sendall(f"GET {path} HTTP/1.0\r\nHost: agent\r\n\r\n".encode())
-        data = b""
-        while chunk := s.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    if b" 200 " not in head.split(b"\r\n", 1)[0]:
-        raise LabError(f"GET {path}: {head[:100]!r}")
-    return json.loads(body) if path.startswith("/api") else body.decode()
 
 
 def unprivileged_python_works(ns: Namespace) -> bool:
@@ -91,111 +54,45 @@ def unprivileged_python_works(ns: Namespace) -> bool:
     return proc.returncode == 0
 
 
-class Agent:
-    """``bmp-agent run`` in the speaker's namespace with no capabilities."""
+class Agent(LabAgent):
+    """``bmp-agent run`` in the speaker's namespace with no capabilities, started."""
 
     def __init__(self, ns: Namespace, workdir: Path) -> None:
-        self.ns = ns
-        self.log = workdir / "agent.log"
         drop = ["setpriv", "--inh-caps=-all", "--bounding-set=-all"]
         self.as_nobody = unprivileged_python_works(ns)
         if self.as_nobody:
             drop += ["--reuid", "65534", "--regid", "65534", "--clear-groups"]
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "PYTHONPATH": str(REPO),
             "BMP_AGENT_FIB_GRACE": str(GRACE),
             "BMP_AGENT_FIB_INTERVAL": "0.2",
             "BMP_AGENT_FIB_RCVBUF": "4096",
             **getattr(self, "_env", {}),
         }
         argv = [
-            *drop, sys.executable, "-m", "agent.cli", "run",
             "--bmp-listen", f"127.0.0.1:{BMP_PORT}",
             "--http-listen", f"127.0.0.1:{HTTP_PORT}",
             "--log-format", "json",
         ]  # fmt: skip
-        self.proc = ns.popen(argv, log=self.log, env=env, cwd=REPO)
-        wait_until(
-            lambda: self.alive() and http_get(ns, "/readyz"),
-            timeout=30,
-            what="the agent's /readyz",
-            describe=self.tail,
-        )
-
-    def alive(self) -> bool:
-        if self.proc.poll() is not None:
-            raise LabError(f"agent exited with {self.proc.returncode}\n{self.tail()}")
-        return True
-
-    def tail(self) -> str:
-        try:
-            return "\n".join(self.log.read_text().splitlines()[-30:])
-        except OSError:
-            return ""
+        super().__init__(ns, workdir / "agent.log", argv, env, prefix=drop)
+        self.start()
 
     def capabilities(self) -> tuple[int, int]:
         """(effective uid, effective capability mask) of the agent process."""
+        assert self.proc is not None
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         return int(fields["Uid"].split()[1]), int(fields["CapEff"].strip(), 16)
 
-    def diff(self) -> dict[str, Any]:
-        data = http_get(self.ns, "/api/v1/fib/diff")
-        assert isinstance(data, dict)
-        return data
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-
-
-def summary(d: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """afi → the non-zero counts of the main table."""
-    out = {}
-    for t in d["tables"]:
-        if t["table"] == "main":
-            out[t["afi"]] = {
-                k: t[k]
-                for k in (
-                    "expected",
-                    "kernel",
-                    "in_sync",
-                    "missing",
-                    "extra",
-                    "nexthop_mismatch",
-                    "pending",
-                )
-                if t[k]
-            }
-    return out
-
 
 def wait_summary(agent: Agent, want: dict[str, dict[str, int]], timeout: float, what: str) -> float:
-    t0 = time.monotonic()
-    last: list[Any] = [None]
-
-    def check() -> bool:
-        agent.alive()
-        d = agent.diff()
-        last[0] = (summary(d), d["drift"])
-        return summary(d) == want
-
-    def describe() -> str:
+    def routes() -> str:
         try:
-            routes = http_get(agent.ns, f"/api/v1/routes?prefix={SHARED}")
+            return f"routes of {SHARED}: {http_get(agent.ns, f'/api/v1/routes?prefix={SHARED}')}"
         except LabError as exc:
-            routes = str(exc)
-        return f"last: {last[0]}\nroutes of {SHARED}: {routes}\n{agent.tail()}"
+            return str(exc)
 
-    wait_until(check, timeout=timeout, what=what, describe=describe)
-    return time.monotonic() - t0
+    took, _ = wait_counts(agent, want, timeout, what, describe=routes)
+    return took
 
 
 def kernel_route(ns: Namespace, prefix: str) -> dict[str, Any]:
@@ -225,16 +122,9 @@ def test_fib_reconciliation(kind: str, lab_topo: LabTopology, agent: Agent) -> N
     assert caps == 0
     if agent.as_nobody:
         assert uid == 65534
-    cfg = SpeakerConfig(
-        neighbors=lab_neighbors(never_up=False),
-        collectors=(BmpTarget("127.0.0.1", BMP_PORT),),
-        stats_interval=0,
-        kernel_export=True,
-    )
     proto = "bgp" if kind == "frr" else "bird"
     n4, n6 = len(A4), len(A6) + 1
-    speaker = make_speaker(kind, spk, lab.workdir, cfg).start()
-    injector = ExaBgp(lab.inj, lab.workdir, lab_peers()).start()
+    speaker, injector = start_local_speaker(lab, kind)
     paused: list[subprocess.Popen[bytes]] = []
     try:
         speaker.wait_established([INJ_A_V4, INJ_B_V6], timeout=40)
@@ -331,15 +221,11 @@ def test_fib_reconciliation(kind: str, lab_topo: LabTopology, agent: Agent) -> N
         # 5. withdraw at the injector → the speaker removes them → in sync again
         injector.withdraw_many("A", [A4[0], A4[1], A6[1]])
         spk.run(["ip", "route", "del", "203.0.113.0/24"])
-        wait_summary(
-            agent,
-            {
-                "ipv4": {"expected": n4 - 2, "kernel": n4 - 2, "in_sync": n4 - 2},
-                "ipv6": {"expected": n6 - 1, "kernel": n6 - 1, "in_sync": n6 - 1},
-            },
-            timeout=20,
-            what="back in sync after the withdrawals",
-        )
+        synced = {
+            "ipv4": {"expected": n4 - 2, "kernel": n4 - 2, "in_sync": n4 - 2},
+            "ipv6": {"expected": n6 - 1, "kernel": n6 - 1, "in_sync": n6 - 1},
+        }
+        wait_summary(agent, synced, timeout=20, what="back in sync after the withdrawals")
 
         # 6. event storm while the agent is stopped: its 4 KiB buffer overflows.
         # Routes of a watched protocol the speaker does not own (zebra would
@@ -369,7 +255,7 @@ def test_fib_reconciliation(kind: str, lab_topo: LabTopology, agent: Agent) -> N
                     "in_sync": n4 - 2,
                     "extra": left,
                 },
-                "ipv6": {"expected": n6 - 1, "kernel": n6 - 1, "in_sync": n6 - 1},
+                "ipv6": synced["ipv6"],
             },
             timeout=20,
             what=f"extra = {left} after the storm",
@@ -380,15 +266,7 @@ def test_fib_reconciliation(kind: str, lab_topo: LabTopology, agent: Agent) -> N
             + "\n"
         )
         spk.run(["ip", "-batch", str(batch)], timeout=60)
-        wait_summary(
-            agent,
-            {
-                "ipv4": {"expected": n4 - 2, "kernel": n4 - 2, "in_sync": n4 - 2},
-                "ipv6": {"expected": n6 - 1, "kernel": n6 - 1, "in_sync": n6 - 1},
-            },
-            timeout=20,
-            what="back in sync after the storm",
-        )
+        wait_summary(agent, synced, timeout=20, what="back in sync after the storm")
         metrics = http_get(spk, "/metrics")
         assert (
             'bmp_fib_drift_events_total{afi="ipv4",router="127.0.0.1",state="missing"} 1.0'

@@ -22,12 +22,41 @@ hold every kernel route in exactly one state:
   initial dump, with FRR's Peer Down for the never-up neighbor): still no
   false drift.
 * BIRD 3 with ``protocol kernel`` (proto bird).
+* GoBGP 3.10 (pre-policy, post-policy and Loc-RIB), with the test as its FIB
+  writer: GoBGP has no FIB writer of its own, and its zebra client cannot
+  drive FRR 8.4's zebra here (below). Peer B adds a second, longer path for
+  5,000 IPv6 prefixes. Once GoBGP holds the table, the test installs GoBGP's
+  best paths (``gobgp global rib -j``) as proto bgp, then starts the agent,
+  and GoBGP dumps: Loc-RIB first (without a Peer Up), one RM per path, no
+  path IDs. The FIB must settle on Loc-RIB and stay exact while the pre- and
+  post-policy dumps arrive, while peer B withdraws its non-best paths live
+  (GoBGP 3.10 withdraws them in pre-policy only: B's post-policy view keeps
+  5,000 stale paths, a speaker defect the Loc-RIB source is immune to), and
+  then report the injected drift exactly.
+
+GoBGP 3.10.0 + zebra of FRR 8.4.4 (zapi 6), tried in the lab namespace with
+``[zebra.config] enabled = true, url = "unix:<rundir>/zserv.api",
+version = 6`` and ``software-name`` unset (GoBGP's default, frr8.1),
+``frr8.2``, ``frr8.0``, ``frr7.5`` and ``frr7.3``: every time zebra accepts
+the session ("client 22 says hello and bids fair to announce only bgp
+routes vrf=0") and gobgpd logs "success to connect to Zebra", then
+``failed to decode body ... Error="unknown route type: 254 in version: 6
+(frr8.100000)" Header="&{86 254 6 0 redistributeRouteAdd}"`` (zebra's VRF
+add for "default", numbered differently in 8.4) and panics with ``runtime
+error: slice bounds out of range [:4] with capacity 1`` in
+``zebra.(*interfaceUpdateBody).decodeFromBytes`` (internal/pkg/zebra/zapi.go:1953):
+gobgpd exits, zebra logs "Client 'bgp' encountered an error and is shutting
+down", no route reaches the kernel. GoBGP's docs name FRR up to 8.1 (zapi 6)
+as supported; the panic is upstream osrg/gobgp issue 2681 (open; "also
+reproduced on gobgpd shipped with Debian bookworm").
 """
 
 from __future__ import annotations
 
+import re
 import signal
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -40,6 +69,8 @@ from fib_scale_support import (
     announce_bulk,
     batch,
     counts,
+    gobgp_best_hops,
+    gobgp_rib_counts,
     kernel_routes,
     metric_lines,
     v4_prefixes,
@@ -48,36 +79,22 @@ from fib_scale_support import (
     wait_kernel,
     withdraw_bulk,
 )
-from lab import (
-    INJ_A2_V4,
-    INJ_A_V4,
-    INJ_B2_V6,
-    INJ_B_V6,
-    BmpTarget,
-    ExaBgp,
-    LabTopology,
-    Neighbor,
-    SpeakerConfig,
-    lab_peers,
-    make_speaker,
-    require,
-)
+from lab import ExaBgp, GoBgp, LabTopology, Neighbor, SpeakerConfig, lab_peers, require, wait_until
+from lab.agent import local_config, start_local_speaker
+from lab.netns import INJ_A2_V4, INJ_A_V4, INJ_B2_V6, INJ_B_V6
+from lab.speakers import NEVER_UP
 
 pytestmark = pytest.mark.lab
 
 ROUTER = "127.0.0.1"
 PEER = INJ_A_V4
 GRACE = 5.0  # fib.grace default
-NEVER_UP = Neighbor("10.0.1.99", 65099, passive=True, name="never_up")
+PEER_A = Neighbor(INJ_A_V4, 65001, name="peerA")
 
 
 def scale_config(**kw: Any) -> SpeakerConfig:
-    return SpeakerConfig(
-        neighbors=(Neighbor(INJ_A_V4, 65001, name="peerA"), NEVER_UP),
-        collectors=(BmpTarget("127.0.0.1", 11019),),
-        kernel_export=True,
-        **kw,
-    )
+    """Peer A and the never-up neighbor, Statistics Reports every 5 s."""
+    return local_config(neighbors=(PEER_A, NEVER_UP), stats_interval=5, **kw)
 
 
 def load_table(inj: ExaBgp) -> tuple[list[str], list[str]]:
@@ -87,14 +104,24 @@ def load_table(inj: ExaBgp) -> tuple[list[str], list[str]]:
     return p4, p6
 
 
-def view_routes(agent: Agent, view: str, afi: str) -> int:
-    """bmp_rib_routes of peer A in ``view`` (the agent's own count of the RIB)."""
+def view_routes(agent: Agent, view: str, afi: str, peer: str = PEER) -> int:
+    """bmp_rib_routes of ``peer`` in ``view`` (the agent's own count of the RIB)."""
     got = metric_lines(agent, "bmp_rib_routes")
     n = 0
     for labels, v in got.items():
-        if f'peer="{PEER}"' in labels and f'view="{view}"' in labels and f'afi="{afi}"' in labels:
+        if f'peer="{peer}"' in labels and f'view="{view}"' in labels and f'afi="{afi}"' in labels:
             n += int(v)
     return n
+
+
+def rib_views(agent: Agent) -> dict[tuple[str, str, str], int]:
+    """(peer, view, afi) → bmp_rib_routes, the non-zero ones."""
+    out = {}
+    for labels, v in metric_lines(agent, "bmp_rib_routes").items():
+        f = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if v:
+            out[(f["peer"], f["view"], f["afi"])] = int(v)
+    return out
 
 
 def assert_accounted(d: dict[str, Any]) -> None:
@@ -108,16 +135,37 @@ def assert_accounted(d: dict[str, Any]) -> None:
         assert t["expected"] == t["in_sync"] + t["missing"] + t["nexthop_mismatch"], t
 
 
-def settle_healthy(agent: Agent, n6_post: int, timeout: float) -> dict[str, Any]:
-    """Wait for the healthy settled state; ``n6_post`` IPv6 routes in post-policy."""
-    inc = N6 - n6_post
+def healthy(n6_post: int, n4: int = N4) -> dict[str, dict[str, int]]:
+    """The counts of a healthy node: every route in sync, except the IPv6
+    routes the post-policy view lacks (``n6_post`` held), ``bmp_inconsistent``."""
     want = {
-        "ipv4": {"expected": N4, "kernel": N4, "in_sync": N4},
+        "ipv4": {"expected": n4, "kernel": n4, "in_sync": n4},
         "ipv6": {"expected": n6_post, "kernel": N6, "in_sync": n6_post},
     }
-    if inc:
-        want["ipv6"]["bmp_inconsistent"] = inc
-    _, d = wait_counts(agent, want, timeout=timeout, what="the settled FIB diff")
+    if N6 - n6_post:
+        want["ipv6"]["bmp_inconsistent"] = N6 - n6_post
+    return want
+
+
+def settle_healthy(agent: Agent, n6_post: int, timeout: float) -> dict[str, Any]:
+    """Wait for the healthy settled state; ``n6_post`` IPv6 routes in post-policy."""
+    _, d = wait_counts(agent, healthy(n6_post), timeout=timeout, what="the settled FIB diff")
+    assert_accounted(d)
+    return d
+
+
+def hold_counts(agent: Agent, want: dict[str, dict[str, int]], what: str) -> dict[str, Any]:
+    """The counts are ``want`` in a comparison made more than the grace period
+    after the first one seen now (a difference arising now would be drift or
+    pending by then); bounded by the agent's own passes, not a sleep."""
+    first = agent.diff("?limit=1")["last_sync"]
+    assert first is not None
+
+    def later() -> bool:
+        return float(agent.diff("?limit=1")["last_sync"]) > first + GRACE + 1
+
+    wait_until(later, timeout=120, what=f"a FIB comparison {GRACE + 1}s later", describe=agent.tail)
+    _, d = wait_counts(agent, want, timeout=60, what=what)
     assert_accounted(d)
     return d
 
@@ -170,8 +218,8 @@ def test_frr_scale_live_feed(soft: bool, lab_topo: LabTopology) -> None:
     lab = lab_topo
     spk = lab.spk
     agent = Agent(spk, lab.workdir)
-    speaker = make_speaker("frr", spk, lab.workdir, scale_config(soft_reconfiguration=soft)).start()
-    inj = ExaBgp(lab.inj, lab.workdir, lab_peers()[:1]).start()
+    cfg = scale_config(soft_reconfiguration=soft)
+    speaker, inj = start_local_speaker(lab, "frr", cfg, lab_peers()[:1])
     zebra = speaker.procs[0]
     try:
         speaker.wait_established([INJ_A_V4], timeout=40)
@@ -197,7 +245,7 @@ def test_frr_scale_live_feed(soft: bool, lab_topo: LabTopology) -> None:
             # the pre-policy feed only withdraws: named as such
             assert health[(ROUTER, PEER)]["details"]["all_withdrawals"] == ["adj_in_pre"]
         print(f"frr live (soft-reconfiguration {soft}): loaded {loaded:.1f}s, "
-              f"settled {settled:.1f}s later, bmp_inconsistent {inc}")  # fmt: skip
+              f"settled {settled:.1f}s later: {counts(d)}")  # fmt: skip
         if soft:
             inject_drift(agent, lab, zebra, p4, p6, n6_post, inc)
         else:
@@ -213,6 +261,7 @@ def test_frr_scale_live_feed(soft: bool, lab_topo: LabTopology) -> None:
                 want["ipv6"]["bmp_inconsistent"] = inc
             _, d = wait_counts(agent, want, timeout=60, what="in sync after the burst")
             assert_accounted(d)
+            print(f"frr after the 10,000-route withdrawal burst: {counts(d)}")
             got = metric_lines(agent, "bmp_view_inconsistencies_total")
             key = (
                 f'{{kind="withdraw_never_announced",peer="{PEER}",router="{ROUTER}",'
@@ -226,14 +275,22 @@ def test_frr_scale_live_feed(soft: bool, lab_topo: LabTopology) -> None:
 
 
 def inject_drift(
-    agent: Agent, lab: LabTopology, zebra: Any, p4: list[str], p6: list[str], n6_post: int, inc: int
+    agent: Agent,
+    lab: LabTopology,
+    writer: Any,
+    p4: list[str],
+    p6: list[str],
+    n6_post: int,
+    inc: int,
 ) -> None:
-    """Zebra stopped (it would repair its routes at once): 900 IPv4 + 100 IPv6
-    deleted, 50 + 50 next hops changed → exactly that, within the grace period."""
+    """The FIB writer (zebra) stopped, it would repair its routes at once; None:
+    the test is the writer. 900 IPv4 + 100 IPv6 deleted, 50 + 50 next hops
+    changed → exactly that, within the grace period."""
     spk = lab.spk
     gone4, gone6 = p4[-900:], p6[-100:]
     moved4, moved6 = p4[1000:1050], p6[10000:10050]
-    zebra.send_signal(signal.SIGSTOP)
+    if writer is not None:
+        writer.send_signal(signal.SIGSTOP)
     try:
         lines = [f"route del {p} proto bgp" for p in gone4 + gone6]
         lines += [f"route replace {p} via {INJ_A2_V4} proto bgp metric 20" for p in moved4]
@@ -249,7 +306,8 @@ def inject_drift(
         if inc:
             want["ipv6"]["bmp_inconsistent"] = inc
         _, d = wait_counts(agent, want, timeout=GRACE + 10, what="the injected drift")
-        print(f"drift reported {time.monotonic() - t1:.1f}s after the change (grace {GRACE})")
+        print(f"drift reported {time.monotonic() - t1:.1f}s after the change "
+              f"(grace {GRACE}): {counts(d)}")  # fmt: skip
         assert_accounted(d)
         missing = {r["prefix"] for r in drift_routes(agent, "missing")}
         assert missing == set(gone4) | set(gone6)
@@ -273,7 +331,8 @@ def inject_drift(
                 == inc
             )
     finally:
-        zebra.send_signal(signal.SIGCONT)
+        if writer is not None:
+            writer.send_signal(signal.SIGCONT)
 
 
 def test_bird_scale(lab_topo: LabTopology) -> None:
@@ -283,8 +342,8 @@ def test_bird_scale(lab_topo: LabTopology) -> None:
     lab = lab_topo
     spk = lab.spk
     agent = Agent(spk, lab.workdir)
-    speaker = make_speaker("bird", spk, lab.workdir, scale_config(stats_interval=0)).start()
-    inj = ExaBgp(lab.inj, lab.workdir, lab_peers()[:1]).start()
+    cfg = replace(scale_config(), stats_interval=0)
+    speaker, inj = start_local_speaker(lab, "bird", cfg, lab_peers()[:1])
     try:
         speaker.wait_established([INJ_A_V4], timeout=40)
         t0 = time.monotonic()
@@ -297,11 +356,110 @@ def test_bird_scale(lab_topo: LabTopology) -> None:
         d = settle_healthy(agent, n6_post, timeout=60)
         assert d["view"] == "adj_in_post"
         check_inconsistent(agent, 0, "announces")
-        print(f"bird: loaded {loaded:.1f}s, settled {time.monotonic() - t1:.1f}s later")
+        print(f"bird: loaded {loaded:.1f}s, settled {time.monotonic() - t1:.1f}s later: "
+              f"{counts(d)}")  # fmt: skip
     finally:
         inj.stop()
         speaker.stop()
         agent.stop()
+
+
+#: peer B (IPv6 transport) also announces the first SHARED6 IPv6 prefixes,
+#: with a longer AS path (next hop fd00:1::3): GoBGP holds two paths for them
+SHARED6 = 5000
+ATTRS_B = "origin igp as-path [ 65002 65010 4200000001 ] med 10 community [ 65002:100 ]"
+PEER_B = INJ_B_V6
+
+
+def test_gobgp_scale(lab_topo: LabTopology) -> None:
+    """GoBGP 3.10 (pre, post and Loc-RIB), the test as its FIB writer: GoBGP
+    learns the table (and a second path for 5,000 IPv6 prefixes), the test
+    installs GoBGP's best paths (``gobgp global rib -j``) as proto bgp, then the
+    agent starts and GoBGP dumps: one RM per path without path IDs, the
+    non-best paths as Loc-RIB withdrawals, Loc-RIB without Peer Up. Then peer B
+    withdraws its paths live, then the drift at scale."""
+    require("gobgp", "exabgp")
+    lab = lab_topo
+    spk = lab.spk
+    cfg = scale_config(loc_rib=True)
+    cfg = replace(cfg, neighbors=(*cfg.neighbors, Neighbor(PEER_B, 65002, name="peerB")))
+    speaker, inj = start_local_speaker(lab, "gobgp", cfg)
+    assert isinstance(speaker, GoBgp)
+    agent: Agent | None = None
+    try:
+        speaker.wait_established([INJ_A_V4, PEER_B], timeout=40)
+        t0 = time.monotonic()
+        p4, p6 = load_table(inj)
+        announce_bulk(inj, "B", p6[:SHARED6], INJ_B2_V6, CHUNK6, ATTRS_B)
+        want_rib = {"ipv4": (N4, N4), "ipv6": (N6, N6 + SHARED6)}
+        wait_until(
+            lambda: {a: gobgp_rib_counts(speaker, a) for a in want_rib} == want_rib,
+            timeout=300,
+            interval=2.0,
+            what=f"GoBGP's RIB {want_rib} (destinations, paths)",
+            describe=lambda: str({a: gobgp_rib_counts(speaker, a) for a in want_rib}),
+        )
+        loaded = time.monotonic() - t0
+        hops = {**gobgp_best_hops(speaker, "ipv4"), **gobgp_best_hops(speaker, "ipv6")}
+        assert len(hops) == N4 + N6
+        assert {hops[p] for p in p4} == {INJ_A_V4}
+        assert {hops[p] for p in p6} == {INJ_B_V6}  # A's path wins the shared ones
+        # as zebra installs them (metric 20), so inject_drift's replacements replace
+        lines = (f"route replace {p} via {nh} proto bgp metric 20" for p, nh in hops.items())
+        batch(spk, lab.workdir, lines, "gobgp-fib")
+        wait_kernel(spk, "bgp", N4, N6, timeout=120)
+        t1 = time.monotonic()
+        agent = Agent(spk, lab.workdir)
+        d = settle_healthy(agent, N6, timeout=300)
+        settled = time.monotonic() - t1
+        assert (d["router"], d["view"]) == (ROUTER, "loc_rib")
+        # GoBGP dumps Loc-RIB first: the FIB settles on it while the pre- and
+        # post-policy dumps still arrive; they must not move anything
+        want_views = {
+            (PEER, "adj_in_pre", "ipv4"): N4,
+            (PEER, "adj_in_pre", "ipv6"): N6,
+            (PEER, "adj_in_post", "ipv4"): N4,
+            (PEER, "adj_in_post", "ipv6"): N6,
+            (PEER_B, "adj_in_pre", "ipv6"): SHARED6,
+            (PEER_B, "adj_in_post", "ipv6"): SHARED6,
+            ("0.0.0.0", "loc_rib", "ipv4"): N4,
+            ("0.0.0.0", "loc_rib", "ipv6"): N6,
+        }
+        wait_until(
+            lambda: rib_views(agent) == want_views,
+            timeout=300,
+            interval=1.0,
+            what="GoBGP's whole dump (pre, post, Loc-RIB) at the agent",
+            describe=lambda: (
+                f"{rib_views(agent)}\n{metric_lines(agent, 'bmp_route_updates_total')}"
+            ),
+        )
+        dumped = time.monotonic() - t1
+        d = hold_counts(agent, healthy(N6), what="in sync after GoBGP's whole dump")
+        check_inconsistent(agent, 0, "announces")
+        print(f"gobgp dump: GoBGP loaded {loaded:.1f}s; after the agent's start, FIB settled "
+              f"{settled:.1f}s, whole dump {dumped:.1f}s: {counts(d)}")  # fmt: skip
+        # B withdraws its (non-best) paths live. GoBGP 3.10 sends the pre-policy
+        # withdrawals but none in post-policy (B's post-policy view keeps its
+        # 5,000 paths) and nothing in Loc-RIB (A's path stays best): the FIB,
+        # checked against Loc-RIB, must not move
+        withdraw_bulk(inj, "B", p6[:SHARED6], INJ_B2_V6, CHUNK6)
+        left = {k: n for k, n in want_views.items() if k != (PEER_B, "adj_in_pre", "ipv6")}
+        wait_until(
+            lambda: rib_views(agent) == left,
+            timeout=120,
+            what="B's pre-policy routes withdrawn at the agent",
+            describe=lambda: str(rib_views(agent)),
+        )
+        assert gobgp_rib_counts(speaker, "ipv6") == (N6, N6)
+        d = hold_counts(agent, healthy(N6), what="still in sync after B's withdrawals")
+        print(f"gobgp after B's withdrawals: {counts(d)}")
+        inject_drift(agent, lab, None, p4, p6, N6, 0)
+    finally:
+        inj.stop()
+        speaker.stop()
+        if agent is not None:
+            agent.stop()
 
 
 def _feed_check(agent: Agent) -> dict[tuple[str, str], dict[str, Any]]:
@@ -310,18 +468,32 @@ def _feed_check(agent: Agent) -> dict[tuple[str, str], dict[str, Any]]:
     return {(f["router"], f["peer"]): f for f in check["findings"]}
 
 
-def _settled_post_count(agent: Agent, afi: str, quiet: float = 3.0) -> int:
-    """The post-policy route count once it stopped changing for ``quiet`` s."""
-    last = (-1, time.monotonic())
-    deadline = time.monotonic() + 120
+def _post_table(agent: Agent, afi: str) -> tuple[int, int]:
+    """(routes, withdrawals of routes never announced) of peer A's post-policy table."""
+    for p in agent.get("/api/v1/peers")["peers"]:
+        if p["peer"] == PEER:
+            for t in p["tables"]:
+                if (t["view"], t["afi"]) == ("adj_in_post", afi):
+                    return int(t["routes"]), int(t["unknown_withdraws"])
+    return 0, 0
+
+
+def _settled_post_count(agent: Agent, afi: str, total: int = N6, quiet: float = 3.0) -> int:
+    """Peer A's post-policy route count once each of the ``total`` prefixes was
+    announced or withdrawn unannounced there and nothing changed for ``quiet`` s
+    (a pause of a loaded speaker before the end does not end the wait)."""
+    last = ((-1, -1), time.monotonic())
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        n = view_routes(agent, "adj_in_post", afi)
+        n = _post_table(agent, afi)
         if n != last[0]:
             last = (n, time.monotonic())
-        elif time.monotonic() - last[1] >= quiet:
-            return n
+        elif sum(n) >= total and time.monotonic() - last[1] >= quiet:
+            return n[0]
         time.sleep(0.5)
-    raise AssertionError(f"post-policy {afi} count did not settle: {last[0]}")
+    raise AssertionError(
+        f"post-policy {afi} (routes, unknown withdrawals) did not settle: {last[0]}"
+    )
 
 
 __all__ = ["counts"]

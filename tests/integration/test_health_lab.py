@@ -12,7 +12,6 @@ must flag each one and clear it once it is undone.
 
 from __future__ import annotations
 
-import http.client
 import json
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from lab import (
     ExaBgp,
     ExaPeer,
     Frr,
+    LabError,
     LabTopology,
     Namespace,
     Neighbor,
@@ -38,16 +38,15 @@ from lab import (
     require,
     wait_until,
 )
+from lab.agent import HTTP_PORT, REPO, LabAgent
 
 pytestmark = pytest.mark.lab
 
-REPO = Path(__file__).resolve().parents[2]
-HTTP_PORT = 9324
 ROUTER = "10.0.9.1"  # FRR's address towards the collector
 HOSTS = [f"192.0.2.{i}/32" for i in range(1, 201)]
 
 
-class Agent:
+class Agent(LabAgent):
     """``bmp-agent run`` inside ``ns``, BMP and HTTP on ``COLLECTOR_V4``."""
 
     def __init__(
@@ -57,7 +56,6 @@ class Agent:
         health: dict[str, Any],
         rib: dict[str, Any] | None = None,
     ) -> None:
-        self.ns = ns
         self.dir = workdir / "agent"
         self.dir.mkdir(parents=True, exist_ok=True)
         cfg = {
@@ -68,57 +66,20 @@ class Agent:
             "rib": rib or {},
         }
         (self.dir / "config.yaml").write_text(json.dumps(cfg))
-        self.proc: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            ns,
+            self.dir / "agent.log",
+            ["--config", str(self.dir / "config.yaml")],
+            {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+            host=COLLECTOR_V4,
+        )
 
-    def start(self) -> Agent:
-        argv = [sys.executable, "-m", "agent.cli", "run", "--config", str(self.dir / "config.yaml")]
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(REPO)}
-        self.proc = self.ns.popen(argv, log=self.dir / "agent.log", env=env, cwd=REPO)
-        wait_until(self.ready, timeout=20, what="the agent ready", describe=self.log_tail)
+    def start(self, timeout: float = 20) -> Agent:
+        super().start(timeout)
         return self
 
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.proc = None
-
-    def log_tail(self) -> str:
-        path = self.dir / "agent.log"
-        text = path.read_text(errors="replace") if path.exists() else ""
-        return "agent log:\n" + "\n".join(text.splitlines()[-30:])
-
-    def get(self, path: str) -> tuple[int, bytes]:
-        sock = self.ns.socket()
-        sock.settimeout(5)
-        try:
-            sock.connect((COLLECTOR_V4, HTTP_PORT))
-        except OSError:
-            sock.close()
-            raise
-        conn = http.client.HTTPConnection(COLLECTOR_V4, HTTP_PORT, timeout=5)
-        conn.sock = sock
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-
-    def ready(self) -> bool:
-        if self.proc is None or self.proc.poll() is not None:
-            raise AssertionError(f"agent exited\n{self.log_tail()}")
-        try:
-            return self.get("/readyz")[0] == 200
-        except OSError:
-            return False
-
     def health(self) -> dict[str, Any]:
-        status, body = self.get("/api/v1/health")
+        status, body = self.request("/api/v1/health")
         assert status == 200, body
         doc: dict[str, Any] = json.loads(body)
         return {c["check"]: c for c in doc["checks"]}
@@ -138,20 +99,20 @@ class Agent:
             done,
             timeout=30,
             what=f"{check} firing for {firing}",
-            describe=lambda: json.dumps(last, indent=1) + "\n" + self.routes() + self.log_tail(),
+            describe=lambda: json.dumps(last, indent=1) + "\n" + self.routes() + self.tail(),
         )
         return last
 
     def routes(self) -> str:
         try:
-            status, body = self.get("/api/v1/routes?limit=20")
-        except OSError as exc:
+            status, body = self.request("/api/v1/routes?limit=20")
+        except LabError as exc:
             return f"routes: {exc}\n"
         return f"routes ({status}): {body.decode(errors='replace')[:3000]}\n"
 
     def metric(self, check: str) -> dict[str, float]:
         """``bmp_health_check`` samples of ``check``: peer label -> value."""
-        _, body = self.get("/metrics")
+        _, body = self.request("/metrics")
         out = {}
         for line in body.decode().splitlines():
             if line.startswith("bmp_health_check{") and f'check="{check}"' in line:
@@ -161,7 +122,7 @@ class Agent:
 
     def community_routes(self) -> dict[tuple[str, str, str], float]:
         """``bmp_rib_community_routes``: (peer, view, community) -> value."""
-        _, body = self.get("/metrics")
+        _, body = self.request("/metrics")
         out = {}
         for line in body.decode().splitlines():
             if line.startswith("bmp_rib_community_routes{"):

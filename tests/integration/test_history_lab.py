@@ -27,22 +27,9 @@ import time
 from pathlib import Path
 
 import pytest
-from lab import (
-    INJ_A_V4,
-    INJ_B2_V6,
-    INJ_B_V6,
-    BmpTarget,
-    ExaBgp,
-    LabTopology,
-    Namespace,
-    SpeakerConfig,
-    lab_neighbors,
-    lab_peers,
-    make_speaker,
-    require,
-    wait_until,
-)
-from test_fib_lab import BMP_PORT, Agent, http_get
+from lab import INJ_A_V4, INJ_B2_V6, INJ_B_V6, LabTopology, Namespace, require, wait_until
+from lab.agent import http_get, start_local_speaker
+from test_fib_lab import Agent
 
 
 class HistoryAgent(Agent):
@@ -87,14 +74,7 @@ def test_withdraw_history_and_convergence_to_the_kernel(lab_topo: LabTopology) -
     lab = lab_topo
     spk = lab.spk
     agent = HistoryAgent(spk, lab.workdir)
-    cfg = SpeakerConfig(
-        neighbors=lab_neighbors(never_up=False),
-        collectors=(BmpTarget("127.0.0.1", BMP_PORT),),
-        stats_interval=0,
-        kernel_export=True,
-    )
-    speaker = make_speaker("frr", spk, lab.workdir, cfg).start()
-    injector = ExaBgp(lab.inj, lab.workdir, lab_peers()).start()
+    speaker, injector = start_local_speaker(lab, "frr")
     monitor: subprocess.Popen[bytes] | None = None
     try:
         speaker.wait_established([INJ_A_V4, INJ_B_V6], timeout=40)

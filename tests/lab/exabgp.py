@@ -22,6 +22,7 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .harness import Harness
 from .netns import (
@@ -273,24 +274,14 @@ class ExaBgp(Harness):
         *,
         next_hop: str | None = None,
         as_path: Iterable[int] | None = None,
-        origin: str = "igp",
-        med: int | None = None,
-        local_pref: int | None = None,
-        communities: Iterable[str] = (),
-        large_communities: Iterable[str] = (),
-        path_id: int | None = None,
+        **attributes: Any,
     ) -> str:
+        """The API line announcing ``prefix`` on session ``peer``: next hop and AS path
+        default to the peer's own; ``attributes`` are ``route_attributes``'s others."""
         p = self._peer(peer)
         nh = next_hop or (p.next_hop6 if ":" in prefix else p.next_hop4)
         attrs = route_attributes(
-            next_hop=nh,
-            as_path=[p.local_as] if as_path is None else as_path,
-            origin=origin,
-            med=med,
-            local_pref=local_pref,
-            communities=communities,
-            large_communities=large_communities,
-            path_id=path_id,
+            next_hop=nh, as_path=[p.local_as] if as_path is None else as_path, **attributes
         )
         return f"{p.selector} announce route {prefix} {attrs}"
 

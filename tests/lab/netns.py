@@ -26,10 +26,10 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .harness import Harness
 
@@ -39,6 +39,7 @@ NETNS_DIR = Path("/run/netns")
 #: delete namespaces whose test process died without cleaning up.
 REGISTRY = Path("/run/bmp-agent-test")
 CLONE_NEWNET = 0x40000000
+T = TypeVar("T")
 
 
 class LabError(RuntimeError):
@@ -191,29 +192,30 @@ class Namespace:
         return self.run(["ip", "-br", "addr"]).stdout
 
 
-def socket_in(
-    ns_name: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
-) -> socket.socket:
-    """Create a socket in network namespace ``ns_name``.
+def enter_ns(ns_name: str) -> None:
+    """Move the calling thread into network namespace ``ns_name``."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = os.open(NETNS_DIR / ns_name, os.O_RDONLY)
+    try:
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, f"setns({ns_name}): {os.strerror(err)}")
+    finally:
+        os.close(fd)
 
-    ``setns`` changes only the calling thread's namespace, so the socket is
-    made in a short-lived helper thread; it stays in that namespace for its
-    whole life and can be used from any thread of this process.
-    """
-    result: list[socket.socket] = []
+
+def call_in_ns(ns_name: str, fn: Callable[[], T]) -> T:
+    """Run ``fn`` in a short-lived thread inside namespace ``ns_name``; its result.
+
+    ``setns`` changes only the calling thread's namespace; what ``fn`` creates
+    there (sockets, threads it starts) stays in that namespace."""
+    result: list[Any] = []
     errors: list[BaseException] = []
 
     def worker() -> None:
         try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            fd = os.open(NETNS_DIR / ns_name, os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    err = ctypes.get_errno()
-                    raise OSError(err, f"setns({ns_name}): {os.strerror(err)}")
-            finally:
-                os.close(fd)
-            result.append(socket.socket(family, type))
+            enter_ns(ns_name)
+            result.append(fn())
         except BaseException as exc:
             errors.append(exc)
 
@@ -222,7 +224,15 @@ def socket_in(
     t.join()
     if errors:
         raise errors[0]
-    return result[0]
+    return result[0]  # type: ignore[no-any-return]
+
+
+def socket_in(
+    ns_name: str, family: int = socket.AF_INET, type: int = socket.SOCK_STREAM
+) -> socket.socket:
+    """Create a socket in network namespace ``ns_name`` (usable from any thread
+    of this process for its whole life)."""
+    return call_in_ns(ns_name, lambda: socket.socket(family, type))
 
 
 @dataclass

@@ -489,20 +489,23 @@ class Frr(Speaker):
         shutil.chown(r, "frr", "frr")
         for f in r.iterdir():
             shutil.chown(f, "frr", "frr")
-        zebra = self.ns.popen([self.ZEBRA, *self._common("zebra")], log=r / "zebra.out")
-        self.procs.append(zebra)
-        wait_until(
-            lambda: self._check_alive() and (r / "zserv.api").exists(),
-            timeout=15,
-            what="zebra's zserv socket",
-            describe=self.log_tail,
+        self._start_daemon(
+            [self.ZEBRA, *self._common("zebra")], "zebra", r / "zserv.api", "zebra's zserv socket"
         )
-        bgpd = self.ns.popen([self.BGPD, "-M", "bmp", *self._common("bgpd")], log=r / "bgpd.out")
-        self.procs.append(bgpd)
+        self._start_daemon(
+            [self.BGPD, "-M", "bmp", *self._common("bgpd")],
+            "bgpd",
+            r / "bgpd.vty",
+            "bgpd's vty socket",
+        )
+
+    def _start_daemon(self, argv: list[str], name: str, sock: Path, what: str) -> None:
+        """Start one FRR daemon (output to ``<name>.out``), wait for its socket ``sock``."""
+        self.procs.append(self.ns.popen(argv, log=self.rundir / f"{name}.out"))
         wait_until(
-            lambda: self._check_alive() and (r / "bgpd.vty").exists(),
+            lambda: self._check_alive() and sock.exists(),
             timeout=15,
-            what="bgpd's vty socket",
+            what=what,
             describe=self.log_tail,
         )
 
@@ -546,15 +549,15 @@ class GoBgp(Speaker):
 
         def api_up() -> bool:
             self._check_alive()
-            return self.ns.run(self._cli_argv("global"), check=False, timeout=10).returncode == 0
+            return self.ns.run(self.cli_argv("global"), check=False, timeout=10).returncode == 0
 
         wait_until(api_up, timeout=15, what="gobgpd API", describe=self.log_tail)
 
-    def _cli_argv(self, *args: str) -> list[str]:
+    def cli_argv(self, *args: str) -> list[str]:
         return ["gobgp", "-u", "127.0.0.1", "-p", str(self.config.gobgp_api_port), *args]
 
     def gobgp(self, *args: str, check: bool = True) -> str:
-        return self.ns.run(self._cli_argv(*args), check=check, timeout=20).stdout
+        return self.ns.run(self.cli_argv(*args), check=check, timeout=20).stdout
 
     cli = gobgp
 

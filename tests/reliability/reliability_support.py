@@ -21,13 +21,13 @@ from types import ModuleType
 from typing import Any
 
 import aiohttp
+from daemon_support import loopback_config, serving
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 from support import bgp as b
 from support import bmp as m
 
 from agent.app import build_daemon
-from agent.config import Endpoint, load
 from agent.daemon import Daemon
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,16 +132,11 @@ def local_config(
     rib: dict[str, Any] | None = None,
     log: dict[str, Any] | None = None,
     fib: dict[str, Any] | None = None,
+    http: dict[str, Any] | None = None,
     **bmp_settings: Any,
 ) -> Any:
-    cfg = load(environ={})
-    return dataclasses.replace(
-        cfg,
-        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),), **bmp_settings),
-        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0)),
-        rib=dataclasses.replace(cfg.rib, **(rib or {})),
-        log=dataclasses.replace(cfg.log, **(log or {})),
-        fib=dataclasses.replace(cfg.fib, **(fib or {})),
+    return loopback_config(
+        bmp=bmp_settings, http=http or {}, rib=rib or {}, log=log or {}, fib=fib or {}
     )
 
 
@@ -212,17 +207,32 @@ async def running_agent(
     rib: dict[str, Any] | None = None,
     log: dict[str, Any] | None = None,
     fib: dict[str, Any] | None = None,
+    http: dict[str, Any] | None = None,
     **bmp_settings: Any,
 ) -> AsyncIterator[Agent]:
-    """``rib``/``log``/``fib``: keys of those sections; the rest are ``bmp.*`` keys."""
+    """``rib``/``log``/``fib``/``http``: keys of those sections; the rest are ``bmp.*`` keys."""
     with capture_logs() as logs:
-        daemon = build_daemon(local_config(rib=rib, log=log, fib=fib, **bmp_settings))
-        await daemon.start()
-        try:
-            async with aiohttp.ClientSession() as http:
-                yield Agent(daemon, logs, http)
-        finally:
-            await daemon.stop()
+        daemon = build_daemon(local_config(rib=rib, log=log, fib=fib, http=http, **bmp_settings))
+        async with serving(daemon), aiohttp.ClientSession() as session:
+            yield Agent(daemon, logs, session)
+
+
+async def router_from(
+    agent: Agent, source: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A router connection to ``agent`` from loopback address ``source``."""
+    return await asyncio.open_connection("127.0.0.1", agent.bmp_port, local_addr=(source, 0))
+
+
+async def send(writer: asyncio.StreamWriter, data: bytes) -> None:
+    writer.write(data)
+    await writer.drain()
+
+
+def up(agent: Agent, label: str) -> bool:
+    """Whether the agent's core holds router ``label`` and it is up."""
+    router = agent.daemon.core.routers.get(label)
+    return router is not None and router.up
 
 
 async def until(cond: Callable[[], bool | Awaitable[bool]], timeout: float = WAIT) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import os
 import resource
@@ -20,17 +19,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from reliability_support import REPO, WAIT, Agent, rss_bytes, until
-from structlog.testing import capture_logs
-
-from agent.app import build_daemon
-from agent.config import Endpoint, load
+from reliability_support import REPO, WAIT, Agent, rss_bytes, running_agent, until
 
 sys.path.insert(0, str(REPO / "bench"))
 import streams
@@ -55,25 +48,8 @@ def second() -> streams.Stream:
     return streams.cached_stream(SECOND)
 
 
-def config(**http: Any) -> Any:
-    cfg = load(environ={})
-    return dataclasses.replace(
-        cfg,
-        bmp=dataclasses.replace(cfg.bmp, listen=(Endpoint("127.0.0.1", 0),)),
-        http=dataclasses.replace(cfg.http, listen=Endpoint("127.0.0.1", 0), **http),
-    )
-
-
-@contextlib.asynccontextmanager
-async def agent_with(**http: Any) -> AsyncIterator[Agent]:
-    with capture_logs() as logs:
-        daemon = build_daemon(config(**http))
-        await daemon.start()
-        try:
-            async with aiohttp.ClientSession() as session:
-                yield Agent(daemon, logs, session)
-        finally:
-            await daemon.stop()
+def agent_with(**http: Any) -> contextlib.AbstractAsyncContextManager[Agent]:
+    return running_agent(http=http)
 
 
 async def send(agent: Agent, data: bytes) -> asyncio.StreamWriter:

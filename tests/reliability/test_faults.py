@@ -22,32 +22,19 @@ from reliability_support import (
     prefixes,
     read_eof,
     route_monitoring,
+    router_from,
     rss_bytes,
     running_agent,
+    send,
     task_count,
     until,
+    up,
 )
 
 from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 PEER = "10.0.1.2"
 MiB = 1 << 20
-
-
-async def router_from(
-    agent: Agent, source: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", agent.bmp_port, local_addr=(source, 0))
-
-
-async def send(writer: asyncio.StreamWriter, data: bytes) -> None:
-    writer.write(data)
-    await writer.drain()
-
-
-def up(agent: Agent, label: str) -> bool:
-    router = agent.daemon.core.routers.get(label)
-    return router is not None and router.up
 
 
 async def test_malformed_mid_stream_gets_its_action_other_router_exact() -> None:

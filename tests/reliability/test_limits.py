@@ -39,8 +39,11 @@ from reliability_support import (
     prefixes,
     read_eof,
     route_monitoring,
+    router_from,
     running_agent,
+    send,
     until,
+    up,
 )
 from support import bgp as b
 from support import bmp as m
@@ -49,22 +52,6 @@ from test_signals import AgentProcess
 from agent.membudget import BYTES_PER_ROUTE, HEADROOM
 
 PEER = "10.0.1.2"
-
-
-async def router_from(
-    agent: Agent, source: str
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection("127.0.0.1", agent.bmp_port, local_addr=(source, 0))
-
-
-async def send(writer: asyncio.StreamWriter, data: bytes) -> None:
-    writer.write(data)
-    await writer.drain()
-
-
-def up(agent: Agent, label: str) -> bool:
-    router = agent.daemon.core.routers.get(label)
-    return router is not None and router.up
 
 
 def table_rm(first: int, count: int, *, origin: int = 0, peer: str = PEER) -> bytes:

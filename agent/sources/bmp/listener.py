@@ -400,6 +400,14 @@ class BmpProtocol(asyncio.Protocol):
                 with contextlib.suppress(Exception):
                     tee.close()
 
+    def _core_failed(self, message: str, offset: int) -> None:
+        """Log (rate-limited) the exception the core raised applying a message:
+        a bug in the core must not take the collector down, and the stream
+        itself is still framed, so the session stays."""
+        ok, held = self._warn.allow("core_exception")
+        if ok:
+            self.log.exception(message, offset=offset, suppressed=held)
+
     def _apply(self, session: BmpSession, rs: RouterSessionLike, events: list[BatchEvent]) -> int:
         """Apply decoded events in order; returns how many messages they held,
         or -1 when one of them closed the session."""
@@ -413,11 +421,7 @@ class BmpProtocol(asyncio.Protocol):
                 try:
                     rs.handle_batch(event)
                 except Exception:
-                    ok, held = self._warn.allow("core_exception")
-                    if ok:
-                        self.log.exception(
-                            "core failed to apply messages", offset=event.offset, suppressed=held
-                        )
+                    self._core_failed("core failed to apply messages", event.offset)
                 self._errors = 0
                 if self.closing_reason is not None:
                     drop = self.closing_reason  # e.g. rib.on_limit: close
@@ -427,13 +431,7 @@ class BmpProtocol(asyncio.Protocol):
             try:
                 rs.handle(event)
             except Exception:
-                # A bug in the core must not take the collector down; the
-                # stream itself is still framed, so keep the session.
-                ok, held = self._warn.allow("core_exception")
-                if ok:
-                    self.log.exception(
-                        "core failed to apply a message", offset=event.offset, suppressed=held
-                    )
+                self._core_failed("core failed to apply a message", event.offset)
             if isinstance(event, DecodeFailed):
                 self._log_decode_failed(event)
                 if event.error.action is Action.DROP_SESSION:
