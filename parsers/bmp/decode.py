@@ -483,12 +483,13 @@ def _route_monitoring(
     # send it): the routes stay; the rest is TLVs or kept as bytes.
     tlvs, trailing = trailing_tlvs(data, nxt, end, "Route Monitoring")
     count_tlv_quirks(tlvs, trailing, ctx.quirks, v3=True)
-    return _with_tlvs(peer, update, tlvs, trailing)
+    return with_tlvs(peer, update, tlvs, trailing)
 
 
-def _with_tlvs(
+def with_tlvs(
     peer: PerPeerHeader, update: Update, tlvs: tuple[BmpTlv, ...], trailing: bytes
 ) -> RouteMonitoring:
+    """The Route Monitoring with its TLVs; bytes after them kept as a trailing-bytes TLV."""
     if trailing:
         tlvs = (*tlvs, BmpTlv(TLV_TRAILING_BYTES, trailing))
     return RouteMonitoring(peer, update, tlvs)
@@ -507,7 +508,7 @@ def _route_monitoring_v4(
         update = _rm_update(raw, pos, peer, ctx)
         tlvs, trailing = trailing_tlvs(data, nxt, end, "Route Monitoring")
         count_tlv_quirks(tlvs, trailing, ctx.quirks, v3=False)
-        return _with_tlvs(peer, update, tlvs, trailing)
+        return with_tlvs(peer, update, tlvs, trailing)
     every = _walk_tlvs(data, pos, end, indexed=True, what="Route Monitoring")
     pdus = [(o, t) for o, t in every if t.type == RM_TLV_BGP_PDU and t.pen is None]
     if not pdus:
@@ -533,7 +534,7 @@ def _route_monitoring_v4(
         )
     update = _rm_update(raw, base, peer, ctx)
     count_tlv_quirks(tlvs, b"", ctx.quirks, v3=False)
-    return _with_tlvs(peer, update, tlvs, b"")
+    return with_tlvs(peer, update, tlvs, b"")
 
 
 def _is_whole_update(value: bytes) -> bool:

@@ -33,7 +33,6 @@ from .context import DecodeContext, PeerKey
 from .messages import (
     RM_TLV_BGP_PDU,
     TLV_E_BIT,
-    TLV_TRAILING_BYTES,
     BmpTlv,
     PerPeerHeader,
     RouteMonitoring,
@@ -279,7 +278,7 @@ def _with_trailing(
     if tlvs:
         quirks["trailing_tlv"] += 1
         _count_unknown(tlvs, ctx)
-    return _with_tlvs(peer, update, tlvs, trailing)
+    return spec.with_tlvs(peer, update, tlvs, trailing)
 
 
 def _count_unknown(tlvs: tuple[BmpTlv, ...], ctx: DecodeContext) -> None:
@@ -294,14 +293,6 @@ def _count_unknown(tlvs: tuple[BmpTlv, ...], ctx: DecodeContext) -> None:
     bad = bad_markings(tlvs)
     if bad:
         ctx.quirks["bad_path_marking"] += bad
-
-
-def _with_tlvs(
-    peer: PerPeerHeader, update: Update, tlvs: tuple[BmpTlv, ...], trailing: bytes
-) -> RouteMonitoring:
-    if trailing:
-        tlvs = (*tlvs, BmpTlv(TLV_TRAILING_BYTES, trailing))
-    return RouteMonitoring(peer, update, tlvs)
 
 
 def _decode_v4(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
@@ -330,7 +321,7 @@ def _decode_v4(data: bytes, ctx: DecodeContext) -> RouteMonitoring:
         ctx.quirks["route_monitoring_without_peer_up"] += 1
     tlvs = tuple(t for t in every if t is not pdu)
     _count_unknown(tlvs, ctx)
-    return _with_tlvs(peer, update, tlvs, b"")
+    return spec.with_tlvs(peer, update, tlvs, b"")
 
 
 def _tlvs(data: bytes, pos: int, indexed: bool) -> tuple[BmpTlv, ...] | None:
