@@ -223,8 +223,11 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=0.25)
     ap.add_argument("--no-fib", action="store_true")
     ap.add_argument("--pass-every", type=int, default=250_000, help="routes between FIB passes")
+    ap.add_argument("--default-malloc", action="store_true", help="without gctune.tune_malloc")
     args = ap.parse_args()
     gctune.tune_gc()
+    if not args.default_malloc:
+        gctune.tune_malloc()  # as ``serve`` does
     data = cached(Spec.scaled(args.scale)).stream.data
     gc.collect()
     rss0 = status_kb("VmRSS")
