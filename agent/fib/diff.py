@@ -176,7 +176,20 @@ class DriftTracker:
             drifts = self.tables[key] = {}
             self._reported[key] = Counter()
             self._pending[key] = Counter()
-        prev = drifts.keys() & prefixes
+        if state is not None:
+            # One probe per prefix tells the two cases of a table load apart:
+            # none drifting yet (first comparison), or all already in
+            # ``state`` in one group (another peer's copy re-dirtied them).
+            groups = set(map(drifts.get, prefixes))
+            if len(groups) == 1:
+                (g0,) = groups
+                if g0 is not None and g0.state == state:
+                    return
+                prev = set() if g0 is None else prefixes
+            else:
+                prev = drifts.keys() & prefixes
+        else:
+            prev = drifts.keys() & prefixes
         if state is None:
             if prev:
                 self._forget(key, list(map(drifts.pop, prev)))
