@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..core.interner import KEYS
 from .expected import Want
 from .netlink import Entry, Nexthop
 
@@ -222,7 +223,12 @@ class DriftTracker:
             g = self._open[(key, state)] = Drift(state, now)
             self._waiting.append((key, g))
         g.n += len(prefixes)
-        drifts.update(dict.fromkeys(prefixes, g))
+        # Key the entries with the RIB's shared prefix objects
+        # (``interner.KEYS``): the prefixes come from the dirty lists, i.e.
+        # the decoded messages' own copies, and a drifting prefix would hold
+        # its copy (~40 B) alive as long as it drifts.
+        pool = KEYS.keys
+        drifts.update(dict.fromkeys(map(pool.get, prefixes, prefixes), g))
         self._pending[key][state] += len(prefixes)
         if self.on_move is not None:
             self.on_move(key, prefixes, state)

@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from agent.core.interner import KEYS
 from agent.fib.diff import (
     BMP_INCONSISTENT,
     EXTRA,
@@ -275,3 +276,23 @@ def test_move_keeps_groups_and_counts_across_loads() -> None:
     tr.move(key, a | new, None, 106.0)
     assert tr.tables[key] == {} and tr.counts()[key][PENDING] == 0
     assert tr.counts()[key][MISSING] == 0
+
+
+def test_drift_entries_hold_the_rib_key_objects() -> None:
+    """A drifting prefix is keyed by the RIB's shared prefix object, not by the
+    decoded message's copy that the dirty list carried (which would stay
+    alive, ~40 B per drifting prefix, as long as it drifts)."""
+    canon = bytes([24, 10, 9, 1])
+    copy = bytes(bytearray(canon))
+    assert copy == canon and copy is not canon
+    KEYS.keys[canon] = canon
+    try:
+        tr = DriftTracker()
+        tr.move((1, 254), {copy}, MISSING, 1.0)
+        (k,) = tr.tables[(1, 254)]
+        assert k is canon
+        other = bytes([24, 10, 9, 2])  # not in the RIB (a kernel-only route)
+        tr.move((1, 254), {other}, EXTRA, 1.0)
+        assert any(k is other for k in tr.tables[(1, 254)])
+    finally:
+        del KEYS.keys[canon]
