@@ -157,9 +157,10 @@ async def serve(
     on_ready: Callable[[Daemon], None] | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT. Returns the exit status."""
-    from .core.gctune import tune_gc
+    from .core.gctune import tune_gc, tune_malloc
 
     tune_gc()  # big RIBs: rare full collections (agent.core.gctune)
+    tune_malloc()  # and freed large arrays go back to the system
     daemon = build_daemon(config, loader=loader)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -1,4 +1,4 @@
-"""Cyclic-GC policy for a process that holds large RIBs.
+"""Cyclic-GC policy and malloc settings for a process that holds large RIBs.
 
 A RIB is a few huge dicts (one entry per route) whose values are interned
 ``PathAttributes``. CPython's collector traverses every container of the
@@ -38,11 +38,21 @@ heap (``bench/scrape.py --full-table`` times it), rare by construction.
 ``bmp_gc_*`` (``agent.export.metrics.GcPolicyCollector``) counts freezes
 and sweeps and shows what the last sweep cost and collected (not the frozen
 count: ``gc.get_freeze_count()`` walks the permanent generation).
+``tune_malloc``: a RIB table's dict doubles as it fills; each doubling frees
+the old entry array (up to ~50 MB at 1M routes), and the FIB's passes free
+large transient sets. glibc serves allocations above its mmap threshold with
+``mmap`` and gives them back on free, but it raises that threshold to the
+size of each mmapped block freed (up to 32 MB), after which those arrays
+come from the heap and their holes stay in RSS (``bench/memory.py``: 10-13
+B/route at 1.2-4.8M routes). A fixed threshold (setting it turns the
+adjustment off) returns every large block to the system when freed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import time
 from typing import Any
@@ -145,3 +155,23 @@ def tune_gc(thresholds: tuple[int, int, int] = THRESHOLDS) -> tuple[int, int, in
         loop = None
     POLICY.install(loop)
     return old
+
+
+#: Allocations at least this big are mmapped and returned on free (glibc).
+MMAP_THRESHOLD = 128 * 1024
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+
+
+def tune_malloc(threshold: int = MMAP_THRESHOLD) -> bool:
+    """Fix glibc's mmap threshold (and trim threshold) at ``threshold`` bytes;
+    False where the C library has no ``mallopt`` (not glibc)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    ok = bool(mallopt(_M_MMAP_THRESHOLD, threshold))
+    return bool(mallopt(_M_TRIM_THRESHOLD, 2 * threshold)) and ok

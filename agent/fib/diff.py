@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..core.interner import KEYS
 from .expected import Want
 from .netlink import Entry, Nexthop
 
@@ -176,7 +177,20 @@ class DriftTracker:
             drifts = self.tables[key] = {}
             self._reported[key] = Counter()
             self._pending[key] = Counter()
-        prev = drifts.keys() & prefixes
+        if state is not None:
+            # One probe per prefix tells the two cases of a table load apart:
+            # none drifting yet (first comparison), or all already in
+            # ``state`` in one group (another peer's copy re-dirtied them).
+            groups = set(map(drifts.get, prefixes))
+            if len(groups) == 1:
+                (g0,) = groups
+                if g0 is not None and g0.state == state:
+                    return
+                prev = set() if g0 is None else prefixes
+            else:
+                prev = drifts.keys() & prefixes
+        else:
+            prev = drifts.keys() & prefixes
         if state is None:
             if prev:
                 self._forget(key, list(map(drifts.pop, prev)))
@@ -209,7 +223,12 @@ class DriftTracker:
             g = self._open[(key, state)] = Drift(state, now)
             self._waiting.append((key, g))
         g.n += len(prefixes)
-        drifts.update(dict.fromkeys(prefixes, g))
+        # Key the entries with the RIB's shared prefix objects
+        # (``interner.KEYS``): the prefixes come from the dirty lists, i.e.
+        # the decoded messages' own copies, and a drifting prefix would hold
+        # its copy (~40 B) alive as long as it drifts.
+        pool = KEYS.keys
+        drifts.update(dict.fromkeys(map(pool.get, prefixes, prefixes), g))
         self._pending[key][state] += len(prefixes)
         if self.on_move is not None:
             self.on_move(key, prefixes, state)

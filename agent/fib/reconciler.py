@@ -698,13 +698,27 @@ class FibReconciler:
         if len(srcs) == 1:
             sel = _keys(srcs[0].table) & chunk
         else:
+            # each table probes only the prefixes no earlier one selected
             sel = set()
+            rest = chunk
             for s in srcs:
-                sel |= _keys(s.table) & chunk
-        ker = kern.keys() & chunk
-        both = sel & ker
+                hit = _keys(s.table) & rest
+                if hit:
+                    sel |= hit
+                    rest = rest - hit
+                    if not rest:
+                        break
         tracker = self.tracker
         key = (afi, table)
+        ker = kern.keys() & chunk if kern else None
+        if not ker:
+            # nothing of the chunk in the kernel (a table loading into an
+            # empty FIB): the selected are missing, the rest in no drift
+            tracker.move(key, sel, MISSING, now)
+            tracker.move(key, chunk - sel if sel else chunk, None, now)
+            self.compared += len(chunk)
+            return
+        both = sel & ker
         mismatch: set[bytes] = set()
         if both:
             mode = self.config.mode

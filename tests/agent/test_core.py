@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 from test_core_support import (
@@ -21,6 +22,7 @@ from test_core_support import (
 )
 
 from agent.core import DOWN, IMPLICIT, UP, AttributeInterner, RibTable
+from parsers.bgp.attributes import AsPathSegment, PathAttributes
 from parsers.bgp.messages import Update
 from parsers.bmp.messages import RouteMonitoring, StatEntry
 from parsers.bmp.session import DecodeFailed
@@ -397,6 +399,40 @@ def test_interner_sweep_drops_only_unused() -> None:
     assert len(it) == 10
     assert it.intern(attrs(med=3)) is held[3]
     assert it.intern(None) is it.intern(None)
+
+
+def test_interner_shares_sub_values_between_sets() -> None:
+    """Distinct sets (pre/post-policy twins differing in one community) hold
+    one AS_PATH, next hop and community int object between them; sweeping
+    the sets no route holds drops their sub-values too."""
+    it = AttributeInterner()
+    big = 4259905636  # 65001:100, an int object of its own
+    pre = PathAttributes(
+        as_path=(AsPathSegment(2, (65001, 4200000001)),),
+        next_hop=".".join(["192.0.2", "1"]),  # not a constant: an object of its own
+        communities=(int(str(big)), 70000),
+    )
+    post = PathAttributes(
+        as_path=(AsPathSegment(2, (65001, 4200000001)),),
+        next_hop="".join(["192.0.2", ".1"]),
+        communities=(int(str(big)), 70000, 65000 << 16 | 1),
+    )
+    a, b = it.intern(pre), it.intern(post)
+    assert a is pre and b is post and a != b
+    assert b.as_path is a.as_path
+    assert b.next_hop is a.next_hop
+    assert b.communities[0] is a.communities[0]
+    assert b.communities == (big, 70000, 65000 << 16 | 1)
+    assert hash(b) == hash(dataclasses.replace(b))
+    assert it.intern(dataclasses.replace(post)) is b
+    del pre, a
+    assert it.sweep() == 1  # the pre-policy set: no route (name) holds it
+    assert len(it) == 1
+    assert it._parts["as_path"] == {b.as_path: b.as_path}  # still b's
+    del post, b
+    assert it.sweep() == 1
+    assert len(it) == 0
+    assert {k: v for k, v in it._parts.items() if v} == {}
 
 
 def test_update_without_nlri_and_not_eor_is_harmless() -> None:

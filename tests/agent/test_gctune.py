@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
+import subprocess
+import sys
 import weakref
 from collections.abc import Iterator
 
@@ -178,3 +182,42 @@ def test_sweep_interval_doubles_while_sweeps_find_little(restore_gc: None) -> No
         assert policy.interval == 10.0
     finally:
         policy.uninstall()
+_PROBE = """
+import ctypes, ctypes.util, sys
+from agent.core.gctune import MMAP_THRESHOLD, tune_malloc
+
+class MallInfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd",
+        "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+libc.mallinfo2.restype = MallInfo2
+tuned = tune_malloc() if sys.argv[1] == "tuned" else None
+big = bytearray(16 << 20)
+del big
+before = libc.mallinfo2().hblks
+blocks = [bytearray(MMAP_THRESHOLD * 8) for _ in range(4)]
+during = libc.mallinfo2().hblks
+del blocks
+print(tuned, during - before, libc.mallinfo2().hblks - before)
+"""
+
+
+def _probe(mode: str) -> list[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, mode], check=True, capture_output=True, text=True
+    )
+    return out.stdout.split()
+
+
+def test_tune_malloc_keeps_large_blocks_mmapped() -> None:
+    """In a fresh process (as ``serve`` applies it, at start): after a 16 MB
+    block is freed, glibc serves the next 1 MB blocks from its heap (its
+    dynamic threshold rose to 16 MB); tuned, they stay mmapped, so freeing
+    them gives the pages back."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    if not hasattr(libc, "mallinfo2"):
+        pytest.skip("not glibc >= 2.33")
+    assert _probe("tuned") == ["True", "4", "0"]
+    assert _probe("default") == ["None", "0", "0"]

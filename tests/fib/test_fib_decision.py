@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from agent.core.interner import KEYS
 from agent.fib.diff import (
     BMP_INCONSISTENT,
     EXTRA,
@@ -230,3 +231,54 @@ def test_compare_and_grace() -> None:
     tr.promote(200.0, 5.0)
     assert tr.counts()[(1, 254)] == states(2, 1, 1, 0, 0, 0)
     assert tr.events[(1, MISSING)] == 1
+
+
+def test_move_keeps_groups_and_counts_across_loads() -> None:
+    """``DriftTracker.move`` as a table load drives it: prefixes drifting for the
+    first time, the same prefixes again (another peer's copy: their group and
+    start time stay), then a mix of held, other-state and new prefixes."""
+    tr = DriftTracker()
+    key = (1, 254)
+    a = {bytes([24, 10, 0, i]) for i in range(6)}
+    tr.move(key, a, MISSING, 100.0)
+    g = tr.tables[key][next(iter(a))]
+    assert g.n == 6 and g.since == 100.0
+    assert {id(d) for d in tr.tables[key].values()} == {id(g)}
+    tr.move(key, set(a), MISSING, 101.0)  # all already missing: nothing moves
+    assert tr.tables[key][next(iter(a))] is g and g.n == 6
+    assert tr.drifting(key, MISSING) == 6
+    two = set(sorted(a)[:2])
+    tr.move(key, two, EXTRA, 102.0)  # all in one group of another state
+    assert g.n == 4 and tr.drifting(key, MISSING) == 4 and tr.drifting(key, EXTRA) == 2
+    new = {bytes([24, 10, 1, 0])}
+    mixed = set(sorted(a)[1:3]) | new  # one extra, one missing, one new
+    tr.move(key, mixed, MISSING, 103.0)
+    assert tr.drifting(key, MISSING) == 6 and tr.drifting(key, EXTRA) == 1
+    assert tr.tables[key][sorted(a)[2]] is g  # kept its group and start
+    assert tr.tables[key][sorted(a)[1]].since == 103.0
+    assert tr.promote(104.0, 5.0) == 7
+    assert tr.promote(105.0, 5.0) == 3  # g's 4 reported; 2 + 1 from 102/103
+    assert tr.counts()[key][MISSING] == 4 and tr.counts()[key][PENDING] == 3
+    tr.move(key, a | new, None, 106.0)
+    assert tr.tables[key] == {} and tr.counts()[key][PENDING] == 0
+    assert tr.counts()[key][MISSING] == 0
+
+
+def test_drift_entries_hold_the_rib_key_objects() -> None:
+    """A drifting prefix is keyed by the RIB's shared prefix object, not by the
+    decoded message's copy that the dirty list carried (which would stay
+    alive, ~40 B per drifting prefix, as long as it drifts)."""
+    canon = bytes([24, 10, 9, 1])
+    copy = bytes(bytearray(canon))
+    assert copy == canon and copy is not canon
+    KEYS.keys[canon] = canon
+    try:
+        tr = DriftTracker()
+        tr.move((1, 254), {copy}, MISSING, 1.0)
+        (k,) = tr.tables[(1, 254)]
+        assert k is canon
+        other = bytes([24, 10, 9, 2])  # not in the RIB (a kernel-only route)
+        tr.move((1, 254), {other}, EXTRA, 1.0)
+        assert any(k is other for k in tr.tables[(1, 254)])
+    finally:
+        del KEYS.keys[canon]
