@@ -182,6 +182,8 @@ def test_sweep_interval_doubles_while_sweeps_find_little(restore_gc: None) -> No
         assert policy.interval == 10.0
     finally:
         policy.uninstall()
+
+
 _PROBE = """
 import ctypes, ctypes.util, sys
 from agent.core.gctune import MMAP_THRESHOLD, tune_malloc
