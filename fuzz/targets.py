@@ -517,17 +517,24 @@ def _add(t: Target) -> None:
     TARGETS[t.name] = t
 
 
-#: The construct spec decoders: the BMP and BGP message decoders, their wire
-#: definitions (adapters run per parse), the NLRI codec, the attribute
-#: helpers and the ADD-PATH context.
+#: The construct spec decoders and what they run: the BMP and BGP message
+#: decoders, their wire definitions (adapters run per parse), the NLRI codec,
+#: the attribute helpers, the ADD-PATH context, the message classes, the
+#: statistics types, the errors and the address families (not: rendering,
+#: the fast path, framing, encoders, MRT).
 _SPEC = (
     "parsers.bmp.decode",
     "parsers.bmp.wire",
     "parsers.bmp.context",
+    "parsers.bmp.messages",
+    "parsers.bmp.stat_types",
     "parsers.bgp.decode",
     "parsers.bgp.wire",
     "parsers.bgp.nlri",
     "parsers.bgp.attributes",
+    "parsers.bgp.messages",
+    "parsers.errors",
+    "parsers.afi",
 )
 _add(
     Target("bmp_framing", check_framing, ("parsers.bmp.reader", "parsers.bmp.wire"), framing_seeds)
