@@ -272,23 +272,18 @@ class UpstreamLink(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH)
         self.upstream.resyncs[self.reason] += 1
         sockname = transport.get_extra_info("sockname")
+        connected = self.log.bind(reason=self.reason, local_port=sockname[1] if sockname else None)
         if self.exact:
             # The stream from its first byte is all in ``pending``: send it as is.
             self.exact = False
-            self.log.info(
-                "relay connected, sending state",
-                reason=self.reason,
-                local_port=sockname[1] if sockname else None,
-                exact=True,
-                buffered_bytes=self.pending_bytes,
+            connected.info(
+                "relay connected, sending state", exact=True, buffered_bytes=self.pending_bytes
             )
             self._go_live(0)
             return
         snap, carry = self.tee.snapshot()
-        self.log.info(
+        connected.info(
             "relay connected, sending state",
-            reason=self.reason,
-            local_port=sockname[1] if sockname else None,
             exact=False,
             routes=snap.routes,
             peers=len(snap.peer_ups),
