@@ -32,11 +32,21 @@ B/route (peak RSS minus RSS before the stream, over routes), the ratio to
 pmbmpd, the /metrics p99. Asserts nothing.
 
     python3 bench/ingest.py [--scale 1.0] [--nlri N] [--no-fib] [--both] [--no-pmbmpd]
-                            [--verify-pmbmpd] [--profile FILE] [--nats] [--history]
+                            [--verify-pmbmpd] [--profile FILE] [--nats] [--relay] [--history]
 
 ``--nats`` adds a run of the agent without FIB feeding a local nats-server
 (JetStream, the agent's gobmp feed) and prints its share of ingest against
 the same agent without the feed, and when the whole RIB was on NATS.
+
+``--relay`` adds runs of the agent without FIB (as ``--nats``: the same
+baseline, and the FIB's own cost out of the share) relaying to an upstream on
+loopback (``bmp.relay``): a plain TCP sink in this process that reads and
+hashes everything, and pmacct's ``pmbmpd`` (unless ``--no-pmbmpd``). Prints
+the relay's share of wall and CPU time against the agent without relay, the
+bytes relayed (``bmp_relay_bytes_total``) and received against the bytes sent
+(equal, and the sink's SHA-256 equal to the stream's: the router's bytes go
+on unchanged), when the upstream had everything, and the resyncs
+(``bmp_relay_resyncs_total`` by reason; one ``connect`` is the first).
 
 ``--history``: two agent runs, ``history.enabled`` true then false (FIB as
 ``--no-fib`` says), with the history's events held/recorded/evicted and its
@@ -311,6 +321,62 @@ def nats_server() -> Iterator[str]:
             proc.wait(10)
 
 
+class Sink(threading.Thread):
+    """A TCP upstream on loopback that reads everything (the relay's target):
+    bytes received, their SHA-256, and when the last byte arrived."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.server.getsockname()[1]
+        self.received = 0
+        self.connections = 0
+        self.digest = hashlib.sha256()
+        self.last = 0.0
+
+    def run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                while chunk := conn.recv(1 << 20):
+                    self.received += len(chunk)
+                    self.digest.update(chunk)
+                    self.last = time.perf_counter()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+@contextlib.contextmanager
+def relay_upstream(kind: str) -> Iterator[tuple[str, Sink | None]]:
+    """``("HOST:PORT", sink)`` of a relay upstream: ``sink`` or ``pmbmpd``."""
+    if kind == "sink":
+        sink = Sink()
+        sink.start()
+        try:
+            yield f"127.0.0.1:{sink.port}", sink
+        finally:
+            sink.close()
+    else:
+        with run_pmbmpd() as pm:
+            yield f"127.0.0.1:{pm.port}", None
+
+
+def metric_by(agent: Agent, name: str, label: str) -> dict[str, float]:
+    """``name``'s samples by the value of ``label`` (summed over the other labels)."""
+    out: dict[str, float] = {}
+    key = f'{label}="'
+    for line in agent.get("/metrics").decode().splitlines():
+        if line.startswith(name + "{") and key in line:
+            value = line.split(key, 1)[1].split('"', 1)[0]
+            out[value] = out.get(value, 0.0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
 def history_figures(agent: Any) -> str:
     """Events held, recorded and evicted by the per-prefix history (``/metrics``)."""
     held = recorded = evicted = 0.0
@@ -330,13 +396,15 @@ def measure_agent(
     fib: bool,
     nats: str | None = None,
     history: bool | None = None,
+    relay: str | None = None,
 ) -> Result:
     env = {} if fib else {"BMP_AGENT_FIB_ENABLED": "false"}
+    extra = ("--relay", relay.split("+", 1)[1]) if relay is not None else ()
     if nats is not None:
         env["BMP_AGENT_EXPORT_NATS_URL"] = nats
     if history is not None:
         env["BMP_AGENT_HISTORY_ENABLED"] = "true" if history else "false"
-    with run_agent(env=env) as agent:
+    with run_agent(*extra, env=env) as agent:
         if nats is not None:
             while metric_sum(agent, "bmp_export_up") != 1.0:
                 time.sleep(0.05)
@@ -393,6 +461,8 @@ def measure_agent(
             feed["messages"] = metric_sum(agent, "bmp_export_messages_total")
             feed["dropped_total"] = metric_sum(agent, "bmp_export_dropped_total")
             feed["resyncs"] = metric_sum(agent, "bmp_export_resyncs_total")
+        if relay is not None:
+            feed = relay_figures(agent, stream, t0, cpu0)
         fib_s = fib_cpu = None
         if fib:
             while time.perf_counter() - t0 < 900:
@@ -411,6 +481,8 @@ def measure_agent(
         peak = status_kb(agent.pid, "VmHWM")
         sock.close()
         name = ("agent" if fib else "agent-nofib") + ("+nats" if nats else "")
+        if relay is not None:
+            name += "+relay-" + relay.split("+", 1)[0]
         if history is not None:
             name += "-hist" if history else "-nohist"
             if history:
@@ -428,6 +500,48 @@ def measure_agent(
             scraper.latencies,
             feed,
         )
+
+
+def relay_figures(agent: Agent, stream: Stream, t0: float, cpu0: float) -> dict[str, float]:
+    """The relay at RIB complete, then once it has written everything: the
+    spool empty and ``bmp_relay_bytes_total`` still for a second (or 600 s)."""
+    feed = {"at_rib": metric_sum(agent, "bmp_relay_bytes_total"), "t0": t0}
+    last = -1.0
+    changed = time.perf_counter()
+    cpu = cpu_seconds(agent.pid)
+    while (now := time.perf_counter()) - t0 < 600:
+        sent = metric_sum(agent, "bmp_relay_bytes_total")
+        if sent != last or metric_sum(agent, "bmp_relay_spool_bytes") != 0:
+            last, changed, cpu = sent, now, cpu_seconds(agent.pid)
+        elif now - changed >= 1.0:
+            break
+        time.sleep(0.05)
+    feed["seconds"] = changed - t0
+    feed["cpu"] = cpu - cpu0
+    feed["bytes"] = last
+    feed["dropped_bytes"] = metric_sum(agent, "bmp_relay_dropped_bytes_total")
+    for reason, n in metric_by(agent, "bmp_relay_resyncs_total", "reason").items():
+        feed["resyncs_" + reason] = n
+    return feed
+
+
+def measure_relay(stream: Stream, kind: str) -> Result:
+    """The agent without FIB relaying to a ``kind`` upstream (``sink``/``pmbmpd``)."""
+    with relay_upstream(kind) as (address, sink):
+        r = measure_agent(stream, None, fib=False, relay=f"{kind}+{address}")
+        assert r.feed is not None
+        t0 = r.feed.pop("t0")
+        if sink is not None:
+            deadline = time.monotonic() + 60
+            while sink.received < r.feed["bytes"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            r.feed["received"] = sink.received
+            r.feed["connections"] = sink.connections
+            r.feed["same_bytes"] = float(
+                sink.digest.hexdigest() == hashlib.sha256(stream.data).hexdigest()
+            )
+            r.feed["received_at"] = sink.last - t0
+        return r
 
 
 def measure_pmbmpd(stream: Stream, verify: bool) -> Result:
@@ -502,7 +616,38 @@ def report(built: Built, results: list[Result]) -> None:
             print(f"ratio {r.name} / pmbmpd (routes/s): {pm.seconds / r.seconds:.2f}x")
     for r in results:
         f = r.feed
-        if f is None:
+        if f is None or "+relay-" not in r.name:
+            continue
+        resyncs = ", ".join(
+            f"{k.removeprefix('resyncs_')} {v:.0f}"
+            for k, v in f.items()
+            if k.startswith("resyncs_")
+        )
+        line = (
+            f"{r.name}: {f['at_rib']:,.0f} bytes relayed at RIB complete; every byte relayed at"
+            f" {f['seconds']:.2f} s ({f['cpu']:.2f} CPU s): {f['bytes']:,.0f} bytes relayed,"
+            f" {len(s.data):,} sent ({'equal' if f['bytes'] == len(s.data) else 'NOT equal'}),"
+            f" {f['dropped_bytes']:,.0f} dropped; resyncs: {resyncs}"
+        )
+        if "received" in f:
+            line += (
+                f"; sink received {f['received']:,.0f} bytes (last at {f['received_at']:.2f} s)"
+                f" on {f['connections']:.0f}"
+                f" connection(s), SHA-256 {'equal to' if f['same_bytes'] else 'NOT'} the stream's"
+            )
+        print(line)
+        base = by.get(r.name.split("+relay-", 1)[0])
+        if base is not None:
+            print(
+                f"relay ({r.name.split('+relay-', 1)[1]}) share of ingest:"
+                f" wall {r.seconds / base.seconds - 1:+.1%} (RIB complete),"
+                f" CPU {r.cpu / base.cpu - 1:+.1%};"
+                f" until every byte relayed: wall {f['seconds'] / base.seconds - 1:+.1%},"
+                f" CPU {f['cpu'] / base.cpu - 1:+.1%}"
+            )
+    for r in results:
+        f = r.feed
+        if f is None or "+nats" not in r.name:
             continue
         print(
             f"{r.name}: at RIB complete {f['at_rib']:,.0f} messages published, {f['dropped']:,.0f}"
@@ -558,6 +703,11 @@ def main() -> None:
         action="store_true",
         help="also the agent (no FIB) feeding a local nats-server; print the feed's share",
     )
+    ap.add_argument(
+        "--relay",
+        action="store_true",
+        help="also the agent (no FIB) relaying to a TCP sink and to pmbmpd; print the relay's share",
+    )
     args = ap.parse_args()
     print("# bench/ingest.py")
     print_machine()
@@ -577,6 +727,11 @@ def main() -> None:
             results.append(measure_agent(built.stream, None, fib=False))
         with nats_server() as url:
             results.append(measure_agent(built.stream, None, fib=False, nats=url))
+    if args.relay:
+        if not any(r.name == "agent-nofib" for r in results):
+            results.append(measure_agent(built.stream, None, fib=False))
+        for kind in ("sink",) if args.no_pmbmpd else ("sink", "pmbmpd"):
+            results.append(measure_relay(built.stream, kind))
     if not args.no_pmbmpd:
         results.append(measure_pmbmpd(built.stream, args.verify_pmbmpd))
     report(built, results)

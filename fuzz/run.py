@@ -17,7 +17,8 @@ libFuzzer finds a crash, the input is copied to
 ``tests/data/crashers/<target>/crash-<sha1>`` (replayed by
 ``tests/reliability/test_crashers.py``), the error is printed, and the
 target runs again until its time is up. Per target it prints the executions,
-executions per second, coverage (libFuzzer's ``cov``/``ft``: instrumented
+executions per second (of wall time, and per CPU second of the
+libFuzzer process: the rate it would have on a core of its own), coverage (libFuzzer's ``cov``/``ft``: instrumented
 edges and features) and corpus size; at the end the totals.
 
 ``--child NAME`` is the libFuzzer process itself (internal).
@@ -30,6 +31,7 @@ import hashlib
 import importlib
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -44,7 +46,46 @@ CRASHERS = ROOT / "tests" / "data" / "crashers"
 CORPUS = HERE / "corpus"
 
 
+#: ``BMP_FUZZ_WIDE=1``: instrument every module of the targets' top-level
+#: packages, as atheris' ``include`` does by itself (the old behaviour, to
+#: measure a corpus' reach on the same edges before and after a change).
+WIDE = "BMP_FUZZ_WIDE"
+
+
+def not_instrumented(instrument: tuple[str, ...]) -> list[str]:
+    """The modules of ``instrument``'s top-level packages that are not in it.
+
+    atheris' ``include`` works by top-level package: ``parsers.bmp.reader``
+    instruments every ``parsers`` module imported meanwhile (the construct
+    spec decoders, rendering, ...), which the target then pays for on every
+    input. These go to ``exclude`` so only the modules named (and their
+    submodules) are instrumented."""
+    out = []
+    for top in sorted({m.split(".")[0] for m in instrument}):
+        path = ROOT / top
+        if not (path / "__init__.py").exists():
+            continue  # a single module (fuzz/target.py)
+        # from the file tree: walk_packages would import the packages, and a
+        # module imported before the hook is never instrumented
+        names = [
+            ".".join(f.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+            for f in sorted(path.rglob("*.py"))
+        ]
+        out += [n for n in names if not any(n == m or n.startswith(m + ".") for m in instrument)]
+    return out
+
+
 def child(name: str, argv: list[str]) -> None:
+    # The hot modules run as source: a compiled (mypyc) build cannot be
+    # instrumented. parsers.hotpath's finder of their sources goes first, so
+    # that atheris' finder, inserted in front of it, instruments them: a hot
+    # module found by hotpath after atheris' hook is never instrumented, and
+    # its targets fuzz blind (framing: 6 edges).
+    os.environ["BMP_HOTPATH"] = "pure"
+    sys.path.insert(0, str(ROOT))
+    import parsers.hotpath
+
+    assert parsers.hotpath.FORCED_PURE
     import atheris
 
     sys.path.insert(0, str(HERE))
@@ -52,9 +93,12 @@ def child(name: str, argv: list[str]) -> None:
     import targets
 
     target = targets.TARGETS[name]
-    with atheris.instrument_imports(include=list(target.instrument)):
+    exclude = [] if os.environ.get(WIDE) else not_instrumented(target.instrument)
+    with atheris.instrument_imports(include=list(target.instrument), exclude=exclude):
         for module in target.instrument:
             importlib.import_module(module)
+    if target.setup is not None:
+        target.setup()
     check = target.check
 
     def one_input(data: bytes) -> None:
@@ -69,6 +113,8 @@ class Result:
     name: str
     executions: int = 0
     seconds: float = 0.0
+    #: CPU seconds of the libFuzzer processes (user + system).
+    cpu: float = 0.0
     cov: int = 0
     ft: int = 0
     corpus: int = 0
@@ -78,6 +124,16 @@ class Result:
     @property
     def rate(self) -> float:
         return self.executions / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_rate(self) -> float:
+        """Executions per CPU second: the rate on a core of its own."""
+        return self.executions / self.cpu if self.cpu else 0.0
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def parse_log(log: str, result: Result) -> None:
@@ -143,9 +199,11 @@ def run_target(
             str(corpus),
             str(seed_dir),
         ]
+        cpu0 = _children_cpu()
         proc = subprocess.run(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"
         )
+        result.cpu += _children_cpu() - cpu0
         log = proc.stderr
         parse_log(log, result)
         new = sorted(artifacts.iterdir())
@@ -170,7 +228,8 @@ def run_target(
     result.corpus = result.corpus or len(list(corpus.iterdir()))
     print(
         f"fuzz: {name}: {result.executions} executions in {result.seconds:.0f} s "
-        f"({result.rate:.0f}/s), cov {result.cov} ft {result.ft}, corpus {result.corpus}, "
+        f"({result.rate:.0f}/s; {result.cpu:.0f} CPU s, {result.cpu_rate:.0f}/CPU s),"
+        f" cov {result.cov} ft {result.ft}, corpus {result.corpus}, "
         f"{result.seeds} seeds, {result.crashers} crasher(s)",
         flush=True,
     )

@@ -5,8 +5,15 @@ session the agent dials each upstream (active mode, one TCP connection per
 router session and upstream, so the upstream sees one BMP session per router
 as if the router had connected to it) and forwards the bytes the router sent.
 
+First connection
+    The bytes the router sends while the first connection of its session is
+    being made are spooled (within ``bmp.relay_spool_bytes``), so that
+    connection carries the router's stream unchanged from its first byte, with
+    no synthesized state. If that spool fills, or the connect fails, the link
+    falls back to a resync when it connects.
+
 Resync
-    On every (re)connect the upstream first gets the router's *current state*
+    On every other (re)connect the upstream first gets the router's *current state*
     (``agent.export.resync.Snapshot``: the original Initiation and Peer Up
     bytes, then the RIB as Route Monitoring, End-of-RIB per finished table),
     then the live stream from the exact message boundary at which the state
@@ -217,6 +224,10 @@ class UpstreamLink(asyncio.Protocol):
         self.pending: list[bytes] = []
         self.pending_bytes = 0
         self.reason = "connect"
+        #: Every byte of the router's stream so far is in ``pending`` (the
+        #: first connection is still being made and nothing was dropped): that
+        #: connection needs no synthesized state.
+        self.exact = True
         self.failures = 0
         self._task: asyncio.Task[None] | None = None
         self._sync: asyncio.Task[None] | None = None
@@ -244,6 +255,7 @@ class UpstreamLink(asyncio.Protocol):
                     return
                 self.log.info("relay connect failed", error=exc.strerror or str(exc))
                 self.reason = "reconnect"
+                self._inexact()
             else:
                 assert self._lost is not None
                 await asyncio.shield(self._lost)
@@ -258,13 +270,21 @@ class UpstreamLink(asyncio.Protocol):
         self.transport = transport
         self._lost = asyncio.get_running_loop().create_future()
         transport.set_write_buffer_limits(high=WRITE_HIGH)
-        snap, carry = self.tee.snapshot()
         self.upstream.resyncs[self.reason] += 1
         sockname = transport.get_extra_info("sockname")
-        self.log.info(
+        connected = self.log.bind(reason=self.reason, local_port=sockname[1] if sockname else None)
+        if self.exact:
+            # The stream from its first byte is all in ``pending``: send it as is.
+            self.exact = False
+            connected.info(
+                "relay connected, sending state", exact=True, buffered_bytes=self.pending_bytes
+            )
+            self._go_live(0)
+            return
+        snap, carry = self.tee.snapshot()
+        connected.info(
             "relay connected, sending state",
-            reason=self.reason,
-            local_port=sockname[1] if sockname else None,
+            exact=False,
             routes=snap.routes,
             peers=len(snap.peer_ups),
             skipped_routes=snap.skipped_routes,
@@ -294,6 +314,10 @@ class UpstreamLink(asyncio.Protocol):
             return
         if self.state != SYNCING:
             return
+        self._go_live(n)
+
+    def _go_live(self, messages: int) -> None:
+        """Write what was held back meanwhile and forward the stream from now on."""
         data = b"".join(self.pending)
         self.pending = []
         self.pending_bytes = 0
@@ -301,7 +325,7 @@ class UpstreamLink(asyncio.Protocol):
         self.failures = 0
         if data:
             self._write(data)
-        self.log.info("relay live", messages=n)
+        self.log.info("relay live", messages=messages)
 
     def _write(self, data: bytes) -> bool:
         t = self.transport
@@ -322,6 +346,7 @@ class UpstreamLink(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        self.exact = False
         self._drained.set()
         if self._sync is not None:
             self._sync.cancel()
@@ -351,6 +376,14 @@ class UpstreamLink(asyncio.Protocol):
 
     def send(self, data: bytes) -> None:
         state = self.state
+        if state == DOWN and self.exact:
+            # the first connection is being made: hold the stream for it
+            if self.upstream.spooled() + len(data) > self.relay.spool_bytes:
+                self._inexact()  # the resync on connect covers it instead
+            else:
+                self.pending.append(data)
+                self.pending_bytes += len(data)
+            return
         if state in (DOWN, CLOSED):
             return  # the resync on connect covers what is missed here
         t = self.transport
@@ -367,6 +400,13 @@ class UpstreamLink(asyncio.Protocol):
         else:
             t.write(data)
             up.bytes += len(data)
+
+    def _inexact(self) -> None:
+        """Give up holding the stream for the first connection (it resyncs)."""
+        self.exact = False
+        if self.state == DOWN:
+            self.pending = []
+            self.pending_bytes = 0
 
     def _overflow(self, size: int) -> None:
         up = self.upstream
