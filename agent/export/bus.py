@@ -338,7 +338,8 @@ class BusFeed:
                     self._wake.clear()
                     if not self.queue:
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(self._wake.wait(), 1.0)
+                            async with asyncio.timeout(1.0):
+                                await self._wake.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

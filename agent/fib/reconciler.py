@@ -897,8 +897,10 @@ class FibReconciler:
             deadline = self.tracker.next_deadline(self.config.grace)
             if deadline is not None:
                 timeout = min(timeout, max(0.01, deadline - self.clock()))
+            # asyncio.timeout, not wait_for: no task per wait (3.11's wait_for wraps one).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     # -- tests and tools ----------------------------------------------------------------
 

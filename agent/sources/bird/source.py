@@ -402,7 +402,8 @@ class BirdSource:
                 poller.close("bird_poll_crashed")
             delay = max(0.0, interval - (time.monotonic() - started))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stop.wait()
 
     async def stop(self) -> None:
         self._stop.set()
