@@ -165,9 +165,10 @@ class FibObserver:
 
     def _other_view(self, m: Mark, nset: NlriSet) -> None:
         # another view of a prefix with evidence changed: re-check it
-        ev = self.fib.evidence.tables.get((m.afi, m.rd))
-        if ev:
-            m.dirty.extend(ev.keys() & set(nset.prefixes))
+        e = self.fib.evidence
+        for ev in (e.tables.get((m.afi, m.rd)), e.stale.get((m.afi, m.rd))):
+            if ev:
+                m.dirty.extend(ev.keys() & set(nset.prefixes))
 
 
 class FibListener(Protocol):
@@ -659,6 +660,13 @@ class FibReconciler:
             return None
         return by_afi, views, self.evidence.dropped.get(peer.label, 0)
 
+    def stale_paths(self, router: Router, peer: Peer) -> dict[str, int] | None:
+        """``bmp_inconsistent`` stale post-policy paths of ``peer`` (its pre-policy
+        view withdrew them) by afi name, for ``bmp_feed_inconsistent``; None: none."""
+        if router is not self.router:
+            return None
+        return self.evidence.stale_for(peer, self.tables, self.tracker) or None
+
     def rd_of(self, table: int) -> str | None:
         """The distinguisher of a watched kernel table (``fib.tables``)."""
         for t, rd in self.tables:
@@ -735,7 +743,15 @@ class FibReconciler:
             if bad:
                 extra -= bad
                 self._inconsistent(key, afi, rd, bad, now)
-        tracker.move(key, sel - ker, MISSING, now)
+        missing = sel - ker
+        if (missing or self.evidence.stale) and router is not None and self.view is not None:
+            stale = self.evidence.classify_stale(
+                router, self.view, afi, rd, chunk, missing, tracker.tables.get(key, {}), now
+            )
+            if stale:
+                missing -= stale
+                tracker.move(key, stale, BMP_INCONSISTENT, now)
+        tracker.move(key, missing, MISSING, now)
         tracker.move(key, extra, EXTRA, now)
         tracker.move(key, mismatch, NEXTHOP_MISMATCH, now)
         tracker.move(key, (chunk - sel - ker) | (both - mismatch), None, now)
@@ -833,16 +849,17 @@ class FibReconciler:
                     # a source table may have been cleared meanwhile: its keys
                     # are re-checked by the next pass (_refresh_sources)
         busy += time.perf_counter() - t_slice
-        for afi, table, _rd in jobs:
+        for afi, table, rd in jobs:
             key = (afi, table)
-            nk = len(self.kernel.routes.get(key, ()))
+            held = self.kernel.routes.get(key) or {}
             tr = self.tracker
             tr.in_sync[key] = max(
                 0,
-                nk
+                len(held)
                 - tr.drifting(key, NEXTHOP_MISMATCH)
                 - tr.drifting(key, EXTRA)
-                - tr.drifting(key, BMP_INCONSISTENT),
+                - tr.drifting(key, BMP_INCONSISTENT)
+                + self.evidence.stale_held(afi, rd, tr.tables.get(key, {}), held),
             )
         if work:
             self.passes += 1

@@ -4,7 +4,9 @@ Per peer of every connected router, it fires when
 
 * the FIB reconciler (``agent.fib.consistency``) holds ``bmp_inconsistent``
   prefixes of this peer: the kernel holds routes that the peer's source view
-  withdrew without ever announcing them while its other view shows them; or
+  withdrew without ever announcing them while its other view shows them, or
+  stale post-policy paths (the kernel lacks them) that the peer's live
+  pre-policy view withdrew (GoBGP 3.10, non-best paths); or
 * one Adj-RIB-In view of the peer is an *all withdrawals* feed (it never
   announced a route but withdrew routes it never had) while the other view
   announced routes: no policy removes routes *before* the import policy.
@@ -39,7 +41,11 @@ ADVICE = (
     "BMP session (the speaker's initial dump) re-reads them. A pre-policy view that only "
     "withdraws: FRR without 'soft-reconfiguration inbound' sends every pre-policy route "
     "as a withdrawal (FRRouting/frr#10240, fixed upstream by #22588 and #22589): enable "
-    "soft-reconfiguration inbound for the monitored neighbors, or upgrade FRR."
+    "soft-reconfiguration inbound for the monitored neighbors, or upgrade FRR. A post-policy "
+    "path the same peer's pre-policy view withdrew (the kernel rightly lacks the route): "
+    "GoBGP 3.10 sends the pre-policy withdrawal of a non-best path and nothing in "
+    "post-policy; these prefixes are bmp_inconsistent too, not missing. Monitor Loc-RIB "
+    '(route-monitoring-policy "all" or "local-rib"): the FIB check then reads Loc-RIB.'
 )
 ADJ_IN = ("adj_in_pre", "adj_in_post")
 
@@ -53,6 +59,10 @@ class FeedEvidence(Protocol):
         """The kernel routes held as ``bmp_inconsistent`` because ``peer``'s view
         withdrew them unannounced: (count by afi name, those views, evidence not
         kept); None when there are none (or ``router`` is not the local router)."""
+
+    def stale_paths(self, router: Router, peer: Peer) -> dict[str, int] | None:
+        """The prefixes held as ``bmp_inconsistent`` because ``peer``'s post-policy
+        view keeps paths its live pre-policy view withdrew, by afi name; None: none."""
 
 
 def _only_withdrawals(peer: Peer) -> list[str]:
@@ -87,6 +97,13 @@ def check(
         details["bmp_inconsistent"] = by_afi
         if dropped:
             details["evidence_dropped"] = dropped
+    stale = evidence.stale_paths(router, peer) if evidence is not None else None
+    if stale:
+        found.append(
+            f"{sum(stale.values())} paths are still held in adj_in_post although the same "
+            "peer's pre-policy view withdrew them"
+        )
+        details["post_holds_pre_withdrawn"] = stale
     only = _only_withdrawals(peer)
     if only:
         found.append(f"{'/'.join(only)} only withdraws (never announced a route)")
