@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
-from collections.abc import Callable
 
 import pytest
 from fibns import FibNs, bgp, bmp, fib_netns, run_async_in_ns
 from prometheus_client import CollectorRegistry, generate_latest
+from test_fib_consistency import counts, until
 
 from agent.config import FibConfig, HealthConfig
 from agent.core import Core
@@ -76,18 +75,6 @@ def stream(b_pre_live: bool) -> bytes:
     return out
 
 
-async def until(pred: Callable[[], bool], timeout: float, what: Callable[[], str]) -> None:
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what()}")
-        await asyncio.sleep(0.05)
-
-
-def counts(fib: FibReconciler) -> dict[str, int]:
-    return {k: v for k, v in fib.tracker.counts().get((1, 254), {}).items() if v}
-
-
 def inconsistencies(fib: FibReconciler) -> list[str]:
     reg = CollectorRegistry()
     reg.register(FibCollector(fib))
@@ -121,10 +108,8 @@ def _run(fns: FibNs, b_pre_live: bool) -> None:
         for ev in decoder.feed(data):
             session.handle(ev)
 
-    def wait(want: dict[str, int]) -> asyncio.Future[None]:
-        return asyncio.ensure_future(
-            until(lambda: counts(fib) == want, 5, lambda: f"{want}, have {counts(fib)}")
-        )
+    async def wait(want: dict[str, int]) -> None:
+        await until(lambda: counts(fib) == want, 5, f"{want}")
 
     async def main() -> None:
         await fib.start()
