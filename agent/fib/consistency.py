@@ -41,9 +41,10 @@ route the peer did not send, so the post-policy path is stale: the prefix is
 counted in ``bmp_view_inconsistencies_total{kind="post_holds_pre_withdrawn_route"}``,
 and not ``missing``. Known cause: GoBGP 3.10 sends the pre-policy withdrawal
 of a non-best path and nothing in post-policy (seen with
-``route-monitoring-policy = "both"``; with Loc-RIB the FIB reads Loc-RIB and
-is immune). Such a prefix is not in the kernel: ``kernel = in_sync + extra +
-nexthop_mismatch + bmp_inconsistent`` minus these. Cost: a look-up per peer
+``route-monitoring-policy = "all"``, where the FIB reads Loc-RIB and is
+immune; 3.10's ``"both"`` sends no Route Monitoring at all). Such a prefix
+is not in the kernel: ``kernel = in_sync + extra + nexthop_mismatch +
+bmp_inconsistent`` minus these. Cost: a look-up per peer
 for each ``missing`` candidate only; at most ``fib.evidence_max`` held in all.
 """
 

@@ -45,7 +45,8 @@ ADVICE = (
     "path the same peer's pre-policy view withdrew (the kernel rightly lacks the route): "
     "GoBGP 3.10 sends the pre-policy withdrawal of a non-best path and nothing in "
     "post-policy; these prefixes are bmp_inconsistent too, not missing. Monitor Loc-RIB "
-    '(route-monitoring-policy "all" or "local-rib"): the FIB check then reads Loc-RIB.'
+    '(GoBGP: route-monitoring-policy "all"; "both" sends no Route Monitoring in 3.10): '
+    "the FIB check then reads Loc-RIB."
 )
 ADJ_IN = ("adj_in_pre", "adj_in_post")
 
