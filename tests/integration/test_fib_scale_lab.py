@@ -33,6 +33,10 @@ hold every kernel route in exactly one state:
   (GoBGP 3.10 withdraws them in pre-policy only: B's post-policy view keeps
   5,000 stale paths, a speaker defect the Loc-RIB source is immune to), and
   then report the injected drift exactly.
+* GoBGP 3.10 with ``route-monitoring-policy = "both"`` (pre + post, no
+  Loc-RIB), IPv6 only: obsolete in 3.10, it sends no Route Monitoring; the
+  test pins the agent's outcome (every kernel route ``extra``: a known false
+  alarm, open).
 
 GoBGP 3.10.0 + zebra of FRR 8.4.4 (zapi 6), tried in the lab namespace with
 ``[zebra.config] enabled = true, url = "unix:<rundir>/zserv.api",
@@ -462,24 +466,38 @@ def test_gobgp_scale(lab_topo: LabTopology) -> None:
             agent.stop()
 
 
-#: GoBGP "both" (pre + post, no Loc-RIB): the IPv6 table only. The defect is
-#: per prefix (one stale post-policy path per withdrawn non-best path), so
-#: 20,000 destinations with 5,000 second paths show it at scale; the 100k IPv4
-#: table adds only load time (test_gobgp_scale covers it) and keeps this ≤ 2 min.
+#: GoBGP "both" (pre + post, no Loc-RIB): the IPv6 table only (20,000
+#: destinations, 5,000 with a second path); the IPv4 table adds only load time
+#: (test_gobgp_scale covers it) and keeps this near one minute.
 STALE6 = SHARED6
 
 
-def test_gobgp_both_stale_post_policy(lab_topo: LabTopology) -> None:
-    """GoBGP 3.10 with ``route-monitoring-policy = "both"``: the FIB check
-    selects from post-policy. Peer A announces 20,000 IPv6 /56, peer B a
-    second, longer path for the first 5,000; the test installs GoBGP's best
-    paths, then starts the agent. B withdraws its 5,000 (non-best) paths:
-    GoBGP sends the pre-policy withdrawals and nothing in post-policy (B's
-    post-policy view keeps 5,000 stale paths). Then A withdraws its paths for
-    the same 5,000 prefixes and the test removes them from the kernel, as
-    zebra would: the agent must report exactly those 5,000 as
-    ``bmp_inconsistent`` (kind ``post_holds_pre_withdrawn_route``), no
-    ``missing``, and name the defect in ``bmp_feed_inconsistent`` for B."""
+def _stats(agent: Agent) -> dict[str, int]:
+    """peer → its last Statistics Report's adj_rib_in_routes (stat type 7)."""
+    out = {}
+    for p in agent.get("/api/v1/peers")["peers"]:
+        for st in p["stats"]:
+            if st["stat"] == "adj_rib_in_routes":
+                out[p["peer"]] = int(st["value"])
+    return out
+
+
+def test_gobgp_both_sends_no_route_monitoring(lab_topo: LabTopology) -> None:
+    """GoBGP 3.10 with ``route-monitoring-policy = "both"`` (pre + post, no
+    Loc-RIB), where the FIB check would select from post-policy and GoBGP's
+    pre-policy-only withdrawal of a non-best path would leave stale
+    post-policy paths (``post_holds_pre_withdrawn_route``). Seen here instead:
+    gobgpd logs "both option for route-monitoring-policy is obsoleted" and
+    sends Initiation, Peer Up and Statistics Reports (Adj-RIB-In 20,000 and
+    5,000 routes) but no Route Monitoring at all. So the stale-path case
+    cannot arise with GoBGP 3.10 (pre + post without Loc-RIB is not
+    configurable), and the agent has no source view.
+
+    KNOWN FALSE ALARM (issue 22 item 3, open): with no view the agent reports
+    every kernel route as ``extra`` (20,000 here: BGPFIBDrift fires on a
+    healthy node) although the router's own Statistics Reports say its peers
+    hold those routes. This test pins the observed outcome exactly; when the
+    agent learns to call this a feed defect, change the last assertions."""
     require("gobgp", "exabgp")
     lab = lab_topo
     spk = lab.spk
@@ -492,9 +510,8 @@ def test_gobgp_both_stale_post_policy(lab_topo: LabTopology) -> None:
     try:
         speaker.wait_established([INJ_A_V4, PEER_B], timeout=40)
         p6 = v6_prefixes()
-        shared = p6[:STALE6]
         announce_bulk(inj, "A", p6, INJ_B_V6, CHUNK6)
-        announce_bulk(inj, "B", shared, INJ_B2_V6, CHUNK6, ATTRS_B)
+        announce_bulk(inj, "B", p6[:STALE6], INJ_B2_V6, CHUNK6, ATTRS_B)
         want_rib = (N6, N6 + STALE6)
         wait_until(
             lambda: gobgp_rib_counts(speaker, "ipv6") == want_rib,
@@ -509,86 +526,25 @@ def test_gobgp_both_stale_post_policy(lab_topo: LabTopology) -> None:
         batch(spk, lab.workdir, lines, "gobgp-fib")
         wait_kernel(spk, "bgp", 0, N6, timeout=60)
         agent = Agent(spk, lab.workdir)
-        views = {
-            (PEER, "adj_in_pre", "ipv6"): N6,
-            (PEER, "adj_in_post", "ipv6"): N6,
-            (PEER_B, "adj_in_pre", "ipv6"): STALE6,
-            (PEER_B, "adj_in_post", "ipv6"): STALE6,
-        }
+        # a Statistics Report per peer (every 15 s, GoBGP's minimum) proves the
+        # BMP session live and the table at the router
         wait_until(
-            lambda: rib_views(agent) == views,
-            timeout=120,
-            what="GoBGP's dump (pre, post) at the agent",
-            describe=lambda: str(rib_views(agent)),
+            lambda: _stats(agent) == {PEER: N6, PEER_B: STALE6},
+            timeout=90,
+            what="GoBGP's Statistics Reports (Adj-RIB-In routes)",
+            describe=lambda: f"{_stats(agent)}\n{speaker.log_tail()}",
         )
-        synced = {"ipv6": {"expected": N6, "kernel": N6, "in_sync": N6}}
-        _, d = wait_counts(agent, synced, timeout=60, what="in sync after GoBGP's dump")
-        assert (d["router"], d["view"]) == (ROUTER, "adj_in_post")
-        # B's non-best paths withdrawn: pre-policy only (the GoBGP 3.10 deviation)
-        withdraw_bulk(inj, "B", shared, INJ_B2_V6, CHUNK6)
-        stale = {k: n for k, n in views.items() if k != (PEER_B, "adj_in_pre", "ipv6")}
-        wait_until(
-            lambda: rib_views(agent) == stale,
-            timeout=60,
-            what="B's pre-policy paths withdrawn at the agent, its post-policy paths kept",
-            describe=lambda: str(rib_views(agent)),
-        )
-        assert gobgp_rib_counts(speaker, "ipv6") == (N6, N6)
-        hold_counts(agent, synced, what="still in sync after B's withdrawals")
-        # A withdraws the same prefixes; GoBGP has no path left, so zebra would
-        # remove them from the kernel: the test does
-        withdraw_bulk(inj, "A", shared, INJ_B_V6, CHUNK6)
-        wait_until(
-            lambda: gobgp_rib_counts(speaker, "ipv6") == (N6 - STALE6, N6 - STALE6),
-            timeout=60,
-            what="GoBGP without the withdrawn prefixes",
-            describe=lambda: str(gobgp_rib_counts(speaker, "ipv6")),
-        )
-        batch(spk, lab.workdir, (f"route del {p} proto bgp" for p in shared), "gobgp-del")
-        wait_kernel(spk, "bgp", 0, N6 - STALE6, timeout=60)
-        left = {
-            (PEER, "adj_in_pre", "ipv6"): N6 - STALE6,
-            (PEER, "adj_in_post", "ipv6"): N6 - STALE6,
-            (PEER_B, "adj_in_post", "ipv6"): STALE6,  # still stale
-        }
-        wait_until(
-            lambda: rib_views(agent) == left,
-            timeout=60,
-            what="A's withdrawals at the agent",
-            describe=lambda: str(rib_views(agent)),
-        )
-        n = N6 - STALE6
-        want = {"ipv6": {"expected": n, "kernel": n, "in_sync": n, "bmp_inconsistent": STALE6}}
-        d = hold_counts(agent, want, what="the stale paths bmp_inconsistent, nothing missing")
-        for t in d["tables"]:
-            assert (t["missing"], t["extra"], t["nexthop_mismatch"]) == (0, 0, 0), t
-        print(f"gobgp both: after A's withdrawals: {counts(d)}")
-        rows = drift_routes(agent, "bmp_inconsistent", limit=STALE6 + 10)
-        assert {r["prefix"] for r in rows} == set(shared)
-        for r in rows:
-            assert (r["actual"], r["expected"]) == ([], [INJ_B2_V6])
-            ev = r["evidence"]
-            assert (ev["peer"], ev["view"], ev["said"]) == (
-                PEER_B, "adj_in_post", "post_holds_pre_withdrawn_route"
-            )  # fmt: skip
-            assert ev["other_views"] == [
-                {"view": "adj_in_pre", "peer": PEER_B, "said": "withdrawn"},
-                {"view": "kernel", "said": "lacks"},
-            ]
-        got = metric_lines(agent, "bmp_view_inconsistencies_total")
-        key = (
-            f'{{kind="post_holds_pre_withdrawn_route",peer="{PEER_B}",router="{ROUTER}",'
-            'view="adj_in_post"}'
-        )
-        assert got[key] == STALE6
-        assert not any("kernel_holds_withdrawn_route" in k for k in got)
-        metrics = metric_lines(agent, "bmp_fib_routes")
-        for state, v in (("missing", 0), ("bmp_inconsistent", STALE6), ("in_sync", n)):
-            k = f'{{afi="ipv6",router="{ROUTER}",state="{state}",table="main"}}'
-            assert metrics[k] == v, (state, metrics)
-        fired = _feed_check(agent)
-        assert fired[(ROUTER, PEER_B)]["details"] == {"post_holds_pre_withdrawn": {"ipv6": STALE6}}
-        assert (ROUTER, PEER) not in fired
+        assert "both option for route-monitoring-policy is obsoleted" in speaker.log_tail(200)
+        msgs = metric_lines(agent, "bmp_messages_total")
+        types = {re.search(r'type="(\w+)"', k)[1]: v for k, v in msgs.items()}  # type: ignore[index]
+        assert types.keys() == {"initiation", "peer_up", "statistics_report"}, msgs
+        assert (types["initiation"], types["peer_up"]) == (1, 2)
+        assert rib_views(agent) == {}
+        # the known false alarm: every kernel route extra, none explained
+        want = {"ipv4": {}, "ipv6": {"kernel": N6, "extra": N6}}
+        d = hold_counts(agent, want, what="the FIB outcome without any Route Monitoring")
+        assert (d["router"], d["view"]) == (ROUTER, None)
+        print(f"gobgp both: no Route Monitoring; FIB {counts(d)}")
     finally:
         inj.stop()
         speaker.stop()
