@@ -44,7 +44,12 @@ of a non-best path and nothing in post-policy (seen with
 ``route-monitoring-policy = "all"``, where the FIB reads Loc-RIB and is
 immune; 3.10's ``"both"`` sends no Route Monitoring at all). Such a prefix
 is not in the kernel: ``kernel = in_sync + extra + nexthop_mismatch +
-bmp_inconsistent`` minus these. Cost: a look-up per peer
+bmp_inconsistent`` minus these.
+
+No Route Monitoring at all (``no_route_monitoring``): a router whose up peers
+have no RIB table but whose Statistics Reports count Adj-RIB-In routes (GoBGP
+3.10 with ``"both"``, obsolete there) leaves no source view; its kernel routes
+are ``bmp_inconsistent`` (``unmonitored_routes``), not ``extra``. Cost: a look-up per peer
 for each ``missing`` candidate only; at most ``fib.evidence_max`` held in all.
 """
 
@@ -68,7 +73,11 @@ WITHDRAW_NEVER_ANNOUNCED = "withdraw_never_announced"
 KERNEL_HOLDS_WITHDRAWN = "kernel_holds_withdrawn_route"
 #: a bmp_inconsistent prefix: post-policy holds a path its peer's live pre-policy view withdrew
 POST_HOLDS_PRE_WITHDRAWN = "post_holds_pre_withdrawn_route"
+#: bmp_inconsistent kernel routes: the router sends no Route Monitoring at all
+#: while its Statistics Reports count Adj-RIB-In routes (GoBGP 3.10 "both")
+NO_ROUTE_MONITORING = "no_route_monitoring"
 ADJ_IN = ("adj_in_pre", "adj_in_post")
+STAT_ADJ_IN = ("adj_rib_in_routes", None, None)
 LOC_RIB_PEER = 3
 
 
@@ -121,6 +130,8 @@ class Evidence:
         self.stale: dict[tuple[int, str | None], dict[bytes, Withdrawal]] = {}
         #: (peer label, view) → prefixes that became bmp_inconsistent as stale paths
         self.stale_inconsistent: Counter[tuple[str, str]] = Counter()
+        #: kernel routes that became bmp_inconsistent: no Route Monitoring at all
+        self.unmonitored = 0
 
     def clear(self) -> None:
         self.tables.clear()
@@ -350,6 +361,21 @@ class Evidence:
                 elif all_withdrawals(o):
                     out.append({"view": v, "peer": q.label, "said": "all_withdrawals"})
         return out
+
+
+def unmonitored_routes(router: Router) -> dict[str, int]:
+    """peer label → Adj-RIB-In routes its last Statistics Report counts, for the
+    up peers of a router that sent no Route Monitoring at all (no peer has a RIB
+    table); empty when any peer has one or no report counts a route. Kernel
+    routes are not ``extra`` then: the router holds routes its feed never shows."""
+    out: dict[str, int] = {}
+    for q in list(router.peers.values()):
+        if q.tables:
+            return {}
+        n = q.stats.get(STAT_ADJ_IN, 0)
+        if q.up and n > 0:
+            out[q.label] = n
+    return out
 
 
 def view_withdrawals(router: Router) -> Counter[tuple[str, str]]:

@@ -57,7 +57,7 @@ from ..core.router import Router
 from ..log import get_logger
 from ..netaddr import parse_ip
 from . import netlink
-from .consistency import Evidence
+from .consistency import Evidence, unmonitored_routes
 from .diff import BMP_INCONSISTENT, EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
 from .expected import Candidate, PathSource, Want, WantBuilder, decide, peer_source, source_view
 from .netlink import Entry, KernelState, NetlinkError
@@ -738,6 +738,13 @@ class FibReconciler:
                     mismatch.add(p)
         extra = ker - sel
         router = self.router
+        if extra and router is not None and self.view is None and unmonitored_routes(router):
+            drifts = tracker.tables.get(key, {})
+            self.evidence.unmonitored += sum(
+                1 for p in extra if (d := drifts.get(p)) is None or d.state != BMP_INCONSISTENT
+            )
+            tracker.move(key, extra, BMP_INCONSISTENT, now)
+            extra = set()
         if extra and router is not None and self.view is not None and self.evidence.tables:
             bad = self.evidence.classify(router, self.view, afi, rd, extra)
             if bad:

@@ -7,6 +7,8 @@ Per peer of every connected router, it fires when
   withdrew without ever announcing them while its other view shows them, or
   stale post-policy paths (the kernel lacks them) that the peer's live
   pre-policy view withdrew (GoBGP 3.10, non-best paths); or
+* the router sends no Route Monitoring at all while its Statistics Reports
+  count Adj-RIB-In routes for the peer (GoBGP 3.10 with "both"); or
 * one Adj-RIB-In view of the peer is an *all withdrawals* feed (it never
   announced a route but withdrew routes it never had) while the other view
   announced routes: no policy removes routes *before* the import policy.
@@ -46,7 +48,9 @@ ADVICE = (
     "GoBGP 3.10 sends the pre-policy withdrawal of a non-best path and nothing in "
     "post-policy; these prefixes are bmp_inconsistent too, not missing. Monitor Loc-RIB "
     '(GoBGP: route-monitoring-policy "all"; "both" sends no Route Monitoring in 3.10): '
-    "the FIB check then reads Loc-RIB."
+    "the FIB check then reads Loc-RIB. No Route Monitoring at all while Statistics Reports "
+    'count routes (GoBGP 3.10 route-monitoring-policy "both", obsolete there): the '
+    'kernel\'s routes are bmp_inconsistent, not extra; configure "all".'
 )
 ADJ_IN = ("adj_in_pre", "adj_in_post")
 
@@ -82,6 +86,14 @@ def _only_withdrawals(peer: Peer) -> list[str]:
     return out
 
 
+def _unmonitored(router: Router, peer: Peer) -> int:
+    """The Adj-RIB-In routes ``peer``'s Statistics Reports count while the router
+    sent no Route Monitoring at all (no peer has a RIB table); 0 otherwise."""
+    if any(q.tables for q in list(router.peers.values())):
+        return 0
+    return peer.stats.get(("adj_rib_in_routes", None, None), 0)
+
+
 def check(
     router: Router, peer: Peer, evidence: FeedEvidence | None
 ) -> tuple[str, dict[str, Any]] | None:
@@ -105,6 +117,13 @@ def check(
             "peer's pre-policy view withdrew them"
         )
         details["post_holds_pre_withdrawn"] = stale
+    n = _unmonitored(router, peer)
+    if n:
+        found.append(
+            f"the router sends no Route Monitoring while its Statistics Reports count {n} "
+            "Adj-RIB-In routes for this peer"
+        )
+        details["no_route_monitoring"] = n
     only = _only_withdrawals(peer)
     if only:
         found.append(f"{'/'.join(only)} only withdraws (never announced a route)")

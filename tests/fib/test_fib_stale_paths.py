@@ -29,6 +29,7 @@ from agent.core import Core
 from agent.fib.component import FibCollector, diff_view
 from agent.fib.reconciler import FibReconciler
 from agent.health import evaluate
+from parsers.bmp.messages import StatEntry
 from parsers.bmp.session import BmpSession
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
@@ -176,3 +177,63 @@ def _run(fns: FibNs, b_pre_live: bool) -> None:
             await fib.stop()
 
     run_async_in_ns(fns.ns.name, main)
+
+
+@pytest.mark.parametrize("reported", [20000, 0], ids=["stats-count-routes", "stats-zero"])
+def test_no_route_monitoring_is_not_extra(reported: int) -> None:
+    """A router that sends Peer Up and Statistics Reports but no Route
+    Monitoring (GoBGP 3.10 with ``route-monitoring-policy = "both"``): while a
+    report counts Adj-RIB-In routes, the kernel's 3 routes are
+    ``bmp_inconsistent`` (kind ``no_route_monitoring``), not ``extra``; a
+    report of 0 routes leaves them ``extra`` (nothing explains them)."""
+    with fib_netns() as fns:
+        fns.batch(KERNEL)
+        core = Core()
+        fib = FibReconciler(FibConfig(grace=GRACE, interval=0.05), core)
+        session = core.open_session("127.0.0.1", 40000)
+        decoder = BmpSession()
+        data = bmp.build_initiation() + bmp.build_peer_up(local_address="10.9.0.1", **A)
+        data += bmp.build_stats([StatEntry(7, reported)], **A)
+
+        async def main() -> None:
+            await fib.start()
+            for ev in decoder.feed(data):
+                session.handle(ev)
+            try:
+                await fib.wait_synced()
+                want = {"bmp_inconsistent": 3} if reported else {"extra": 3}
+                await until(lambda: counts(fib) == want, 5, f"{want}")
+                await asyncio.sleep(GRACE + 0.2)
+                assert counts(fib) == want
+                d = diff_view(fib)
+                assert d["view"] is None
+                assert {r["state"] for r in d["drift"]} == set(want)
+                res = evaluate(core, HealthConfig(), evidence=fib).results["bmp_feed_inconsistent"]
+                lines = inconsistencies(fib)
+                if not reported:
+                    assert dict(fib.tracker.events) == {(1, "extra"): 3}
+                    assert res.findings == [] and lines == []
+                    return
+                assert dict(fib.tracker.events) == {}
+                for r in d["drift"]:
+                    assert r["evidence"] == {
+                        "peer": None,
+                        "view": None,
+                        "said": "no_route_monitoring",
+                        "at": None,
+                        "other_views": [
+                            {"view": "statistics", "peer": "10.9.0.2",
+                             "said": "adj_rib_in_routes 20000"},
+                            {"view": "kernel", "said": "holds"},
+                        ],
+                    }  # fmt: skip
+                assert lines == [
+                    'bmp_view_inconsistencies_total{kind="no_route_monitoring",peer="",'
+                    'router="127.0.0.1",view=""} 3.0'
+                ]
+                (f,) = res.findings
+                assert f.details == {"no_route_monitoring": 20000}
+            finally:
+                await fib.stop()
+
+        run_async_in_ns(fns.ns.name, main)
