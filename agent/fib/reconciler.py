@@ -275,6 +275,8 @@ class FibReconciler:
         #: (afi, table, prefix) changed in the kernel since the last pass
         self._dirty_kernel: list[tuple[int, int, bytes]] = []
         self._full = "initial"
+        #: the last pass found a router without Route Monitoring whose reports count routes
+        self._unmonitored = False
         self._sock: socket.socket | None = None
         self._buffering = False
         self._pending: list[bytes] = []
@@ -799,6 +801,12 @@ class FibReconciler:
             self.router_label = router.label if router is not None else ""
             self.view = view
             full = full or "router"
+        # Statistics Reports mark nothing dirty: re-judge every route when they
+        # start or stop explaining a router without Route Monitoring
+        unmon = view is None and router is not None and bool(unmonitored_routes(router))
+        if unmon != self._unmonitored:
+            self._unmonitored = unmon
+            full = full or "unmonitored"
         if full:
             self._full = ""
             self._invalidate_markers()
