@@ -34,9 +34,9 @@ hold every kernel route in exactly one state:
   5,000 stale paths, a speaker defect the Loc-RIB source is immune to), and
   then report the injected drift exactly.
 * GoBGP 3.10 with ``route-monitoring-policy = "both"`` (pre + post, no
-  Loc-RIB), IPv6 only: obsolete in 3.10, it sends no Route Monitoring; the
-  test pins the agent's outcome (every kernel route ``extra``: a known false
-  alarm, open).
+  Loc-RIB), IPv6 only: obsolete in 3.10, it sends no Route Monitoring, only
+  Statistics Reports counting the routes: the 20,000 kernel routes must be
+  ``bmp_inconsistent`` (``no_route_monitoring``), not ``extra``.
 
 GoBGP 3.10.0 + zebra of FRR 8.4.4 (zapi 6), tried in the lab namespace with
 ``[zebra.config] enabled = true, url = "unix:<rundir>/zserv.api",
@@ -491,13 +491,11 @@ def test_gobgp_both_sends_no_route_monitoring(lab_topo: LabTopology) -> None:
     sends Initiation, Peer Up and Statistics Reports (Adj-RIB-In 20,000 and
     5,000 routes) but no Route Monitoring at all. So the stale-path case
     cannot arise with GoBGP 3.10 (pre + post without Loc-RIB is not
-    configurable), and the agent has no source view.
-
-    KNOWN FALSE ALARM (issue 22 item 3, open): with no view the agent reports
-    every kernel route as ``extra`` (20,000 here: BGPFIBDrift fires on a
-    healthy node) although the router's own Statistics Reports say its peers
-    hold those routes. This test pins the observed outcome exactly; when the
-    agent learns to call this a feed defect, change the last assertions."""
+    configurable), and the agent has no source view. Without more, every
+    kernel route would be ``extra`` (20,000: BGPFIBDrift on a healthy node);
+    since the router's own Statistics Reports count the routes, they must be
+    ``bmp_inconsistent`` (kind ``no_route_monitoring``), with no ``extra``,
+    and ``bmp_feed_inconsistent`` must name it for both peers."""
     require("gobgp", "exabgp")
     lab = lab_topo
     spk = lab.spk
@@ -540,10 +538,37 @@ def test_gobgp_both_sends_no_route_monitoring(lab_topo: LabTopology) -> None:
         assert types.keys() == {"initiation", "peer_up", "statistics_report"}, msgs
         assert (types["initiation"], types["peer_up"]) == (1, 2)
         assert rib_views(agent) == {}
-        # the known false alarm: every kernel route extra, none explained
-        want = {"ipv4": {}, "ipv6": {"kernel": N6, "extra": N6}}
+        want = {"ipv4": {}, "ipv6": {"kernel": N6, "bmp_inconsistent": N6}}
         d = hold_counts(agent, want, what="the FIB outcome without any Route Monitoring")
         assert (d["router"], d["view"]) == (ROUTER, None)
+        rows: list[dict[str, Any]] = []
+        q = "?state=bmp_inconsistent&limit=10000"
+        while True:  # http.max_limit is 10,000 per request: follow the cursor
+            page = agent.diff(q)
+            rows += page["drift"]
+            if not page.get("next"):
+                break
+            q = f"?state=bmp_inconsistent&limit=10000&cursor={page['next']}"
+        assert len(rows) == N6
+        assert {r["prefix"] for r in rows} == set(p6)
+        assert {r["evidence"]["said"] for r in rows} == {"no_route_monitoring"}
+        assert rows[0]["evidence"]["other_views"] == [
+            {"view": "statistics", "peer": PEER, "said": f"adj_rib_in_routes {N6}"},
+            {"view": "statistics", "peer": PEER_B, "said": f"adj_rib_in_routes {STALE6}"},
+            {"view": "kernel", "said": "holds"},
+        ]
+        got = metric_lines(agent, "bmp_view_inconsistencies_total")
+        key = f'{{kind="no_route_monitoring",peer="",router="{ROUTER}",view=""}}'
+        assert got == {key: N6}
+        metrics = metric_lines(agent, "bmp_fib_routes")
+        for state, v in (("extra", 0), ("missing", 0), ("bmp_inconsistent", N6)):
+            k = f'{{afi="ipv6",router="{ROUTER}",state="{state}",table="main"}}'
+            assert metrics[k] == v, (state, metrics)
+        fired = _feed_check(agent)
+        assert {k: f["details"] for k, f in fired.items()} == {
+            (ROUTER, PEER): {"no_route_monitoring": N6},
+            (ROUTER, PEER_B): {"no_route_monitoring": STALE6},
+        }
         print(f"gobgp both: no Route Monitoring; FIB {counts(d)}")
     finally:
         inj.stop()
