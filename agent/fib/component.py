@@ -55,7 +55,14 @@ from ..pages import (
     index_of,
     stream_json,
 )
-from .consistency import KERNEL_HOLDS_WITHDRAWN, WITHDRAW_NEVER_ANNOUNCED, view_withdrawals
+from .consistency import (
+    KERNEL_HOLDS_WITHDRAWN,
+    NO_ROUTE_MONITORING,
+    POST_HOLDS_PRE_WITHDRAWN,
+    WITHDRAW_NEVER_ANNOUNCED,
+    unmonitored_routes,
+    view_withdrawals,
+)
 from .diff import BMP_INCONSISTENT, HELD_STATES, PENDING, STATES
 from .netlink import Entry, proto_name, table_name
 from .reconciler import FibReconciler
@@ -97,7 +104,11 @@ class FibCollector(Collector):
         views = CounterMetricFamily(
             "bmp_view_inconsistencies",
             "BMP views contradicting themselves: withdraw_never_announced (a view withdrew a "
-            "route it did not hold), kernel_holds_withdrawn_route (bmp_inconsistent prefixes).",
+            "route it did not hold), kernel_holds_withdrawn_route (bmp_inconsistent prefixes the "
+            "kernel holds), post_holds_pre_withdrawn_route (bmp_inconsistent prefixes: stale "
+            "post-policy paths the peer's pre-policy view withdrew), no_route_monitoring (kernel "
+            "routes bmp_inconsistent: the router sends no Route Monitoring, its Statistics "
+            "Reports count routes; peer and view empty).",
             labels=["router", "peer", "view", "kind"],
         )
         for router in list(fib.core.routers.values()):
@@ -106,6 +117,10 @@ class FibCollector(Collector):
         if r:
             for (peer, view), n in sorted(fib.evidence.inconsistent.items()):
                 views.add_metric([r, peer, view, KERNEL_HOLDS_WITHDRAWN], n)
+            for (peer, view), n in sorted(fib.evidence.stale_inconsistent.items()):
+                views.add_metric([r, peer, view, POST_HOLDS_PRE_WITHDRAWN], n)
+            if fib.evidence.unmonitored:
+                views.add_metric([r, "", "", NO_ROUTE_MONITORING], fib.evidence.unmonitored)
         if r:
             for (afi, table), counts in sorted(fib.tracker.counts().items()):
                 for state in STATES:
@@ -136,13 +151,27 @@ def _expected(want: Any) -> list[str]:
 
 
 def _evidence(fib: FibReconciler, afi: int, table: int, key: bytes) -> dict[str, Any] | None:
-    w = fib.evidence.tables.get((afi, fib.rd_of(table)), {}).get(key)
+    w = fib.evidence.get(afi, fib.rd_of(table), key)
     if w is None:
-        return None
+        router = fib.router
+        if fib.view is not None or router is None:
+            return None
+        counted = unmonitored_routes(router)
+        return {
+            "peer": None,
+            "view": None,
+            "said": NO_ROUTE_MONITORING,
+            "at": None,
+            "other_views": [
+                *({"view": "statistics", "peer": q, "said": f"adj_rib_in_routes {n}"}
+                  for q, n in sorted(counted.items())),
+                {"view": "kernel", "said": "holds"},
+            ],
+        }  # fmt: skip
     return {
         "peer": w.peer_label,
         "view": w.view,
-        "said": WITHDRAW_NEVER_ANNOUNCED,
+        "said": w.said,
         "at": w.at,
         "other_views": w.other,
     }

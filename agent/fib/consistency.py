@@ -29,6 +29,28 @@ per peer (the rest are counted in ``dropped``, and a kernel route without
 kept evidence stays ``extra``). An announcement in the source view drops the
 prefix's evidence (the view is consistent again), so does a Peer Down
 (checked lazily: the table object changed).
+
+The other way round, a stale path (``post_holds_pre_withdrawn_route``): BGP's
+selection (the source view ``adj_in_post``) holds a prefix the kernel lacks,
+but every post-policy path of it belongs to a peer whose *pre-policy* view no
+longer holds it (withdrew it) although that pre-policy view is live (it has
+announced routes: an all-withdrawals feed, FRR 8.4 without
+``soft-reconfiguration inbound``, proves nothing). No import policy adds a
+route the peer did not send, so the post-policy path is stale: the prefix is
+``bmp_inconsistent`` (evidence ``said: "post_holds_pre_withdrawn_route"``),
+counted in ``bmp_view_inconsistencies_total{kind="post_holds_pre_withdrawn_route"}``,
+and not ``missing``. Known cause: GoBGP 3.10 sends the pre-policy withdrawal
+of a non-best path and nothing in post-policy (seen with
+``route-monitoring-policy = "all"``, where the FIB reads Loc-RIB and is
+immune; 3.10's ``"both"`` sends no Route Monitoring at all). Such a prefix
+is not in the kernel: ``kernel = in_sync + extra + nexthop_mismatch +
+bmp_inconsistent`` minus these.
+
+No Route Monitoring at all (``no_route_monitoring``): a router whose up peers
+have no RIB table but whose Statistics Reports count Adj-RIB-In routes (GoBGP
+3.10 with ``"both"``, obsolete there) leaves no source view; its kernel routes
+are ``bmp_inconsistent`` (``unmonitored_routes``), not ``extra``. Cost: a look-up per peer
+for each ``missing`` candidate only; at most ``fib.evidence_max`` held in all.
 """
 
 from __future__ import annotations
@@ -49,7 +71,13 @@ from .diff import BMP_INCONSISTENT, DriftTracker
 WITHDRAW_NEVER_ANNOUNCED = "withdraw_never_announced"
 #: a bmp_inconsistent prefix: the kernel holds a route the source view withdrew unknown
 KERNEL_HOLDS_WITHDRAWN = "kernel_holds_withdrawn_route"
+#: a bmp_inconsistent prefix: post-policy holds a path its peer's live pre-policy view withdrew
+POST_HOLDS_PRE_WITHDRAWN = "post_holds_pre_withdrawn_route"
+#: bmp_inconsistent kernel routes: the router sends no Route Monitoring at all
+#: while its Statistics Reports count Adj-RIB-In routes (GoBGP 3.10 "both")
+NO_ROUTE_MONITORING = "no_route_monitoring"
 ADJ_IN = ("adj_in_pre", "adj_in_post")
+STAT_ADJ_IN = ("adj_rib_in_routes", None, None)
 LOC_RIB_PEER = 3
 
 
@@ -57,20 +85,32 @@ class Withdrawal:
     """Evidence: ``view`` of peer ``peer`` withdrew the prefix at ``at`` never having
     announced it; ``other`` is what the other views said when it was last classified."""
 
-    __slots__ = ("at", "other", "peer", "peer_label", "routes_id", "view")
+    __slots__ = ("at", "other", "peer", "peer_label", "routes_id", "said", "view")
 
-    def __init__(self, peer: Peer, view: str, at: float, routes_id: int) -> None:
+    def __init__(
+        self,
+        peer: Peer,
+        view: str,
+        at: float,
+        routes_id: int,
+        said: str = WITHDRAW_NEVER_ANNOUNCED,
+    ) -> None:
         self.peer: PeerKey = peer.key
         self.peer_label = peer.label
         self.view = view
         self.at = at
         self.routes_id = routes_id
+        self.said = said
         self.other: list[dict[str, Any]] = []
 
 
 def all_withdrawals(table: RibTable | None) -> bool:
     """A view that never announced anything but withdrew routes it never had."""
     return table is not None and table.announces == 0 and table.unknown_withdraws > 0
+
+
+def _holds(table: RibTable, p: bytes) -> bool:
+    return p in table.refs if table.refs is not None else p in table.routes
 
 
 class Evidence:
@@ -86,10 +126,114 @@ class Evidence:
         self.dropped: Counter[str] = Counter()
         #: (peer label, view) → prefixes that became bmp_inconsistent
         self.inconsistent: Counter[tuple[str, str]] = Counter()
+        #: (afi, rd) → prefix → stale post-policy path (POST_HOLDS_PRE_WITHDRAWN)
+        self.stale: dict[tuple[int, str | None], dict[bytes, Withdrawal]] = {}
+        #: (peer label, view) → prefixes that became bmp_inconsistent as stale paths
+        self.stale_inconsistent: Counter[tuple[str, str]] = Counter()
+        #: kernel routes that became bmp_inconsistent: no Route Monitoring at all
+        self.unmonitored = 0
 
     def clear(self) -> None:
         self.tables.clear()
         self.held.clear()
+        self.stale.clear()
+
+    def get(self, afi: int, rd: str | None, p: bytes) -> Withdrawal | None:
+        """The evidence of a ``bmp_inconsistent`` prefix (either kind)."""
+        w = self.tables.get((afi, rd), {}).get(p)
+        return w if w is not None else self.stale.get((afi, rd), {}).get(p)
+
+    def classify_stale(
+        self,
+        router: Router,
+        source: str,
+        afi: int,
+        rd: str | None,
+        chunk: set[bytes],
+        missing: set[bytes],
+        reported: dict[bytes, Any],
+        now: float,
+    ) -> set[bytes]:
+        """The prefixes of ``missing`` (selection holds, kernel lacks) whose every
+        post-policy path is stale: its peer's live pre-policy view does not hold
+        it. ``chunk``: the prefixes compared (their old stale evidence is
+        re-decided); ``reported``: the drift entries (counts new ones once)."""
+        ev = self.stale.get((afi, rd))
+        if ev:
+            for p in ev.keys() & chunk:
+                if p not in missing:
+                    del ev[p]
+        if source != "adj_in_post" or not missing:
+            return set()
+        pairs = []
+        for q in list(router.peers.values()):
+            if not q.up or q.rd != rd:
+                continue
+            post = q.tables.get(("adj_in_post", afi, 1))
+            if post is None:
+                continue
+            pre = q.tables.get(("adj_in_pre", afi, 1))
+            pairs.append((q, post, pre if pre is not None and pre.announces > 0 else None))
+        if not pairs:
+            return set()
+        out: dict[bytes, Peer] = {}
+        for p in missing:
+            stale_of: Peer | None = None
+            for q, post, pre in pairs:
+                if not _holds(post, p):
+                    continue
+                if pre is None or _holds(pre, p):
+                    stale_of = None  # a path no view contradicts
+                    break
+                stale_of = q
+            if stale_of is not None:
+                out[p] = stale_of
+        if not out:
+            return set()
+        ev = self.stale.setdefault((afi, rd), {})
+        kept: set[bytes] = set()
+        for p, q in out.items():
+            w = ev.get(p)
+            if w is None:
+                if len(ev) >= self.limit:
+                    self.dropped[q.label] += 1  # stays missing: over the evidence budget
+                    continue
+                w = ev[p] = self._stale_evidence(pairs, p, now)
+            kept.add(p)
+            d = reported.get(p)
+            if d is None or d.state != BMP_INCONSISTENT:
+                self.stale_inconsistent[(w.peer_label, w.view)] += 1
+        return kept
+
+    def stale_held(
+        self, afi: int, rd: str | None, drifts: dict[bytes, Any], kernel: dict[bytes, Any]
+    ) -> int:
+        """The ``bmp_inconsistent`` stale paths held (the kernel lacks them)."""
+        ev = self.stale.get((afi, rd))
+        if not ev:
+            return 0
+        n = 0
+        for p in ev:
+            d = drifts.get(p)
+            if d is not None and d.state == BMP_INCONSISTENT and p not in kernel:
+                n += 1
+        return n
+
+    @staticmethod
+    def _stale_evidence(
+        pairs: list[tuple[Peer, RibTable, RibTable | None]], p: bytes, now: float
+    ) -> Withdrawal:
+        first: Withdrawal | None = None
+        other: list[dict[str, Any]] = []
+        for q, post, _pre in pairs:
+            if not _holds(post, p):
+                continue
+            if first is None:
+                first = Withdrawal(q, "adj_in_post", now, id(post.routes), POST_HOLDS_PRE_WITHDRAWN)
+            other.append({"view": "adj_in_pre", "peer": q.label, "said": "withdrawn"})
+        assert first is not None
+        first.other = [*other, {"view": "kernel", "said": "lacks"}]
+        return first
 
     def record(
         self, afi: int, rd: str | None, peer: Peer, table: RibTable, prefixes: Any, now: float
@@ -159,9 +303,24 @@ class Evidence:
         evidence names ``peer``, counted by afi name, and the views that withdrew
         them; ``tables``: the watched (kernel table, rd). Reads the drift entries
         of evidence prefixes only."""
+        return self._held(self.tables, peer, tables, tracker)
+
+    def stale_for(
+        self, peer: Peer, tables: Iterable[tuple[int, str | None]], tracker: DriftTracker
+    ) -> dict[str, int]:
+        """The reported ``bmp_inconsistent`` stale post-policy paths of ``peer``, by afi name."""
+        return self._held(self.stale, peer, tables, tracker)[0]
+
+    @staticmethod
+    def _held(
+        evidence: dict[tuple[int, str | None], dict[bytes, Withdrawal]],
+        peer: Peer,
+        tables: Iterable[tuple[int, str | None]],
+        tracker: DriftTracker,
+    ) -> tuple[dict[str, int], tuple[str, ...]]:
         by_afi: dict[str, int] = {}
         views: set[str] = set()
-        for (afi, rd), ev in list(self.tables.items()):
+        for (afi, rd), ev in list(evidence.items()):
             mine = [(p, w) for p, w in list(ev.items()) if w.peer == peer.key]
             if not mine:
                 continue
@@ -202,6 +361,21 @@ class Evidence:
                 elif all_withdrawals(o):
                     out.append({"view": v, "peer": q.label, "said": "all_withdrawals"})
         return out
+
+
+def unmonitored_routes(router: Router) -> dict[str, int]:
+    """peer label → Adj-RIB-In routes its last Statistics Report counts, for the
+    up peers of a router that sent no Route Monitoring at all (no peer has a RIB
+    table); empty when any peer has one or no report counts a route. Kernel
+    routes are not ``extra`` then: the router holds routes its feed never shows."""
+    out: dict[str, int] = {}
+    for q in list(router.peers.values()):
+        if q.tables:
+            return {}
+        n = q.stats.get(STAT_ADJ_IN, 0)
+        if q.up and n > 0:
+            out[q.label] = n
+    return out
 
 
 def view_withdrawals(router: Router) -> Counter[tuple[str, str]]:

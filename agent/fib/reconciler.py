@@ -57,7 +57,7 @@ from ..core.router import Router
 from ..log import get_logger
 from ..netaddr import parse_ip
 from . import netlink
-from .consistency import Evidence
+from .consistency import Evidence, unmonitored_routes
 from .diff import BMP_INCONSISTENT, EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
 from .expected import Candidate, PathSource, Want, WantBuilder, decide, peer_source, source_view
 from .netlink import Entry, KernelState, NetlinkError
@@ -165,9 +165,10 @@ class FibObserver:
 
     def _other_view(self, m: Mark, nset: NlriSet) -> None:
         # another view of a prefix with evidence changed: re-check it
-        ev = self.fib.evidence.tables.get((m.afi, m.rd))
-        if ev:
-            m.dirty.extend(ev.keys() & set(nset.prefixes))
+        e = self.fib.evidence
+        for ev in (e.tables.get((m.afi, m.rd)), e.stale.get((m.afi, m.rd))):
+            if ev:
+                m.dirty.extend(ev.keys() & set(nset.prefixes))
 
 
 class FibListener(Protocol):
@@ -274,6 +275,8 @@ class FibReconciler:
         #: (afi, table, prefix) changed in the kernel since the last pass
         self._dirty_kernel: list[tuple[int, int, bytes]] = []
         self._full = "initial"
+        #: the last pass found a router without Route Monitoring whose reports count routes
+        self._unmonitored = False
         self._sock: socket.socket | None = None
         self._buffering = False
         self._pending: list[bytes] = []
@@ -659,6 +662,13 @@ class FibReconciler:
             return None
         return by_afi, views, self.evidence.dropped.get(peer.label, 0)
 
+    def stale_paths(self, router: Router, peer: Peer) -> dict[str, int] | None:
+        """``bmp_inconsistent`` stale post-policy paths of ``peer`` (its pre-policy
+        view withdrew them) by afi name, for ``bmp_feed_inconsistent``; None: none."""
+        if router is not self.router:
+            return None
+        return self.evidence.stale_for(peer, self.tables, self.tracker) or None
+
     def rd_of(self, table: int) -> str | None:
         """The distinguisher of a watched kernel table (``fib.tables``)."""
         for t, rd in self.tables:
@@ -744,12 +754,27 @@ class FibReconciler:
                     mismatch.add(p)
         extra = ker - sel
         router = self.router
+        if extra and router is not None and self.view is None and unmonitored_routes(router):
+            drifts = tracker.tables.get(key, {})
+            self.evidence.unmonitored += sum(
+                1 for p in extra if (d := drifts.get(p)) is None or d.state != BMP_INCONSISTENT
+            )
+            tracker.move(key, extra, BMP_INCONSISTENT, now)
+            extra = set()
         if extra and router is not None and self.view is not None and self.evidence.tables:
             bad = self.evidence.classify(router, self.view, afi, rd, extra)
             if bad:
                 extra -= bad
                 self._inconsistent(key, afi, rd, bad, now)
-        tracker.move(key, sel - ker, MISSING, now)
+        missing = sel - ker
+        if (missing or self.evidence.stale) and router is not None and self.view is not None:
+            stale = self.evidence.classify_stale(
+                router, self.view, afi, rd, chunk, missing, tracker.tables.get(key, {}), now
+            )
+            if stale:
+                missing -= stale
+                tracker.move(key, stale, BMP_INCONSISTENT, now)
+        tracker.move(key, missing, MISSING, now)
         tracker.move(key, extra, EXTRA, now)
         tracker.move(key, mismatch, NEXTHOP_MISMATCH, now)
         tracker.move(key, (chunk - sel - ker) | (both - mismatch), None, now)
@@ -790,6 +815,12 @@ class FibReconciler:
             self.router_label = router.label if router is not None else ""
             self.view = view
             full = full or "router"
+        # Statistics Reports mark nothing dirty: re-judge every route when they
+        # start or stop explaining a router without Route Monitoring
+        unmon = view is None and router is not None and bool(unmonitored_routes(router))
+        if unmon != self._unmonitored:
+            self._unmonitored = unmon
+            full = full or "unmonitored"
         if full:
             self._full = ""
             self._invalidate_markers()
@@ -853,16 +884,17 @@ class FibReconciler:
                     # a source table may have been cleared meanwhile: its keys
                     # are re-checked by the next pass (_refresh_sources)
         busy += time.perf_counter() - t_slice
-        for afi, table, _rd in jobs:
+        for afi, table, rd in jobs:
             key = (afi, table)
-            nk = len(self.kernel.routes.get(key, ()))
+            held = self.kernel.routes.get(key) or {}
             tr = self.tracker
             tr.in_sync[key] = max(
                 0,
-                nk
+                len(held)
                 - tr.drifting(key, NEXTHOP_MISMATCH)
                 - tr.drifting(key, EXTRA)
-                - tr.drifting(key, BMP_INCONSISTENT),
+                - tr.drifting(key, BMP_INCONSISTENT)
+                + self.evidence.stale_held(afi, rd, tr.tables.get(key, {}), held),
             )
         if work:
             self.passes += 1

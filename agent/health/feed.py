@@ -4,7 +4,11 @@ Per peer of every connected router, it fires when
 
 * the FIB reconciler (``agent.fib.consistency``) holds ``bmp_inconsistent``
   prefixes of this peer: the kernel holds routes that the peer's source view
-  withdrew without ever announcing them while its other view shows them; or
+  withdrew without ever announcing them while its other view shows them, or
+  stale post-policy paths (the kernel lacks them) that the peer's live
+  pre-policy view withdrew (GoBGP 3.10, non-best paths); or
+* the router sends no Route Monitoring at all while its Statistics Reports
+  count Adj-RIB-In routes for the peer (GoBGP 3.10 with "both"); or
 * one Adj-RIB-In view of the peer is an *all withdrawals* feed (it never
   announced a route but withdrew routes it never had) while the other view
   announced routes: no policy removes routes *before* the import policy.
@@ -39,7 +43,14 @@ ADVICE = (
     "BMP session (the speaker's initial dump) re-reads them. A pre-policy view that only "
     "withdraws: FRR without 'soft-reconfiguration inbound' sends every pre-policy route "
     "as a withdrawal (FRRouting/frr#10240, fixed upstream by #22588 and #22589): enable "
-    "soft-reconfiguration inbound for the monitored neighbors, or upgrade FRR."
+    "soft-reconfiguration inbound for the monitored neighbors, or upgrade FRR. A post-policy "
+    "path the same peer's pre-policy view withdrew (the kernel rightly lacks the route): "
+    "GoBGP 3.10 sends the pre-policy withdrawal of a non-best path and nothing in "
+    "post-policy; these prefixes are bmp_inconsistent too, not missing. Monitor Loc-RIB "
+    '(GoBGP: route-monitoring-policy "all"; "both" sends no Route Monitoring in 3.10): '
+    "the FIB check then reads Loc-RIB. No Route Monitoring at all while Statistics Reports "
+    'count routes (GoBGP 3.10 route-monitoring-policy "both", obsolete there): the '
+    'kernel\'s routes are bmp_inconsistent, not extra; configure "all".'
 )
 ADJ_IN = ("adj_in_pre", "adj_in_post")
 
@@ -53,6 +64,10 @@ class FeedEvidence(Protocol):
         """The kernel routes held as ``bmp_inconsistent`` because ``peer``'s view
         withdrew them unannounced: (count by afi name, those views, evidence not
         kept); None when there are none (or ``router`` is not the local router)."""
+
+    def stale_paths(self, router: Router, peer: Peer) -> dict[str, int] | None:
+        """The prefixes held as ``bmp_inconsistent`` because ``peer``'s post-policy
+        view keeps paths its live pre-policy view withdrew, by afi name; None: none."""
 
 
 def _only_withdrawals(peer: Peer) -> list[str]:
@@ -71,6 +86,14 @@ def _only_withdrawals(peer: Peer) -> list[str]:
     return out
 
 
+def _unmonitored(router: Router, peer: Peer) -> int:
+    """The Adj-RIB-In routes ``peer``'s Statistics Reports count while the router
+    sent no Route Monitoring at all (no peer has a RIB table); 0 otherwise."""
+    if any(q.tables for q in list(router.peers.values())):
+        return 0
+    return peer.stats.get(("adj_rib_in_routes", None, None), 0)
+
+
 def check(
     router: Router, peer: Peer, evidence: FeedEvidence | None
 ) -> tuple[str, dict[str, Any]] | None:
@@ -87,6 +110,20 @@ def check(
         details["bmp_inconsistent"] = by_afi
         if dropped:
             details["evidence_dropped"] = dropped
+    stale = evidence.stale_paths(router, peer) if evidence is not None else None
+    if stale:
+        found.append(
+            f"{sum(stale.values())} paths are still held in adj_in_post although the same "
+            "peer's pre-policy view withdrew them"
+        )
+        details["post_holds_pre_withdrawn"] = stale
+    n = _unmonitored(router, peer)
+    if n:
+        found.append(
+            f"the router sends no Route Monitoring while its Statistics Reports count {n} "
+            "Adj-RIB-In routes for this peer"
+        )
+        details["no_route_monitoring"] = n
     only = _only_withdrawals(peer)
     if only:
         found.append(f"{'/'.join(only)} only withdraws (never announced a route)")

@@ -33,6 +33,10 @@ hold every kernel route in exactly one state:
   (GoBGP 3.10 withdraws them in pre-policy only: B's post-policy view keeps
   5,000 stale paths, a speaker defect the Loc-RIB source is immune to), and
   then report the injected drift exactly.
+* GoBGP 3.10 with ``route-monitoring-policy = "both"`` (pre + post, no
+  Loc-RIB), IPv6 only: obsolete in 3.10, it sends no Route Monitoring, only
+  Statistics Reports counting the routes: the 20,000 kernel routes must be
+  ``bmp_inconsistent`` (``no_route_monitoring``), not ``extra``.
 
 GoBGP 3.10.0 + zebra of FRR 8.4.4 (zapi 6), tried in the lab namespace with
 ``[zebra.config] enabled = true, url = "unix:<rundir>/zserv.api",
@@ -455,6 +459,117 @@ def test_gobgp_scale(lab_topo: LabTopology) -> None:
         d = hold_counts(agent, healthy(N6), what="still in sync after B's withdrawals")
         print(f"gobgp after B's withdrawals: {counts(d)}")
         inject_drift(agent, lab, None, p4, p6, N6, 0)
+    finally:
+        inj.stop()
+        speaker.stop()
+        if agent is not None:
+            agent.stop()
+
+
+#: GoBGP "both" (pre + post, no Loc-RIB): the IPv6 table only (20,000
+#: destinations, 5,000 with a second path); the IPv4 table adds only load time
+#: (test_gobgp_scale covers it) and keeps this near one minute.
+STALE6 = SHARED6
+
+
+def _stats(agent: Agent) -> dict[str, int]:
+    """peer → its last Statistics Report's adj_rib_in_routes (stat type 7)."""
+    out = {}
+    for p in agent.get("/api/v1/peers")["peers"]:
+        for st in p["stats"]:
+            if st["stat"] == "adj_rib_in_routes":
+                out[p["peer"]] = int(st["value"])
+    return out
+
+
+def test_gobgp_both_sends_no_route_monitoring(lab_topo: LabTopology) -> None:
+    """GoBGP 3.10 with ``route-monitoring-policy = "both"`` (pre + post, no
+    Loc-RIB), where the FIB check would select from post-policy and GoBGP's
+    pre-policy-only withdrawal of a non-best path would leave stale
+    post-policy paths (``post_holds_pre_withdrawn_route``). Seen here instead:
+    gobgpd logs "both option for route-monitoring-policy is obsoleted" and
+    sends Initiation, Peer Up and Statistics Reports (Adj-RIB-In 20,000 and
+    5,000 routes) but no Route Monitoring at all. So the stale-path case
+    cannot arise with GoBGP 3.10 (pre + post without Loc-RIB is not
+    configurable), and the agent has no source view. Without more, every
+    kernel route would be ``extra`` (20,000: BGPFIBDrift on a healthy node);
+    since the router's own Statistics Reports count the routes, they must be
+    ``bmp_inconsistent`` (kind ``no_route_monitoring``), with no ``extra``,
+    and ``bmp_feed_inconsistent`` must name it for both peers."""
+    require("gobgp", "exabgp")
+    lab = lab_topo
+    spk = lab.spk
+    cfg = scale_config()
+    cfg = replace(cfg, neighbors=(*cfg.neighbors, Neighbor(PEER_B, 65002, name="peerB")))
+    assert (cfg.pre_policy, cfg.post_policy, cfg.loc_rib) == (True, True, False)  # "both"
+    speaker, inj = start_local_speaker(lab, "gobgp", cfg)
+    assert isinstance(speaker, GoBgp)
+    agent: Agent | None = None
+    try:
+        speaker.wait_established([INJ_A_V4, PEER_B], timeout=40)
+        p6 = v6_prefixes()
+        announce_bulk(inj, "A", p6, INJ_B_V6, CHUNK6)
+        announce_bulk(inj, "B", p6[:STALE6], INJ_B2_V6, CHUNK6, ATTRS_B)
+        want_rib = (N6, N6 + STALE6)
+        wait_until(
+            lambda: gobgp_rib_counts(speaker, "ipv6") == want_rib,
+            timeout=120,
+            interval=1.0,
+            what=f"GoBGP's IPv6 RIB {want_rib} (destinations, paths)",
+            describe=lambda: str(gobgp_rib_counts(speaker, "ipv6")),
+        )
+        hops = gobgp_best_hops(speaker, "ipv6")
+        assert len(hops) == N6 and set(hops.values()) == {INJ_B_V6}  # A's paths are best
+        lines = (f"route replace {p} via {nh} proto bgp metric 20" for p, nh in hops.items())
+        batch(spk, lab.workdir, lines, "gobgp-fib")
+        wait_kernel(spk, "bgp", 0, N6, timeout=60)
+        agent = Agent(spk, lab.workdir)
+        # a Statistics Report per peer (every 15 s, GoBGP's minimum) proves the
+        # BMP session live and the table at the router
+        wait_until(
+            lambda: _stats(agent) == {PEER: N6, PEER_B: STALE6},
+            timeout=90,
+            what="GoBGP's Statistics Reports (Adj-RIB-In routes)",
+            describe=lambda: f"{_stats(agent)}\n{speaker.log_tail()}",
+        )
+        assert "both option for route-monitoring-policy is obsoleted" in speaker.log_tail(200)
+        msgs = metric_lines(agent, "bmp_messages_total")
+        types = {re.search(r'type="(\w+)"', k)[1]: v for k, v in msgs.items()}  # type: ignore[index]
+        assert types.keys() == {"initiation", "peer_up", "statistics_report"}, msgs
+        assert (types["initiation"], types["peer_up"]) == (1, 2)
+        assert rib_views(agent) == {}
+        want = {"ipv4": {}, "ipv6": {"kernel": N6, "bmp_inconsistent": N6}}
+        d = hold_counts(agent, want, what="the FIB outcome without any Route Monitoring")
+        assert (d["router"], d["view"]) == (ROUTER, None)
+        rows: list[dict[str, Any]] = []
+        q = "?state=bmp_inconsistent&limit=10000"
+        while True:  # http.max_limit is 10,000 per request: follow the cursor
+            page = agent.diff(q)
+            rows += page["drift"]
+            if not page.get("next"):
+                break
+            q = f"?state=bmp_inconsistent&limit=10000&cursor={page['next']}"
+        assert len(rows) == N6
+        assert {r["prefix"] for r in rows} == set(p6)
+        assert {r["evidence"]["said"] for r in rows} == {"no_route_monitoring"}
+        assert rows[0]["evidence"]["other_views"] == [
+            {"view": "statistics", "peer": PEER, "said": f"adj_rib_in_routes {N6}"},
+            {"view": "statistics", "peer": PEER_B, "said": f"adj_rib_in_routes {STALE6}"},
+            {"view": "kernel", "said": "holds"},
+        ]
+        got = metric_lines(agent, "bmp_view_inconsistencies_total")
+        key = f'{{kind="no_route_monitoring",peer="",router="{ROUTER}",view=""}}'
+        assert got == {key: N6}
+        metrics = metric_lines(agent, "bmp_fib_routes")
+        for state, v in (("extra", 0), ("missing", 0), ("bmp_inconsistent", N6)):
+            k = f'{{afi="ipv6",router="{ROUTER}",state="{state}",table="main"}}'
+            assert metrics[k] == v, (state, metrics)
+        fired = _feed_check(agent)
+        assert {k: f["details"] for k, f in fired.items()} == {
+            (ROUTER, PEER): {"no_route_monitoring": N6},
+            (ROUTER, PEER_B): {"no_route_monitoring": STALE6},
+        }
+        print(f"gobgp both: no Route Monitoring; FIB {counts(d)}")
     finally:
         inj.stop()
         speaker.stop()
