@@ -31,6 +31,7 @@ from reliability_support import (
     up,
 )
 
+from agent.fib.reconciler import FibReconciler
 from parsers.bmp.messages import MAX_MESSAGE_SIZE
 
 PEER = "10.0.1.2"
@@ -242,6 +243,11 @@ async def test_churn_1000_cycles_leaves_fds_tasks_rss_flat() -> None:
 
         for _ in range(50):  # warm up: lazily created objects, caches, pools
             await cycle()
+        # ... and the FIB's first kernel dump (a worker thread that imports
+        # pyroute2 for link names), which would otherwise land mid-churn.
+        fib = agent.daemon.component("fib")
+        assert isinstance(fib, FibReconciler)
+        await fib.wait_synced()
         await until(lambda: not routers.connections)
         await settle()
         count_logs()
