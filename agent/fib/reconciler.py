@@ -723,8 +723,9 @@ class FibReconciler:
         ker = kern.keys() & chunk if kern else None
         if not ker:
             # nothing of the chunk in the kernel (a table loading into an
-            # empty FIB): the selected are missing, the rest in no drift
-            tracker.move(key, sel, MISSING, now)
+            # empty FIB): the selected are missing (but for stale paths), the
+            # rest in no drift
+            tracker.move(key, self._not_stale(key, afi, rd, chunk, sel, now), MISSING, now)
             tracker.move(key, chunk - sel if sel else chunk, None, now)
             self.compared += len(chunk)
             return
@@ -766,19 +767,31 @@ class FibReconciler:
             if bad:
                 extra -= bad
                 self._inconsistent(key, afi, rd, bad, now)
-        missing = sel - ker
-        if (missing or self.evidence.stale) and router is not None and self.view is not None:
-            stale = self.evidence.classify_stale(
-                router, self.view, afi, rd, chunk, missing, tracker.tables.get(key, {}), now
-            )
-            if stale:
-                missing -= stale
-                tracker.move(key, stale, BMP_INCONSISTENT, now)
-        tracker.move(key, missing, MISSING, now)
+        tracker.move(key, self._not_stale(key, afi, rd, chunk, sel - ker, now), MISSING, now)
         tracker.move(key, extra, EXTRA, now)
         tracker.move(key, mismatch, NEXTHOP_MISMATCH, now)
         tracker.move(key, (chunk - sel - ker) | (both - mismatch), None, now)
         self.compared += len(chunk)
+
+    def _not_stale(
+        self,
+        key: tuple[int, int],
+        afi: int,
+        rd: str | None,
+        chunk: set[bytes],
+        missing: set[bytes],
+        now: float,
+    ) -> set[bytes]:
+        """``missing`` less the stale post-policy paths (moved to ``bmp_inconsistent``)."""
+        router = self.router
+        if (missing or self.evidence.stale) and router is not None and self.view is not None:
+            stale = self.evidence.classify_stale(
+                router, self.view, afi, rd, chunk, missing, self.tracker.tables.get(key, {}), now
+            )
+            if stale:
+                self.tracker.move(key, stale, BMP_INCONSISTENT, now)
+                return missing - stale
+        return missing
 
     def _inconsistent(
         self, key: tuple[int, int], afi: int, rd: str | None, bad: set[bytes], now: float

@@ -110,7 +110,10 @@ def _run(fns: FibNs, b_pre_live: bool) -> None:
             session.handle(ev)
 
     async def wait(want: dict[str, int]) -> None:
-        await until(lambda: counts(fib) == want, 5, f"{want}")
+        try:
+            await until(lambda: counts(fib) == want, 5, f"{want}")
+        except AssertionError as err:
+            raise AssertionError(f"{err}; last counts {counts(fib)}") from None
 
     async def main() -> None:
         await fib.start()
