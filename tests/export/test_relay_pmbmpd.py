@@ -63,10 +63,17 @@ def check_dump(
     controls: dict[str, Router],
 ) -> dict[str, int]:
     """Wait for pmbmpd's next dump; compare it per capture; routes per capture."""
+
+    def sessions() -> set[int]:
+        # re-read each time: pmbmpd may reset a relay connection, and the
+        # relay's reconnect (a resync) is then that router's session
+        ports = relay_ports(agent)
+        return {ports[r.address] for r in routers.values()} | {
+            c.local_port for c in controls.values()
+        }
+
+    wait_for(lambda: pm.drained(sessions()), 60, "pmbmpd to read every session")
     ports = relay_ports(agent)
-    sessions = {ports[r.address] for r in routers.values()}
-    sessions |= {c.local_port for c in controls.values()}
-    wait_for(lambda: pm.drained(sessions), 60, "pmbmpd to read every session")
     since = max(since, time.time())
     dump: dict[int, set[Route]] = wait_for(lambda: pm.dump(since), 90, "pmbmpd's next dump", 0.5)
     sizes: dict[str, int] = {}
