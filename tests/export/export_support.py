@@ -247,6 +247,23 @@ class Pmbmpd:
                     seen.add(rport)
         return seen == ports
 
+    def control(self, msgs: list[bytes], address: str = "127.0.0.1") -> Router:
+        """Send ``msgs`` straight to pmbmpd on a connection of its own (a
+        *control*), and wait until pmbmpd has read all of it. pmbmpd's accept
+        queue is short: under a burst of connections (the relay reconnecting
+        every session at once) it may reset one, so a control whose connection
+        never drains is sent again on a new one."""
+        for _ in range(3):
+            r = Router(address, self.port)
+            r.send(msgs)
+            try:
+                wait_for(lambda r=r: self.drained({r.local_port}), 30, "a control to drain")
+            except AssertionError:
+                r.close()
+                continue
+            return r
+        raise AssertionError(f"pmbmpd never read a control of {len(msgs)} messages")
+
     def kill(self) -> None:
         if self.proc is not None:
             stop(self.proc, signal.SIGKILL)

@@ -108,8 +108,8 @@ def test_relay_to_pmbmpd_resyncs_after_restart(tmp_path: Path) -> None:
             for i, name in enumerate(SMALL):
                 routers[name] = Router(address(i), agent.bmp_port)
                 routers[name].send_capture(name)
-                controls[name] = Router("127.0.0.1", pm.port)
-                controls[name].send_capture(name)
+            for name in SMALL:
+                controls[name] = pm.control(capture(name))
             for name, r in routers.items():
                 wait_for(lambda r=r: agent.messages(r.address) == r.messages, 30, name)
             wait_for(lambda: len(relay_ports(agent)) == len(SMALL), 60, "every relay connection")
@@ -135,10 +135,8 @@ def test_relay_to_pmbmpd_resyncs_after_restart(tmp_path: Path) -> None:
             pm.start()
             for name in SMALL:
                 controls[name].close()
-                controls[name] = Router("127.0.0.1", pm.port)
-                controls[name].send_capture(name)
-            controls[SCALE] = Router("127.0.0.1", pm.port)
-            controls[SCALE].send(scale)
+                controls[name] = pm.control(capture(name))
+            controls[SCALE] = pm.control(scale)
             n = len(routers)
             wait_for(
                 lambda: agent.metric("bmp_relay_resyncs_total", reason="reconnect") == n,
