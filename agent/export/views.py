@@ -33,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Generator, Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from parsers.afi import afi_name, safi_name
 from parsers.bgp.attributes import PathAttributes
@@ -184,23 +184,41 @@ Row = tuple[Router, Peer, RibTable, RouteKey, PathAttributes, str | None]
 
 
 class _Renderer:
-    """Renders routes to JSON text, sharing the text of an interned value.
+    """Renders routes to JSON, sharing the rendering of an interned value.
 
-    The cache holds the attribute objects themselves, so an ``id`` is never
+    ``route`` (a whole answer built at once) renders each attribute set once
+    per answer. ``route_text`` (streamed answers) shares the JSON *text* of an
+    attribute set across answers in ``_TEXT``: clients page through the same
+    tables again and again, and text is one untracked ``str``, where cached
+    rendered dicts would be tens of thousands of young containers for every
+    cyclic-GC pass to traverse while the answer streams.
+
+    Both caches hold the attribute objects themselves, so an ``id`` is never
     reused for another value while it is cached (a streamed answer yields to
     the loop, where ingest may free attributes)."""
 
-    def __init__(self) -> None:
-        self._attrs: dict[int, tuple[PathAttributes, JsonDict, str]] = {}
+    #: Attribute sets whose JSON text is kept, across answers (~300 B each).
+    TEXT_CACHE: ClassVar[int] = 32768
 
-    def attrs(self, a: PathAttributes) -> tuple[JsonDict, str]:
+    _TEXT: ClassVar[dict[int, tuple[PathAttributes, str]]] = {}
+
+    def __init__(self) -> None:
+        self._attrs: dict[int, tuple[PathAttributes, JsonDict]] = {}
+
+    def attrs(self, a: PathAttributes) -> JsonDict:
         got = self._attrs.get(id(a))
         if got is None:
-            if len(self._attrs) >= 65536:
-                self._attrs.clear()
-            rendered = render_attributes(a)
-            got = self._attrs[id(a)] = (a, rendered, json.dumps(rendered, default=str))
-        return got[1], got[2]
+            got = self._attrs[id(a)] = (a, render_attributes(a))
+        return got[1]
+
+    @classmethod
+    def attrs_text(cls, a: PathAttributes) -> str:
+        got = cls._TEXT.get(id(a))
+        if got is None or got[0] is not a:
+            if len(cls._TEXT) >= cls.TEXT_CACHE:
+                cls._TEXT.clear()
+            got = cls._TEXT[id(a)] = (a, json.dumps(render_attributes(a), default=str))
+        return got[1]
 
     @staticmethod
     def head(row: Row) -> JsonDict:
@@ -219,7 +237,7 @@ class _Renderer:
 
     def route(self, row: Row) -> JsonDict:
         out = self.head(row)
-        out["attributes"] = self.attrs(row[4])[0]
+        out["attributes"] = self.attrs(row[4])
         if row[5] is not None:
             out["match"] = row[5]
         return out
@@ -229,7 +247,7 @@ class _Renderer:
         head = json.dumps(self.head(row))
         match = row[5]
         tail = "}" if match is None else f', "match": "{match}"}}'
-        return f'{head[:-1]}, "attributes": {self.attrs(row[4])[1]}{tail}'
+        return f'{head[:-1]}, "attributes": {self.attrs_text(row[4])}{tail}'
 
 
 def _network_key(net: ipaddress.IPv4Network | ipaddress.IPv6Network, plen: int) -> bytes:
