@@ -188,8 +188,8 @@ async def phase_held_back(agent: Agent) -> None:
     await asyncio.sleep(2)
     after = status_kb(agent.pid, "VmRSS")
     print(
-        f"held back (4 clients never reading 10,000 routes): RSS +{(held - before) / 1024:.1f} MiB, "
-        f"+{(after - before) / 1024:.1f} MiB after they closed; /metrics {ms(scrapes)}"
+        f"held back (4 clients never reading 10,000 routes): RSS {(held - before) / 1024:+.1f} MiB, "
+        f"{(after - before) / 1024:+.1f} MiB after they closed; /metrics {ms(scrapes)}"
     )
 
 
