@@ -28,7 +28,7 @@ from prometheus_client.registry import Collector
 
 from . import __version__, build, log, membudget
 from .config import Config, ConfigError, Endpoint, to_dict
-from .core import CoreSettings
+from .core import CoreSettings, reaper
 from .export.http import HttpServer, json_handler
 from .host import Component, Handler, TeeFactory
 from .sources.bmp.connector import Connector
@@ -74,6 +74,7 @@ class Daemon:
         self.log = log.get_logger(component="daemon")
         self.routers.log_settings = config.log
         self._forget_task: asyncio.Task[None] | None = None
+        self._reap_task: asyncio.Task[None] | None = None
 
     # -- agent.host.Host --------------------------------------------------------
 
@@ -133,6 +134,7 @@ class Daemon:
             await comp.start(self)
         if hasattr(self.core, "forget"):
             self._forget_task = asyncio.get_running_loop().create_task(self._forget_loop())
+        self._reap_task = asyncio.get_running_loop().create_task(self._reap_loop())
         self.ready = True
         self.log.info("bmp-agent ready")
 
@@ -177,6 +179,21 @@ class Daemon:
                     forget_after=after,
                 )
 
+    async def _reap_loop(self) -> None:
+        """Free the dicts of big cleared tables a slice per callback (``agent.core.reaper``)."""
+        wanted = asyncio.Event()
+        reaper.notify = wanted.set
+        if reaper.pending():
+            wanted.set()
+        try:
+            while True:
+                await wanted.wait()
+                wanted.clear()
+                while reaper.reap():
+                    await asyncio.sleep(0)
+        finally:
+            reaper.notify = None
+
     def _start_connector(self, target: Endpoint) -> None:
         conn = Connector(self.routers, target)
         self.connectors[target] = conn
@@ -200,6 +217,9 @@ class Daemon:
         if self._forget_task is not None:
             self._forget_task.cancel()
             self._forget_task = None
+        if self._reap_task is not None:
+            self._reap_task.cancel()
+            self._reap_task = None
         for s in self.servers:
             s.close()
         for comp in reversed(self.components):

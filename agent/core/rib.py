@@ -29,6 +29,7 @@ _MISSING = object()
 from .interner import EMPTY_ATTRIBUTES as EMPTY_ATTRIBUTES  # noqa: E402
 from .interner import KEYS as KEYS  # noqa: E402
 from .interner import AttributeInterner as AttributeInterner  # noqa: E402
+from .reaper import bury  # noqa: E402
 
 
 def key_prefix(key: RouteKey) -> bytes:
@@ -187,8 +188,10 @@ class RibTable:
         """Drop every route (Peer Down, session close); counters stay."""
         if self.routes:
             n = len(self.routes)
-            self.routes = {}
-            KEYS.released(n)
+            old, self.routes = self.routes, {}
+            if not bury(old):
+                del old  # freed now, so the pool's sweep sees its keys unused
+                KEYS.released(n)
         self.routes = {}
         self.refs = None
         self.recent = {}
