@@ -84,9 +84,11 @@ def _nonempty_list_of(subcon: Construct) -> Construct:
 
 EXTENDED_LENGTH = 0x10
 
-#: The 19-byte header (RFC 4271 §4.1).
+#: The 19-byte header (RFC 4271 §4.1), the marker as sent: the BGP decoder
+#: checks it (and says so), the BMP decoder only needs to know where a BGP
+#: message ends.
 Header = Struct(
-    "marker" / Const(MARKER),
+    "marker" / Bytes(16),
     "length" / Int16ub,
     "type" / Int8ub,
 )
