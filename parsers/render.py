@@ -50,6 +50,12 @@ ADD_PATH_MODE_NAMES = {
 LABELED_SAFIS = frozenset({Safi.LABELED_UNICAST, Safi.VPN})
 
 
+def _attrs(obj: object, *names: str) -> JsonDict:
+    """``{name: obj.name}`` for each name, in order: the keys that are the
+    value's own fields (or properties) under the same name."""
+    return {name: getattr(obj, name) for name in names}
+
+
 def message_type_name(code: int | None) -> str:
     if code is None:
         return "unknown"
@@ -85,19 +91,13 @@ def render_failure(event: DecodeFailed) -> JsonDict:
     return {
         "type": message_type_name(event.msg_type),
         "type_code": event.msg_type,
-        "offset": event.offset,
-        "size": event.size,
+        **_attrs(event, "offset", "size"),
         "error": render_error(event.error),
     }
 
 
 def render_error(err: ParseError) -> JsonDict:
-    return {
-        "kind": err.kind,
-        "message": err.message,
-        "offset": err.offset,
-        "action": err.action.value,
-    }
+    return {**_attrs(err, "kind", "message", "offset"), "action": err.action.value}
 
 
 # --------------------------------------------------------------------------- BMP messages
@@ -149,13 +149,9 @@ def render_message(
 def render_peer(peer: bmp.PerPeerHeader) -> JsonDict:
     return {
         "type": peer.peer_type_name,
-        "rd": peer.rd,
-        "address": peer.address,
-        "asn": peer.asn,
-        "bgp_id": peer.bgp_id,
+        **_attrs(peer, "rd", "address", "asn", "bgp_id"),
         "flags": peer.flag_dict(),
-        "timestamp": peer.timestamp,
-        "view": peer.view,
+        **_attrs(peer, "timestamp", "view"),
     }
 
 
@@ -165,9 +161,7 @@ def render_information(tlvs: tuple[bmp.InformationTlv, ...]) -> dict[str, str | 
 
 def render_peer_up(msg: bmp.PeerUp) -> JsonDict:
     return {
-        "local_address": msg.local_address,
-        "local_port": msg.local_port,
-        "remote_port": msg.remote_port,
+        **_attrs(msg, "local_address", "local_port", "remote_port"),
         "sent_open": render_open(msg.sent_open),
         "received_open": render_open(msg.received_open),
         "information": render_information(msg.information),
@@ -284,11 +278,7 @@ def render_bgp_message(msg: bgp.BgpMessage) -> JsonDict:
 
 def render_open(msg: bgp.OpenMessage) -> JsonDict:
     return {
-        "version": msg.version,
-        "my_as": msg.my_as,
-        "asn": msg.asn,
-        "hold_time": msg.hold_time,
-        "bgp_id": msg.bgp_id,
+        **_attrs(msg, "version", "my_as", "asn", "hold_time", "bgp_id"),
         "capabilities": [render_capability(c) for c in msg.capabilities],
         "other_parameters": [{"type": t, "value": v.hex()} for t, v in msg.other_parameters],
     }
@@ -310,8 +300,7 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
     elif isinstance(cap, bgp.FourOctetAsCapability):
         out["asn"] = cap.asn
     elif isinstance(cap, bgp.GracefulRestartCapability):
-        out["restart_flags"] = cap.restart_flags
-        out["restart_time"] = cap.restart_time
+        out.update(_attrs(cap, "restart_flags", "restart_time"))
         out["families"] = [{**_family(a, s), "flags": f} for a, s, f in cap.families]
     elif isinstance(cap, bgp.ExtendedNextHopCapability):
         out["entries"] = [{**_family(a, s), "next_hop_afi": afi_name(n)} for a, s, n in cap.entries]
@@ -320,8 +309,7 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
             {**_family(a, s), "flags": f, "stale_time": t} for a, s, f, t in cap.families
         ]
     elif isinstance(cap, bgp.FqdnCapability):
-        out["hostname"] = cap.hostname
-        out["domain"] = cap.domain
+        out.update(_attrs(cap, "hostname", "domain"))
     elif isinstance(cap, bgp.RoleCapability):
         out["role"] = bgp.ROLE_NAMES.get(cap.role, f"role_{cap.role}")
         out["role_code"] = cap.role
@@ -332,10 +320,7 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
 
 def render_notification(msg: bgp.Notification) -> JsonDict:
     out: JsonDict = {
-        "code": msg.code,
-        "subcode": msg.subcode,
-        "code_name": msg.code_name,
-        "subcode_name": msg.subcode_name,
+        **_attrs(msg, "code", "subcode", "code_name", "subcode_name"),
         "data": msg.data.hex(),
     }
     shutdown = msg.shutdown_message()
@@ -381,7 +366,7 @@ def render_as_path(segments: tuple[AsPathSegment, ...]) -> list[JsonDict]:
 
 
 def _aggregator(agg: Aggregator) -> JsonDict:
-    return {"asn": agg.asn, "address": agg.address}
+    return _attrs(agg, "asn", "address")
 
 
 def render_attributes(attrs: PathAttributes) -> JsonDict:
