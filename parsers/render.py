@@ -113,10 +113,9 @@ def render_message(
         out["offset"] = offset
     if size is not None:
         out["size"] = size
-    peer = getattr(msg, "peer", None)
-    if isinstance(peer, bmp.PerPeerHeader):
-        out["peer"] = render_peer(peer)
-        out["view"] = peer.view
+    if isinstance(msg, bmp.PeerMessage):
+        out["peer"] = render_peer(msg.peer)
+        out["view"] = msg.peer.view
     if isinstance(msg, bmp.RouteMonitoring):
         out["update"] = render_update(msg.update)
         if msg.path_status:

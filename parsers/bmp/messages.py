@@ -390,6 +390,15 @@ def assign_path_status(tlvs: tuple[BmpTlv, ...], routes: int) -> tuple[PathStatu
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class PeerMessage(BmpMessageBase):
+    """Base of the messages about one monitored peer (Peer Up, Peer Down,
+    Statistics Report, Route Monitoring, Route Mirroring): ``peer`` is their
+    per-peer header and their first field."""
+
+    peer: PerPeerHeader
+
+
 # --- Initiation (§4.3) and Termination (§4.5) --------------------------------
 
 
@@ -423,9 +432,8 @@ class Termination(BmpMessageBase):
 
 
 @dataclass(frozen=True, slots=True)
-class PeerUp(BmpMessageBase):
+class PeerUp(PeerMessage):
     TYPE: ClassVar[int] = MessageType.PEER_UP
-    peer: PerPeerHeader
     local_address: str
     local_port: int
     remote_port: int
@@ -481,9 +489,8 @@ FSM_EVENT_NAMES = {
 
 
 @dataclass(frozen=True, slots=True)
-class PeerDown(BmpMessageBase):
+class PeerDown(PeerMessage):
     TYPE: ClassVar[int] = MessageType.PEER_DOWN
-    peer: PerPeerHeader
     reason: int
     #: The NOTIFICATION sent (reason 1) or received (reason 3).
     notification: Notification | None = None
@@ -521,9 +528,8 @@ class StatEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class StatisticsReport(BmpMessageBase):
+class StatisticsReport(PeerMessage):
     TYPE: ClassVar[int] = MessageType.STATISTICS_REPORT
-    peer: PerPeerHeader
     stats: tuple[StatEntry, ...] = ()
 
 
@@ -531,9 +537,8 @@ class StatisticsReport(BmpMessageBase):
 
 
 @dataclass(frozen=True, slots=True)
-class RouteMonitoring(BmpMessageBase):
+class RouteMonitoring(PeerMessage):
     TYPE: ClassVar[int] = MessageType.ROUTE_MONITORING
-    peer: PerPeerHeader
     update: Update
     #: TLVs after the UPDATE (v3) or around it (v4), the BGP PDU TLV
     #: excluded; bytes after a v3 UPDATE that are no TLVs are one
@@ -583,9 +588,8 @@ class MirrorTlv:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteMirroring(BmpMessageBase):
+class RouteMirroring(PeerMessage):
     TYPE: ClassVar[int] = MessageType.ROUTE_MIRRORING
-    peer: PerPeerHeader
     entries: tuple[MirrorTlv, ...] = ()
 
 
