@@ -29,6 +29,7 @@ from .bgp.nlri import NlriSet, describe
 from .bmp import messages as bmp
 from .bmp.session import Decoded, DecodeFailed, Event
 from .bmp.stat_types import stat_name
+from .codes import name_of
 from .errors import ParseError
 
 JsonDict = dict[str, Any]
@@ -293,7 +294,7 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
         out.update(_family(cap.afi, cap.safi))
     elif isinstance(cap, bgp.AddPathCapability):
         out["families"] = [
-            {**_family(a, s), "send_receive": ADD_PATH_MODE_NAMES.get(m, f"mode_{m}")}
+            {**_family(a, s), "send_receive": name_of(ADD_PATH_MODE_NAMES, m, "mode")}
             for a, s, m in cap.families
         ]
     elif isinstance(cap, bgp.FourOctetAsCapability):
@@ -310,7 +311,7 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
     elif isinstance(cap, bgp.FqdnCapability):
         out.update(_attrs(cap, "hostname", "domain"))
     elif isinstance(cap, bgp.RoleCapability):
-        out["role"] = bgp.ROLE_NAMES.get(cap.role, f"role_{cap.role}")
+        out["role"] = name_of(bgp.ROLE_NAMES, cap.role, "role")
         out["role_code"] = cap.role
     elif cap.value:
         out["value"] = cap.value.hex()
@@ -372,7 +373,7 @@ def render_attributes(attrs: PathAttributes) -> JsonDict:
     """Path attributes by readable name; attributes the UPDATE lacks are left out."""
     out: JsonDict = {}
     if attrs.origin is not None:
-        out["origin"] = ORIGIN_NAMES.get(attrs.origin, f"origin_{attrs.origin}")
+        out["origin"] = name_of(ORIGIN_NAMES, attrs.origin, "origin")
     as_path = attrs.effective_as_path
     if as_path is not None:
         out["as_path"] = render_as_path(as_path)

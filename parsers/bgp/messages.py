@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
+from ..codes import name_of
 from .attributes import PathAttributes
 from .nlri import NlriSet
 
@@ -102,13 +103,13 @@ SUBCODE_NAMES: dict[int, dict[int, str]] = {
 
 
 def code_name(code: int) -> str:
-    return CODE_NAMES.get(code, f"code_{code}")
+    return name_of(CODE_NAMES, code, "code")
 
 
 def subcode_name(code: int, subcode: int) -> str:
     if subcode == 0 and code != 5:
         return "unspecific"
-    return SUBCODE_NAMES.get(code, {}).get(subcode, f"subcode_{subcode}")
+    return name_of(SUBCODE_NAMES.get(code, {}), subcode, "subcode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ class Capability:
 
     @property
     def name(self) -> str:
-        return CAPABILITY_NAMES.get(self.code, f"capability_{self.code}")
+        return name_of(CAPABILITY_NAMES, self.code, "capability")
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,9 @@ from construct import (
 )
 
 from ..afi import format_address
+from ..codes import name_of
 from .attributes import (
+    ATTR_NAMES,
     ORIGIN_NAMES,
     SEGMENT_NAMES,
     Aggregator,
@@ -299,10 +301,7 @@ def nlri_list(afi: int, safi: int, add_path: bool) -> Construct:
 
 def attr_name(code: int) -> str:
     """``origin``, ``as_path``, ... for known types, ``attr_<code>`` else."""
-    try:
-        return AttrType(code).name.lower()
-    except ValueError:
-        return f"attr_{code}"
+    return name_of(ATTR_NAMES, code, "attr")
 
 
 def _segments(container: Any) -> tuple[AsPathSegment, ...]:

@@ -9,11 +9,11 @@ decoders are in ``decode.py`` (construct) and ``fast.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import ClassVar
 
 from ..afi import format_rd
 from ..bgp.messages import BgpMessage, Notification, OpenMessage, Update
+from ..codes import CodeEnum, name_of
 
 VERSION = 3
 #: BMP version 4 (draft-ietf-grow-bmp-tlv): TLVs in every message type.
@@ -28,7 +28,7 @@ PER_PEER_HEADER_SIZE = 42
 MAX_MESSAGE_SIZE = 6 + 42 + 65535 + 4096 + 65535
 
 
-class MessageType(IntEnum):
+class MessageType(CodeEnum):
     ROUTE_MONITORING = 0
     STATISTICS_REPORT = 1
     PEER_DOWN = 2
@@ -39,10 +39,10 @@ class MessageType(IntEnum):
 
 
 #: Type code -> name ("route_monitoring", ...): the ``MessageType`` names.
-MESSAGE_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in MessageType}
+MESSAGE_TYPE_NAMES = MessageType.names()
 
 
-class PeerType(IntEnum):
+class PeerType(CodeEnum):
     GLOBAL = 0
     RD = 1
     LOCAL = 2
@@ -50,7 +50,7 @@ class PeerType(IntEnum):
 
 
 #: Peer type -> name ("global", "rd", "local", "loc_rib"): the ``PeerType`` names.
-PEER_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in PeerType}
+PEER_TYPE_NAMES = PeerType.names()
 
 # Per-peer header flags (RFC 7854 §4.2, RFC 8671 §4, RFC 9069 §4.2)
 FLAG_V = 0x80  # IPv6 peer address
@@ -115,7 +115,7 @@ class PerPeerHeader:
 
     @property
     def peer_type_name(self) -> str:
-        return PEER_TYPE_NAMES.get(self.peer_type, f"type_{self.peer_type}")
+        return name_of(PEER_TYPE_NAMES, self.peer_type, "type")
 
     @property
     def rd(self) -> str | None:
@@ -179,7 +179,7 @@ class InformationTlv:
 
     @property
     def name(self) -> str:
-        return INFO_NAMES.get(self.type, f"type_{self.type}")
+        return name_of(INFO_NAMES, self.type, "type")
 
     @property
     def text(self) -> str:
@@ -251,9 +251,7 @@ class BmpTlv:
             return "trailing_bytes"
         if self.pen is not None:
             return f"enterprise_{self.pen}_{self.type}"
-        if self.index is None:
-            return INFO_NAMES.get(self.type, f"type_{self.type}")
-        return RM_TLV_NAMES.get(self.type, f"type_{self.type}")
+        return name_of(INFO_NAMES if self.index is None else RM_TLV_NAMES, self.type, "type")
 
     @property
     def known(self) -> bool:
@@ -313,9 +311,7 @@ class PathStatus:
 
     @property
     def reason_name(self) -> str | None:
-        if self.reason is None:
-            return None
-        return PATH_REASON_NAMES.get(self.reason, f"reason_{self.reason}")
+        return name_of(PATH_REASON_NAMES, self.reason, "reason")
 
 
 _PATH_STATUS: dict[tuple[int, int | None], PathStatus] = {}
@@ -420,9 +416,7 @@ class Termination(BmpMessageBase):
 
     @property
     def reason_name(self) -> str | None:
-        if self.reason is None:
-            return None
-        return TERMINATION_REASONS.get(self.reason, f"reason_{self.reason}")
+        return name_of(TERMINATION_REASONS, self.reason, "reason")
 
     def info(self) -> dict[str, str | list[str]]:
         return information_dict(self.information)
@@ -504,13 +498,11 @@ class PeerDown(PeerMessage):
 
     @property
     def reason_name(self) -> str:
-        return REASON_NAMES.get(self.reason, f"reason_{self.reason}")
+        return name_of(REASON_NAMES, self.reason, "reason")
 
     @property
     def fsm_event_name(self) -> str | None:
-        if self.fsm_event is None:
-            return None
-        return FSM_EVENT_NAMES.get(self.fsm_event, f"event_{self.fsm_event}")
+        return name_of(FSM_EVENT_NAMES, self.fsm_event, "event")
 
 
 # --- Statistics Report (§4.8; the type registry is stat_types.py) ------------
@@ -582,9 +574,7 @@ class MirrorTlv:
 
     @property
     def code_name(self) -> str | None:
-        if self.code is None:
-            return None
-        return MIRROR_INFO_NAMES.get(self.code, f"code_{self.code}")
+        return name_of(MIRROR_INFO_NAMES, self.code, "code")
 
 
 @dataclass(frozen=True, slots=True)
