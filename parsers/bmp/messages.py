@@ -200,6 +200,17 @@ def information_dict(tlvs: tuple[InformationTlv, ...]) -> dict[str, str | list[s
     return out
 
 
+class HasInformation:
+    """Mixin of the messages that carry information TLVs (Initiation,
+    Termination, Peer Up): ``info()`` is them by name."""
+
+    __slots__ = ()
+    information: tuple[InformationTlv, ...]
+
+    def info(self) -> dict[str, str | list[str]]:
+        return information_dict(self.information)
+
+
 # --- Message TLVs (draft-ietf-grow-bmp-tlv) ---------------------------------
 
 #: Route Monitoring TLV types (draft-ietf-grow-bmp-tlv and
@@ -399,16 +410,13 @@ class PeerMessage(BmpMessageBase):
 
 
 @dataclass(frozen=True, slots=True)
-class Initiation(BmpMessageBase):
+class Initiation(BmpMessageBase, HasInformation):
     TYPE: ClassVar[int] = MessageType.INITIATION
     information: tuple[InformationTlv, ...] = ()
 
-    def info(self) -> dict[str, str | list[str]]:
-        return information_dict(self.information)
-
 
 @dataclass(frozen=True, slots=True)
-class Termination(BmpMessageBase):
+class Termination(BmpMessageBase, HasInformation):
     TYPE: ClassVar[int] = MessageType.TERMINATION
     #: String TLVs (type 0) and any unknown ones; the reason TLV is in ``reason``.
     information: tuple[InformationTlv, ...] = ()
@@ -418,15 +426,12 @@ class Termination(BmpMessageBase):
     def reason_name(self) -> str | None:
         return name_of(TERMINATION_REASONS, self.reason, "reason")
 
-    def info(self) -> dict[str, str | list[str]]:
-        return information_dict(self.information)
-
 
 # --- Peer Up (§4.10, RFC 9069 §5.3) ------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class PeerUp(PeerMessage):
+class PeerUp(PeerMessage, HasInformation):
     TYPE: ClassVar[int] = MessageType.PEER_UP
     local_address: str
     local_port: int
@@ -436,9 +441,6 @@ class PeerUp(PeerMessage):
     #: The OPEN the monitored router received from the peer.
     received_open: OpenMessage
     information: tuple[InformationTlv, ...] = ()
-
-    def info(self) -> dict[str, str | list[str]]:
-        return information_dict(self.information)
 
 
 # --- Peer Down (§4.9, RFC 9069 §5.4) -----------------------------------------
