@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import ipaddress
-from enum import IntEnum
 from socket import AF_INET, AF_INET6, inet_ntop
 
+from .codes import CodeEnum, name_of
 
-class Afi(IntEnum):
+
+class Afi(CodeEnum):
     IPV4 = 1
     IPV6 = 2
     L2VPN = 25
 
 
-class Safi(IntEnum):
+class Safi(CodeEnum):
     UNICAST = 1
     MULTICAST = 2
     LABELED_UNICAST = 4
@@ -22,19 +23,19 @@ class Safi(IntEnum):
 
 
 #: Code -> name ("ipv4", "labeled_unicast"): the enum names, lower-case.
-AFI_NAMES: dict[int, str] = {a.value: a.name.lower() for a in Afi}
-SAFI_NAMES: dict[int, str] = {s.value: s.name.lower() for s in Safi}
+AFI_NAMES = Afi.names()
+SAFI_NAMES = Safi.names()
 
 #: Address length in bytes per AFI, for prefix NLRI.
 ADDRESS_BYTES = {1: 4, 2: 16}
 
 
 def afi_name(afi: int) -> str:
-    return AFI_NAMES.get(afi, f"afi_{afi}")
+    return name_of(AFI_NAMES, afi, "afi")
 
 
 def safi_name(safi: int) -> str:
-    return SAFI_NAMES.get(safi, f"safi_{safi}")
+    return name_of(SAFI_NAMES, safi, "safi")
 
 
 def format_address(raw: bytes) -> str:

@@ -29,6 +29,7 @@ from .bgp.nlri import NlriSet, describe
 from .bmp import messages as bmp
 from .bmp.session import Decoded, DecodeFailed, Event
 from .bmp.stat_types import stat_name
+from .codes import name_of
 from .errors import ParseError
 
 JsonDict = dict[str, Any]
@@ -48,6 +49,12 @@ ADD_PATH_MODE_NAMES = {
 
 #: SAFIs whose routes carry an MPLS label stack (rendered as ``labels``).
 LABELED_SAFIS = frozenset({Safi.LABELED_UNICAST, Safi.VPN})
+
+
+def _attrs(obj: object, *names: str) -> JsonDict:
+    """``{name: obj.name}`` for each name, in order: the keys that are the
+    value's own fields (or properties) under the same name."""
+    return {name: getattr(obj, name) for name in names}
 
 
 def message_type_name(code: int | None) -> str:
@@ -85,19 +92,13 @@ def render_failure(event: DecodeFailed) -> JsonDict:
     return {
         "type": message_type_name(event.msg_type),
         "type_code": event.msg_type,
-        "offset": event.offset,
-        "size": event.size,
+        **_attrs(event, "offset", "size"),
         "error": render_error(event.error),
     }
 
 
 def render_error(err: ParseError) -> JsonDict:
-    return {
-        "kind": err.kind,
-        "message": err.message,
-        "offset": err.offset,
-        "action": err.action.value,
-    }
+    return {**_attrs(err, "kind", "message", "offset"), "action": err.action.value}
 
 
 # --------------------------------------------------------------------------- BMP messages
@@ -113,10 +114,9 @@ def render_message(
         out["offset"] = offset
     if size is not None:
         out["size"] = size
-    peer = getattr(msg, "peer", None)
-    if isinstance(peer, bmp.PerPeerHeader):
-        out["peer"] = render_peer(peer)
-        out["view"] = peer.view
+    if isinstance(msg, bmp.PeerMessage):
+        out["peer"] = render_peer(msg.peer)
+        out["view"] = msg.peer.view
     if isinstance(msg, bmp.RouteMonitoring):
         out["update"] = render_update(msg.update)
         if msg.path_status:
@@ -149,13 +149,9 @@ def render_message(
 def render_peer(peer: bmp.PerPeerHeader) -> JsonDict:
     return {
         "type": peer.peer_type_name,
-        "rd": peer.rd,
-        "address": peer.address,
-        "asn": peer.asn,
-        "bgp_id": peer.bgp_id,
+        **_attrs(peer, "rd", "address", "asn", "bgp_id"),
         "flags": peer.flag_dict(),
-        "timestamp": peer.timestamp,
-        "view": peer.view,
+        **_attrs(peer, "timestamp", "view"),
     }
 
 
@@ -165,9 +161,7 @@ def render_information(tlvs: tuple[bmp.InformationTlv, ...]) -> dict[str, str | 
 
 def render_peer_up(msg: bmp.PeerUp) -> JsonDict:
     return {
-        "local_address": msg.local_address,
-        "local_port": msg.local_port,
-        "remote_port": msg.remote_port,
+        **_attrs(msg, "local_address", "local_port", "remote_port"),
         "sent_open": render_open(msg.sent_open),
         "received_open": render_open(msg.received_open),
         "information": render_information(msg.information),
@@ -284,11 +278,7 @@ def render_bgp_message(msg: bgp.BgpMessage) -> JsonDict:
 
 def render_open(msg: bgp.OpenMessage) -> JsonDict:
     return {
-        "version": msg.version,
-        "my_as": msg.my_as,
-        "asn": msg.asn,
-        "hold_time": msg.hold_time,
-        "bgp_id": msg.bgp_id,
+        **_attrs(msg, "version", "my_as", "asn", "hold_time", "bgp_id"),
         "capabilities": [render_capability(c) for c in msg.capabilities],
         "other_parameters": [{"type": t, "value": v.hex()} for t, v in msg.other_parameters],
     }
@@ -304,14 +294,13 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
         out.update(_family(cap.afi, cap.safi))
     elif isinstance(cap, bgp.AddPathCapability):
         out["families"] = [
-            {**_family(a, s), "send_receive": ADD_PATH_MODE_NAMES.get(m, f"mode_{m}")}
+            {**_family(a, s), "send_receive": name_of(ADD_PATH_MODE_NAMES, m, "mode")}
             for a, s, m in cap.families
         ]
     elif isinstance(cap, bgp.FourOctetAsCapability):
         out["asn"] = cap.asn
     elif isinstance(cap, bgp.GracefulRestartCapability):
-        out["restart_flags"] = cap.restart_flags
-        out["restart_time"] = cap.restart_time
+        out.update(_attrs(cap, "restart_flags", "restart_time"))
         out["families"] = [{**_family(a, s), "flags": f} for a, s, f in cap.families]
     elif isinstance(cap, bgp.ExtendedNextHopCapability):
         out["entries"] = [{**_family(a, s), "next_hop_afi": afi_name(n)} for a, s, n in cap.entries]
@@ -320,10 +309,9 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
             {**_family(a, s), "flags": f, "stale_time": t} for a, s, f, t in cap.families
         ]
     elif isinstance(cap, bgp.FqdnCapability):
-        out["hostname"] = cap.hostname
-        out["domain"] = cap.domain
+        out.update(_attrs(cap, "hostname", "domain"))
     elif isinstance(cap, bgp.RoleCapability):
-        out["role"] = bgp.ROLE_NAMES.get(cap.role, f"role_{cap.role}")
+        out["role"] = name_of(bgp.ROLE_NAMES, cap.role, "role")
         out["role_code"] = cap.role
     elif cap.value:
         out["value"] = cap.value.hex()
@@ -332,10 +320,7 @@ def render_capability(cap: bgp.Capability) -> JsonDict:
 
 def render_notification(msg: bgp.Notification) -> JsonDict:
     out: JsonDict = {
-        "code": msg.code,
-        "subcode": msg.subcode,
-        "code_name": msg.code_name,
-        "subcode_name": msg.subcode_name,
+        **_attrs(msg, "code", "subcode", "code_name", "subcode_name"),
         "data": msg.data.hex(),
     }
     shutdown = msg.shutdown_message()
@@ -381,14 +366,14 @@ def render_as_path(segments: tuple[AsPathSegment, ...]) -> list[JsonDict]:
 
 
 def _aggregator(agg: Aggregator) -> JsonDict:
-    return {"asn": agg.asn, "address": agg.address}
+    return _attrs(agg, "asn", "address")
 
 
 def render_attributes(attrs: PathAttributes) -> JsonDict:
     """Path attributes by readable name; attributes the UPDATE lacks are left out."""
     out: JsonDict = {}
     if attrs.origin is not None:
-        out["origin"] = ORIGIN_NAMES.get(attrs.origin, f"origin_{attrs.origin}")
+        out["origin"] = name_of(ORIGIN_NAMES, attrs.origin, "origin")
     as_path = attrs.effective_as_path
     if as_path is not None:
         out["as_path"] = render_as_path(as_path)

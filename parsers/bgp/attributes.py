@@ -10,10 +10,11 @@ thousand of these among a million routes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+
+from ..codes import CodeEnum, name_of
 
 
-class AttrType(IntEnum):
+class AttrType(CodeEnum):
     ORIGIN = 1
     AS_PATH = 2
     NEXT_HOP = 3
@@ -32,6 +33,9 @@ class AttrType(IntEnum):
     LARGE_COMMUNITY = 32
     OTC = 35
 
+
+#: ``origin``, ``as_path``, ...: the ``AttrType`` names.
+ATTR_NAMES = AttrType.names()
 
 ORIGIN_NAMES = {0: "igp", 1: "egp", 2: "incomplete"}
 
@@ -53,7 +57,7 @@ class AsPathSegment:
 
     @property
     def type_name(self) -> str:
-        return SEGMENT_NAMES.get(self.type, f"type_{self.type}")
+        return name_of(SEGMENT_NAMES, self.type, "type")
 
 
 @dataclass(frozen=True, slots=True)

@@ -333,10 +333,9 @@ def _frame(data: bytes, extended_message: bool = True) -> tuple[int, bytes]:
         raise TruncatedError(
             f"BGP header needs {HEADER_SIZE} bytes, have {len(data)}", offset=len(data)
         )
-    try:
-        header = Header.parse(data)
-    except ConstructError:
-        raise MalformedError("BGP marker is not all ones", offset=0) from None
+    header = Header.parse(data)
+    if header.marker != MARKER:
+        raise MalformedError("BGP marker is not all ones", offset=0)
     length = int(header.length)
     mtype = int(header.type)
     limit = MAX_EXTENDED_SIZE if extended_message else MAX_SIZE

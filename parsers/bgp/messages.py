@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
+from ..codes import name_of
 from .attributes import PathAttributes
 from .nlri import NlriSet
 
@@ -102,13 +103,13 @@ SUBCODE_NAMES: dict[int, dict[int, str]] = {
 
 
 def code_name(code: int) -> str:
-    return CODE_NAMES.get(code, f"code_{code}")
+    return name_of(CODE_NAMES, code, "code")
 
 
 def subcode_name(code: int, subcode: int) -> str:
     if subcode == 0 and code != 5:
         return "unspecific"
-    return SUBCODE_NAMES.get(code, {}).get(subcode, f"subcode_{subcode}")
+    return name_of(SUBCODE_NAMES.get(code, {}), subcode, "subcode")
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ class Capability:
 
     @property
     def name(self) -> str:
-        return CAPABILITY_NAMES.get(self.code, f"capability_{self.code}")
+        return name_of(CAPABILITY_NAMES, self.code, "capability")
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,16 +216,29 @@ class FourOctetAsCapability(Capability):
     asn: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class AddPathCapability(Capability):
-    #: (afi, safi, send/receive) per address family.
-    families: tuple[tuple[int, int, int], ...] = ()
+_Entry = TypeVar("_Entry", bound=tuple[int, ...])
 
 
 @dataclass(frozen=True, slots=True)
-class LlgrCapability(Capability):
-    #: (afi, safi, flags, stale time) per address family.
-    families: tuple[tuple[int, int, int, int], ...] = ()
+class PerFamilyCapability(Capability, Generic[_Entry]):
+    """A capability that is a list of entries, one per address family, each
+    ``(afi, safi, ...)``."""
+
+    families: tuple[_Entry, ...] = ()
+
+    @property
+    def afi_safis(self) -> frozenset[tuple[int, int]]:
+        return frozenset((e[0], e[1]) for e in self.families)
+
+
+@dataclass(frozen=True, slots=True)
+class AddPathCapability(PerFamilyCapability[tuple[int, int, int]]):
+    """RFC 7911: (afi, safi, send/receive) per address family."""
+
+
+@dataclass(frozen=True, slots=True)
+class LlgrCapability(PerFamilyCapability[tuple[int, int, int, int]]):
+    """RFC 9494: (afi, safi, flags, stale time) per address family."""
 
 
 @dataclass(frozen=True, slots=True)

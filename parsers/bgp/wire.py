@@ -38,6 +38,7 @@ from construct import (
     Prefixed,
     Rebuild,
     RepeatUntil,
+    SizeofError,
     Struct,
     Terminated,
     len_,
@@ -45,7 +46,9 @@ from construct import (
 )
 
 from ..afi import format_address
+from ..codes import name_of
 from .attributes import (
+    ATTR_NAMES,
     ORIGIN_NAMES,
     SEGMENT_NAMES,
     Aggregator,
@@ -83,9 +86,11 @@ def _nonempty_list_of(subcon: Construct) -> Construct:
 
 EXTENDED_LENGTH = 0x10
 
-#: The 19-byte header (RFC 4271 §4.1).
+#: The 19-byte header (RFC 4271 §4.1), the marker as sent: the BGP decoder
+#: checks it (and says so), the BMP decoder only needs to know where a BGP
+#: message ends.
 Header = Struct(
-    "marker" / Const(MARKER),
+    "marker" / Bytes(16),
     "length" / Int16ub,
     "type" / Int8ub,
 )
@@ -296,10 +301,7 @@ def nlri_list(afi: int, safi: int, add_path: bool) -> Construct:
 
 def attr_name(code: int) -> str:
     """``origin``, ``as_path``, ... for known types, ``attr_<code>`` else."""
-    try:
-        return AttrType(code).name.lower()
-    except ValueError:
-        return f"attr_{code}"
+    return name_of(ATTR_NAMES, code, "attr")
 
 
 def _segments(container: Any) -> tuple[AsPathSegment, ...]:
@@ -418,23 +420,22 @@ def _rule(
     repeated: bool = False,
     discard: bool = False,
 ) -> AttrRule:
-    value = _nonempty_list_of(element) if repeated else _exactly(element)
-    return AttrRule(
-        int(code), field, flags, discard, element.sizeof(), repeated, value, convert, fast
-    )
+    """The rule of one attribute from the structure of its value.
 
-
-def _structural(
-    code: AttrType,
-    field: str,
-    flags: int,
-    value: Construct,
-    convert: Callable[[Any], Any],
-    fast: Callable[[bytes], Any] | None,
-    *,
-    discard: bool = False,
-) -> AttrRule:
-    return AttrRule(int(code), field, flags, discard, None, False, value, convert, fast)
+    A fixed-size ``element`` makes the length rule: the value is exactly one
+    (or, ``repeated``, a non-empty list of) ``element``. An element without a
+    fixed size (AS_PATH, MP_REACH_NLRI) is the value's whole structure and
+    decides the length itself (``unit`` None).
+    """
+    try:
+        unit: int | None = element.sizeof()
+    except SizeofError:
+        unit = None
+    if unit is None:
+        value = element
+    else:
+        value = _nonempty_list_of(element) if repeated else _exactly(element)
+    return AttrRule(int(code), field, flags, discard, unit, repeated, value, convert, fast)
 
 
 _Asn2Aggregator = Struct("asn" / Int16ub, "address" / Bytes(4))
@@ -442,101 +443,54 @@ _Asn4Aggregator = Struct("asn" / Int32ub, "address" / Bytes(4))
 _LargeCommunity = Struct("global_admin" / Int32ub, "local1" / Int32ub, "local2" / Int32ub)
 
 
+def _ints(container: Any) -> tuple[int, ...]:
+    return tuple(int(x) for x in container)
+
+
+def _addresses(container: Any) -> tuple[str, ...]:
+    return tuple(format_address(bytes(x)) for x in container)
+
+
+def _octet_strings(container: Any) -> tuple[bytes, ...]:
+    return tuple(bytes(x) for x in container)
+
+
+def _large_communities(container: Any) -> tuple[tuple[int, int, int], ...]:
+    return tuple((int(x.global_admin), int(x.local1), int(x.local2)) for x in container)
+
+
+def _present(_: Any) -> bool:
+    return True
+
+
+def _as_parsed(container: Any) -> Any:
+    return container
+
+
 def _rules(four_octet_as: bool) -> dict[int, AttrRule]:
     as_path_value, width = (AsPath4, 4) if four_octet_as else (AsPath2, 2)
     aggregator = _Asn4Aggregator if four_octet_as else _Asn2Aggregator
+    T, WK, OPT, OPT_T = AttrType, _WELL_KNOWN, _OPTIONAL, _OPTIONAL_TRANSITIVE
     rules = (
-        _rule(AttrType.ORIGIN, "origin", _WELL_KNOWN, Int8ub, _origin, _fast_origin),
-        _structural(
-            AttrType.AS_PATH, "as_path", _WELL_KNOWN, as_path_value, _segments, _fast_as_path(width)
-        ),
-        _rule(AttrType.NEXT_HOP, "next_hop", _WELL_KNOWN, Bytes(4), format_address, format_address),
-        _rule(AttrType.MED, "med", _OPTIONAL, Int32ub, int, _fast_u32),
-        _rule(AttrType.LOCAL_PREF, "local_pref", _WELL_KNOWN, Int32ub, int, _fast_u32),
-        _rule(
-            AttrType.ATOMIC_AGGREGATE,
-            "atomic_aggregate",
-            _WELL_KNOWN,
-            Bytes(0),
-            lambda _: True,
-            lambda _: True,
-            discard=True,
-        ),
-        _rule(
-            AttrType.AGGREGATOR,
-            "aggregator",
-            _OPTIONAL_TRANSITIVE,
-            aggregator,
-            _aggregator,
-            _fast_aggregator,
-            discard=True,
-        ),
-        _rule(
-            AttrType.COMMUNITIES,
-            "communities",
-            _OPTIONAL_TRANSITIVE,
-            Int32ub,
-            lambda c: tuple(int(x) for x in c),
-            _fast_u32s,
-            repeated=True,
-        ),
-        _rule(
-            AttrType.ORIGINATOR_ID,
-            "originator_id",
-            _OPTIONAL,
-            Bytes(4),
-            format_address,
-            format_address,
-        ),
-        _rule(
-            AttrType.CLUSTER_LIST,
-            "cluster_list",
-            _OPTIONAL,
-            Bytes(4),
-            lambda c: tuple(format_address(bytes(x)) for x in c),
-            _fast_addresses,
-            repeated=True,
-        ),
-        _structural(AttrType.MP_REACH_NLRI, "", _OPTIONAL, MpReachValue, lambda r: r, None),
-        _structural(AttrType.MP_UNREACH_NLRI, "", _OPTIONAL, MpUnreachValue, lambda u: u, None),
-        _rule(
-            AttrType.EXTENDED_COMMUNITIES,
-            "extended_communities",
-            _OPTIONAL_TRANSITIVE,
-            Bytes(8),
-            lambda c: tuple(bytes(x) for x in c),
-            _fast_octets8,
-            repeated=True,
-        ),
-        _structural(
-            AttrType.AS4_PATH,
-            "as4_path",
-            _OPTIONAL_TRANSITIVE,
-            AsPath4,
-            _segments,
-            _fast_as_path(4),
-            discard=True,
-        ),
-        _rule(
-            AttrType.AS4_AGGREGATOR,
-            "as4_aggregator",
-            _OPTIONAL_TRANSITIVE,
-            _Asn4Aggregator,
-            _aggregator,
-            _fast_aggregator,
-            discard=True,
-        ),
-        _rule(
-            AttrType.LARGE_COMMUNITY,
-            "large_communities",
-            _OPTIONAL_TRANSITIVE,
-            _LargeCommunity,
-            lambda c: tuple((int(x.global_admin), int(x.local1), int(x.local2)) for x in c),
-            _fast_large,
-            repeated=True,
-        ),
-        _rule(AttrType.OTC, "otc", _OPTIONAL_TRANSITIVE, Int32ub, int, _fast_u32),
-    )
+        #     type                    field                   flags  value            convert             fast
+        _rule(T.ORIGIN,               "origin",               WK,    Int8ub,          _origin,            _fast_origin),
+        _rule(T.AS_PATH,              "as_path",              WK,    as_path_value,   _segments,          _fast_as_path(width)),
+        _rule(T.NEXT_HOP,             "next_hop",             WK,    Bytes(4),        format_address,     format_address),
+        _rule(T.MED,                  "med",                  OPT,   Int32ub,         int,                _fast_u32),
+        _rule(T.LOCAL_PREF,           "local_pref",           WK,    Int32ub,         int,                _fast_u32),
+        _rule(T.ATOMIC_AGGREGATE,     "atomic_aggregate",     WK,    Bytes(0),        _present,           _present, discard=True),
+        _rule(T.AGGREGATOR,           "aggregator",           OPT_T, aggregator,      _aggregator,        _fast_aggregator, discard=True),
+        _rule(T.COMMUNITIES,          "communities",          OPT_T, Int32ub,         _ints,              _fast_u32s, repeated=True),
+        _rule(T.ORIGINATOR_ID,        "originator_id",        OPT,   Bytes(4),        format_address,     format_address),
+        _rule(T.CLUSTER_LIST,         "cluster_list",         OPT,   Bytes(4),        _addresses,         _fast_addresses, repeated=True),
+        _rule(T.MP_REACH_NLRI,        "",                     OPT,   MpReachValue,    _as_parsed,         None),
+        _rule(T.MP_UNREACH_NLRI,      "",                     OPT,   MpUnreachValue,  _as_parsed,         None),
+        _rule(T.EXTENDED_COMMUNITIES, "extended_communities", OPT_T, Bytes(8),        _octet_strings,     _fast_octets8, repeated=True),
+        _rule(T.AS4_PATH,             "as4_path",             OPT_T, AsPath4,         _segments,          _fast_as_path(4), discard=True),
+        _rule(T.AS4_AGGREGATOR,       "as4_aggregator",       OPT_T, _Asn4Aggregator, _aggregator,        _fast_aggregator, discard=True),
+        _rule(T.LARGE_COMMUNITY,      "large_communities",    OPT_T, _LargeCommunity, _large_communities, _fast_large, repeated=True),
+        _rule(T.OTC,                  "otc",                  OPT_T, Int32ub,         int,                _fast_u32),
+    )  # fmt: skip
     return {r.code: r for r in rules}
 
 

@@ -75,7 +75,7 @@ def _add_path_families(msg: OpenMessage) -> set[Family]:
     out: set[Family] = set()
     for cap in msg.capabilities:
         if isinstance(cap, AddPathCapability):
-            out.update((a, s) for a, s, _ in cap.families)
+            out.update(cap.afi_safis)
     return out
 
 

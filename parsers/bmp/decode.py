@@ -22,7 +22,7 @@ from construct import (
 )
 
 from ..bgp import decode as bgp_spec
-from ..bgp.messages import OpenMessage, Update
+from ..bgp.messages import MARKER, OpenMessage, Update
 from ..errors import (
     Action,
     MalformedError,
@@ -502,7 +502,7 @@ def _route_monitoring_v4(
     them the BGP PDU. A v4 message laid out like v3 (the UPDATE first) is
     read as v3 with the ``v4_pdu_outside_tlv`` quirk."""
     end = len(data)
-    if data[pos : pos + 16] == b"\xff" * 16:
+    if data[pos : pos + 16] == MARKER:
         ctx.quirks["v4_pdu_outside_tlv"] += 1
         raw, nxt = _bgp_slice(data, pos, end, "Route Monitoring UPDATE")
         update = _rm_update(raw, pos, peer, ctx)
@@ -538,7 +538,7 @@ def _route_monitoring_v4(
 
 
 def _is_whole_update(value: bytes) -> bool:
-    if len(value) < BGP_HEADER_SIZE or value[:16] != b"\xff" * 16:
+    if len(value) < BGP_HEADER_SIZE or value[:16] != MARKER:
         return False
     h = BGP_HEADER_P.parse(value[:BGP_HEADER_SIZE])
     return bool(h.length == len(value) and h.type == 2)

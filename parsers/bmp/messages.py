@@ -9,11 +9,11 @@ decoders are in ``decode.py`` (construct) and ``fast.py``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import ClassVar
 
 from ..afi import format_rd
 from ..bgp.messages import BgpMessage, Notification, OpenMessage, Update
+from ..codes import CodeEnum, name_of
 
 VERSION = 3
 #: BMP version 4 (draft-ietf-grow-bmp-tlv): TLVs in every message type.
@@ -28,7 +28,7 @@ PER_PEER_HEADER_SIZE = 42
 MAX_MESSAGE_SIZE = 6 + 42 + 65535 + 4096 + 65535
 
 
-class MessageType(IntEnum):
+class MessageType(CodeEnum):
     ROUTE_MONITORING = 0
     STATISTICS_REPORT = 1
     PEER_DOWN = 2
@@ -39,10 +39,10 @@ class MessageType(IntEnum):
 
 
 #: Type code -> name ("route_monitoring", ...): the ``MessageType`` names.
-MESSAGE_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in MessageType}
+MESSAGE_TYPE_NAMES = MessageType.names()
 
 
-class PeerType(IntEnum):
+class PeerType(CodeEnum):
     GLOBAL = 0
     RD = 1
     LOCAL = 2
@@ -50,7 +50,7 @@ class PeerType(IntEnum):
 
 
 #: Peer type -> name ("global", "rd", "local", "loc_rib"): the ``PeerType`` names.
-PEER_TYPE_NAMES: dict[int, str] = {t.value: t.name.lower() for t in PeerType}
+PEER_TYPE_NAMES = PeerType.names()
 
 # Per-peer header flags (RFC 7854 §4.2, RFC 8671 §4, RFC 9069 §4.2)
 FLAG_V = 0x80  # IPv6 peer address
@@ -115,7 +115,7 @@ class PerPeerHeader:
 
     @property
     def peer_type_name(self) -> str:
-        return PEER_TYPE_NAMES.get(self.peer_type, f"type_{self.peer_type}")
+        return name_of(PEER_TYPE_NAMES, self.peer_type, "type")
 
     @property
     def rd(self) -> str | None:
@@ -179,7 +179,7 @@ class InformationTlv:
 
     @property
     def name(self) -> str:
-        return INFO_NAMES.get(self.type, f"type_{self.type}")
+        return name_of(INFO_NAMES, self.type, "type")
 
     @property
     def text(self) -> str:
@@ -198,6 +198,17 @@ def information_dict(tlvs: tuple[InformationTlv, ...]) -> dict[str, str | list[s
         else:
             out[tlv.name] = [prev, tlv.text]
     return out
+
+
+class HasInformation:
+    """Mixin of the messages that carry information TLVs (Initiation,
+    Termination, Peer Up): ``info()`` is them by name."""
+
+    __slots__ = ()
+    information: tuple[InformationTlv, ...]
+
+    def info(self) -> dict[str, str | list[str]]:
+        return information_dict(self.information)
 
 
 # --- Message TLVs (draft-ietf-grow-bmp-tlv) ---------------------------------
@@ -251,9 +262,7 @@ class BmpTlv:
             return "trailing_bytes"
         if self.pen is not None:
             return f"enterprise_{self.pen}_{self.type}"
-        if self.index is None:
-            return INFO_NAMES.get(self.type, f"type_{self.type}")
-        return RM_TLV_NAMES.get(self.type, f"type_{self.type}")
+        return name_of(INFO_NAMES if self.index is None else RM_TLV_NAMES, self.type, "type")
 
     @property
     def known(self) -> bool:
@@ -313,9 +322,7 @@ class PathStatus:
 
     @property
     def reason_name(self) -> str | None:
-        if self.reason is None:
-            return None
-        return PATH_REASON_NAMES.get(self.reason, f"reason_{self.reason}")
+        return name_of(PATH_REASON_NAMES, self.reason, "reason")
 
 
 _PATH_STATUS: dict[tuple[int, int | None], PathStatus] = {}
@@ -390,20 +397,26 @@ def assign_path_status(tlvs: tuple[BmpTlv, ...], routes: int) -> tuple[PathStatu
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class PeerMessage(BmpMessageBase):
+    """Base of the messages about one monitored peer (Peer Up, Peer Down,
+    Statistics Report, Route Monitoring, Route Mirroring): ``peer`` is their
+    per-peer header and their first field."""
+
+    peer: PerPeerHeader
+
+
 # --- Initiation (§4.3) and Termination (§4.5) --------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class Initiation(BmpMessageBase):
+class Initiation(BmpMessageBase, HasInformation):
     TYPE: ClassVar[int] = MessageType.INITIATION
     information: tuple[InformationTlv, ...] = ()
 
-    def info(self) -> dict[str, str | list[str]]:
-        return information_dict(self.information)
-
 
 @dataclass(frozen=True, slots=True)
-class Termination(BmpMessageBase):
+class Termination(BmpMessageBase, HasInformation):
     TYPE: ClassVar[int] = MessageType.TERMINATION
     #: String TLVs (type 0) and any unknown ones; the reason TLV is in ``reason``.
     information: tuple[InformationTlv, ...] = ()
@@ -411,21 +424,15 @@ class Termination(BmpMessageBase):
 
     @property
     def reason_name(self) -> str | None:
-        if self.reason is None:
-            return None
-        return TERMINATION_REASONS.get(self.reason, f"reason_{self.reason}")
-
-    def info(self) -> dict[str, str | list[str]]:
-        return information_dict(self.information)
+        return name_of(TERMINATION_REASONS, self.reason, "reason")
 
 
 # --- Peer Up (§4.10, RFC 9069 §5.3) ------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class PeerUp(BmpMessageBase):
+class PeerUp(PeerMessage, HasInformation):
     TYPE: ClassVar[int] = MessageType.PEER_UP
-    peer: PerPeerHeader
     local_address: str
     local_port: int
     remote_port: int
@@ -434,9 +441,6 @@ class PeerUp(BmpMessageBase):
     #: The OPEN the monitored router received from the peer.
     received_open: OpenMessage
     information: tuple[InformationTlv, ...] = ()
-
-    def info(self) -> dict[str, str | list[str]]:
-        return information_dict(self.information)
 
 
 # --- Peer Down (§4.9, RFC 9069 §5.4) -----------------------------------------
@@ -481,9 +485,8 @@ FSM_EVENT_NAMES = {
 
 
 @dataclass(frozen=True, slots=True)
-class PeerDown(BmpMessageBase):
+class PeerDown(PeerMessage):
     TYPE: ClassVar[int] = MessageType.PEER_DOWN
-    peer: PerPeerHeader
     reason: int
     #: The NOTIFICATION sent (reason 1) or received (reason 3).
     notification: Notification | None = None
@@ -497,13 +500,11 @@ class PeerDown(BmpMessageBase):
 
     @property
     def reason_name(self) -> str:
-        return REASON_NAMES.get(self.reason, f"reason_{self.reason}")
+        return name_of(REASON_NAMES, self.reason, "reason")
 
     @property
     def fsm_event_name(self) -> str | None:
-        if self.fsm_event is None:
-            return None
-        return FSM_EVENT_NAMES.get(self.fsm_event, f"event_{self.fsm_event}")
+        return name_of(FSM_EVENT_NAMES, self.fsm_event, "event")
 
 
 # --- Statistics Report (§4.8; the type registry is stat_types.py) ------------
@@ -521,9 +522,8 @@ class StatEntry:
 
 
 @dataclass(frozen=True, slots=True)
-class StatisticsReport(BmpMessageBase):
+class StatisticsReport(PeerMessage):
     TYPE: ClassVar[int] = MessageType.STATISTICS_REPORT
-    peer: PerPeerHeader
     stats: tuple[StatEntry, ...] = ()
 
 
@@ -531,9 +531,8 @@ class StatisticsReport(BmpMessageBase):
 
 
 @dataclass(frozen=True, slots=True)
-class RouteMonitoring(BmpMessageBase):
+class RouteMonitoring(PeerMessage):
     TYPE: ClassVar[int] = MessageType.ROUTE_MONITORING
-    peer: PerPeerHeader
     update: Update
     #: TLVs after the UPDATE (v3) or around it (v4), the BGP PDU TLV
     #: excluded; bytes after a v3 UPDATE that are no TLVs are one
@@ -577,15 +576,12 @@ class MirrorTlv:
 
     @property
     def code_name(self) -> str | None:
-        if self.code is None:
-            return None
-        return MIRROR_INFO_NAMES.get(self.code, f"code_{self.code}")
+        return name_of(MIRROR_INFO_NAMES, self.code, "code")
 
 
 @dataclass(frozen=True, slots=True)
-class RouteMirroring(BmpMessageBase):
+class RouteMirroring(PeerMessage):
     TYPE: ClassVar[int] = MessageType.ROUTE_MIRRORING
-    peer: PerPeerHeader
     entries: tuple[MirrorTlv, ...] = ()
 
 

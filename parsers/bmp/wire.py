@@ -26,6 +26,8 @@ from construct import (
 )
 
 from ..afi import format_address
+from ..bgp import wire as bgp_wire
+from ..bgp.messages import HEADER_SIZE
 from ..errors import Action, UnsupportedError
 from .messages import (
     COMMON_HEADER_SIZE,
@@ -132,12 +134,8 @@ TERMINATION_REASON_CODE = Int16ub
 MIRROR_INFORMATION_CODE = Int16ub
 
 #: RFC 4271 §4.1: the BGP header, enough to find where a BGP message ends.
-BGP_HEADER = Struct(
-    "marker" / Bytes(16),
-    "length" / Int16ub,
-    "type" / Int8ub,
-)
-BGP_HEADER_SIZE: int = BGP_HEADER.sizeof()
+BGP_HEADER = bgp_wire.Header
+BGP_HEADER_SIZE: int = HEADER_SIZE
 
 
 def compiled(subcon: Any) -> Any:
