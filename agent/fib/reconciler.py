@@ -99,7 +99,7 @@ def is_local_address(address: str) -> bool:
 
 
 #: A pass yields to the event loop after this many seconds of work.
-SLICE_SECONDS = 0.01
+SLICE_SECONDS = 0.005
 #: Prefixes compared per step at most (a step is a few set operations over
 #: them). The step adapts to what a prefix costs: a chunk where every prefix
 #: goes through the decision process costs ~10-20 us a prefix, one the set
