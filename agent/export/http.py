@@ -47,13 +47,12 @@ import asyncio
 import ipaddress
 import os
 import resource
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from parsers.bmp.messages import VIEWS
 
@@ -68,6 +67,7 @@ from ..httpjson import (
 from ..log import get_logger, os_reason
 from ..netaddr import listen_socket
 from ..pages import PACER, CursorError, stream_json
+from .metrics import FamiliesCollector, Family
 
 #: The exposition format /metrics renders (text 0.0.4).
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -126,32 +126,31 @@ def route_filters(request: web.Request, max_limit: int = MAX_LIMIT) -> dict[str,
     return out
 
 
-class HttpCollector(Collector):
+class HttpCollector(FamiliesCollector):
     """``bmp_http_*``: connections, API requests in progress, rejections."""
+
+    FAMILIES = (
+        (GaugeMetricFamily, "bmp_http_connections", "Open HTTP connections.", ()),
+        (GaugeMetricFamily, "bmp_http_connection_limit", "Open HTTP connections allowed "
+         "(http.max_connections, less the BMP fd reserve).", ()),
+        (GaugeMetricFamily, "bmp_http_api_requests", "API requests being answered.", ()),
+        (CounterMetricFamily, "bmp_http_rejected", "HTTP requests or connections turned away: "
+         "busy (429, http.max_concurrent_api), connections (503, http.max_connections), "
+         "timeout (http.request_timeout).", ("reason",)),
+    )  # fmt: skip
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
 
-    def collect(self) -> Iterator[Metric]:
+    def fill(self, families: list[Family]) -> list[Family]:
         s = self.server
-        conns = GaugeMetricFamily("bmp_http_connections", "Open HTTP connections.")
+        conns, cap, active, rejected = families
         conns.add_metric([], s.open_connections())
-        cap = GaugeMetricFamily(
-            "bmp_http_connection_limit",
-            "Open HTTP connections allowed (http.max_connections, less the BMP fd reserve).",
-        )
         cap.add_metric([], s.connection_cap)
-        active = GaugeMetricFamily("bmp_http_api_requests", "API requests being answered.")
         active.add_metric([], s.api_active)
-        rejected = CounterMetricFamily(
-            "bmp_http_rejected",
-            "HTTP requests or connections turned away: busy (429, http.max_concurrent_api), "
-            "connections (503, http.max_connections), timeout (http.request_timeout).",
-            labels=["reason"],
-        )
         for reason in REJECT_REASONS:
             rejected.add_metric([reason], s.rejected[reason])
-        yield from (conns, cap, active, rejected)
+        return families
 
 
 class _Refused(asyncio.Protocol):
