@@ -22,15 +22,15 @@ import resource
 from collections.abc import Callable
 from typing import Any, cast
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry
 from prometheus_client.registry import Collector
 
 from . import __version__, build, log, membudget
 from .config import Config, ConfigError, Endpoint, to_dict
 from .core import CoreSettings, reaper
-from .export.http import HttpServer, json_handler
-from .host import Component, Handler, TeeFactory
+from .export.http import HttpServer
+from .host import Component, Host, TeeFactory
+from .httpjson import Handler
 from .sources.bmp.connector import Connector
 from .sources.bmp.listener import Routers, bound_addresses, start_listeners
 
@@ -44,7 +44,7 @@ class StartupError(RuntimeError):
     """The daemon cannot start (a listen address cannot be bound, ...)."""
 
 
-class Daemon:
+class Daemon(Host):
     """Implements ``agent.host.Host`` for the components built on it."""
 
     def __init__(
@@ -80,15 +80,6 @@ class Daemon:
 
     def add_get(self, path: str, handler: Handler) -> None:
         self.http.add_get(path, handler)
-
-    def add_json_get(
-        self,
-        path: str,
-        fn: Callable[[web.Request], Any],
-        *,
-        params: tuple[str, ...] | None = (),
-    ) -> None:
-        self.http.add_get(path, json_handler(fn, params=params))
 
     def register_collector(self, collector: Collector) -> None:
         self.registry.register(collector)

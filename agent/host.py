@@ -3,13 +3,16 @@
 Components (``agent.fib``, ``agent.health``, ``agent.sources.bird``) are built
 by the composition root (``agent.app``) from a ``Host``: they read
 ``config`` and ``core``, add HTTP endpoints and metric collectors, and never
-import ``agent.daemon`` or ``agent.app``. ``agent.daemon.Daemon`` implements it.
+import ``agent.daemon`` or ``agent.app``. ``agent.daemon.Daemon`` implements it
+(a subclass: the JSON endpoint wrapper lives here once).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
+
+from .httpjson import Handler, json_handler
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -19,8 +22,6 @@ if TYPE_CHECKING:
 
     from .config import Config
     from .core import Core
-
-Handler = Callable[["web.Request"], Awaitable["web.StreamResponse"]]
 
 
 class Tee(Protocol):
@@ -43,11 +44,12 @@ TeeFactory = Callable[[Any], Tee]
 
 
 class Host(Protocol):
-    @property
-    def config(self) -> Config: ...
+    """What a component may use of the daemon. An implementation subclasses it
+    and provides ``add_get``; ``add_json_get`` is built on it here."""
 
-    @property
-    def core(self) -> Core: ...
+    #: Read by components, never set by them.
+    config: Config
+    core: Core
 
     def add_get(self, path: str, handler: Handler) -> None:
         """A GET endpoint (before ``start``)."""
@@ -61,6 +63,7 @@ class Host(Protocol):
     ) -> None:
         """A GET endpoint answering ``fn(request)`` as JSON; ``params``: the allowed
         query parameters (None: ``fn`` checks them); ``ValueError`` → 400."""
+        self.add_get(path, json_handler(fn, params=params))
 
     def register_collector(self, collector: Collector) -> None:
         """A Prometheus collector on ``/metrics``."""

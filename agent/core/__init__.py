@@ -9,6 +9,7 @@ from .core import ClearObserver, Core, CoreSettings, PeerObserver, RouteObserver
 from .peer import DOWN, IMPLICIT, UP, Peer
 from .rib import AttributeInterner, RibTable, RouteKey
 from .router import Router, RouterSession
+from .settings import RouteChangeObserver
 
 __all__ = [
     "DOWN",
@@ -21,6 +22,7 @@ __all__ = [
     "Peer",
     "PeerObserver",
     "RibTable",
+    "RouteChangeObserver",
     "RouteKey",
     "RouteObserver",
     "Router",

@@ -123,11 +123,8 @@ class RibTable:
                 if refs is not None and p not in routes:
                     refs[p] = refs.get(p, 0) + 1
                 routes[p] = attrs
-                if recent:
-                    t = recent.pop(p, None)
-                    if t is not None and now - t <= window:
-                        self.flaps += 1
-                        flapped.append(p)
+                if recent and self._came_back(p, now, window):
+                    flapped.append(p)
             return
         if refs is None:
             refs = self._build_refs()
@@ -137,11 +134,17 @@ class RibTable:
             if k not in routes:
                 refs[p] = refs.get(p, 0) + 1
             routes[k] = attrs
-            if recent:
-                t = recent.pop(k, None)
-                if t is not None and now - t <= window:
-                    self.flaps += 1
-                    flapped.append(p)
+            if recent and self._came_back(k, now, window):
+                flapped.append(p)
+
+    def _came_back(self, key: RouteKey, now: float, window: float) -> bool:
+        """A route announced again: a prefix flap (counted) when it was
+        withdrawn less than ``window`` seconds ago."""
+        t = self.recent.pop(key, None)
+        if t is None or now - t > window:
+            return False
+        self.flaps += 1
+        return True
 
     def withdraw(
         self,

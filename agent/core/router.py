@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from parsers.bgp.attributes import PathAttributes
@@ -417,6 +418,7 @@ class Router:
             self._relax(peer)
 
 
+@dataclass(slots=True, eq=False)
 class RouterSession:
     """Applies the events of one BMP connection to its ``Router``, in stream order.
 
@@ -427,28 +429,17 @@ class RouterSession:
     the core counts itself (``CORE_QUIRKS``) are skipped.
     """
 
-    __slots__ = (
-        "_absorbed",
-        "active",
-        "limit_closed",
-        "on_limit",
-        "remote_address",
-        "remote_port",
-        "router",
-    )
-
-    def __init__(self, router: Router, remote_address: str, remote_port: int) -> None:
-        self.router = router
-        self.remote_address = remote_address
-        self.remote_port = remote_port
-        self.active = True
-        self._absorbed: Counter[str] = Counter()
-        #: Set by the IO shell: closes the connection when a route limit is
-        #: reached and ``on_limit`` is "close" (argument: the limit's key).
-        self.on_limit: Callable[[str], None] | None = None
-        #: A route limit closed the session (``rib.on_limit: close``): the rest
-        #: of a batch is not applied, as the messages after a close never are.
-        self.limit_closed = False
+    router: Router
+    remote_address: str
+    remote_port: int
+    active: bool = field(default=True, init=False)
+    _absorbed: Counter[str] = field(default_factory=Counter, init=False)
+    #: Set by the IO shell: closes the connection when a route limit is
+    #: reached and ``on_limit`` is "close" (argument: the limit's key).
+    on_limit: Callable[[str], None] | None = field(default=None, init=False)
+    #: A route limit closed the session (``rib.on_limit: close``): the rest
+    #: of a batch is not applied, as the messages after a close never are.
+    limit_closed: bool = field(default=False, init=False)
 
     # -- entry points -------------------------------------------------------
 

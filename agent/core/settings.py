@@ -34,6 +34,24 @@ class RouteObserver(Protocol):
     ) -> None: ...
 
 
+class RouteChangeObserver:
+    """A ``RouteObserver`` for which an announcement and a withdrawal are one
+    ``change`` of ``nset`` (``attrs`` None: a withdrawal)."""
+
+    __slots__ = ()
+
+    def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
+        self.change(peer, table, nset, attrs)
+
+    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
+        self.change(peer, table, nset, None)
+
+    def change(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes | None
+    ) -> None:
+        raise NotImplementedError
+
+
 class PeerObserver(Protocol):
     """Sees every BMP peer state change, just after it is applied: ``peer_up``
     after a Peer Up set the peer's session fields (routes of the old session

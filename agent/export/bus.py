@@ -43,8 +43,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
@@ -56,6 +55,7 @@ from ..core.rib import RibTable, RouteKey
 from ..core.router import Router
 from ..log import get_logger
 from . import gobmp
+from .metrics import FamiliesCollector, Family
 
 if TYPE_CHECKING:
     from ..host import Host
@@ -93,7 +93,7 @@ class Producer(Protocol):
     def connected(self) -> bool: ...
 
 
-class ExportCollector(Collector):
+class ExportCollector(FamiliesCollector):
     """``bmp_export_dropped_total{exporter}`` and the bus feeds' families, for every
     exporter of one daemon (the relay adds its dropped count here too)."""
 
@@ -101,51 +101,35 @@ class ExportCollector(Collector):
         self.dropped: dict[str, Callable[[], int]] = {}
         self.feeds: list[BusFeed] = []
 
-    def describe(self) -> Iterator[Metric]:
-        return iter(self._families(fill=False))
+    FAMILIES = (
+        (CounterMetricFamily, "bmp_export_dropped", "Events an exporter could not deliver (the "
+         "relay: router chunks; a bus: routes and peer events).", ("exporter",)),
+        (GaugeMetricFamily, "bmp_export_up", "1 while the exporter is connected to its bus.",
+         ("exporter",)),
+        (CounterMetricFamily, "bmp_export_messages", "Messages published to the bus.",
+         ("exporter",)),
+        (GaugeMetricFamily, "bmp_export_queue_routes", "Routes (and peer events) waiting to be "
+         "published.", ("exporter",)),
+        (CounterMetricFamily, "bmp_export_resyncs", "Republications of the whole RIB, by why "
+         "(connect, dropped).", ("exporter", "reason")),
+    )  # fmt: skip
 
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._families(fill=True))
-
-    def _families(self, fill: bool) -> list[Metric]:
-        dropped = CounterMetricFamily(
-            "bmp_export_dropped",
-            "Events an exporter could not deliver (the relay: router chunks; a bus: routes and peer events).",
-            labels=["exporter"],
-        )
-        up = GaugeMetricFamily(
-            "bmp_export_up", "1 while the exporter is connected to its bus.", labels=["exporter"]
-        )
-        sent = CounterMetricFamily(
-            "bmp_export_messages", "Messages published to the bus.", labels=["exporter"]
-        )
-        queue = GaugeMetricFamily(
-            "bmp_export_queue_routes",
-            "Routes (and peer events) waiting to be published.",
-            labels=["exporter"],
-        )
-        resyncs = CounterMetricFamily(
-            "bmp_export_resyncs",
-            "Republications of the whole RIB, by why (connect, dropped).",
-            labels=["exporter", "reason"],
-        )
-        out: list[Metric] = [dropped]
-        if fill:
-            counts = {name: fn() for name, fn in self.dropped.items()}
-            for f in self.feeds:
-                counts[f.name] = f.dropped
-            for name, n in sorted(counts.items()):
-                dropped.add_metric([name], float(n))
-        if self.feeds or not fill:
-            out += [up, sent, queue, resyncs]
-        if fill:
-            for f in self.feeds:
-                up.add_metric([f.name], 1.0 if f.producer.connected else 0.0)
-                sent.add_metric([f.name], float(f.messages))
-                queue.add_metric([f.name], float(f.queued))
-                for reason in ("connect", "dropped"):
-                    resyncs.add_metric([f.name, reason], float(f.resyncs.get(reason, 0)))
-        return out
+    def fill(self, families: list[Family]) -> list[Family]:
+        dropped, up, sent, queue, resyncs = families
+        counts = {name: fn() for name, fn in self.dropped.items()}
+        for f in self.feeds:
+            counts[f.name] = f.dropped
+        for name, n in sorted(counts.items()):
+            dropped.add_metric([name], float(n))
+        if not self.feeds:
+            return [dropped]  # no bus feed: only the relay's count
+        for f in self.feeds:
+            up.add_metric([f.name], 1.0 if f.producer.connected else 0.0)
+            sent.add_metric([f.name], float(f.messages))
+            queue.add_metric([f.name], float(f.queued))
+            for reason in ("connect", "dropped"):
+                resyncs.add_metric([f.name, reason], float(f.resyncs.get(reason, 0)))
+        return families
 
 
 _collectors: weakref.WeakKeyDictionary[Any, ExportCollector] = weakref.WeakKeyDictionary()

@@ -37,33 +37,37 @@ the client to read, so a client that never reads holds a bounded amount.
 
 Later endpoints (``/api/v1/fib/diff``, ``/api/v1/health``) are added with
 ``HttpServer.add_get(path, handler)`` before ``start()``; a handler is any
-``async (request) -> web.StreamResponse``, or use ``json_handler`` to wrap a
-plain function returning JSON-ready data.
+``async (request) -> web.StreamResponse``, or use ``agent.httpjson.json_handler``
+to wrap a plain function returning JSON-ready data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 import os
 import resource
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from parsers.bmp.messages import VIEWS
 
 from ..config import Endpoint, HttpConfig
+from ..httpjson import (
+    BadRequest,
+    Handler,
+    check_params,
+    error_response,
+    json_handler,
+)
 from ..log import get_logger, os_reason
 from ..netaddr import listen_socket
 from ..pages import PACER, CursorError, stream_json
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+from .metrics import FamiliesCollector, Family
 
 #: The exposition format /metrics renders (text 0.0.4).
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -79,39 +83,6 @@ REJECT_REASONS = ("busy", "connections", "timeout")
 #: Listen backlog of the HTTP socket: a burst of connections waits in the
 #: kernel to be accepted (held or refused) instead of retrying its handshake.
 HTTP_BACKLOG = 1024
-
-
-class BadRequest(ValueError):
-    """A query parameter problem: becomes a 400 with the message."""
-
-
-def _dumps(data: Any) -> str:
-    return json.dumps(data, default=str)
-
-
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=_dumps)
-
-
-def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
-
-
-def check_params(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
-    """The query parameters, each at most once and all known; else ``BadRequest``."""
-    out: dict[str, str] = {}
-    for name in request.query:
-        if name not in allowed:
-            known = ", ".join(allowed) if allowed else "none"
-            raise BadRequest(f"unknown parameter {name!r} (allowed: {known})")
-        values = request.query.getall(name)
-        if len(values) > 1:
-            raise BadRequest(f"parameter {name!r} given {len(values)} times")
-        value = values[0].strip()
-        if not value:
-            raise BadRequest(f"parameter {name!r} is empty")
-        out[name] = value
-    return out
 
 
 def parse_limit(value: str | None, max_limit: int, default: int | None) -> int | None:
@@ -155,52 +126,31 @@ def route_filters(request: web.Request, max_limit: int = MAX_LIMIT) -> dict[str,
     return out
 
 
-def json_handler(
-    fn: Callable[[web.Request], Any], *, params: tuple[str, ...] | None = ()
-) -> Handler:
-    """Wrap ``fn(request) -> JSON-ready data``; ``BadRequest``/``ValueError`` → 400.
-
-    ``params``: allowed query parameters (checked before ``fn``); None skips the check.
-    """
-
-    async def handler(request: web.Request) -> web.StreamResponse:
-        try:
-            if params is not None:
-                check_params(request, params)
-            data = fn(request)
-        except ValueError as exc:
-            return error_response(400, str(exc))
-        return json_response(data)
-
-    return handler
-
-
-class HttpCollector(Collector):
+class HttpCollector(FamiliesCollector):
     """``bmp_http_*``: connections, API requests in progress, rejections."""
+
+    FAMILIES = (
+        (GaugeMetricFamily, "bmp_http_connections", "Open HTTP connections.", ()),
+        (GaugeMetricFamily, "bmp_http_connection_limit", "Open HTTP connections allowed "
+         "(http.max_connections, less the BMP fd reserve).", ()),
+        (GaugeMetricFamily, "bmp_http_api_requests", "API requests being answered.", ()),
+        (CounterMetricFamily, "bmp_http_rejected", "HTTP requests or connections turned away: "
+         "busy (429, http.max_concurrent_api), connections (503, http.max_connections), "
+         "timeout (http.request_timeout).", ("reason",)),
+    )  # fmt: skip
 
     def __init__(self, server: HttpServer) -> None:
         self.server = server
 
-    def collect(self) -> Iterator[Metric]:
+    def fill(self, families: list[Family]) -> list[Family]:
         s = self.server
-        conns = GaugeMetricFamily("bmp_http_connections", "Open HTTP connections.")
+        conns, cap, active, rejected = families
         conns.add_metric([], s.open_connections())
-        cap = GaugeMetricFamily(
-            "bmp_http_connection_limit",
-            "Open HTTP connections allowed (http.max_connections, less the BMP fd reserve).",
-        )
         cap.add_metric([], s.connection_cap)
-        active = GaugeMetricFamily("bmp_http_api_requests", "API requests being answered.")
         active.add_metric([], s.api_active)
-        rejected = CounterMetricFamily(
-            "bmp_http_rejected",
-            "HTTP requests or connections turned away: busy (429, http.max_concurrent_api), "
-            "connections (503, http.max_connections), timeout (http.request_timeout).",
-            labels=["reason"],
-        )
         for reason in REJECT_REASONS:
             rejected.add_metric([reason], s.rejected[reason])
-        yield from (conns, cap, active, rejected)
+        return families
 
 
 class _Refused(asyncio.Protocol):

@@ -454,6 +454,27 @@ class CoreCollector(Collector):
         yield from f.values()
 
 
+class FamiliesCollector(Collector):
+    """A collector of fixed families, declared once in ``FAMILIES``: ``describe``
+    (at registration) gives them empty, ``collect`` has ``fill`` add the samples."""
+
+    #: (family type, name, help, label names), in exposition order
+    FAMILIES: tuple[tuple[type[Family], str, str, tuple[str, ...]], ...] = ()
+
+    def _new(self) -> list[Family]:
+        return [kind(name, doc, labels=list(labels)) for kind, name, doc, labels in self.FAMILIES]
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._new())
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.fill(self._new()))
+
+    def fill(self, families: list[Family]) -> list[Family]:
+        """Add the samples to ``families`` (``FAMILIES``' order); returns those to expose."""
+        raise NotImplementedError
+
+
 class GcPolicyCollector(Collector):
     """``bmp_gc_*``: the GC policy of ``agent.core.gctune`` (freezes and
     sweeps). No gauge of the frozen objects: ``gc.get_freeze_count()`` walks

@@ -31,7 +31,7 @@ from parsers.bmp.messages import VIEWS
 from parsers.mrt import MrtPeer, RibEntry, mrt_attributes, peer_index_table, rib_record
 
 from ..core import Core
-from .http import check_params, error_response
+from ..httpjson import check_params, error_response
 
 if TYPE_CHECKING:
     from ..host import Host

@@ -44,11 +44,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from parsers.bmp.context import PeerKey
 from parsers.bmp.messages import Initiation, PeerDown, PeerUp, RouteMonitoring
@@ -58,6 +56,7 @@ from ..backoff import backoff_delay
 from ..config import Config, Endpoint
 from ..log import get_logger
 from .bus import export_collector
+from .metrics import FamiliesCollector, Family
 from .resync import Snapshot
 
 if TYPE_CHECKING:
@@ -440,51 +439,33 @@ class UpstreamLink(asyncio.Protocol):
             self.transport.close()
 
 
-class RelayCollector(Collector):
+class RelayCollector(FamiliesCollector):
     def __init__(self, relay: Relay) -> None:
         self.relay = relay
 
-    def describe(self) -> Iterator[Metric]:
-        return iter(self._families())
+    FAMILIES = (
+        (GaugeMetricFamily, "bmp_relay_up", "1 while every router session has its connection "
+         "to the upstream (0: one is down).", ("upstream",)),
+        (CounterMetricFamily, "bmp_relay_bytes", "Bytes written to the upstream (router streams "
+         "and synthesized state).", ("upstream",)),
+        (CounterMetricFamily, "bmp_relay_resyncs", "Synthesized states sent to the upstream, by "
+         "why (connect, reconnect, spool_full).", ("upstream", "reason")),
+        (GaugeMetricFamily, "bmp_relay_spool_bytes", "Bytes buffered for the upstream, over its "
+         "router connections.", ("upstream",)),
+        (CounterMetricFamily, "bmp_relay_dropped_bytes", "Bytes discarded when the upstream's "
+         "spool was full (then resynced).", ("upstream",)),
+    )  # fmt: skip
 
-    def collect(self) -> Iterator[Metric]:
-        return iter(self._families(fill=True))
-
-    def _families(self, fill: bool = False) -> list[Metric]:
-        up = GaugeMetricFamily(
-            "bmp_relay_up",
-            "1 while every router session has its connection to the upstream (0: one is down).",
-            labels=["upstream"],
-        )
-        sent = CounterMetricFamily(
-            "bmp_relay_bytes",
-            "Bytes written to the upstream (router streams and synthesized state).",
-            labels=["upstream"],
-        )
-        resyncs = CounterMetricFamily(
-            "bmp_relay_resyncs",
-            "Synthesized states sent to the upstream, by why (connect, reconnect, spool_full).",
-            labels=["upstream", "reason"],
-        )
-        spool = GaugeMetricFamily(
-            "bmp_relay_spool_bytes",
-            "Bytes buffered for the upstream, over its router connections.",
-            labels=["upstream"],
-        )
-        dropped_bytes = CounterMetricFamily(
-            "bmp_relay_dropped_bytes",
-            "Bytes discarded when the upstream's spool was full (then resynced).",
-            labels=["upstream"],
-        )
-        if fill:
-            for u in self.relay.upstreams:
-                up.add_metric([u.label], 1.0 if u.up else 0.0)
-                sent.add_metric([u.label], float(u.bytes))
-                for reason in ("connect", "reconnect", "spool_full"):
-                    resyncs.add_metric([u.label, reason], float(u.resyncs[reason]))
-                spool.add_metric([u.label], float(u.spooled()))
-                dropped_bytes.add_metric([u.label], float(u.dropped_bytes))
-        return [up, sent, resyncs, spool, dropped_bytes]
+    def fill(self, families: list[Family]) -> list[Family]:
+        up, sent, resyncs, spool, dropped_bytes = families
+        for u in self.relay.upstreams:
+            up.add_metric([u.label], 1.0 if u.up else 0.0)
+            sent.add_metric([u.label], float(u.bytes))
+            for reason in ("connect", "reconnect", "spool_full"):
+                resyncs.add_metric([u.label, reason], float(u.resyncs[reason]))
+            spool.add_metric([u.label], float(u.spooled()))
+            dropped_bytes.add_metric([u.label], float(u.dropped_bytes))
+        return families
 
 
 def build(host: Host, *, metrics: bool = True) -> Relay | None:

@@ -6,7 +6,8 @@ float/bool/None. Endpoints:
 * ``routers(core)`` → ``/api/v1/routers``
 * ``peers(core, router=None)`` → ``/api/v1/peers`` (per-peer counts per view
   and family in ``tables``, for the ``bmp-agent peers`` table)
-* ``routes(core, router=, peer=, view=, prefix=, limit=)`` → ``/api/v1/routes``
+* ``routes(core, limit=, cursor=, router=, peer=, view=, prefix=)`` → ``/api/v1/routes``
+  (``RoutePages`` streams the same pages)
 * ``flaps(core)`` → ``/api/v1/flaps``
 
 A route's ``path_status`` is ``parsers.render.render_path_status`` of its
@@ -33,7 +34,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Generator, Iterable, Iterator
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, Unpack
 
 from parsers.afi import afi_name, safi_name
 from parsers.bgp.attributes import PathAttributes
@@ -352,18 +353,24 @@ def _lookup_keys(
     yield [], None
 
 
+class RouteFilter(TypedDict, total=False):
+    """Which routes a walk yields (absent or None: all): ``router`` label,
+    ``peer`` label or address, ``view`` name, ``prefix`` (a prefix or an
+    address: exact, else longest match)."""
+
+    router: str | None
+    peer: str | None
+    view: str | None
+    prefix: str | None
+
+
 def walk_routes(
-    core: Core,
-    *,
-    router: str | None = None,
-    peer: str | None = None,
-    view: str | None = None,
-    prefix: str | None = None,
-    after: list[Any] | None = None,
-    indexes: _Indexes,
+    core: Core, where: RouteFilter, *, after: list[Any] | None, indexes: _Indexes
 ) -> Iterator[Tick | tuple[Position, Row]]:
     """Routes in API order (router label, peer key, view/afi/safi, key) after
     the position ``after`` (a cursor's), with ``Tick`` while working."""
+    router, peer, view = where.get("router"), where.get("peer"), where.get("view")
+    prefix = where.get("prefix")
     net: ipaddress.IPv4Network | ipaddress.IPv6Network | None = None
     if prefix is not None:
         net = ipaddress.ip_network(prefix, strict=False)
@@ -431,44 +438,25 @@ def walk_routes(
 
 def routes(
     core: Core,
-    router: str | None = None,
-    peer: str | None = None,
-    view: str | None = None,
-    prefix: str | None = None,
+    *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    **where: Unpack[RouteFilter],
 ) -> JsonDict:
-    """Routes of the selected routers/peers/view; ``peer`` matches the label or
-    the address. ``truncated`` says more exist; ``next`` is the cursor of the
-    next page (the HTTP API streams the same walk: ``route_pages``)."""
+    """Routes of the selected routers/peers/view (``RouteFilter``); ``peer``
+    matches the label or the address. ``truncated`` says more exist; ``next``
+    is the cursor of the next page (the HTTP API streams the same walk:
+    ``RoutePages``)."""
+    pages = RoutePages(core, limit=limit, cursor=cursor, sync=True, **where)
     render = _Renderer()
-    out: list[JsonDict] = []
-    last: Position | None = None
-    truncated = False
-    after = decode_cursor(cursor) if cursor is not None else None
-    indexes = _Indexes(INDEXES, fresh=cursor is None, sync=True)
-    for item in walk_routes(
-        core, router=router, peer=peer, view=view, prefix=prefix, after=after, indexes=indexes
-    ):
-        if isinstance(item, Tick):
-            continue
-        if len(out) >= limit:
-            truncated = True
-            break
-        pos, row = item
-        out.append(render.route(row))
-        last = pos
-    return {
-        "routes": out,
-        "count": len(out),
-        "truncated": truncated,
-        "next": encode_cursor(position_json(last)) if truncated and last else None,
-    }
+    out = [render.route(row) for row in pages.rows() if not isinstance(row, Tick)]
+    return {"routes": out, **pages.tail()}
 
 
 class RoutePages:
-    """One streamed ``/api/v1/routes`` answer: ``items`` for ``stream_json``,
-    then ``tail()`` with count, truncated and next."""
+    """One paged ``/api/v1/routes`` answer: ``items`` for ``stream_json`` (or
+    ``rows`` for ``routes``), then ``tail()`` with count, truncated and next.
+    ``sync``: build table indexes inline rather than yield to the loop."""
 
     def __init__(
         self,
@@ -476,25 +464,22 @@ class RoutePages:
         *,
         limit: int,
         cursor: str | None = None,
-        router: str | None = None,
-        peer: str | None = None,
-        view: str | None = None,
-        prefix: str | None = None,
+        sync: bool = False,
+        **where: Unpack[RouteFilter],
     ) -> None:
         self.after = decode_cursor(cursor) if cursor is not None else None
         if self.after is not None:
             parse_position(self.after)
         self.core = core
         self.limit = limit
-        self.filters = {"router": router, "peer": peer, "view": view, "prefix": prefix}
-        self.indexes = _Indexes(INDEXES, fresh=cursor is None, sync=False)
+        self.where = where
+        self.indexes = _Indexes(INDEXES, fresh=cursor is None, sync=sync)
         self.count = 0
         self.truncated = False
         self.last: Position | None = None
 
-    def items(self) -> Iterator[str | Tick]:
-        render = _Renderer()
-        for item in walk_routes(self.core, after=self.after, indexes=self.indexes, **self.filters):
+    def rows(self) -> Iterator[Tick | Row]:
+        for item in walk_routes(self.core, self.where, after=self.after, indexes=self.indexes):
             if isinstance(item, Tick):
                 yield item
                 continue
@@ -504,7 +489,12 @@ class RoutePages:
             pos, row = item
             self.count += 1
             self.last = pos
-            yield render.route_text(row)
+            yield row
+
+    def items(self) -> Iterator[str | Tick]:
+        render = _Renderer()
+        for row in self.rows():
+            yield row if isinstance(row, Tick) else render.route_text(row)
 
     def tail(self) -> JsonDict:
         nxt = None

@@ -177,26 +177,41 @@ class FibObserver:
                 m.dirty.extend(ev.keys() & set(nset.prefixes))
 
 
+@dataclass(frozen=True, slots=True)
+class KernelRouteChange:
+    """A kernel route of a watched protocol and table changed. ``router`` is the
+    local router's label ("" while none is known); ``old``/``new``: its next hops
+    as ``"<gateway> dev <interface>"`` (None: no route)."""
+
+    router: str
+    afi: int
+    table: str
+    prefix: bytes
+    old: tuple[str, ...] | None
+    new: tuple[str, ...] | None
+    now: float
+
+
+@dataclass(frozen=True, slots=True)
+class DriftChange:
+    """``prefixes`` of one kernel table entered drift ``state`` (None: back in sync)."""
+
+    router: str
+    afi: int
+    table: str
+    prefixes: set[bytes]
+    state: str | None
+    now: float
+
+
 class FibListener(Protocol):
     """Follows the reconciler (``FibReconciler.listeners``; ``agent.history``):
     kernel route changes as notifications arrive, drift state changes as passes
-    find them, and the end of each pass. ``router`` is the local router's label
-    ("" while none is known); next hops are ``"<gateway> dev <interface>"``."""
+    find them, and the end of each pass."""
 
-    def kernel_route(
-        self,
-        router: str,
-        afi: int,
-        table: str,
-        prefix: bytes,
-        old: tuple[str, ...] | None,
-        new: tuple[str, ...] | None,
-        now: float,
-    ) -> None: ...
+    def kernel_route(self, change: KernelRouteChange) -> None: ...
 
-    def drift(
-        self, router: str, afi: int, table: str, prefixes: set[bytes], state: str | None, now: float
-    ) -> None: ...
+    def drift(self, change: DriftChange) -> None: ...
 
     def pass_done(self, now: float) -> None: ...
 
@@ -420,9 +435,11 @@ class FibReconciler:
         b: tuple[str, ...] | None,
         now: float,
     ) -> None:
-        tname = netlink.table_name(table)
+        change = KernelRouteChange(
+            self.router_label, afi, netlink.table_name(table), key, a, b, now
+        )
         for listener in self.listeners:
-            listener.kernel_route(self.router_label, afi, tname, key, a, b, now)
+            listener.kernel_route(change)
 
     def _flush_removed(self) -> None:
         """Removals no install followed within the read: real removals."""
@@ -431,10 +448,11 @@ class FibReconciler:
             self._emit_route(afi, table, key, a, None, t)
 
     def _on_drift(self, key: tuple[int, int], prefixes: set[bytes], state: str | None) -> None:
-        now = self.clock()
-        tname = netlink.table_name(key[1])
+        change = DriftChange(
+            self.router_label, key[0], netlink.table_name(key[1]), prefixes, state, self.clock()
+        )
         for listener in self.listeners:
-            listener.drift(self.router_label, key[0], tname, prefixes, state, now)
+            listener.drift(change)
 
     def drifting(self, afi: int, rd: str | None, prefix: bytes) -> str | None:
         """The drift state of ``prefix`` in the watched tables of ``rd`` (None: in sync,

@@ -65,11 +65,12 @@ from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
 
 from ..config import HEALTH_CHECKS, HealthConfig
-from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteChangeObserver, RouteKey, Router
 from ..netaddr import in_networks
 from . import feed
 from .dc import DcObserver, evaluate_dc
 from .results import CRITICAL, WARNING, CheckInfo, CheckResult, Finding, Report
+from .selectors import up_routers
 from .table_ext import get_state, new_state, reset_tables
 
 EXT_KEY = "health"
@@ -285,37 +286,22 @@ def _new_state(table: RibTable) -> TableState:
     return new_state(table, EXT_KEY, TableState, TableState)
 
 
-class HealthObserver:
+class HealthObserver(RouteChangeObserver):
     """Incremental per-table counters for the checks (see the module docstring)."""
 
     def __init__(self, route_views: Iterable[str] = ("adj_in_pre",)) -> None:
         self.route_views = frozenset(route_views)
 
-    # -- RouteObserver ------------------------------------------------------------
+    # -- RouteChangeObserver --------------------------------------------------------
 
-    def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
-        self._update(peer, table, nset, attrs, add=True)
-
-    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
-        self._update(peer, table, nset, None, add=False)
-
-    # -- counters -----------------------------------------------------------------
-
-    def _update(
-        self,
-        peer: Peer,
-        table: RibTable,
-        nset: NlriSet,
-        attrs: PathAttributes | None,
-        *,
-        add: bool,
+    def change(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes | None
     ) -> None:
-        """An announcement (``add``, with ``attrs``) or a withdrawal of ``nset``."""
         if table.safi != UNICAST:
             return
         view = table.view
         if view in self.route_views:
-            self._hosts(table, nset, add=add)
+            self._hosts(table, nset, add=attrs is not None)
         if view in ADJ_IN and is_ibgp(peer):
             self._reflected(peer, table, nset, attrs)
 
@@ -634,11 +620,7 @@ def evaluate(
     on = {name for name, r in results.items() if r.enabled}
     if not on:
         return Report(results)
-    for rtr in list(core.routers.values()):
-        if router is not None and rtr.label != router:
-            continue
-        if not rtr.up:
-            continue
+    for rtr in up_routers(core, router):
         r = rtr.label
         for peer in list(rtr.peers.values()):
             if "rib_limit_reached" in on and peer.state in (UP, IMPLICIT):

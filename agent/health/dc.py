@@ -55,10 +55,10 @@ from parsers.bgp.attributes import AS_SEQUENCE, PathAttributes
 from parsers.bgp.nlri import NlriSet
 
 from ..config import HealthConfig
-from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteKey, Router
+from ..core import IMPLICIT, UP, Core, Peer, RibTable, RouteChangeObserver, RouteKey, Router
 from .community import CommunityMatcher
 from .results import CheckResult, Finding
-from .selectors import PeerSelector
+from .selectors import PeerSelector, up_routers
 from .table_ext import get_state, new_state, reset_tables
 
 EXT_KEY = "health.dc"
@@ -238,7 +238,7 @@ class _Roles:
         self.watch = watch
 
 
-class DcObserver:
+class DcObserver(RouteChangeObserver):
     """Incremental per-table counters of the four checks (module docstring)."""
 
     def __init__(self, cfg: HealthConfig | None = None) -> None:
@@ -286,19 +286,16 @@ class DcObserver:
             return None
         return _Roles(metallb, dci, watch)
 
-    # -- RouteObserver ------------------------------------------------------------
+    # -- RouteChangeObserver --------------------------------------------------------
 
-    def announce(self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes) -> None:
+    def change(
+        self, peer: Peer, table: RibTable, nset: NlriSet, attrs: PathAttributes | None
+    ) -> None:
+        if attrs is None and dc_state(table) is None:
+            return  # a withdrawal from a table with no counters
         roles = self._roles(peer, table)
         if roles is not None:
             self._update(peer, table, nset, attrs, roles, d_peer=self._peer_roles(peer)[1])
-
-    def withdraw(self, peer: Peer, table: RibTable, nset: NlriSet) -> None:
-        if dc_state(table) is None:
-            return
-        roles = self._roles(peer, table)
-        if roles is not None:
-            self._update(peer, table, nset, None, roles, d_peer=self._peer_roles(peer)[1])
 
     # -- counters -----------------------------------------------------------------
 
@@ -738,11 +735,7 @@ def evaluate_dc(
     side_m = s.route_views
     glob_m = frozenset((WIRE_OUT,))
     dci_views = frozenset(s.dci_views)
-    for rtr in list(core.routers.values()):
-        if router is not None and rtr.label != router:
-            continue
-        if not rtr.up:
-            continue
+    for rtr in up_routers(core, router):
         r = rtr.label
         conflicts = obs.overlaps(rtr) if OVERLAP in on and s.overlap_on else {}
         for peer in list(rtr.peers.values()):

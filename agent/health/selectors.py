@@ -1,4 +1,4 @@
-"""Peer selectors: which peers are MetalLB speakers or DCI peers.
+"""Selectors: which peers are MetalLB speakers or DCI peers, which routers a check run reads.
 
 ``health.metallb_peers`` and ``health.dci_peers`` entries, one of:
 
@@ -20,7 +20,7 @@ import fnmatch
 import ipaddress
 from collections.abc import Iterable
 
-from ..core import Peer
+from ..core import Core, Peer, Router
 from ..netaddr import in_networks
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -98,3 +98,9 @@ class PeerSelector:
 
 
 __all__ = ["PeerSelector", "normalise_selector"]
+
+
+def up_routers(core: Core, label: str | None = None) -> list[Router]:
+    """The routers a check run looks at: those whose BMP session is up (only
+    the one labelled ``label``, when given)."""
+    return [r for r in list(core.routers.values()) if r.up and label in (None, r.label)]

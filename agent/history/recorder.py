@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parsers.bgp.attributes import PathAttributes
 from parsers.bgp.nlri import NlriSet
@@ -50,6 +50,9 @@ from .store import (
     Event,
     HistoryStore,
 )
+
+if TYPE_CHECKING:
+    from ..fib.reconciler import DriftChange, KernelRouteChange
 
 LOC_RIB = "loc_rib"
 LOC_RIB_PEER_TYPE = 3
@@ -326,48 +329,33 @@ class Recorder:
 
     # -- FIB listener (agent.fib.reconciler) ----------------------------------------------
 
-    def kernel_route(
-        self,
-        router: str,
-        afi: int,
-        table: str,
-        prefix: bytes,
-        old: tuple[str, ...] | None,
-        new: tuple[str, ...] | None,
-        now: float,
-    ) -> None:
-        """A kernel route of a watched protocol and table changed (``old``/``new``:
-        its next hops, None: no route)."""
-        if old == new:
+    def kernel_route(self, change: KernelRouteChange) -> None:
+        """A kernel route of a watched protocol and table changed."""
+        c = change
+        if c.old == c.new:
             return
-        if old is None:
+        if c.old is None:
             kind = FIB_INSTALL
-        elif new is None:
+        elif c.new is None:
             kind = FIB_REMOVE
         else:
             kind = FIB_NEXTHOP_CHANGE
+        row = (c.table, c.old)
         self.store.add(
-            (now, None, kind, router, "", KERNEL_VIEW, afi, 1, prefix, None, (table, old), new)
+            (c.now, None, kind, c.router, "", KERNEL_VIEW, c.afi, 1, c.prefix, None, row, c.new)
         )
         self.recorded[kind] += 1
-        if router:
-            self.convergence.kernel_changed(router, (afi, 1, prefix), now)
+        if c.router:
+            self.convergence.kernel_changed(c.router, (c.afi, 1, c.prefix), c.now)
 
-    def drift(
-        self,
-        router: str,
-        afi: int,
-        table: str,
-        prefixes: set[bytes],
-        state: str | None,
-        now: float,
-    ) -> None:
-        """``prefixes`` entered drift ``state`` (None: back in sync)."""
-        st = IN_SYNC if state is None else state
+    def drift(self, change: DriftChange) -> None:
+        """``change.prefixes`` entered drift ``change.state`` (None: back in sync)."""
+        st = IN_SYNC if change.state is None else change.state
         add = self.store.add
-        for p in prefixes:
-            add((now, None, DRIFT, router, "", KERNEL_VIEW, afi, 1, p, None, table, st))
-        self.recorded[DRIFT] += len(prefixes)
+        head = (change.now, None, DRIFT, change.router, "", KERNEL_VIEW, change.afi, 1)
+        for p in change.prefixes:
+            add((*head, p, None, change.table, st))
+        self.recorded[DRIFT] += len(change.prefixes)
 
     def pass_done(self, now: float) -> None:
         self.convergence.tick(now, fib_pass=True)

@@ -16,7 +16,8 @@ from agent.config import Endpoint
 from agent.core import Core, CoreSettings
 from agent.daemon import Daemon
 from agent.export import views
-from agent.export.http import HttpServer, json_handler
+from agent.export.http import HttpServer
+from agent.httpjson import json_handler
 from parsers.bmp.session import BmpSession
 
 CAPTURES = Path(__file__).resolve().parents[2] / "tests" / "data" / "captures"

@@ -14,6 +14,7 @@ from core_events import POST, PRE, hdr, key, peer_down, peer_up, route_monitorin
 
 from agent.config import Config, HistoryConfig
 from agent.core import Core, CoreSettings
+from agent.fib.reconciler import KernelRouteChange
 from agent.history.component import History, HistoryCollector
 from agent.history.convergence import BUCKETS, Convergence
 from agent.history.store import HistoryStore
@@ -264,7 +265,9 @@ def test_fib_stage_ends_at_the_last_kernel_change_once_in_sync() -> None:
     fib.drift = {k0: "nexthop_mismatch", k1: "nexthop_mismatch"}
     clock.t = 1100.3
     hist.recorder.kernel_route(
-        "10.0.9.1", 1, "main", k0, ("10.0.1.2 dev a",), ("10.0.2.2 dev b",), clock()
+        KernelRouteChange(
+            "10.0.9.1", 1, "main", k0, ("10.0.1.2 dev a",), ("10.0.2.2 dev b",), clock()
+        )
     )
     clock.t = 1101.5
     hist.recorder.pass_done(clock())  # rib settles (1100.2 + 1.0 <= 1101.5); fib drifts
@@ -274,7 +277,9 @@ def test_fib_stage_ends_at_the_last_kernel_change_once_in_sync() -> None:
     assert ep.rib_end == 1100.2 and ep.fib_end is None
     clock.t = 1101.7
     hist.recorder.kernel_route(
-        "10.0.9.1", 1, "main", k1, ("10.0.1.2 dev a",), ("10.0.2.2 dev b",), clock()
+        KernelRouteChange(
+            "10.0.9.1", 1, "main", k1, ("10.0.1.2 dev a",), ("10.0.2.2 dev b",), clock()
+        )
     )
     fib.drift = {}
     clock.t = 1102.0
