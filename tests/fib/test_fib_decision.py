@@ -271,14 +271,17 @@ def test_drift_entries_hold_the_rib_key_objects() -> None:
     canon = bytes([24, 10, 9, 1])
     copy = bytes(bytearray(canon))
     assert copy == canon and copy is not canon
+    other = bytes([24, 10, 9, 2])  # not in the RIB (a kernel-only route)
+    # The pool is the process's: an earlier test's table may have left either key.
+    saved = {p: KEYS.keys.pop(p) for p in (canon, other) if p in KEYS.keys}
     KEYS.keys[canon] = canon
     try:
         tr = DriftTracker()
         tr.move((1, 254), {copy}, MISSING, 1.0)
         (k,) = tr.tables[(1, 254)]
         assert k is canon
-        other = bytes([24, 10, 9, 2])  # not in the RIB (a kernel-only route)
         tr.move((1, 254), {other}, EXTRA, 1.0)
         assert any(k is other for k in tr.tables[(1, 254)])
     finally:
         del KEYS.keys[canon]
+        KEYS.keys.update(saved)
