@@ -461,12 +461,10 @@ def apply_routes(
                     oif = vals[lay.oif] if lay.oif >= 0 else 0
                     nhid = vals[lay.nhid] if lay.nhid >= 0 else 0
                 else:
-                    table = rtable
                     dst = b""
-                    prio = 0
                     gw = b""
-                    oif = 0
-                    nhid = 0
+                    #: the 4-byte attributes, by type
+                    u32: dict[int, int] = {}
                     seen: list[tuple[int, int]] | None = [] if len(layouts) < _LAYOUT_MAX else None
                     a = off + 28
                     while a + 4 <= end:
@@ -481,18 +479,12 @@ def apply_routes(
                             continue
                         if seen is not None:
                             seen.append((alen, atype))
-                        if atype == RTA_DST:
+                        if atype in _U32_ATTRS:
+                            u32[atype] = unpack_u32(buf, a + 4)[0]
+                        elif atype == RTA_DST:
                             dst = buf[a + 4 : a + alen]
-                        elif atype == RTA_TABLE:
-                            table = unpack_u32(buf, a + 4)[0]
-                        elif atype == RTA_PRIORITY:
-                            prio = unpack_u32(buf, a + 4)[0]
                         elif atype == RTA_GATEWAY:
                             gw = buf[a + 4 : a + alen]
-                        elif atype == RTA_OIF:
-                            oif = unpack_u32(buf, a + 4)[0]
-                        elif atype == RTA_NH_ID:
-                            nhid = unpack_u32(buf, a + 4)[0]
                         elif atype == RTA_MULTIPATH:
                             multi = _nexthops_multipath(buf, a + 4, a + alen)
                             seen = None
@@ -501,6 +493,10 @@ def apply_routes(
                         a += (alen + 3) & ~3
                     if seen is not None and a == end and mlen not in layouts:
                         layouts[mlen] = _Layout(seen)
+                    table = u32.get(RTA_TABLE, rtable)
+                    prio = u32.get(RTA_PRIORITY, 0)
+                    oif = u32.get(RTA_OIF, 0)
+                    nhid = u32.get(RTA_NH_ID, 0)
                 if tables is None or table in tables:
                     afi = 1 if family == 2 else 2
                     key = bytes((dst_len,)) + dst[: (dst_len + 7) >> 3]
