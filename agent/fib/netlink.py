@@ -369,6 +369,8 @@ class _Layout:
                 fmt.append("HHI")
             else:
                 fmt.append(f"HH{alen - 4}s" + "x" * pad)
+            if atype == RTA_VIA and alen < 6:
+                continue  # no family and address: the walk ignores it too
             idx[atype] = 14 + 3 * i + 2  # the last one wins, as in the walk
         self.struct = struct.Struct("".join(fmt))
         self.lens = tuple(a for a, _ in attrs)
