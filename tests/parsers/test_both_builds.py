@@ -55,9 +55,11 @@ def test_the_suite_runs_on_the_compiled_build_when_asked() -> None:
 
 def test_pure_env_loads_every_hot_module_from_its_source() -> None:
     assert _builds({hotpath.ENV_PURE: "pure"}) == dict.fromkeys(hotpath.HOT_MODULES, "pure")
-    # Any other value: whatever is installed runs.
-    expected = "compiled" if build.compiled() else "pure"
-    assert _builds({hotpath.ENV_PURE: "auto"}) == dict.fromkeys(hotpath.HOT_MODULES, expected)
+    # Any other value: whatever is installed runs, as with no value at all
+    # (not necessarily this process's build: the suite may run forced pure).
+    installed = _builds({})
+    assert len(set(installed.values())) == 1, installed  # all or nothing
+    assert _builds({hotpath.ENV_PURE: "auto"}) == installed
 
 
 def test_version_names_the_build() -> None:
@@ -66,8 +68,14 @@ def test_version_names_the_build() -> None:
     assert (
         pure.stdout == f"bmp-agent {build.__version__} (hot path: pure Python (BMP_HOTPATH=pure))\n"
     )
+    # Without the variable: the build that such a process runs (this one's
+    # when the suite is not itself forced pure).
     here = _run({}, "-m", "agent.cli.main", "--version")
-    assert here.stdout == f"bmp-agent {build.__version__} ({build.describe()})\n"
+    runs = _run({}, "-c", "from agent import build; print(build.describe())")
+    assert runs.returncode == 0, runs.stderr
+    assert here.stdout == f"bmp-agent {build.__version__} ({runs.stdout.strip()})\n"
+    if not hotpath.FORCED_PURE:
+        assert runs.stdout.strip() == build.describe()
 
 
 def test_this_process_runs_the_build_the_env_asks_for() -> None:
