@@ -56,6 +56,7 @@ from ..core.rib import RibTable
 from ..core.router import Router
 from ..log import get_logger
 from ..netaddr import parse_ip
+from ..slicing import next_batch
 from . import netlink
 from .consistency import Evidence, unmonitored_routes
 from .diff import BMP_INCONSISTENT, EXTRA, MISSING, NEXTHOP_MISMATCH, DriftTracker, matches
@@ -919,8 +920,7 @@ class FibReconciler:
                 self._compare(afi, table, rd, set(todo[i : i + step]), now, builder, cache)
                 i += step
                 took = time.perf_counter() - t_step
-                # aim a step at half a slice, so a slice overruns by at most that
-                step = max(MIN_STEP, min(STEP, int(step * SLICE_SECONDS / 2 / max(took, 1e-6))))
+                step = next_batch(step, took, SLICE_SECONDS, MIN_STEP, STEP)
                 if time.perf_counter() - t_slice > SLICE_SECONDS:
                     busy += time.perf_counter() - t_slice
                     await asyncio.sleep(0)

@@ -46,6 +46,7 @@ from ...core.router import label_text
 from ...host import Tee, TeeFactory
 from ...log import RateLimit, get_logger, os_reason
 from ...netaddr import listen_socket, unmap
+from ...slicing import next_batch
 
 Mode = Literal["passive", "active"]
 
@@ -390,9 +391,7 @@ class BmpProtocol(asyncio.Protocol):
             if count < batch:
                 break  # every complete message is applied
             took = loop.time() - started
-            self._batch = max(
-                MIN_MESSAGES, min(MAX_MESSAGES, int(batch * SLICE_SECONDS / 2 / max(took, 1e-6)))
-            )
+            self._batch = next_batch(batch, took, SLICE_SECONDS, MIN_MESSAGES, MAX_MESSAGES)
             if loop.time() >= deadline:
                 # More may be buffered: yield to the loop, continue soon.
                 if not self._paused and self.transport is not None:
