@@ -71,7 +71,7 @@ def route_monitoring(
     ann = (nset(announce, ids),) if announce else ()
     wd = (nset(withdraw, wids),) if withdraw else ()
     upd = Update(withdrawn=wd, announced=ann, attributes=attributes if ann else None)
-    return Decoded(0, RouteMonitoring(header, upd), 100)
+    return Decoded(0, 100, RouteMonitoring(header, upd))
 
 
 def path_attributes(
@@ -127,8 +127,8 @@ def peer_up(
 ) -> Decoded:
     sent = open_msg(local_asn, "10.0.1.1", local_gr)
     received = open_msg(header.asn, header.bgp_id, remote_gr)
-    return Decoded(0, PeerUp(header, local, 179, 40000, sent, received), 200)
+    return Decoded(0, 200, PeerUp(header, local, 179, 40000, sent, received))
 
 
 def peer_down(header: PerPeerHeader, reason: int = 4) -> Decoded:
-    return Decoded(0, PeerDown(header, reason, fsm_event=0 if reason == 2 else None), 50)
+    return Decoded(0, 50, PeerDown(header, reason, fsm_event=0 if reason == 2 else None))

@@ -768,7 +768,7 @@ def stat_name_of(code: int) -> str:
 
 def test_render_events() -> None:
     update = bgp.Update(announced=(NlriSet(1, 1, (bytes([8, 10]),)),))
-    ok = Decoded(5, bmp.RouteMonitoring(PEER, update), 60)
+    ok = Decoded(5, 60, bmp.RouteMonitoring(PEER, update))
     assert render_event(ok, file="x.bmp") == {
         "file": "x.bmp",
         **render_message(ok.message, offset=5, size=60),
@@ -779,7 +779,7 @@ def test_render_events() -> None:
         action=Action.TREAT_AS_WITHDRAW,
         partial=bmp.RouteMonitoring(PEER, update.as_withdraw()),
     )
-    out = render_event(DecodeFailed(5, err, 0, 60))
+    out = render_event(DecodeFailed(5, 60, err, 0))
     assert out is not None
     assert out["update"]["withdrawn"] == [
         {"prefix": "10.0.0.0/8", "afi": "ipv4", "safi": "unicast", "path_id": None}
@@ -791,7 +791,7 @@ def test_render_events() -> None:
         "action": "treat_as_withdraw",
     }
     skipped = MalformedError("worse", offset=6)
-    assert render_event(DecodeFailed(5, skipped, 0, 60)) is None
+    assert render_event(DecodeFailed(5, 60, skipped, 0)) is None
 
 
 def test_bmp_agent_cli_wiring(capsys: pytest.CaptureFixture[str]) -> None:

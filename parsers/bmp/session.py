@@ -18,15 +18,22 @@ from .reader import BmpReader
 
 
 @dataclass(frozen=True, slots=True)
-class Decoded:
+class StreamEvent:
+    """Where an event's message is in the session's byte stream (what the
+    listener logs and the relay copies out)."""
+
     offset: int
-    message: BmpMessage
     #: Size of the whole BMP message in bytes.
     size: int
 
 
 @dataclass(frozen=True, slots=True)
-class DecodeFailed:
+class Decoded(StreamEvent):
+    message: BmpMessage
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeFailed(StreamEvent):
     """A message that framed correctly but did not decode.
 
     ``error.action`` says what to do: SKIP_MESSAGE loses
@@ -35,10 +42,8 @@ class DecodeFailed:
     DROP_SESSION means the session should be closed.
     """
 
-    offset: int
     error: ParseError
     msg_type: int | None
-    size: int
 
 
 @dataclass(slots=True)
@@ -46,7 +51,9 @@ class RouteBatch:
     """Consecutive Route Monitoring messages that each change one NLRI set
     (``fast.FlatRoute``), decoded without per-message objects. Only a session
     made with ``batch=True`` returns them; applying ``routes`` in order equals
-    applying each message's ``Decoded`` event."""
+    applying each message's ``Decoded`` event. Filled while its run is
+    decoded, so mutable and not a ``StreamEvent`` (frozen), with the same
+    ``offset`` and ``size``."""
 
     #: Stream offset of the first message.
     offset: int
@@ -127,7 +134,7 @@ class BmpSession:
                     except ParseError as err:
                         err.with_base(offset)
                         batch = None
-                        events.append(DecodeFailed(offset, err, _ROUTE_MONITORING, len(msg)))
+                        events.append(DecodeFailed(offset, len(msg), err, _ROUTE_MONITORING))
                         if count == limit:
                             break
                         continue
@@ -142,7 +149,7 @@ class BmpSession:
                         batch.size = size
                     else:
                         batch = None
-                        events.append(Decoded(offset, flat, len(msg)))
+                        events.append(Decoded(offset, len(msg), flat))
                 else:
                     batch = None
                     events.append(self.decode(offset, msg))
@@ -160,7 +167,7 @@ class BmpSession:
             decoded = decode_message(msg, self.ctx, fast=self.fast)
         except ParseError as err:
             err.with_base(offset)
-            return DecodeFailed(offset, err, msg[5] if len(msg) > 5 else None, len(msg))
+            return DecodeFailed(offset, len(msg), err, msg[5] if len(msg) > 5 else None)
         if isinstance(decoded, PeerUp):
             self.ctx.peer_up(
                 decoded.peer.key,
@@ -170,4 +177,4 @@ class BmpSession:
             )
         elif isinstance(decoded, PeerDown):
             self.ctx.peer_down(decoded.peer.key)
-        return Decoded(offset, decoded, len(msg))
+        return Decoded(offset, len(msg), decoded)

@@ -347,9 +347,9 @@ def test_decode_failed_counts_and_treat_as_withdraw() -> None:
     assert isinstance(bad, RouteMonitoring)
     partial = RouteMonitoring(bad.peer, bad.update.as_withdraw())
     err = MalformedError("bad origin", offset=7, action=Action.TREAT_AS_WITHDRAW, partial=partial)
-    s.handle(DecodeFailed(500, err, 0, 90))
-    s.handle(DecodeFailed(600, TruncatedError("short", offset=3), 3, 20))
-    s.handle(DecodeFailed(700, TruncatedError("short"), None, 5))
+    s.handle(DecodeFailed(500, 90, err, 0))
+    s.handle(DecodeFailed(600, 20, TruncatedError("short", offset=3), 3))
+    s.handle(DecodeFailed(700, 5, TruncatedError("short"), None))
     r = core.routers["10.0.9.1"]
     assert dict(r.decode_errors) == {"malformed": 1, "truncated": 2}
     assert r.messages["route_monitoring"] == 2 and r.messages["peer_up"] == 2
@@ -357,7 +357,7 @@ def test_decode_failed_counts_and_treat_as_withdraw() -> None:
     assert r.peers[PEER_A].tables[("adj_in_pre", 1, 1)].route_count == 1
     # SKIP_MESSAGE with a partial is not applied
     err2 = MalformedError("x", partial=partial)
-    s.handle(DecodeFailed(800, err2, 0, 90))
+    s.handle(DecodeFailed(800, 90, err2, 0))
     assert r.peers[PEER_A].tables[("adj_in_pre", 1, 1)].route_count == 1
 
 
@@ -440,7 +440,7 @@ def test_update_without_nlri_and_not_eor_is_harmless() -> None:
     s = core.open_session("10.0.9.1", 1)
     from parsers.bmp.session import Decoded
 
-    s.handle(Decoded(0, RouteMonitoring(A, Update()), 30))
+    s.handle(Decoded(0, 30, RouteMonitoring(A, Update())))
     r = core.routers["10.0.9.1"]
     assert r.messages["route_monitoring"] == 1
     assert r.peers[PEER_A].tables == {}

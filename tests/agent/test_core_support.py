@@ -68,20 +68,20 @@ rm = RouteMonitorings(attrs)
 
 
 def eor(header: PerPeerHeader, afi: int = 1, safi: int = 1) -> Decoded:
-    return Decoded(0, RouteMonitoring(header, Update(end_of_rib=(afi, safi))), 100)
+    return Decoded(0, 100, RouteMonitoring(header, Update(end_of_rib=(afi, safi))))
 
 
 def initiation(sys_name: str = "spk", sys_descr: str = "FRRouting 8.4.4") -> Decoded:
     tlvs = (InformationTlv(1, sys_descr.encode()), InformationTlv(2, sys_name.encode()))
-    return Decoded(0, Initiation(tlvs), 40)
+    return Decoded(0, 40, Initiation(tlvs))
 
 
 def termination(reason: int = 0) -> Decoded:
-    return Decoded(0, Termination((), reason), 12)
+    return Decoded(0, 12, Termination((), reason))
 
 
 def stats(header: PerPeerHeader, entries: list[StatEntry]) -> Decoded:
-    return Decoded(0, StatisticsReport(header, tuple(entries)), 80)
+    return Decoded(0, 80, StatisticsReport(header, tuple(entries)))
 
 
 def feed(session: RouterSession, *events: Decoded) -> None:

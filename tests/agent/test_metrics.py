@@ -76,7 +76,7 @@ def scenario() -> Core:
         feed(s, rm(A, ["10.244.1.0/24"]))
     feed(s, rm(A, None, ["198.51.100.0/24"]))
     feed(s, stats(A, [StatEntry(0, 4), StatEntry(9, 3, 1, 1)]))
-    s.handle(DecodeFailed(9000, TruncatedError("short", offset=9010), 1, 20))
+    s.handle(DecodeFailed(9000, 20, TruncatedError("short", offset=9010), 1))
     return core
 
 
