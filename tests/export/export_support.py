@@ -295,15 +295,50 @@ class Pmbmpd:
         return out
 
 
-def relay_ports(agent: AgentProc) -> dict[str, int]:
-    """Router label -> local port of its latest relay connection (from the agent's log)."""
-    out: dict[str, int] = {}
+RELAY_CONNECTED = "relay connected, sending state"
+#: What ends a relay connection, or keeps one from being made: each is
+#: followed by exactly one resync with reason ``reconnect``.
+RELAY_ENDED = ("relay connection lost", "relay connect failed")
+
+
+def relay_log(agent: AgentProc) -> list[dict[str, Any]]:
+    """The relay's log events, in order."""
+    out = []
     for line in agent.log_path.read_text().splitlines():
         with contextlib.suppress(ValueError):
             ev = json.loads(line)
-            if ev.get("event") == "relay connected, sending state":
-                out[ev["router"]] = ev["local_port"]
+            if ev.get("component") == "relay":
+                out.append(ev)
     return out
+
+
+def relay_ports(agent: AgentProc) -> dict[str, int]:
+    """Router label -> local port of its latest relay connection (from the agent's log)."""
+    return {
+        ev["router"]: ev["local_port"] for ev in relay_log(agent) if ev["event"] == RELAY_CONNECTED
+    }
+
+
+def relay_reconnects(events: list[dict[str, Any]]) -> tuple[int, list[dict[str, Any]]]:
+    """Resyncs with reason ``reconnect`` in ``events``, and those of them that
+    no lost or failed connection of the same router came before (a relay
+    that reconnects on its own)."""
+    ended: dict[str, bool] = {}
+    count = 0
+    unprovoked = []
+    for ev in events:
+        router = ev.get("router")
+        if router is None:
+            continue  # the relay's own events, not one link's
+        if ev["event"] in RELAY_ENDED:
+            ended[router] = True
+        elif ev["event"] == RELAY_CONNECTED:
+            if ev["reason"] == "reconnect":
+                count += 1
+                if not ended.get(router):
+                    unprovoked.append(ev)
+            ended[router] = False
+    return count, unprovoked
 
 
 def pm_view(d: dict[str, Any]) -> str:
