@@ -296,8 +296,9 @@ class Pmbmpd:
 
 
 RELAY_CONNECTED = "relay connected, sending state"
-#: What ends a relay connection, or keeps one from being made: each is
-#: followed by exactly one resync with reason ``reconnect``.
+#: What ends a relay connection, or keeps one from being made: the link's
+#: next connection (after any number of failed tries) resyncs with reason
+#: ``reconnect``.
 RELAY_ENDED = ("relay connection lost", "relay connect failed")
 
 
